@@ -1,0 +1,5 @@
+"""``python -m xtreaming`` runs the CLI."""
+
+from xtreaming.cli import main
+
+main()
