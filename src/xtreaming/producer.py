@@ -1,0 +1,129 @@
+"""Queue formation: records → one message per key → ``Broker.append`` in atomic batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Final
+
+from xtreaming.broker import Broker, Record, open_broker
+from xtreaming.config import Settings
+from xtreaming.errors import XtreamingError
+from xtreaming.seen_keys import SeenKeys
+from xtreaming.topics import TopicName
+
+#: One append per this many records: large enough to amortize a transaction, small enough to stream.
+DEFAULT_BATCH_SIZE: Final = 1000
+#: How many duplicate keys a report names (it counts them all).
+DUPLICATE_SAMPLES: Final = 10
+
+RecordLike = Record | tuple[bytes | str | None, bytes | str]
+
+
+@dataclass(slots=True)
+class PublishReport:
+    """What a publish did: counts, and the first duplicate keys it dropped."""
+
+    topic: str
+    published: int = 0
+    duplicates: int = 0
+    duplicate_samples: list[str] = field(default_factory=list)
+
+
+class Producer:
+    """Publishes records to work topics, one message per key.
+
+    >>> with Producer("sqlite:///.xtreaming/log.db") as producer:
+    ...     producer.publish("MULTCOB02.1186.IMPORTACAO.MAILING", [("12345678901", "<cliente/>")])
+    """
+
+    def __init__(
+        self,
+        broker: Broker | str | None = None,
+        *,
+        partitions: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        settings: Settings | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        settings = settings or Settings()
+        self._owns_broker = broker is None or isinstance(broker, str)
+        self.broker = (
+            open_broker(broker or settings.broker_url) if broker is None or isinstance(broker, str) else broker
+        )
+        self.partitions = partitions or settings.default_partitions
+        self.batch_size = batch_size
+
+    def publish(
+        self,
+        topic: str,
+        records: Iterable[RecordLike],
+        *,
+        dedupe: bool = True,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> PublishReport:
+        """Publish ``records`` to the work topic ``topic``, creating it when missing.
+
+        With ``dedupe`` (the default) only the first record of each key is published — "one
+        message per client" — and later ones are counted in the report. Records are appended in
+        atomic batches of ``batch_size``: a failure leaves whole batches, never part of one.
+        ``on_batch`` is called after each batch with the number of input records it consumed.
+        Raises InvalidTopicName before anything is written.
+        """
+        TopicName.parse(topic)
+        self.broker.create_topic(topic, self.partitions)
+        report = PublishReport(topic)
+        seen = SeenKeys() if dedupe else None
+        try:
+            for batch in _batches(map(_as_record, records), self.batch_size):
+                kept = self._drop_duplicates(batch, seen, report) if seen is not None else batch
+                if kept:
+                    self.broker.append(topic, kept)
+                report.published += len(kept)
+                if on_batch is not None:
+                    on_batch(len(batch))
+        finally:
+            if seen is not None:
+                seen.close()
+        return report
+
+    @staticmethod
+    def _drop_duplicates(batch: list[Record], seen: SeenKeys, report: PublishReport) -> list[Record]:
+        keyed = [r for r in batch if r.key is not None]
+        flags = iter(seen.add([r.key for r in keyed if r.key is not None]))
+        kept = []
+        for record in batch:
+            if record.key is None or next(flags):
+                kept.append(record)
+                continue
+            report.duplicates += 1
+            if len(report.duplicate_samples) < DUPLICATE_SAMPLES:
+                report.duplicate_samples.append(record.key.decode("utf-8", "replace"))
+        return kept
+
+    def close(self) -> None:
+        if self._owns_broker:
+            self.broker.close()
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _as_record(item: RecordLike) -> Record:
+    if isinstance(item, Record):
+        return item
+    try:
+        key, value = item
+    except (TypeError, ValueError) as exc:
+        raise XtreamingError(f"expected a Record or a (key, value) pair, got {item!r:.80}") from exc
+    return Record(key.encode() if isinstance(key, str) else key, value.encode() if isinstance(value, str) else value)
+
+
+def _batches(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
+    while batch := list(islice(records, size)):
+        yield batch
