@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from xtreaming.broker.partitioning import partition_for
-from xtreaming.broker.port import Broker, Headers, Message, Position, Record
+from xtreaming.broker.port import Broker, Headers, Message, Position, Positions, Record
 from xtreaming.errors import InvalidBrokerUrl
 
-__all__ = ["Broker", "Headers", "Message", "Position", "Record", "open_broker", "partition_for"]
+__all__ = ["Broker", "Headers", "Message", "Position", "Positions", "Record", "open_broker", "partition_for"]
 
 
 def open_broker(url: str) -> Broker:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from zlib import crc32
 
 
@@ -15,3 +16,10 @@ def partition_for(key: bytes, partitions: int) -> int:
     if partitions == 1:
         return 0
     return crc32(key) % partitions
+
+
+def partitions_for(keys: Sequence[bytes], partitions: int) -> list[int]:
+    """``partition_for`` of each key, for a batch (one list comprehension, no call per key)."""
+    if partitions == 1:
+        return [0] * len(keys)
+    return [crc32(key) % partitions for key in keys]

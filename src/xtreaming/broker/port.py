@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from re import Pattern
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, overload
 
 Headers = tuple[tuple[str, bytes], ...]
 
@@ -30,6 +30,36 @@ class Position(NamedTuple):
 
     partition: int
     offset: int
+
+
+class Positions(Sequence[Position]):
+    """The positions of an appended batch, built on access: most producers only count them."""
+
+    __slots__ = ("_offsets", "_partitions")
+
+    def __init__(self, partitions: Sequence[int], offsets: Sequence[int]) -> None:
+        self._partitions = partitions
+        self._offsets = offsets
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    @overload
+    def __getitem__(self, index: int) -> Position: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Position]: ...
+    def __getitem__(self, index: int | slice) -> Position | Sequence[Position]:
+        if isinstance(index, slice):
+            return Positions(self._partitions[index], self._offsets[index])
+        return Position(self._partitions[index], self._offsets[index])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Positions({list(self)!r})"
 
 
 @dataclass(slots=True)
@@ -73,7 +103,7 @@ class Broker(Protocol):
         """Number of partitions of ``topic``."""
         ...
 
-    def append(self, topic: str, records: Sequence[Record]) -> list[Position]:
+    def append(self, topic: str, records: Sequence[Record]) -> Sequence[Position]:
         """Append ``records`` atomically: after a crash, either all of them are in the log or none.
 
         A record with a key goes to ``partition_for(key, partition_count)``; records without a

@@ -35,8 +35,8 @@ from re import Pattern
 from typing import Final
 from urllib.parse import parse_qs, urlsplit
 
-from xtreaming.broker.partitioning import partition_for
-from xtreaming.broker.port import Headers, Message, Position, Record
+from xtreaming.broker.partitioning import partition_for, partitions_for
+from xtreaming.broker.port import Headers, Message, Positions, Record
 from xtreaming.errors import BrokerUnavailable, InvalidBrokerUrl, PartitionNotFound, TopicNotFound
 
 OFFSET_BITS: Final = 40
@@ -46,6 +46,10 @@ MAX_PIDS: Final = 1 << 23
 #: A writer waits this long for another process's append to finish before giving up.
 BUSY_TIMEOUT_S: Final = 60.0
 SYNCHRONOUS_MODES: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+_READ = "SELECT id, key, value, headers, ts FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"
+_INSERT = "INSERT INTO records (id, key, value, ts) VALUES (?, ?, ?, ?)"
+_INSERT_WITH_HEADERS = "INSERT INTO records (id, key, value, headers, ts) VALUES (?, ?, ?, ?, ?)"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -147,38 +151,35 @@ class SqliteBroker:
 
     # -- records --------------------------------------------------------------------------------
 
-    def append(self, topic: str, records: Sequence[Record]) -> list[Position]:
+    def append(self, topic: str, records: Sequence[Record]) -> Positions:
         meta = self._topic(topic)
         if not records:
-            return []
-        partitions = self._partitions_of(records, meta.partitions)
-        headers = [_encode_headers(r.headers) if r.headers else None for r in records]
-        now = _now_ms()
+            return Positions([], [])
+        keys = [r.key for r in records]
+        partitions = self._partitions_of(keys, meta.partitions)
+        values = [r.value for r in records]
+        now = repeat(_now_ms())
         with self._write() as con:
-            ends = {p: _end_offset(con, meta, p) for p in set(partitions)}
-            offsets = []
-            for partition in partitions:
-                offset = ends[partition]
-                ends[partition] = offset + 1
-                offsets.append(offset)
-            first_pid = meta.first_pid
-            con.executemany(
-                "INSERT INTO records (id, key, value, headers, ts) VALUES (?, ?, ?, ?, ?)",
-                zip(
-                    [((first_pid + p) << OFFSET_BITS) | o for p, o in zip(partitions, offsets, strict=True)],
-                    [r.key for r in records],
-                    [r.value for r in records],
-                    headers,
-                    repeat(now),
-                ),
-            )
-        return [Position(p, o) for p, o in zip(partitions, offsets, strict=True)]
+            if meta.partitions == 1:
+                start = _end_offset(con, meta, 0)
+                offsets: Sequence[int] = range(start, start + len(records))
+                ids: Sequence[int] = range(meta.bounds(0)[0] + start, meta.bounds(0)[0] + start + len(records))
+            else:
+                offsets, ids = _number(con, meta, partitions)
+            if any(r.headers for r in records):
+                headers = [_encode_headers(r.headers) if r.headers else None for r in records]
+                con.executemany(
+                    _INSERT_WITH_HEADERS, zip(ids, keys, values, headers, now, strict=False)
+                )  # now: endless
+            else:
+                con.executemany(_INSERT, zip(ids, keys, values, now, strict=False))  # now: endless
+        return Positions(partitions, offsets)
 
-    def _partitions_of(self, records: Sequence[Record], count: int) -> list[int]:
-        if count == 1:
-            return [0] * len(records)
+    def _partitions_of(self, keys: list[bytes | None], count: int) -> list[int]:
+        if None not in keys:
+            return partitions_for(keys, count)  # type: ignore[arg-type]  # no None, as just checked
         spread = self._round_robin
-        return [partition_for(r.key, count) if r.key is not None else next(spread) % count for r in records]
+        return [partition_for(k, count) if k is not None else next(spread) % count for k in keys]
 
     def read(
         self, topic: str, partition: int, offset: int, max_records: int = 1000, max_bytes: int = 1 << 20
@@ -189,10 +190,7 @@ class SqliteBroker:
         lo, hi = meta.bounds(partition)
         if offset > OFFSET_MASK or max_records < 1:
             return []
-        cursor = self._read(
-            "SELECT id, key, value, headers, ts FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
-            (lo + offset, hi, max_records),
-        )
+        cursor = self._read(_READ, (lo + offset, hi, max_records))
         messages: list[Message] = []
         size = 0
         for rid, key, value, headers, ts in cursor:
@@ -289,6 +287,20 @@ def _create_schema(con: sqlite3.Connection) -> None:
     for statement in _SCHEMA.split(";"):
         if statement.strip():
             con.execute(statement)
+
+
+def _number(con: sqlite3.Connection, meta: _Topic, partitions: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Offsets and record ids for records bound to ``partitions``, inside the write transaction."""
+    ends = {p: _end_offset(con, meta, p) for p in set(partitions)}
+    firsts = {p: meta.bounds(p)[0] for p in ends}
+    offsets = []
+    ids = []
+    for partition in partitions:
+        offset = ends[partition]
+        ends[partition] = offset + 1
+        offsets.append(offset)
+        ids.append(firsts[partition] + offset)
+    return offsets, ids
 
 
 def _end_offset(con: sqlite3.Connection, meta: _Topic, partition: int) -> int:

@@ -1,0 +1,170 @@
+"""CSV loads: the checking pass, rows → records, rejected rows with their line numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from xtreaming.csv_source import CsvFile, Rejects, ValueFormat
+from xtreaming.errors import InvalidInput
+
+
+def write(tmp_path: Path, content: str | bytes, name: str = "carteira.csv") -> Path:
+    path = tmp_path / name
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8", newline="")
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def load(source: CsvFile) -> tuple[list[tuple[int, bytes, bytes]], Rejects]:
+    rejects = Rejects()
+    layout = source.check_file()
+    rows = [(line, r.key or b"", r.value) for line, r in source.records(layout, rejects)]
+    return rows, rejects
+
+
+def test_rows_become_json_objects_keyed_by_the_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "cpf;nome\n111;Ana\n222;João\n")
+
+    rows, rejects = load(CsvFile(path, "cpf"))
+
+    assert [(line, key) for line, key, _ in rows] == [(2, b"111"), (3, b"222")]
+    assert json.loads(rows[1][2]) == {"cpf": "222", "nome": "João"}
+    assert rejects.count == 0
+
+
+def test_raw_values_are_the_lines_untouched(tmp_path: Path) -> None:
+    path = write(tmp_path, 'cpf,nome,obs\r\n111,"Silva, Ana",x\r\n222,Bruno,  y  \r\n')
+
+    rows, _ = load(CsvFile(path, "cpf", ValueFormat.RAW))
+
+    assert [value for _, _, value in rows] == [b'111,"Silva, Ana",x', b"222,Bruno,  y  "]
+
+
+def test_a_value_column_is_passed_through_untouched(tmp_path: Path) -> None:
+    xml = '<cliente cpf="111"><nome>Ana</nome></cliente>'
+    path = write(tmp_path, f"cpf;xml\n111;{xml}\n")
+
+    rows, _ = load(CsvFile(path, "cpf", value_column="xml"))
+
+    assert rows[0][2] == xml.encode()
+
+
+def test_rows_without_a_key_are_rejected_with_their_line_numbers(tmp_path: Path) -> None:
+    path = write(tmp_path, "cpf,nome\n111,Ana\n,Bruno\n  ,Carla\n444,Diego\n")
+
+    rows, rejects = load(CsvFile(path, "cpf"))
+
+    assert [key for _, key, _ in rows] == [b"111", b"444"]
+    assert rejects.samples == ["line 3: column 'cpf' is empty", "line 4: column 'cpf' is empty"]
+
+
+def test_rows_with_the_wrong_field_count_are_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path, "cpf,nome\n111,Ana,extra\n222,Bruno\n")
+
+    rows, rejects = load(CsvFile(path, "cpf"))
+
+    assert [key for _, key, _ in rows] == [b"222"]
+    assert rejects.samples == ["line 2: 3 fields, the header has 2"]
+
+
+def test_line_numbers_count_quoted_line_breaks(tmp_path: Path) -> None:
+    path = write(tmp_path, 'cpf,obs\n111,"one\ntwo"\n,missing\n')
+
+    _, rejects = load(CsvFile(path, "cpf"))
+
+    assert rejects.samples == ["line 4: column 'cpf' is empty"]
+
+
+def test_raw_mode_rejects_a_quoted_field_spanning_lines(tmp_path: Path) -> None:
+    path = write(tmp_path, 'cpf,obs\n111,"one\ntwo"\n222,ok\n')
+
+    rows, rejects = load(CsvFile(path, "cpf", ValueFormat.RAW))
+
+    assert [key for _, key, _ in rows] == [b"222"]
+    assert rejects.samples[0].startswith("line 2: a quoted field spans lines")
+
+
+def test_the_delimiter_is_guessed_from_the_header(tmp_path: Path) -> None:
+    path = write(tmp_path, "nome|cpf\nAna|111\n")
+
+    rows, _ = load(CsvFile(path, "cpf"))
+
+    assert rows[0][1] == b"111"
+
+
+def test_a_utf8_bom_is_not_part_of_the_first_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "\ufeffcpf,nome\n111,Ana\n".encode())
+
+    rows, _ = load(CsvFile(path, "cpf"))
+
+    assert rows[0][1] == b"111"
+
+
+def test_cp1252_files_are_read_with_their_encoding(tmp_path: Path) -> None:
+    path = write(tmp_path, "cpf;nome\n111;Conceição\n".encode("cp1252"))
+
+    rows, _ = load(CsvFile(path, "cpf", encoding="cp1252"))
+
+    assert json.loads(rows[0][2])["nome"] == "Conceição"
+
+
+def test_non_utf8_bytes_are_reported_with_line_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "cpf;nome\n111;Ana\n222;Concei\xe7\xe3o\n".encode("latin-1"))
+
+    with pytest.raises(InvalidInput, match=r"carteira.csv line 3, column 11: byte 0xe7 is not valid utf-8.*cp1252"):
+        CsvFile(path, "cpf").check_file()
+
+
+def test_a_bad_byte_after_the_first_chunk_is_located_exactly(tmp_path: Path) -> None:
+    rows = "".join(f"{i:011d};nome\n" for i in range(100_000))  # ~1.7 MB: past the 1 MiB chunk
+    path = write(tmp_path, b"cpf;nome\n" + rows.encode() + b"99;\xff\n")
+
+    with pytest.raises(InvalidInput, match=r"line 100002, column 4: byte 0xff"):
+        CsvFile(path, "cpf").check_file()
+
+
+def test_a_truncated_multibyte_character_at_the_end_is_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, b"cpf;nome\n111;Jo\xc3")
+
+    with pytest.raises(InvalidInput, match=r"line 2, column 7: byte 0xc3"):
+        CsvFile(path, "cpf").check_file()
+
+
+def test_a_missing_key_column_lists_the_columns_found(tmp_path: Path) -> None:
+    path = write(tmp_path, "documento,nome\n111,Ana\n")
+
+    with pytest.raises(
+        InvalidInput, match=r"line 1: no key column 'cpf' in the header \(columns: 'documento', 'nome'\)"
+    ):
+        CsvFile(path, "cpf").check_file()
+
+
+def test_an_empty_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="carteira.csv is empty"):
+        CsvFile(write(tmp_path, ""), "cpf").check_file()
+
+
+def test_a_header_without_rows_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="has a header but no rows"):
+        CsvFile(write(tmp_path, "cpf,nome\n"), "cpf").check_file()
+
+
+def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match=r"cannot read .*nao-existe.csv: No such file"):
+        CsvFile(tmp_path / "nao-existe.csv", "cpf").check_file()
+
+
+def test_an_unknown_encoding_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="unknown encoding 'klingon'"):
+        CsvFile(write(tmp_path, "cpf\n1\n"), "cpf", encoding="klingon").check_file()
+
+
+def test_the_check_counts_lines_for_the_progress_bar(tmp_path: Path) -> None:
+    layout = CsvFile(write(tmp_path, "cpf\n1\n2\n3"), "cpf").check_file()
+
+    assert layout.lines == 4
