@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -145,7 +146,7 @@ def test_a_missing_key_column_lists_the_columns_found(tmp_path: Path) -> None:
 
 
 def test_an_empty_file_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="carteira.csv is empty"):
+    with pytest.raises(InvalidInput, match=r"carteira\.csv is empty"):
         CsvFile(write(tmp_path, ""), "cpf").check_file()
 
 
@@ -168,3 +169,19 @@ def test_the_check_counts_lines_for_the_progress_bar(tmp_path: Path) -> None:
     layout = CsvFile(write(tmp_path, "cpf\n1\n2\n3"), "cpf").check_file()
 
     assert layout.lines == 4
+
+
+def test_json_values_match_the_json_module_for_awkward_text(tmp_path: Path) -> None:
+    awkward = 'aspas "duplas", barra \\ , tab\t, ção, emoji 🎉, controle \x01'
+    path = tmp_path / "c.csv"
+    with path.open("w", encoding="utf-8", newline="") as out:
+        csv.writer(out).writerows([["cpf", "obs"], ["111", awkward]])
+
+    rows, _ = load(CsvFile(path, "cpf"))
+
+    assert rows[0][2].decode() == json.dumps({"cpf": "111", "obs": awkward}, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_a_repeated_column_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="column 'nome' appears more than once"):
+        CsvFile(write(tmp_path, "cpf,nome,nome\n1,a,b\n"), "cpf").check_file()

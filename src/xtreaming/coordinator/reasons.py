@@ -1,0 +1,97 @@
+"""Why a queue cannot take a worker slot now, in the words the operator screen and the API show."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime, tzinfo
+
+from xtreaming.coordinator.snapshot import Labels, QueueState, Snapshot, format_labels
+from xtreaming.coordinator.windows import WallClock, limit_at
+
+
+def blocker(
+    snapshot: Snapshot,
+    queue: QueueState,
+    now: datetime,
+    clock: WallClock,
+    farms: Collection[Labels],
+    *,
+    slot_farm: str | None = None,
+) -> str | None:
+    """The first rule that keeps ``queue`` from running on any of ``farms`` now, or None.
+
+    Competition from other queues is not considered here. With ``slot_farm``, ``farms`` holds
+    that one farm's labels and a label mismatch is told about that farm.
+    """
+    base = snapshot.bases[queue.base]
+    if queue.paused:
+        return "paused"
+    if base.paused:
+        return f"base {base.name} paused"
+    if not queue.pending:
+        return "no pending messages"
+    if queue.max_workers is not None and queue.running >= queue.max_workers:
+        return (
+            f"queue {_at_or_over(queue.running, queue.max_workers)} its max workers {queue.running}/{queue.max_workers}"
+        )
+    limit = limit_at(base.max_workers, base.windows, clock)
+    running = snapshot.base_running(base.name)
+    if running >= limit.max_workers:
+        where = "" if limit.window is None else f" in window {limit.window.label}"
+        return (
+            f"base {base.name} {_at_or_over(running, limit.max_workers)} its limit {running}/{limit.max_workers}{where}"
+        )
+    if not any(queue.required_labels <= labels for labels in farms):
+        return _label_mismatch(queue.required_labels, farms, slot_farm)
+    return _no_eligible_message(queue, now, snapshot.time_zone)
+
+
+def _at_or_over(running: int, limit: int) -> str:
+    # Lowering a limit never kills running tasks, so a base can be over it for a while.
+    return "at" if running == limit else "over"
+
+
+def _label_mismatch(required: Labels, farms: Collection[Labels], slot_farm: str | None) -> str:
+    if slot_farm is not None:
+        missing = required - next(iter(farms), frozenset())
+        return f"farm {slot_farm} lacks {_labels_phrase(missing)}"
+    if not farms:
+        return "no farm connected"
+    nowhere = {label for label in required if not any(label in labels for labels in farms)}
+    if nowhere:
+        return f"no farm with {_labels_phrase(nowhere)}"
+    return f"no farm with all of labels {format_labels(required)}"
+
+
+def _labels_phrase(labels: Collection[tuple[str, str]]) -> str:
+    return f"{'label' if len(labels) == 1 else 'labels'} {format_labels(labels)}"
+
+
+def _no_eligible_message(queue: QueueState, now: datetime, time_zone: tzinfo) -> str | None:
+    """Why no pending message can be leased now (back-off, keys in flight), or None when one can."""
+    until: datetime | None = None
+    held: set[bytes] = set()
+    keys_in_flight = 0
+    for message in queue.pending:
+        key = message.key
+        if message.not_before is not None and message.not_before > now:
+            until = message.not_before if until is None else min(until, message.not_before)
+            if key is not None:
+                held.add(key)
+        elif key is not None and key in queue.keys_in_flight:
+            keys_in_flight += 1
+        elif key is None or key not in held:
+            return None
+    if until is None:
+        return "all pending messages have keys in flight"
+    when = _format_until(until, now, time_zone)
+    if keys_in_flight:
+        return f"all pending messages have keys in flight or are in back-off until {when}"
+    return f"all pending messages are in back-off until {when}"
+
+
+def _format_until(until: datetime, now: datetime, time_zone: tzinfo) -> str:
+    local = until.astimezone(time_zone)
+    if local.date() == now.astimezone(time_zone).date():
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%Y-%m-%d %H:%M:%S")

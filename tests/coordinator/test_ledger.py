@@ -1,0 +1,150 @@
+"""The finished-offset ledger: watermark under out-of-order completion, idempotence, export/restore."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from xtreaming.coordinator.ledger import LedgerState, PartitionLedger
+
+
+def handed_out(*offsets: int, state: LedgerState | None = None) -> PartitionLedger:
+    ledger = PartitionLedger(state)
+    for offset in offsets:
+        ledger.hand_out(offset)
+    return ledger
+
+
+def test_a_fresh_ledger_commits_offset_zero() -> None:
+    ledger = PartitionLedger()
+    assert (ledger.watermark, ledger.high, ledger.in_flight, ledger.export()) == (0, 0, 0, LedgerState(0))
+
+
+def test_the_watermark_is_the_lowest_unfinished_offset_under_out_of_order_completion() -> None:
+    ledger = handed_out(*range(6))
+    watermarks = []
+    for offset in (3, 1, 5, 0, 4, 2):
+        ledger.finish(offset)
+        watermarks.append(ledger.watermark)
+    assert watermarks == [0, 0, 0, 2, 2, 6]
+    assert (ledger.in_flight, ledger.export()) == (0, LedgerState(6))
+
+
+def test_finished_offsets_above_the_watermark_export_as_ranges() -> None:
+    ledger = handed_out(*range(10))
+    for offset in (2, 3, 4, 6, 9):
+        ledger.finish(offset)
+    assert ledger.export() == LedgerState(0, ((2, 5), (6, 7), (9, 10)))
+    assert list(ledger.export().offsets()) == [2, 3, 4, 6, 9]
+
+
+def test_finishing_twice_is_a_no_op_the_second_time() -> None:
+    ledger = handed_out(0, 1, 2)
+    assert ledger.finish(1) is True
+    assert ledger.finish(1) is False
+    assert ledger.finish(0) is True
+    assert ledger.finish(0) is False  # now below the watermark
+    assert (ledger.watermark, ledger.in_flight, ledger.export()) == (2, 1, LedgerState(2))
+
+
+def test_finishing_an_offset_never_handed_out_changes_nothing() -> None:
+    ledger = handed_out(0, 1)
+    assert ledger.finish(7) is False
+    assert ledger.finish(-1) is False
+    assert (ledger.watermark, ledger.high, ledger.in_flight) == (0, 2, 2)
+    assert ledger.hand_out(7) is True  # not recorded as finished by the bogus report
+
+
+def test_handing_out_again_is_refused_without_error() -> None:
+    ledger = handed_out(0, 1, 2)
+    ledger.finish(0)
+    ledger.finish(2)
+    assert [ledger.hand_out(o) for o in (0, 1, 2)] == [False, False, False]
+    assert (ledger.watermark, ledger.in_flight) == (1, 1)
+
+
+def test_handing_out_below_the_read_position_out_of_order_is_an_error() -> None:
+    ledger = handed_out(0, 5)
+    with pytest.raises(ValueError, match="offset 3 is below the read position 6 and was never handed out"):
+        ledger.hand_out(3)
+
+
+def test_offsets_absent_from_the_log_do_not_hold_the_watermark_back() -> None:
+    ledger = handed_out(0, 1, 5)  # 2..4 were never in the log (e.g. compacted, transaction markers)
+    ledger.finish(0)
+    ledger.finish(1)
+    assert ledger.watermark == 5
+    ledger.finish(5)
+    assert (ledger.watermark, ledger.high) == (6, 6)
+    assert ledger.is_finished(3)
+
+
+def test_a_restart_redoes_only_what_was_in_flight() -> None:
+    before = handed_out(*range(10))
+    for offset in (1, 2, 4, 5, 8):
+        before.finish(offset)
+    state = before.export()
+    assert state == LedgerState(0, ((1, 3), (4, 6), (8, 9)))
+
+    after = PartitionLedger(state)
+    assert (after.watermark, after.high) == (0, 0)
+    redone = [o for o in range(10) if after.hand_out(o)]
+    assert redone == [0, 3, 6, 7, 9]
+    for offset in redone:
+        assert after.finish(offset) is True
+    assert after.export() == LedgerState(10)
+
+
+def test_a_restored_ledger_steps_over_finished_offsets_once_the_gap_below_closes() -> None:
+    ledger = PartitionLedger(LedgerState(10, ((11, 13), (14, 15))))
+    assert ledger.is_finished(12)
+    assert not ledger.is_finished(13)
+    assert ledger.hand_out(10) is True
+    assert ledger.finish(10) is True
+    assert (ledger.watermark, ledger.export()) == (13, LedgerState(13, ((14, 15),)))
+    assert [ledger.hand_out(o) for o in (11, 12, 13, 14, 15)] == [False, False, True, False, True]
+    assert ledger.finish(13)
+    assert ledger.finish(15)
+    assert ledger.export() == LedgerState(16)
+
+
+def test_a_restored_finished_offset_skipped_by_the_log_is_forgotten() -> None:
+    ledger = PartitionLedger(LedgerState(0, ((2, 3),)))
+    ledger.hand_out(0)
+    ledger.hand_out(5)  # 1..4 absent from the log
+    ledger.finish(0)
+    ledger.finish(5)
+    assert ledger.export() == LedgerState(6)
+
+
+def test_completion_order_does_not_matter() -> None:
+    rng = random.Random(7)
+    ledger = PartitionLedger()
+    outstanding: list[int] = []
+    finished = 0
+    for offset in range(5_000):
+        ledger.hand_out(offset)
+        outstanding.append(offset)
+        if len(outstanding) > 64:  # a bounded read-ahead window
+            finished += ledger.finish(outstanding.pop(rng.randrange(len(outstanding))))
+            assert ledger.watermark == min(outstanding)
+            assert len(ledger.export().finished) <= 64
+    for offset in rng.sample(outstanding, len(outstanding)):
+        finished += ledger.finish(offset)
+    assert (finished, ledger.watermark, ledger.in_flight, ledger.export()) == (5_000, 5_000, 0, LedgerState(5_000))
+
+
+@pytest.mark.parametrize(
+    ("watermark", "finished"),
+    [
+        (-1, ()),
+        (5, ((5, 6),)),  # the watermark itself is unfinished
+        (5, ((7, 7),)),
+        (5, ((8, 9), (7, 8))),
+        (5, ((7, 9), (8, 10))),
+    ],
+)
+def test_a_corrupt_state_is_refused(watermark: int, finished: tuple[tuple[int, int], ...]) -> None:
+    with pytest.raises(ValueError, match="ledger"):
+        LedgerState(watermark, finished)

@@ -1,0 +1,136 @@
+"""The snapshot: checks at the door, derived counts, and incremental updates equal to a rebuild."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from functools import partial
+
+import pytest
+
+from tests.coordinator.builders import SITE, TOPIC, at, base, make_queue, message, snapshot
+from xtreaming.coordinator.snapshot import BaseState, PendingMessage, QueueState, Snapshot
+
+NOW = at("2025-03-04T10:00")
+OTHER = "MULTCOB03.1187.IMPORTACAO.CARGA"
+ELSEWHERE = "MULTCOB04.1188.IMPORTACAO.CARGA"
+
+
+def order(state: Snapshot, base_name: str = "MULTCOB03") -> list[str]:
+    return [q.topic for q in state.contenders(base_name)]
+
+
+@pytest.mark.parametrize(
+    ("build", "message_text"),
+    [
+        (partial(make_queue, priority=10), f"queue {TOPIC}: priority 10 is not in 0..9"),
+        (partial(make_queue, priority=-1), f"queue {TOPIC}: priority -1 is not in 0..9"),
+        (partial(make_queue, batch_size=0), f"queue {TOPIC}: batch_size 0 is below 1"),
+        (partial(make_queue, max_workers=-1), f"queue {TOPIC}: max_workers -1 is negative"),
+        (partial(make_queue, running=-1), f"queue {TOPIC}: running -1 is negative"),
+        (partial(make_queue, last_served=datetime(2025, 3, 4)), f"queue {TOPIC}: last_served must be timezone-aware"),
+    ],
+    ids=["priority-high", "priority-low", "batch-size", "max-workers", "running", "naive-last-served"],
+)
+def test_a_queue_refuses_impossible_settings(build: Callable[[], QueueState], message_text: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message_text)):
+        build()
+
+
+def test_a_base_refuses_impossible_limits() -> None:
+    with pytest.raises(ValueError, match="base B: max_workers -1 is negative"):
+        BaseState("B", -1)
+    with pytest.raises(ValueError, match=r"base B: min_workers 5 is not in 0\.\.4"):
+        BaseState("B", 4, min_workers=5)
+
+
+def test_a_back_off_deadline_must_be_aware() -> None:
+    with pytest.raises(ValueError, match="message 0/7: not_before must be timezone-aware"):
+        PendingMessage(0, 7, b"k", not_before=datetime(2025, 3, 4))
+
+
+def test_a_queue_on_an_unknown_base_is_refused() -> None:
+    with pytest.raises(ValueError, match=f"queue {TOPIC}: base MULTCOB03 is not in the snapshot"):
+        Snapshot.build([make_queue()], [], SITE)
+    with pytest.raises(ValueError, match="not in the snapshot"):
+        snapshot(base("MULTCOB04")).with_queue(make_queue())
+
+
+def test_mappings_must_be_keyed_by_name() -> None:
+    with pytest.raises(ValueError, match=f"queue {TOPIC} is filed under 'X'"):
+        Snapshot({"X": make_queue()}, {"MULTCOB03": base()}, SITE)
+    with pytest.raises(ValueError, match="base MULTCOB03 is filed under 'X'"):
+        Snapshot({}, {"X": base()}, SITE)
+
+
+def test_pending_messages_are_kept_in_lease_order() -> None:
+    queue = make_queue(pending=[message(5, partition=1), message(9), message(2, partition=2), message(5)])
+    assert [(m.partition, m.offset) for m in queue.pending] == [(2, 2), (0, 5), (1, 5), (0, 9)]
+
+
+def test_ready_at_is_the_earliest_deadline_only_when_every_message_backs_off() -> None:
+    soon, later = NOW + timedelta(seconds=5), NOW + timedelta(seconds=50)
+    assert make_queue(pending=[message(0, not_before=later), message(1, not_before=soon)]).ready_at == soon
+    assert make_queue(pending=[message(0, not_before=later), message(1)]).ready_at is None
+    assert make_queue(pending=0).ready_at is None
+
+
+def test_a_base_runs_the_sum_of_its_queues() -> None:
+    state = snapshot(make_queue(running=2), make_queue(OTHER, running=3), make_queue(ELSEWHERE, running=1))
+    assert (state.base_running("MULTCOB03"), state.base_running("MULTCOB04"), state.base_running("NONE")) == (5, 1, 0)
+
+
+def test_contenders_are_unpaused_queues_with_work_in_order_of_service() -> None:
+    state = snapshot(
+        make_queue(priority=3),
+        make_queue(OTHER, priority=7),
+        make_queue("MULTCOB03.9.IMPORTACAO.PAUSED", paused=True),
+        make_queue("MULTCOB03.8.IMPORTACAO.EMPTY", pending=0),
+    )
+    assert order(state) == [OTHER, TOPIC]
+    assert state.paused_with_pending == 1
+
+
+def test_incremental_updates_match_a_rebuild() -> None:
+    state = snapshot(make_queue(priority=5), make_queue(OTHER, priority=5, running=1), make_queue(ELSEWHERE))
+    changed = replace(state.queues[TOPIC], running=4, last_served=NOW)
+    paused = replace(state.queues[ELSEWHERE], paused=True)
+    updated = state.with_queue(changed).with_queue(paused)
+    rebuilt = Snapshot.build([changed, state.queues[OTHER], paused], state.bases.values(), SITE)
+    assert updated == rebuilt
+    for name in ("MULTCOB03", "MULTCOB04"):
+        assert order(updated, name) == order(rebuilt, name)
+        assert updated.base_running(name) == rebuilt.base_running(name)
+    assert order(updated) == [OTHER, TOPIC]
+    assert (updated.paused_with_pending, list(updated.bases_with_contenders)) == (1, ["MULTCOB03"])
+    assert order(state) == [TOPIC, OTHER]  # the original is untouched
+
+
+def test_a_queue_can_move_to_another_base() -> None:
+    state = snapshot(make_queue(running=2), base("MULTCOB04"))
+    moved = state.with_queue(replace(state.queues[TOPIC], base="MULTCOB04"))
+    assert (order(moved, "MULTCOB03"), order(moved, "MULTCOB04")) == ([], [TOPIC])
+    assert (moved.base_running("MULTCOB03"), moved.base_running("MULTCOB04")) == (0, 2)
+
+
+def test_without_queue_forgets_it_and_its_running_tasks() -> None:
+    state = snapshot(make_queue(running=2), make_queue(OTHER, running=1))
+    smaller = state.without_queue(TOPIC)
+    assert (list(smaller.queues), order(smaller), smaller.base_running("MULTCOB03")) == ([OTHER], [OTHER], 1)
+    assert smaller.without_queue("UNKNOWN") is smaller
+
+
+def test_with_base_changes_settings_and_keeps_the_queues() -> None:
+    state = snapshot(make_queue(running=2))
+    paused = state.with_base(base("MULTCOB03", paused=True))
+    assert paused.bases["MULTCOB03"].paused
+    assert (order(paused), paused.base_running("MULTCOB03")) == ([TOPIC], 2)
+
+
+def test_a_snapshot_keeps_its_own_copy_of_the_mappings() -> None:
+    queues: dict[str, QueueState] = {TOPIC: make_queue()}
+    state = Snapshot(queues, {"MULTCOB03": base()}, SITE)
+    queues.clear()
+    assert list(state.queues) == [TOPIC]
