@@ -1,0 +1,167 @@
+"""What the coordinator keeps in its state store, as plain values: the store's input and output."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from xtreaming.coordinator.ledger import LedgerState
+
+#: IMPORTACAO batches of hundreds of clients; COBSINC is an urgent lane of single requests.
+DEFAULT_BATCH_SIZE: Final = 500
+DEFAULT_PRIORITY: Final = 5
+
+
+@dataclass(frozen=True, slots=True)
+class WorkSettings:
+    """How a queue's tasks run: from the first matching profile, overridable per queue.
+
+    ``command`` is the worker command template (``{base} {convenio} {kind} {process} {input}
+    {output} {task_id} {attempt}``); ``handler`` (``module:function``) runs Python workers
+    instead. Retry ``n`` waits ``backoff_s * 2**(n-1)`` seconds, at most ``backoff_max_s``.
+    """
+
+    priority: int = DEFAULT_PRIORITY
+    batch_size: int = DEFAULT_BATCH_SIZE
+    command: tuple[str, ...] = ()
+    handler: str | None = None
+    timeout_s: float = 600.0
+    max_attempts: int = 3
+    backoff_s: float = 5.0
+    backoff_max_s: float = 600.0
+    required_labels: Mapping[str, str] = field(default_factory=dict)
+    max_workers: int | None = None
+
+    def backoff_after(self, attempts: int) -> float:
+        """Seconds to wait before attempt ``attempts + 1``, after ``attempts`` failed ones."""
+        return float(min(self.backoff_max_s, self.backoff_s * 2 ** max(0, attempts - 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """Settings for every queue whose topic fully matches ``pattern`` (a regex); the lowest ``position`` wins."""
+
+    id: int
+    position: int
+    pattern: str
+    settings: WorkSettings
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRecord:
+    """A registered queue (one work topic)."""
+
+    topic: str
+    base: str
+    kind: str
+    settings: WorkSettings
+    paused: bool = False
+    profile_id: int | None = None
+    discovered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BaseRecord:
+    """A target database: its default worker limit, reserved minimum and pause flag."""
+
+    name: str
+    max_workers: int
+    min_workers: int = 0
+    paused: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRecord:
+    """A time window of a base (see ``windows.Window``); ``id`` is 0 until stored."""
+
+    id: int
+    base: str
+    weekdays: frozenset[int]
+    start: str
+    end: str
+    max_workers: int
+
+
+@dataclass(frozen=True, slots=True)
+class FarmRecord:
+    """A registered farm agent."""
+
+    id: str
+    name: str
+    labels: Mapping[str, str]
+    slots: int
+    heartbeat_interval_s: float
+    registered_at: datetime
+    last_heartbeat_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRecord:
+    """A farm's worker slot as its last heartbeat described it."""
+
+    farm_id: str
+    index: int
+    state: str
+    task_id: str | None = None
+    pid: int | None = None
+    done: int | None = None
+    total: int | None = None
+    rss_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskMessage:
+    """One message of a task: where it is in the log, its key, and which attempt this is."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """A lease of messages of one queue to one farm slot, until ``deadline_at``."""
+
+    id: str
+    topic: str
+    farm_id: str
+    slot: int
+    messages: tuple[TaskMessage, ...]
+    leased_at: datetime
+    deadline_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRecord:
+    """A message that failed ``attempts`` times and waits until ``not_before`` for its next attempt."""
+
+    topic: str
+    partition: int
+    offset: int
+    attempts: int
+    not_before: datetime
+    errors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRecord:
+    """A partition's ledger (watermark and finished offsets above it), persisted on every completion."""
+
+    topic: str
+    partition: int
+    state: LedgerState
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """An admin action: who did what to which target, when."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    details: Mapping[str, Any]
