@@ -6,16 +6,20 @@ Exit codes: 0 done; 1 the run failed (the message says what, where, and what was
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import json
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from xtreaming.config import Settings
+from xtreaming import operator_commands
+from xtreaming.config import Role, Settings
 from xtreaming.csv_source import CsvFile, ValueFormat
 from xtreaming.errors import XtreamingError
 
@@ -111,6 +115,71 @@ def demo(
 
     with _failures():
         run_demo(data_dir, clients=clients, console=out)
+
+
+@app.command()
+def coordinator(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: XTREAMING_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: XTREAMING_PORT, 8700).")] = None,
+) -> None:
+    """Run the coordinator: API, operator screen and scheduling loop, on the configured broker and state."""
+    import uvicorn
+
+    from xtreaming.coordinator.api.app import create_app
+
+    with _failures():
+        settings = _settings(host=host, port=port)
+        application = create_app(settings)
+    out.print(f"coordinator on http://{settings.host}:{settings.port} (API docs at /docs)")
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level="warning")
+
+
+@app.command()
+def token(
+    name: Annotated[str, typer.Option(help="Who uses it (shown as the actor in the audit log).")],
+    role: Annotated[Role, typer.Option(help="viewer, operator, admin or farm.")],
+) -> None:
+    """Make a new bearer token: give the token to its user, add the entry to XTREAMING_TOKENS."""
+    from xtreaming.coordinator.api.auth import hash_token, new_token
+
+    secret = new_token()
+    entry = {"name": name, "role": role.value, "sha256": hash_token(secret)}
+    out.print(f"token (give it to {name}; it is not stored): {secret}")
+    out.print(f"XTREAMING_TOKENS entry: {json.dumps(entry)}")
+
+
+def _settings(**overrides: object) -> Settings:
+    """Settings from the environment with command-line values on top; invalid ones fail in a sentence."""
+    try:
+        return Settings.model_validate({k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise XtreamingError(f"invalid settings: {problems}") from None
+
+
+def _mapped(command: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(command)
+    def run(*args: object, **kwargs: object) -> None:
+        with _failures():
+            command(*args, **kwargs)
+
+    return run
+
+
+for _command in (
+    operator_commands.queues,
+    operator_commands.pause,
+    operator_commands.resume,
+    operator_commands.priority,
+    operator_commands.farms,
+    operator_commands.explain,
+):
+    app.command()(_mapped(_command))
+app.command("base-limit")(_mapped(operator_commands.base_limit))
+for _window_command in operator_commands.window_app.registered_commands:
+    assert _window_command.callback is not None
+    _window_command.callback = _mapped(_window_command.callback)
+app.add_typer(operator_commands.window_app, name="window")
 
 
 def main() -> None:

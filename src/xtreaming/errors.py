@@ -37,3 +37,35 @@ class InvalidWindow(XtreamingError, ValueError):
 
 class QueueNotFound(XtreamingError, LookupError):
     """No queue is registered for the topic named."""
+
+
+class StoreUnavailable(XtreamingError, ConnectionError):
+    """The coordinator's state store (its database) cannot be reached or opened."""
+
+
+class InvalidStoreUrl(XtreamingError, ValueError):
+    """A state store URL that is not a SQLAlchemy URL, or names an unknown database dialect."""
+
+
+class InvalidRecord(XtreamingError, ValueError):
+    """A write the state store refuses (a duplicate id, a row breaking a constraint): nothing of it was written."""
+
+
+class InvalidProfile(XtreamingError, ValueError):
+    """A profile whose pattern is not a valid regular expression, or whose position is negative."""
+
+
+class ProfileNotFound(XtreamingError, LookupError):
+    """No profile has the id named."""
+
+
+class BaseNotFound(XtreamingError, LookupError):
+    """No base is registered under the name given."""
+
+
+class WindowNotFound(XtreamingError, LookupError):
+    """No time window has the id named."""
+
+
+class FarmNotFound(XtreamingError, LookupError):
+    """No farm is registered under the id given."""

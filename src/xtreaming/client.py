@@ -1,0 +1,78 @@
+"""The coordinator's HTTP client (httpx): what the CLI and the farm agent call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from xtreaming.errors import XtreamingError
+
+#: Requests other than long-polls should answer quickly; a slow coordinator is reported, not waited on.
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class ApiError(XtreamingError):
+    """The coordinator refused a request; the message is its ``detail``."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+
+
+class CoordinatorUnreachable(XtreamingError, ConnectionError):
+    """No answer from the coordinator at all."""
+
+
+class CoordinatorClient:
+    """Calls the coordinator's ``/api`` with an optional bearer token."""
+
+    def __init__(self, url: str, token: str | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._call("GET", path, params={k: v for k, v in params.items() if v is not None})
+
+    def post(self, path: str, body: Any = None, *, timeout_s: float | None = None) -> Any:
+        return self._call("POST", path, json=body, timeout=timeout_s)
+
+    def patch(self, path: str, body: Any) -> Any:
+        return self._call("PATCH", path, json=body)
+
+    def delete(self, path: str) -> Any:
+        return self._call("DELETE", path)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CoordinatorClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(
+                method, path, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT, **kwargs
+            )
+        except httpx.TransportError as exc:
+            raise CoordinatorUnreachable(f"coordinator at {self.url} did not answer: {exc}") from exc
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _detail(response))
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+
+def _detail(response: httpx.Response) -> str:
+    """The coordinator's words for an error: its ``detail``, with FastAPI's field errors spelled out."""
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+    if isinstance(detail, list):  # request validation: [{"loc": [...], "msg": ...}, ...]
+        return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', [])[1:])}: {e.get('msg')}" for e in detail)
+    return f"HTTP {response.status_code}: {detail}"

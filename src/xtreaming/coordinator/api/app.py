@@ -1,0 +1,114 @@
+"""``create_app(settings)``: the coordinator's HTTP API and its background loop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from xtreaming.broker import open_broker
+from xtreaming.config import Settings
+from xtreaming.coordinator.api.auth import TokenTable
+from xtreaming.coordinator.api.limits import BodyLimit
+from xtreaming.coordinator.api.routes import bases, farms, queues, status
+from xtreaming.coordinator.options import CoordinatorOptions
+from xtreaming.coordinator.service import Coordinator
+from xtreaming.coordinator.store import Store
+from xtreaming.errors import (
+    BrokerUnavailable,
+    StoreUnavailable,
+    XtreamingError,
+)
+
+log = logging.getLogger("xtreaming.coordinator")
+
+
+class BackgroundLoop:
+    """Runs ``coordinator.run_once()`` every ``interval_s`` in a thread; remembers whether the broker is down."""
+
+    def __init__(self, coordinator: Coordinator, interval_s: float) -> None:
+        self.coordinator = coordinator
+        self.interval_s = interval_s
+        self.broker_error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="xtreaming-coordinator-loop", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.coordinator.run_once()
+                if self.broker_error is not None:
+                    log.warning("broker reachable again")
+                self.broker_error = None
+            except BrokerUnavailable as exc:
+                if self.broker_error is None:
+                    log.error("broker unavailable: %s", exc)
+                self.broker_error = str(exc)
+            except Exception:  # the loop must survive anything; the log says what happened
+                log.exception("coordinator loop failed; continuing")
+            self._stop.wait(self.interval_s)
+
+
+def build_coordinator(settings: Settings) -> Coordinator:
+    """Open the store and the broker named by ``settings`` and load the coordinator's state."""
+    options = CoordinatorOptions(
+        group=settings.group,
+        time_zone=settings.time_zone,
+        default_base_max_workers=settings.default_base_max_workers,
+        heartbeat_interval_s=settings.heartbeat_interval_s,
+    )
+    return Coordinator(Store.open(settings.database_url), open_broker(settings.broker_url), options)
+
+
+def create_app(settings: Settings, coordinator: Coordinator | None = None) -> FastAPI:
+    """The API over ``coordinator`` (built from ``settings`` when not given)."""
+    coordinator = coordinator or build_coordinator(settings)
+    loop = BackgroundLoop(coordinator, settings.poll_interval_s)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        loop.start()
+        try:
+            yield
+        finally:
+            loop.stop()
+
+    app = FastAPI(title="Xtreaming coordinator", version="0.1.0", lifespan=lifespan)
+    app.state.coordinator = coordinator
+    app.state.loop = loop
+    app.state.tokens = TokenTable(settings.tokens)
+    for module in (farms, queues, bases, status):
+        app.include_router(module.router)
+    publish_path = "/api/topics/"
+
+    def limit_for(path: str) -> int:
+        return settings.max_publish_bytes if path.startswith(publish_path) else settings.max_body_bytes
+
+    app.add_middleware(BodyLimit, limit_for=limit_for)
+    app.add_exception_handler(XtreamingError, _xtreaming_error)
+    return app
+
+
+def status_of(exc: XtreamingError) -> int:
+    """Our errors as HTTP statuses: unknown ids 404, unreachable dependencies 503, bad input 422."""
+    if isinstance(exc, LookupError):
+        return 404
+    if isinstance(exc, BrokerUnavailable | StoreUnavailable):
+        return 503
+    return 422
+
+
+async def _xtreaming_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, XtreamingError)
+    return JSONResponse({"detail": str(exc)}, status_code=status_of(exc))

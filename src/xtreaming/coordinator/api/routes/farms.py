@@ -1,0 +1,109 @@
+"""Farm agents: register, heartbeat, long-poll for tasks, report progress and results."""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+from fastapi import APIRouter, Request, Response, status
+
+from xtreaming.coordinator.api.auth import Farm, Viewer
+from xtreaming.coordinator.api.deps import coordinator_of
+from xtreaming.coordinator.api.schemas import (
+    Completion,
+    FarmRegistered,
+    FarmRegistration,
+    FarmRow,
+    Heartbeat,
+    LeaseRequest,
+    LeaseResponse,
+    Progress,
+    SettledOut,
+    message_out,
+)
+from xtreaming.coordinator.records import SlotRecord
+from xtreaming.coordinator.service import Assignment, Report
+
+router = APIRouter(prefix="/api", tags=["farms"])
+
+#: Long-polling farms each hold a worker thread while they wait; this many may wait at once.
+MAX_WAITING_LEASES = 1024
+_waiting = anyio.CapacityLimiter(MAX_WAITING_LEASES)
+
+
+@router.post("/farms/register", response_model=FarmRegistered)
+def register(body: FarmRegistration, request: Request, _: Farm) -> FarmRegistered:
+    record = coordinator_of(request).register_farm(body.name, body.labels, body.slots)
+    return FarmRegistered(farm_id=record.id, heartbeat_interval_s=record.heartbeat_interval_s)
+
+
+@router.post("/farms/{farm_id}/heartbeat", status_code=status.HTTP_204_NO_CONTENT)
+def heartbeat(farm_id: str, body: Heartbeat, request: Request, _: Farm) -> None:
+    slots = [SlotRecord(farm_id, s.index, s.state, s.task_id, s.pid, s.done, s.total, s.rss_bytes) for s in body.slots]
+    coordinator_of(request).heartbeat(farm_id, slots)
+
+
+@router.post("/farms/{farm_id}/lease", response_model=LeaseResponse)
+async def lease(farm_id: str, body: LeaseRequest, request: Request, _: Farm) -> Response:
+    """Tasks for the given idle slots; waits up to ``wait_s`` when there is no work (long-poll)."""
+    coordinator = coordinator_of(request)
+    tasks = coordinator.lease(farm_id, body.slots)
+    if not tasks and body.wait_s > 0:
+        tasks = await anyio.to_thread.run_sync(
+            coordinator.lease_wait, farm_id, body.slots, body.wait_s, limiter=_waiting, abandon_on_cancel=True
+        )
+    content = json.dumps({"tasks": [_task_out(t) for t in tasks]}, ensure_ascii=False, default=str)
+    return Response(content, media_type="application/json")
+
+
+@router.post("/tasks/{task_id}/progress")
+def progress(task_id: str, body: Progress, request: Request, _: Farm) -> dict[str, bool]:
+    return {"known": coordinator_of(request).progress(task_id, body.done, body.total)}
+
+
+@router.post("/tasks/{task_id}/complete", response_model=SettledOut)
+def complete(task_id: str, body: Completion, request: Request, _: Farm) -> SettledOut:
+    """Settle a task. Idempotent: repeating it, or reporting an expired task, never double counts."""
+    verdicts = {r.id: (r.status, r.detail) for r in body.results}
+    settled = coordinator_of(request).complete(task_id, Report(body.default, verdicts, body.detail))
+    return SettledOut(
+        accepted=settled.accepted, ok=settled.ok, retried=settled.retried, dead=settled.dead, ignored=settled.ignored
+    )
+
+
+@router.get("/farms", response_model=list[FarmRow])
+def farms(request: Request, _: Viewer) -> list[FarmRow]:
+    return farm_rows(request)
+
+
+def farm_rows(request: Request) -> list[FarmRow]:
+    return [
+        FarmRow(
+            id=record.id,
+            labels=dict(record.labels),
+            slots=record.slots,
+            busy=busy,
+            last_heartbeat_at=record.last_heartbeat_at,
+            lost=lost,
+        )
+        for record, lost, busy in coordinator_of(request).farms()
+    ]
+
+
+def _task_out(task: Assignment) -> dict[str, object]:
+    topic = task.topic
+    return {
+        "task_id": task.task_id,
+        "topic": str(topic),
+        "base": topic.base,
+        "convenio": topic.convenio,
+        "kind": topic.kind,
+        "process": topic.process,
+        "slot": task.slot,
+        "attempt": max(m.attempt for m in task.messages),
+        "deadline_at": task.deadline_at.isoformat(),
+        "command": list(task.settings.command),
+        "handler": task.settings.handler,
+        "timeout_s": task.settings.timeout_s,
+        "messages": [message_out(m.message, m.id, m.attempt) for m in task.messages],
+    }

@@ -1,0 +1,96 @@
+"""Queues: the screen's figures, priority, pause/resume, "why is it not running?", publishing."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from xtreaming.broker import Record
+from xtreaming.coordinator.api.auth import Operator, Viewer
+from xtreaming.coordinator.api.deps import coordinator_of
+from xtreaming.coordinator.api.schemas import (
+    Explanation,
+    PriorityChange,
+    Published,
+    PublishRequest,
+    QueuePage,
+    QueueRow,
+)
+from xtreaming.errors import InvalidInput
+
+router = APIRouter(prefix="/api", tags=["queues"])
+
+
+@router.get("/queues", response_model=QueuePage)
+def list_queues(
+    request: Request,
+    _: Viewer,
+    base: Annotated[str | None, Query(max_length=128)] = None,
+    kind: Annotated[str | None, Query(max_length=128)] = None,
+    q: Annotated[str | None, Query(max_length=256, description="Text the topic contains.")] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> QueuePage:
+    rows = queue_rows(request)
+    rows = [
+        r
+        for r in rows
+        if (base is None or r.base == base) and (kind is None or r.kind == kind) and (not q or q.upper() in r.topic)
+    ]
+    return QueuePage(items=rows[offset : offset + limit], total=len(rows), offset=offset, limit=limit)
+
+
+@router.get("/queues/{topic}", response_model=QueueRow)
+def get_queue(topic: str, request: Request, _: Viewer) -> QueueRow:
+    coordinator_of(request).queue(topic)  # 404 for an unknown queue
+    return next(r for r in queue_rows(request) if r.topic == topic)
+
+
+@router.post("/queues/{topic}/pause", response_model=QueueRow)
+def pause(topic: str, request: Request, who: Operator) -> QueueRow:
+    coordinator_of(request).update_queue(topic, who.name, paused=True)
+    return get_queue(topic, request, who)
+
+
+@router.post("/queues/{topic}/resume", response_model=QueueRow)
+def resume(topic: str, request: Request, who: Operator) -> QueueRow:
+    coordinator_of(request).update_queue(topic, who.name, paused=False)
+    return get_queue(topic, request, who)
+
+
+@router.post("/queues/{topic}/priority", response_model=QueueRow)
+def priority(topic: str, body: PriorityChange, request: Request, who: Operator) -> QueueRow:
+    coordinator = coordinator_of(request)
+    if body.delta is not None:
+        coordinator.move_priority(topic, body.delta, who.name)
+    else:
+        coordinator.update_queue(topic, who.name, priority=body.priority)
+    return get_queue(topic, request, who)
+
+
+@router.get("/queues/{topic}/explain", response_model=Explanation)
+def explain(topic: str, request: Request, _: Viewer) -> Explanation:
+    return Explanation(topic=topic, reason=coordinator_of(request).explain(topic))
+
+
+@router.post("/topics/{topic}/messages", response_model=Published)
+def publish(topic: str, body: PublishRequest, request: Request, _: Operator) -> Published:
+    """Publish a batch of messages to a work topic (for producers that are not Python)."""
+    records = []
+    for index, message in enumerate(body.messages):
+        try:
+            value = message.value_bytes()
+        except ValueError as exc:
+            raise InvalidInput(f"messages[{index}]: {exc}") from exc
+        headers = tuple((k, v.encode()) for k, v in message.headers.items())
+        records.append(Record(None if message.key is None else message.key.encode(), value, headers))
+    count = coordinator_of(request).publish(topic, records, body.partitions)
+    return Published(topic=topic, published=count)
+
+
+def queue_rows(request: Request) -> list[QueueRow]:
+    rows, _ = coordinator_of(request).figures()
+    rows.sort(key=lambda r: (-r.priority, r.topic))
+    return [QueueRow(**asdict(r)) for r in rows]

@@ -1,0 +1,291 @@
+"""Request and response bodies: every field bounded, so bad input is refused naming the field."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from xtreaming.broker import Message
+from xtreaming.coordinator.results import Verdict
+
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
+LabelKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+LabelValue = Annotated[str, Field(min_length=1, max_length=128)]
+Priority = Annotated[int, Field(ge=0, le=9)]
+Workers = Annotated[int, Field(ge=0, le=100_000)]
+Detail = Annotated[str, Field(max_length=16_384)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- farms ----------------------------------------------------------------------------------------
+
+
+class FarmRegistration(Body):
+    name: Name
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=32)
+    slots: int = Field(ge=1, le=1024)
+
+
+class FarmRegistered(BaseModel):
+    farm_id: str
+    heartbeat_interval_s: float
+
+
+class SlotStatus(Body):
+    index: int = Field(ge=0, le=1023)
+    state: Literal["idle", "running", "stopping"]
+    task_id: str | None = Field(default=None, max_length=64)
+    pid: int | None = Field(default=None, ge=0)
+    done: int | None = Field(default=None, ge=0)
+    total: int | None = Field(default=None, ge=0)
+    rss_bytes: int | None = Field(default=None, ge=0)
+
+
+class Heartbeat(Body):
+    slots: list[SlotStatus] = Field(default_factory=list, max_length=1024)
+
+
+class LeaseRequest(Body):
+    slots: list[int] = Field(min_length=1, max_length=1024)
+    wait_s: float = Field(default=20.0, ge=0, le=60)
+
+
+class EncodedBytes(BaseModel):
+    """Bytes in JSON: text when they are UTF-8, else base64 (``encoding`` says which)."""
+
+    data: str
+    encoding: Literal["utf-8", "base64"] = "utf-8"
+
+
+class TaskMessageOut(BaseModel):
+    id: str
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    key_encoding: Literal["utf-8", "base64"]
+    value: str
+    value_encoding: Literal["utf-8", "base64"]
+    headers: list[tuple[str, str]] = Field(description="(name, base64 value) pairs")
+    attempt: int
+
+
+class TaskOut(BaseModel):
+    task_id: str
+    topic: str
+    base: str
+    convenio: str
+    kind: str
+    process: str
+    slot: int
+    attempt: int
+    deadline_at: datetime
+    command: list[str]
+    handler: str | None
+    timeout_s: float
+    messages: list[TaskMessageOut]
+
+
+class LeaseResponse(BaseModel):
+    tasks: list[TaskOut]
+
+
+class Progress(Body):
+    done: int = Field(ge=0)
+    total: int = Field(ge=0)
+
+
+class MessageResult(Body):
+    id: str = Field(min_length=1, max_length=512)
+    status: Verdict
+    detail: Detail | None = None
+
+
+class Completion(Body):
+    """A task's result: a verdict per message id; others take ``default`` (from the exit code)."""
+
+    default: Verdict
+    detail: Detail | None = None
+    results: list[MessageResult] = Field(default_factory=list, max_length=100_000)
+
+
+class SettledOut(BaseModel):
+    accepted: bool
+    ok: int
+    retried: int
+    dead: int
+    ignored: int
+
+
+# -- queues, bases, windows -----------------------------------------------------------------------
+
+
+class PriorityChange(Body):
+    """Set ``priority`` (0..9) or move it by ``delta`` (+1 up, -1 down); exactly one of them."""
+
+    priority: Priority | None = None
+    delta: Literal[-1, 1] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PriorityChange:
+        if (self.priority is None) == (self.delta is None):
+            raise ValueError("give exactly one of 'priority' (0..9) or 'delta' (+1 or -1)")
+        return self
+
+
+class BaseLimits(Body):
+    max_workers: Workers | None = None
+    min_workers: Workers | None = None
+
+
+class WindowIn(Body):
+    weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(min_length=1, max_length=7)
+    start: str = Field(min_length=5, max_length=5, examples=["08:00"])
+    end: str = Field(min_length=5, max_length=5, examples=["18:00"])
+    max_workers: Workers
+
+
+class WindowOut(BaseModel):
+    id: int
+    base: str
+    weekdays: list[int]
+    start: str
+    end: str
+    max_workers: int
+
+
+class QueueRow(BaseModel):
+    topic: str
+    base: str
+    kind: str
+    priority: int
+    state: str
+    workers: int
+    max_workers: int | None
+    base_in_use: int
+    base_limit: int
+    base_window: str | None
+    consumed: int
+    pending: int
+    in_flight: int
+    failures: int
+    dead: int
+    speed: float
+    eta_s: float | None
+
+
+class QueuePage(BaseModel):
+    items: list[QueueRow]
+    total: int
+    offset: int
+    limit: int
+
+
+class BaseRow(BaseModel):
+    name: str
+    in_use: int
+    limit: int
+    window: str | None
+    default_max_workers: int
+    min_workers: int
+    paused: bool
+    windows: list[WindowOut]
+
+
+class FarmRow(BaseModel):
+    id: str
+    labels: dict[str, str]
+    slots: int
+    busy: int
+    last_heartbeat_at: datetime
+    lost: bool
+
+
+class Explanation(BaseModel):
+    topic: str
+    reason: str
+
+
+class OutgoingMessage(Body):
+    key: str | None = Field(default=None, max_length=1024)
+    value: str = Field(max_length=8 << 20)
+    encoding: Literal["utf-8", "base64"] = "utf-8"
+    headers: dict[Annotated[str, Field(max_length=256)], str] = Field(default_factory=dict, max_length=64)
+
+    def value_bytes(self) -> bytes:
+        if self.encoding == "utf-8":
+            return self.value.encode()
+        try:
+            return base64.b64decode(self.value, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"value is not valid base64: {exc}") from exc
+
+
+class PublishRequest(Body):
+    messages: list[OutgoingMessage] = Field(min_length=1, max_length=100_000)
+    partitions: int = Field(default=4, ge=1, le=1024, description="Partitions if the topic is created.")
+
+
+class Published(BaseModel):
+    topic: str
+    published: int
+
+
+class Status(BaseModel):
+    """Everything the operator screen shows, in one request."""
+
+    now: datetime
+    broker_ok: bool
+    broker_error: str | None
+    queues: list[QueueRow]
+    bases: list[BaseRow]
+    farms: list[FarmRow]
+
+
+class AuditRow(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    details: dict[str, object]
+
+
+class Health(StrEnum):
+    OK = "ok"
+
+
+def encode_bytes(data: bytes | None) -> tuple[str | None, Literal["utf-8", "base64"]]:
+    """Bytes for JSON: the text when they decode as UTF-8, else base64."""
+    if data is None:
+        return None, "utf-8"
+    try:
+        return data.decode(), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(data).decode("ascii"), "base64"
+
+
+def message_out(message: Message, message_id: str, attempt: int) -> dict[str, object]:
+    """A task message as JSON (plain dicts: leases carry thousands of them; no model validation)."""
+    key, key_encoding = encode_bytes(message.key)
+    value, value_encoding = encode_bytes(message.value)
+    return {
+        "id": message_id,
+        "topic": message.topic,
+        "partition": message.partition,
+        "offset": message.offset,
+        "key": key,
+        "key_encoding": key_encoding,
+        "value": value,
+        "value_encoding": value_encoding,
+        "headers": [(name, base64.b64encode(v).decode("ascii")) for name, v in message.headers],
+        "attempt": attempt,
+    }

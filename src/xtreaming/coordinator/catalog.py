@@ -1,0 +1,185 @@
+"""Queue, base and window configuration: registration from profiles, operator changes, the audit log."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, Final, TypeVar
+
+from xtreaming.coordinator.options import CoordinatorOptions
+from xtreaming.coordinator.records import BaseRecord, Profile, QueueRecord, WindowRecord, WorkSettings
+from xtreaming.coordinator.snapshot import MAX_PRIORITY, MIN_PRIORITY, BaseState
+from xtreaming.coordinator.store import Store
+from xtreaming.coordinator.windows import Window
+from xtreaming.errors import InvalidInput, InvalidTopicName, QueueNotFound
+from xtreaming.topics import TopicName, is_derived
+
+log = logging.getLogger("xtreaming.coordinator")
+
+#: Settings of a queue no profile matches, by kind: COBSINC is the urgent lane of single requests.
+KIND_DEFAULTS: Final = {
+    "COBSINC": WorkSettings(priority=8, batch_size=1, timeout_s=120.0),
+    "IMPORTACAO": WorkSettings(priority=5, batch_size=500),
+}
+
+T = TypeVar("T")
+
+
+class Catalog:
+    """The configuration half of the coordinator, kept in the store; every operator change is audited."""
+
+    def __init__(self, store: Store, options: CoordinatorOptions) -> None:
+        self.store = store
+        self.options = options
+        self._ignored: set[str] = set()
+        self._bases: list[BaseState] | None = None
+
+    # -- discovery ------------------------------------------------------------------------------
+
+    def work_topic(self, name: str) -> TopicName | None:
+        """The parsed work topic, or None (logged once per name) for derived and malformed names."""
+        try:
+            return TopicName.parse(name)
+        except InvalidTopicName as exc:
+            if name not in self._ignored:
+                self._ignored.add(name)
+                if is_derived(name):
+                    log.debug("topic %s ignored: a result topic, not work", name)
+                else:
+                    log.warning("topic ignored: %s", exc)
+            return None
+
+    def register_queue(self, topic: TopicName, now: datetime) -> QueueRecord:
+        """Store a new queue with the settings of the first matching profile (or the kind's defaults)."""
+        profile = self.matching_profile(str(topic))
+        settings = profile.settings if profile else KIND_DEFAULTS.get(topic.kind, WorkSettings())
+        self.ensure_base(topic.base)
+        record = QueueRecord(
+            topic=str(topic),
+            base=topic.base,
+            kind=topic.kind,
+            settings=settings,
+            profile_id=profile.id if profile else None,
+            discovered_at=now,
+        )
+        return self.store.add_queue(record)
+
+    def matching_profile(self, topic: str) -> Profile | None:
+        return next((p for p in self.store.list_profiles() if re.fullmatch(p.pattern, topic)), None)
+
+    def ensure_base(self, name: str) -> BaseRecord:
+        for base in self.store.list_bases():
+            if base.name == name:
+                return base
+        self._bases = None
+        return self.store.put_base(BaseRecord(name, self.options.default_base_max_workers))
+
+    # -- what the scheduler needs ---------------------------------------------------------------
+
+    def base_states(self) -> list[BaseState]:
+        if self._bases is None:
+            windows: dict[str, list[Window]] = {}
+            for w in self.store.list_windows():
+                windows.setdefault(w.base, []).append(Window.parse(w.weekdays, w.start, w.end, w.max_workers))
+            self._bases = [
+                BaseState(b.name, b.max_workers, b.min_workers, tuple(windows.get(b.name, ())), b.paused)
+                for b in self.store.list_bases()
+            ]
+        return self._bases
+
+    # -- operator changes -----------------------------------------------------------------------
+
+    def set_queue(
+        self,
+        topic: str,
+        actor: str,
+        *,
+        paused: bool | None = None,
+        priority: int | None = None,
+        **settings: Any,
+    ) -> QueueRecord:
+        """Pause/resume or change settings of a queue (priority 0..9); audited."""
+        current = self.store.get_queue(topic)
+        changes: dict[str, Any] = {k: v for k, v in settings.items() if v is not None}
+        if priority is not None:
+            if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+                raise InvalidInput(f"priority {priority} is not in {MIN_PRIORITY}..{MAX_PRIORITY}")
+            changes["priority"] = priority
+        new_settings = replace(current.settings, **changes) if changes else None
+        record = self.store.update_queue(topic, paused=paused, settings=new_settings)
+        details = {**changes, **({} if paused is None else {"paused": paused})}
+        self.store.audit(actor, "queue.update", topic, details)
+        return record
+
+    def set_base(
+        self,
+        name: str,
+        actor: str,
+        *,
+        max_workers: int | None = None,
+        min_workers: int | None = None,
+        paused: bool | None = None,
+    ) -> BaseRecord:
+        """Change a base's limits or pause it; the minimum may not exceed the maximum; audited."""
+        current = self.ensure_base(name)
+        record = BaseRecord(
+            name,
+            current.max_workers if max_workers is None else max_workers,
+            current.min_workers if min_workers is None else min_workers,
+            current.paused if paused is None else paused,
+        )
+        if record.max_workers < 0 or record.min_workers < 0:
+            raise InvalidInput(f"base {name}: worker limits cannot be negative")
+        if record.min_workers > record.max_workers:
+            raise InvalidInput(
+                f"base {name}: min_workers {record.min_workers} is above max_workers {record.max_workers}"
+            )
+        self._bases = None
+        self.store.put_base(record)
+        self.store.audit(
+            actor, "base.update", name, _given(max_workers=max_workers, min_workers=min_workers, paused=paused)
+        )
+        return record
+
+    def add_window(
+        self, base: str, actor: str, *, weekdays: Iterable[int], start: str, end: str, max_workers: int
+    ) -> WindowRecord:
+        """Validate (InvalidWindow names the field) and store a window of ``base``; audited."""
+        window = Window.parse(weekdays, start, end, max_workers)
+        self.ensure_base(base)
+        record = self.store.add_window(
+            WindowRecord(0, base, window.weekdays, window.start, window.end, window.max_workers)
+        )
+        self._bases = None
+        self.store.audit(
+            actor,
+            "window.add",
+            base,
+            {
+                "id": record.id,
+                "weekdays": sorted(record.weekdays),
+                "start": record.start,
+                "end": record.end,
+                "max_workers": record.max_workers,
+            },
+        )
+        return record
+
+    def remove_window(self, window_id: int, actor: str) -> None:
+        self.store.remove_window(window_id)
+        self._bases = None
+        self.store.audit(actor, "window.remove", str(window_id), {})
+
+    @staticmethod
+    def require(items: Mapping[str, T], topic: str) -> T:
+        found = items.get(topic)
+        if found is None:
+            raise QueueNotFound(f"queue {topic!r} is not registered")
+        return found
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}

@@ -1,0 +1,202 @@
+"""The coordinator's in-memory picture of each queue: read-ahead, pending messages, in-flight keys.
+
+Pure bookkeeping (no I/O): the service reads from the broker and the store and feeds the
+results in. Memory is bounded by the read-ahead of each partition (``read_ahead``) plus the
+messages leased: pending *counts* come from offsets (end of log minus finished), never from
+holding the backlog.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Final
+
+from xtreaming.broker import Message
+from xtreaming.coordinator.ledger import LedgerState, PartitionLedger
+from xtreaming.coordinator.records import QueueRecord
+from xtreaming.coordinator.snapshot import PendingMessage, QueueState, labels_of
+
+#: A partition stops reading ahead when this many offsets separate its watermark from its read
+#: position (a message stuck in flight holds the watermark): back-pressure, bounded memory.
+MAX_LEDGER_WINDOW: Final = 100_000
+#: Speed is measured over the last minute.
+SPEED_WINDOW_S: Final = 60
+
+
+@dataclass(slots=True)
+class Pending:
+    """A message waiting for a worker: the message, its attempt, back-off and error history."""
+
+    message: Message
+    attempt: int = 1
+    not_before: datetime | None = None
+    errors: tuple[str, ...] = ()
+    _view: PendingMessage | None = None
+
+    @property
+    def view(self) -> PendingMessage:
+        """The scheduler's view of this message (built once)."""
+        if self._view is None:
+            m = self.message
+            self._view = PendingMessage(m.partition, m.offset, m.key, self.attempt, self.not_before)
+        return self._view
+
+
+@dataclass(slots=True)
+class PartitionRuntime:
+    """One partition: its ledger, where reading resumes, and the last known end of the log."""
+
+    ledger: PartitionLedger
+    end: int = 0
+
+    @property
+    def next_read(self) -> int:
+        return self.ledger.high
+
+    def room(self, buffered: int, read_ahead: int) -> int:
+        """How many more messages to read now (0: enough buffered, at the end, or window full)."""
+        window_left = MAX_LEDGER_WINDOW - (self.ledger.high - self.ledger.watermark)
+        return max(0, min(read_ahead - buffered, self.end - self.next_read, window_left))
+
+
+@dataclass(slots=True)
+class SpeedMeter:
+    """Finished messages per second over the last minute, from per-second buckets."""
+
+    buckets: deque[tuple[int, int]] = field(default_factory=deque)
+
+    def add(self, count: int, now: datetime) -> None:
+        second = int(now.timestamp())
+        if self.buckets and self.buckets[-1][0] == second:
+            self.buckets[-1] = (second, self.buckets[-1][1] + count)
+        else:
+            self.buckets.append((second, count))
+        self._trim(second)
+
+    def rate(self, now: datetime) -> float:
+        second = int(now.timestamp())
+        self._trim(second)
+        if not self.buckets:
+            return 0.0
+        span = max(1, min(SPEED_WINDOW_S, second - self.buckets[0][0] + 1))
+        return sum(count for _, count in self.buckets) / span
+
+    def _trim(self, second: int) -> None:
+        while self.buckets and self.buckets[0][0] <= second - SPEED_WINDOW_S:
+            self.buckets.popleft()
+
+
+@dataclass(slots=True)
+class QueueRuntime:
+    """Everything the coordinator tracks for one queue between decisions."""
+
+    record: QueueRecord
+    partitions: dict[int, PartitionRuntime] = field(default_factory=dict)
+    pending: dict[tuple[int, int], Pending] = field(default_factory=dict)
+    buffered: dict[int, int] = field(default_factory=dict)  # pending messages per partition
+    keys_in_flight: dict[bytes, int] = field(default_factory=dict)
+    running: set[str] = field(default_factory=set)
+    last_served: datetime | None = None
+    speed: SpeedMeter = field(default_factory=SpeedMeter)
+    dead: int = 0
+    failures: int = 0
+    _state: QueueState | None = None
+
+    @property
+    def topic(self) -> str:
+        return self.record.topic
+
+    @property
+    def read_ahead(self) -> int:
+        """Messages each partition keeps ready: two batches, so a lease never waits for a read."""
+        return 2 * self.record.settings.batch_size
+
+    def restore_partition(self, partition: int, state: LedgerState | None) -> PartitionRuntime:
+        runtime = self.partitions.get(partition)
+        if runtime is None:
+            runtime = self.partitions[partition] = PartitionRuntime(PartitionLedger(state))
+        return runtime
+
+    def add_pending(self, entry: Pending) -> None:
+        m = entry.message
+        self.pending[(m.partition, m.offset)] = entry
+        self.buffered[m.partition] = self.buffered.get(m.partition, 0) + 1
+        self._state = None
+
+    def take(self, partition: int, offset: int) -> Pending:
+        entry = self.pending.pop((partition, offset))
+        self.buffered[partition] -= 1
+        self._state = None
+        return entry
+
+    def hold_keys(self, keys: Iterable[bytes | None]) -> None:
+        for key in keys:
+            if key is not None:
+                self.keys_in_flight[key] = self.keys_in_flight.get(key, 0) + 1
+        self._state = None
+
+    def release_keys(self, keys: Iterable[bytes | None]) -> None:
+        for key in keys:
+            if key is None:
+                continue
+            left = self.keys_in_flight.get(key, 0) - 1
+            if left > 0:
+                self.keys_in_flight[key] = left
+            else:
+                self.keys_in_flight.pop(key, None)
+        self._state = None
+
+    def touch(self) -> None:
+        """Settings, pause or running tasks changed: the scheduler's view must be rebuilt."""
+        self._state = None
+
+    def state(self) -> QueueState:
+        """The scheduler's view of this queue, rebuilt only after a change."""
+        if self._state is None:
+            settings = self.record.settings
+            self._state = QueueState(
+                topic=self.topic,
+                base=self.record.base,
+                kind=self.record.kind,
+                priority=settings.priority,
+                batch_size=settings.batch_size,
+                paused=self.record.paused,
+                max_workers=settings.max_workers,
+                required_labels=labels_of(settings.required_labels),
+                running=len(self.running),
+                last_served=self.last_served,
+                pending=tuple(entry.view for entry in self.pending.values()),
+                keys_in_flight=frozenset(self.keys_in_flight),
+            )
+        return self._state
+
+    def with_record(self, record: QueueRecord) -> None:
+        self.record = record
+        self._state = None
+
+    # -- figures for the operator screen ---------------------------------------------------------
+
+    @property
+    def consumed(self) -> int:
+        """Messages finished (ok or dead): everything below the watermarks plus finished above them."""
+        total = 0
+        for runtime in self.partitions.values():
+            state = runtime.ledger.export()
+            total += state.watermark + sum(end - start for start, end in state.finished)
+        return total
+
+    @property
+    def end(self) -> int:
+        return sum(runtime.end for runtime in self.partitions.values())
+
+    @property
+    def waiting_retry(self) -> int:
+        return sum(1 for entry in self.pending.values() if entry.attempt > 1)
+
+
+def retried(entry: Pending, error: str, not_before: datetime) -> Pending:
+    """``entry`` after a failed attempt: next attempt, its back-off deadline, the error recorded."""
+    return replace(entry, attempt=entry.attempt + 1, not_before=not_before, errors=(*entry.errors, error), _view=None)

@@ -1,0 +1,68 @@
+"""A real coordinator over real HTTP for tests: uvicorn in a thread on a free loopback port."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+from xtreaming.config import Settings, Token
+from xtreaming.coordinator.api.app import create_app
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class RunningCoordinator:
+    """Starts ``create_app`` on its own state under ``root``; ``stop()`` and start again to restart."""
+
+    def __init__(self, root: Path, tokens: list[Token] | None = None, **settings: object) -> None:
+        self.root = root
+        self.tokens = tokens or []
+        self.extra = settings
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def settings(self) -> Settings:
+        return Settings.model_validate(
+            {
+                "broker_url": f"sqlite:///{self.root}/log.db",
+                "database_url": f"sqlite:///{self.root}/state.db",
+                "port": self.port,
+                "tokens": self.tokens,
+                "poll_interval_s": 0.02,
+                **self.extra,
+            }
+        )
+
+    def start(self) -> RunningCoordinator:
+        app = create_app(self.settings())
+        self.app = app
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"coordinator did not start on {self.url}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+            coordinator = self.app.state.coordinator
+            coordinator.store.close()
+            coordinator.broker.close()
+        self._server = None

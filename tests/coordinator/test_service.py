@@ -1,0 +1,287 @@
+"""The coordinator service on a real store and a real embedded log, driven with an injected clock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from xtreaming.broker import Broker, Record, open_broker
+from xtreaming.coordinator.options import CoordinatorOptions
+from xtreaming.coordinator.records import WorkSettings
+from xtreaming.coordinator.results import Verdict
+from xtreaming.coordinator.service import Assignment, Coordinator, Report
+from xtreaming.coordinator.store import Store
+from xtreaming.errors import FarmNotFound, QueueNotFound
+
+TOPIC = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 3, 13, 0, tzinfo=UTC)  # a Tuesday, 10:00 in São Paulo
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class Site:
+    """A store, a log and a coordinator over them, restartable like the real process."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.clock = Clock()
+        self.broker: Broker = open_broker(f"sqlite:///{root}/log.db")
+        self.store = Store.open(f"sqlite:///{root}/state.db")
+        self.coordinator = self._start()
+
+    def _start(self) -> Coordinator:
+        options = CoordinatorOptions(heartbeat_interval_s=5, lease_grace_s=0)
+        return Coordinator(self.store, self.broker, options, clock=self.clock)
+
+    def restart(self) -> Coordinator:
+        self.store.close()
+        self.broker.close()
+        self.broker = open_broker(f"sqlite:///{self.root}/log.db")
+        self.store = Store.open(f"sqlite:///{self.root}/state.db")
+        self.coordinator = self._start()
+        return self.coordinator
+
+    def publish(self, topic: str, keys: list[str], partitions: int = 1) -> None:
+        self.broker.create_topic(topic, partitions)
+        self.broker.append(topic, [Record(k.encode(), f"<cliente cpf='{k}'/>".encode()) for k in keys])
+        self.coordinator.run_once()
+
+    def results(self, topic: str) -> list[dict[str, object]]:
+        if topic not in self.broker.list_topics():
+            return []
+        rows = []
+        for partition in range(self.broker.partition_count(topic)):
+            rows += [json.loads(m.value) for m in self.broker.read(topic, partition, 0, max_records=100_000)]
+        return rows
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    site = Site(tmp_path)
+    yield site
+    site.store.close()
+    site.broker.close()
+
+
+def keys(count: int, start: int = 0) -> list[str]:
+    return [f"{10_000_000_000 + i}" for i in range(start, start + count)]
+
+
+def farm(site: Site, name: str = "farm-a", slots: int = 2, **labels: str) -> str:
+    return site.coordinator.register_farm(name, labels or {"os": "windows"}, slots).id
+
+
+def ok(task: Assignment) -> Report:
+    return Report(Verdict.OK, {})
+
+
+def test_discovery_registers_work_topics_with_their_kind_defaults(site: Site) -> None:
+    for name in (TOPIC, "MULTCOB02.1186.COBSINC.LOCALIZACAO", f"{TOPIC}.ACK", "not-a-work-topic"):
+        site.broker.create_topic(name, 1)
+
+    added = site.coordinator.discover()
+
+    assert sorted(added) == ["MULTCOB02.1186.COBSINC.LOCALIZACAO", TOPIC]
+    cobsinc = site.coordinator.queue("MULTCOB02.1186.COBSINC.LOCALIZACAO").record.settings
+    assert (cobsinc.batch_size, cobsinc.priority) == (1, 8)
+    assert site.coordinator.queue(TOPIC).record.settings.batch_size == 500
+
+
+def test_a_profile_sets_the_settings_of_matching_queues(site: Site) -> None:
+    site.store.add_profile(r"MULTCOB03\..*\.IMPORTACAO\..*", WorkSettings(priority=7, batch_size=50, max_attempts=5))
+    site.publish(TOPIC, keys(3))
+
+    settings = site.coordinator.queue(TOPIC).record.settings
+
+    assert (settings.priority, settings.batch_size, settings.max_attempts) == (7, 50, 5)
+
+
+def test_a_finished_task_writes_one_ack_per_message_and_moves_the_watermark(site: Site) -> None:
+    site.publish(TOPIC, keys(10))
+    farm_id = farm(site)
+
+    [task] = site.coordinator.lease(farm_id, [0])
+    settled = site.coordinator.complete(task.task_id, ok(task))
+    site.coordinator.commit_offsets()
+
+    assert (settled.accepted, settled.ok) == (True, 10)
+    acks = site.results(f"{TOPIC}.ACK")
+    assert sorted(a["offset"] for a in acks) == list(range(10))  # type: ignore[type-var]
+    assert {a["status"] for a in acks} == {"ok"}
+    assert acks[0]["key"] == "10000000000"
+    assert site.broker.committed("xtreaming", TOPIC) == {0: 10}
+
+
+def test_a_repeated_completion_changes_nothing(site: Site) -> None:
+    site.publish(TOPIC, keys(5))
+    [task] = site.coordinator.lease(farm(site), [0])
+    site.coordinator.complete(task.task_id, ok(task))
+
+    again = site.coordinator.complete(task.task_id, ok(task))
+
+    assert again.accepted is False
+    assert len(site.results(f"{TOPIC}.ACK")) == 5
+
+
+def test_retried_messages_wait_their_backoff_then_go_to_the_dlq_with_their_errors(site: Site) -> None:
+    site.store.add_profile(".*", WorkSettings(batch_size=10, max_attempts=2, backoff_s=30))
+    site.publish(TOPIC, keys(1))
+    farm_id = farm(site)
+    [first] = site.coordinator.lease(farm_id, [0])
+    site.coordinator.complete(first.task_id, Report(Verdict.RETRY, {}, "exit code 3"))
+
+    assert site.coordinator.lease(farm_id, [0]) == []
+    assert site.coordinator.explain(TOPIC).startswith("all pending messages are in back-off until")
+    site.clock.advance(31)
+    [second] = site.coordinator.lease(farm_id, [0])
+    settled = site.coordinator.complete(second.task_id, Report(Verdict.RETRY, {}, "exit code 3 again"))
+
+    assert second.messages[0].attempt == 2
+    assert (settled.dead, settled.retried) == (1, 0)
+    [dead] = site.broker.read(f"{TOPIC}.DLQ", 0, 0)
+    headers = dict(dead.headers)
+    assert dead.value == b"<cliente cpf='10000000000'/>"
+    assert json.loads(headers["xtreaming-errors"]) == ["attempt 1: exit code 3", "attempt 2: exit code 3 again"]
+    assert [a["status"] for a in site.results(f"{TOPIC}.ACK")] == ["dead"]
+
+
+def test_an_error_verdict_goes_to_the_dlq_at_once(site: Site) -> None:
+    site.publish(TOPIC, keys(2))
+    [task] = site.coordinator.lease(farm(site), [0])
+    bad = task.messages[0].id
+
+    settled = site.coordinator.complete(task.task_id, Report(Verdict.OK, {bad: (Verdict.ERROR, "CPF inválido")}))
+
+    assert (settled.ok, settled.dead) == (1, 1)
+    assert len(site.broker.read(f"{TOPIC}.DLQ", 0, 0)) == 1
+
+
+def test_two_messages_of_one_key_are_never_in_flight_together(site: Site) -> None:
+    site.publish(TOPIC, ["111", "222", "111"])
+    farm_id = farm(site)
+
+    [task] = site.coordinator.lease(farm_id, [0])
+    assert [m.message.key for m in task.messages] == [b"111", b"222"]
+    assert site.coordinator.lease(farm_id, [1]) == []
+    site.coordinator.complete(task.task_id, ok(task))
+    [later] = site.coordinator.lease(farm_id, [1])
+
+    assert [(m.message.key, m.message.offset) for m in later.messages] == [(b"111", 2)]
+
+
+def test_an_expired_lease_returns_its_messages_and_a_late_ok_still_counts_once(site: Site) -> None:
+    site.publish(TOPIC, keys(3))
+    farm_id = farm(site)
+    [task] = site.coordinator.lease(farm_id, [0])
+
+    site.clock.advance(601)
+    site.coordinator.heartbeat(farm_id, [])
+    assert site.coordinator.expire() == 1
+    late = site.coordinator.complete(task.task_id, ok(task))
+
+    assert (late.accepted, late.ok) == (False, 3)
+    assert site.coordinator.lease(farm_id, [0]) == []
+    assert len(site.results(f"{TOPIC}.ACK")) == 3
+
+
+def test_a_silent_farm_is_lost_and_its_messages_run_elsewhere(site: Site) -> None:
+    site.publish(TOPIC, keys(4))
+    lost = farm(site, "farm-a")
+    [task] = site.coordinator.lease(lost, [0])
+
+    site.clock.advance(15)
+    other = farm(site, "farm-b")
+    site.coordinator.expire()
+    [again] = site.coordinator.lease(other, [0])
+
+    assert {m.id for m in again.messages} == {m.id for m in task.messages}
+    assert all(m.attempt == 2 for m in again.messages)
+    assert [lost_flag for record, lost_flag, _ in site.coordinator.farms() if record.id == lost] == [True]
+
+
+def test_a_paused_queue_gets_no_task_and_says_so(site: Site) -> None:
+    site.publish(TOPIC, keys(2))
+    farm_id = farm(site)
+
+    site.coordinator.update_queue(TOPIC, "ana", paused=True)
+
+    assert site.coordinator.lease(farm_id, [0]) == []
+    assert site.coordinator.explain(TOPIC) == "paused"
+    assert site.store.list_audit()[0].actor == "ana"
+
+
+def test_the_base_limit_caps_running_tasks_and_is_explained(site: Site) -> None:
+    site.store.add_profile(".*", WorkSettings(batch_size=1))
+    site.publish(TOPIC, keys(5))
+    farm_id = farm(site, slots=4)
+    site.coordinator.update_base("MULTCOB03", "ana", max_workers=2)
+
+    tasks = site.coordinator.lease(farm_id, [0, 1, 2, 3])
+
+    assert len(tasks) == 2
+    assert site.coordinator.explain(TOPIC) == "base MULTCOB03 at its limit 2/2"
+
+
+def test_a_window_limits_the_base_at_its_hours(site: Site) -> None:
+    site.store.add_profile(".*", WorkSettings(batch_size=1))
+    site.publish(TOPIC, keys(5))
+    site.coordinator.add_window("MULTCOB03", "ana", weekdays=[1], start="08:00", end="18:00", max_workers=1)
+
+    tasks = site.coordinator.lease(farm(site, slots=3), [0, 1, 2])
+
+    assert len(tasks) == 1
+    assert site.coordinator.explain(TOPIC) == "base MULTCOB03 at its limit 1/1 in window 08:00–18:00"
+
+
+def test_a_restart_keeps_leased_tasks_and_redoes_nothing_finished(site: Site) -> None:
+    site.store.add_profile(".*", WorkSettings(batch_size=4))
+    site.publish(TOPIC, keys(12), partitions=2)
+    farm_id = farm(site, slots=3)
+    done, running, third = site.coordinator.lease(farm_id, [0, 1, 2])
+    site.coordinator.complete(done.task_id, ok(done))
+
+    coordinator = site.restart()
+    coordinator.run_once()
+    nothing_new = coordinator.lease(farm_id, [0])
+    settled = [coordinator.complete(t.task_id, ok(t)) for t in (running, third)]
+
+    assert nothing_new == []
+    assert [(s.accepted, s.ok) for s in settled] == [(True, 4), (True, 4)]
+    acked = sorted((a["partition"], a["offset"]) for a in site.results(f"{TOPIC}.ACK"))  # type: ignore[type-var]
+    assert len(acked) == 12
+    assert len(set(acked)) == 12
+
+
+def test_unknown_ids_are_refused_with_a_message(site: Site) -> None:
+    with pytest.raises(FarmNotFound, match="farm 'ghost' is not registered"):
+        site.coordinator.lease("ghost", [0])
+    with pytest.raises(QueueNotFound, match=r"queue 'A\.1\.B\.C' is not registered"):
+        site.coordinator.explain("A.1.B.C")
+    assert site.coordinator.complete("no-such-task", Report(Verdict.OK, {})).accepted is False
+
+
+def test_the_screen_figures_follow_the_work(site: Site) -> None:
+    site.store.add_profile(".*", WorkSettings(batch_size=4))
+    site.publish(TOPIC, keys(10))
+    farm_id = farm(site)
+    [task] = site.coordinator.lease(farm_id, [0])
+    site.coordinator.complete(task.task_id, ok(task))
+    site.coordinator.lease(farm_id, [0])
+
+    [row], [base] = site.coordinator.figures()
+
+    assert (row.consumed, row.pending, row.in_flight, row.workers, row.state) == (4, 6, 4, 1, "running")
+    assert (base.name, base.in_use, base.limit) == ("MULTCOB03", 1, 4)
+    assert row.speed > 0
