@@ -512,7 +512,13 @@ def test_an_unusable_sqlite_path_fails(tmp_path: Path) -> None:
         Store.open(f"sqlite:///{tmp_path / 'plain-file' / 'state.db'}")
 
 
-@pytest.mark.parametrize("url", ["not a url", "nosuchdb://host/db"])
-def test_an_invalid_url_is_refused(url: str) -> None:
-    with pytest.raises(InvalidStoreUrl, match="state store URL"):
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url", "state store URL 'not a url' is not a SQLAlchemy URL such as sqlite:///path/state.db"),
+        ("postgres://host/db", "state store URL postgres://host/db: unknown database 'postgres'; use sqlite:///"),
+    ],
+)
+def test_an_invalid_url_is_refused(url: str, message: str) -> None:
+    with pytest.raises(InvalidStoreUrl, match=re.escape(message)):
         Store(url)

@@ -93,21 +93,14 @@ class Catalog:
     # -- operator changes -----------------------------------------------------------------------
 
     def set_queue(
-        self,
-        topic: str,
-        actor: str,
-        *,
-        paused: bool | None = None,
-        priority: int | None = None,
-        **settings: Any,
+        self, topic: str, actor: str, *, paused: bool | None = None, changes: Mapping[str, Any] | None = None
     ) -> QueueRecord:
-        """Pause/resume or change settings of a queue (priority 0..9); audited."""
+        """Pause/resume a queue and/or change its settings (priority 0..9, batch size, …); audited."""
         current = self.store.get_queue(topic)
-        changes: dict[str, Any] = {k: v for k, v in settings.items() if v is not None}
-        if priority is not None:
-            if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
-                raise InvalidInput(f"priority {priority} is not in {MIN_PRIORITY}..{MAX_PRIORITY}")
-            changes["priority"] = priority
+        changes = dict(changes or {})
+        priority = changes.get("priority")
+        if priority is not None and not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+            raise InvalidInput(f"priority {priority} is not in {MIN_PRIORITY}..{MAX_PRIORITY}")
         new_settings = replace(current.settings, **changes) if changes else None
         record = self.store.update_queue(topic, paused=paused, settings=new_settings)
         details = {**changes, **({} if paused is None else {"paused": paused})}

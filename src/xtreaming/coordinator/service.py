@@ -30,6 +30,7 @@ from xtreaming.coordinator.records import (
     BaseRecord,
     FarmRecord,
     LedgerRecord,
+    Profile,
     QueueRecord,
     RetryRecord,
     SlotRecord,
@@ -589,10 +590,30 @@ class Coordinator:
         """Pause/resume a queue or set its priority; the next decision sees it."""
         with self._lock:
             queue = self.catalog.require(self._queues, topic)
-            queue.with_record(self.catalog.set_queue(topic, actor, paused=paused, priority=priority))
+            changes = {} if priority is None else {"priority": priority}
+            queue.with_record(self.catalog.set_queue(topic, actor, paused=paused, changes=changes))
             self._dirty.add(topic)
             self._changed.notify_all()
             return queue.record
+
+    def configure_queue(self, topic: str, actor: str, changes: Mapping[str, object]) -> QueueRecord:
+        """Override settings of one queue (batch size, command, timeout, labels, …); audited."""
+        with self._lock:
+            queue = self.catalog.require(self._queues, topic)
+            queue.with_record(self.catalog.set_queue(topic, actor, changes=changes))
+            self._dirty.add(topic)
+            self._changed.notify_all()
+            return queue.record
+
+    def add_profile(self, pattern: str, settings: WorkSettings, position: int | None, actor: str) -> Profile:
+        """A profile for queues registered from now on; audited."""
+        profile = self.store.add_profile(pattern, settings, position)
+        self.store.audit(actor, "profile.add", pattern, {"id": profile.id, "position": profile.position})
+        return profile
+
+    def remove_profile(self, profile_id: int, actor: str) -> None:
+        self.store.remove_profile(profile_id)
+        self.store.audit(actor, "profile.remove", str(profile_id), {})
 
     def move_priority(self, topic: str, delta: int, actor: str) -> QueueRecord:
         """Raise (+1) or lower (-1) a queue's priority, staying within 0..9."""

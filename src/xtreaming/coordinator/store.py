@@ -256,12 +256,15 @@ AUDIT_LOG = Table(
     Column("details", JSON, nullable=False),
 )
 
+_INSERT_TASK = insert(TASKS)
 _DELETE_TASK = delete(TASKS).where(TASKS.c.id == bindparam("task_id"))
 _DELETE_RETRY = delete(RETRIES).where(
     RETRIES.c.topic == bindparam("b_topic"),
     RETRIES.c.partition == bindparam("b_partition"),
     RETRIES.c.offset == bindparam("b_offset"),
 )
+#: Execution option naming the statement that opens a SQLite transaction (``BEGIN IMMEDIATE`` when absent).
+_SQLITE_BEGIN: Final = "xtreaming_sqlite_begin"
 
 
 class Store:
@@ -344,7 +347,7 @@ class Store:
     def get_queue(self, topic: str) -> QueueRecord:
         """The queue of ``topic``; raises QueueNotFound."""
         with self._read() as conn:
-            return _queue_of(self._get(conn, QUEUES, QUEUES.c.topic == topic, QueueNotFound, f"queue {topic!r}"))
+            return _queue_of(_one(conn, QUEUES, QUEUES.c.topic == topic, QueueNotFound, f"queue {topic!r}"))
 
     def add_queue(self, record: QueueRecord) -> QueueRecord:
         """Register a queue, stamping ``discovered_at`` now when it is None; an existing queue is returned unchanged."""
@@ -373,7 +376,7 @@ class Store:
         with self._write() as conn:
             if values:
                 conn.execute(update(QUEUES).where(QUEUES.c.topic == topic).values(values))
-            return _queue_of(self._get(conn, QUEUES, QUEUES.c.topic == topic, QueueNotFound, f"queue {topic!r}"))
+            return _queue_of(_one(conn, QUEUES, QUEUES.c.topic == topic, QueueNotFound, f"queue {topic!r}"))
 
     # -- bases and their windows ------------------------------------------------------------
 
@@ -384,7 +387,7 @@ class Store:
     def get_base(self, name: str) -> BaseRecord:
         """The base called ``name``; raises BaseNotFound."""
         with self._read() as conn:
-            return _base_of(self._get(conn, BASES, BASES.c.name == name, BaseNotFound, f"base {name!r}"))
+            return _base_of(_one(conn, BASES, BASES.c.name == name, BaseNotFound, f"base {name!r}"))
 
     def put_base(self, record: BaseRecord) -> BaseRecord:
         """Create the base or replace its limits and pause flag."""
@@ -423,7 +426,7 @@ class Store:
             "max_workers": record.max_workers,
         }
         with self._write() as conn:
-            self._get(conn, BASES, BASES.c.name == record.base, BaseNotFound, f"base {record.base!r}")
+            _one(conn, BASES, BASES.c.name == record.base, BaseNotFound, f"base {record.base!r}")
             window_id = _new_id(conn.execute(insert(WINDOWS).values(row)))
         return replace(record, id=window_id)
 
@@ -453,7 +456,7 @@ class Store:
     def get_farm(self, farm_id: str) -> FarmRecord:
         """Raises FarmNotFound."""
         with self._read() as conn:
-            return _farm_of(self._get(conn, FARMS, FARMS.c.id == farm_id, FarmNotFound, f"farm {farm_id!r}"))
+            return _farm_of(_one(conn, FARMS, FARMS.c.id == farm_id, FarmNotFound, f"farm {farm_id!r}"))
 
     def list_farms(self) -> list[FarmRecord]:
         with self._read() as conn:
@@ -634,14 +637,6 @@ class Store:
                 raise InvalidRecord(f"state store refused a value: {exc.orig}") from exc
             raise
 
-    def _get(
-        self, conn: Connection, table: Table, where: Any, error: Callable[[str], LookupError], what: str
-    ) -> Row[Any]:
-        row = conn.execute(select(table).where(where)).first()
-        if row is None:
-            raise error(f"{what} does not exist")
-        return row
-
     def _create_folder(self) -> None:
         database = self._url.database
         if self._url.get_backend_name() != "sqlite" or not database or database == ":memory:":
@@ -661,10 +656,6 @@ class Store:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
-
-
-_INSERT_TASK = insert(TASKS)
-_SQLITE_BEGIN = "xtreaming_sqlite_begin"
 
 
 def _parse_url(url: str) -> URL:
@@ -694,7 +685,10 @@ def _create_engine(url: URL, shown_url: str) -> Engine:
     except ImportError as exc:
         raise StoreUnavailable(f"state store {shown_url}: its database driver is not installed ({exc})") from exc
     except ArgumentError as exc:
-        raise InvalidStoreUrl(f"state store URL {shown_url}: {exc}") from exc
+        raise InvalidStoreUrl(
+            f"state store URL {shown_url}: unknown database {url.drivername!r}; "
+            "use sqlite:///path/state.db or postgresql+psycopg://user@host/db"
+        ) from exc
     if backend == "sqlite":
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin_sqlite)
@@ -712,6 +706,14 @@ def _configure_sqlite(dbapi_connection: Any, _record: object) -> None:
 
 def _begin_sqlite(conn: Connection) -> None:
     conn.exec_driver_sql(conn.get_execution_options().get(_SQLITE_BEGIN, "BEGIN IMMEDIATE"))
+
+
+def _one(conn: Connection, table: Table, where: Any, error: Callable[[str], LookupError], what: str) -> Row[Any]:
+    """The row of ``table`` matching ``where``; raises ``error("<what> does not exist")`` when there is none."""
+    row = conn.execute(select(table).where(where)).first()
+    if row is None:
+        raise error(f"{what} does not exist")
+    return row
 
 
 def _lock_for_writes(conn: Connection, table: Table) -> None:

@@ -14,7 +14,7 @@ from xtreaming.broker import open_broker
 from xtreaming.config import Settings
 from xtreaming.coordinator.api.auth import TokenTable
 from xtreaming.coordinator.api.limits import BodyLimit
-from xtreaming.coordinator.api.routes import bases, farms, queues, status
+from xtreaming.coordinator.api.routes import bases, farms, profiles, queues, status
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.service import Coordinator
 from xtreaming.coordinator.store import Store
@@ -88,7 +88,7 @@ def create_app(settings: Settings, coordinator: Coordinator | None = None) -> Fa
     app.state.coordinator = coordinator
     app.state.loop = loop
     app.state.tokens = TokenTable(settings.tokens)
-    for module in (farms, queues, bases, status):
+    for module in (farms, queues, profiles, bases, status):
         app.include_router(module.router)
     publish_path = "/api/topics/"
 

@@ -128,6 +128,54 @@ class SettledOut(BaseModel):
 # -- queues, bases, windows -----------------------------------------------------------------------
 
 
+class SettingsChange(Body):
+    """Queue or profile settings; fields left out keep their value (or the default, for a new profile)."""
+
+    priority: Priority | None = None
+    batch_size: int | None = Field(default=None, ge=1, le=100_000)
+    command: list[Annotated[str, Field(max_length=1024)]] | None = Field(default=None, max_length=64)
+    handler: str | None = Field(default=None, max_length=256, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    timeout_s: float | None = Field(default=None, gt=0, le=7 * 86_400)
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    backoff_s: float | None = Field(default=None, ge=0, le=86_400)
+    backoff_max_s: float | None = Field(default=None, ge=0, le=7 * 86_400)
+    required_labels: dict[LabelKey, LabelValue] | None = Field(default=None, max_length=32)
+    max_workers: Workers | None = None
+
+    def changes(self) -> dict[str, object]:
+        """The fields given, as ``WorkSettings`` values."""
+        given = self.model_dump(exclude_unset=True)
+        if given.get("command") is not None:
+            given["command"] = tuple(given["command"])
+        return given
+
+
+class ProfileIn(Body):
+    pattern: str = Field(min_length=1, max_length=512, description="Regular expression matching whole topic names.")
+    position: int | None = Field(default=None, ge=0, le=100_000)
+    settings: SettingsChange = Field(default_factory=SettingsChange)
+
+
+class SettingsOut(BaseModel):
+    priority: int
+    batch_size: int
+    command: list[str]
+    handler: str | None
+    timeout_s: float
+    max_attempts: int
+    backoff_s: float
+    backoff_max_s: float
+    required_labels: dict[str, str]
+    max_workers: int | None
+
+
+class ProfileOut(BaseModel):
+    id: int
+    position: int
+    pattern: str
+    settings: SettingsOut
+
+
 class PriorityChange(Body):
     """Set ``priority`` (0..9) or move it by ``delta`` (+1 up, -1 down); exactly one of them."""
 
