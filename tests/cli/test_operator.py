@@ -1,0 +1,130 @@
+"""Operator commands as a user runs them: a real coordinator process, real CLI processes, its API between."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.coordinator.server import free_port
+
+TOPIC = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
+
+
+class Site:
+    def __init__(self, root: Path) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = {
+            **os.environ,
+            "XTREAMING_BROKER_URL": f"sqlite:///{root}/log.db",
+            "XTREAMING_DATABASE_URL": f"sqlite:///{root}/state.db",
+            "XTREAMING_PORT": str(port),
+            "XTREAMING_URL": self.url,
+            "COLUMNS": "250",
+        }
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "xtreaming", *args], env=self.env, capture_output=True, text=True, timeout=60
+        )
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    site = Site(tmp_path)
+    csv = tmp_path / "carteira.csv"
+    csv.write_text("cpf;nome\n111;Ana\n222;Bruno\n")
+    assert site.run("publish", TOPIC, "--csv", str(csv)).returncode == 0
+    server = subprocess.Popen([sys.executable, "-m", "xtreaming", "coordinator"], env=site.env)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if httpx.get(f"{site.url}/api/queues").json()["total"] == 1:
+                break
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "coordinator did not come up with the queue"
+        time.sleep(0.1)
+    yield site
+    server.terminate()
+    server.wait(timeout=20)
+
+
+def test_queues_shows_the_figures(site: Site) -> None:
+    result = site.run("queues")
+
+    assert result.returncode == 0, result.stderr
+    assert TOPIC in result.stdout
+    assert "IMPORTACAO" in result.stdout
+    assert "waiting" in result.stdout
+
+
+def test_pause_explain_resume(site: Site) -> None:
+    assert site.run("pause", TOPIC).stdout.strip() == f"queue {TOPIC}: paused"
+    assert site.run("explain", TOPIC).stdout.strip() == f"{TOPIC}: paused"
+    assert site.run("resume", TOPIC).returncode == 0
+    assert site.run("explain", TOPIC).stdout.strip() == f"{TOPIC}: no farm connected"
+
+
+def test_a_base_can_be_paused(site: Site) -> None:
+    assert site.run("pause", "MULTCOB03", "--base").returncode == 0
+    assert site.run("explain", TOPIC).stdout.strip() == f"{TOPIC}: base MULTCOB03 paused"
+
+
+def test_priority_moves_and_sets(site: Site) -> None:
+    assert site.run("priority", TOPIC, "--up").stdout.strip() == f"queue {TOPIC}: priority 6"
+    assert site.run("priority", TOPIC, "--set", "2").stdout.strip() == f"queue {TOPIC}: priority 2"
+    refused = site.run("priority", TOPIC, "--up", "--down")
+    assert refused.returncode == 2
+    assert "exactly one of" in refused.stderr
+
+
+def test_base_limit_and_windows(site: Site) -> None:
+    limit = site.run("base-limit", "MULTCOB03", "--max", "6", "--min", "1")
+    added = site.run(
+        "window", "add", "MULTCOB03", "--days", "mon-fri", "--from", "08:00", "--to", "18:00", "--max", "2"
+    )
+    listed = site.run("window", "list", "MULTCOB03")
+    window_id = added.stdout.split()[1]
+    removed = site.run("window", "remove", window_id)
+
+    assert "default max 6, reserved min 1" in limit.stdout
+    assert "added to MULTCOB03: mon,tue,wed,thu,fri 08:00–18:00 max 2" in added.stdout
+    assert "08:00–18:00 max 2" in listed.stdout
+    assert removed.stdout.strip() == f"window {window_id} removed"
+
+
+def test_an_invalid_window_is_refused_in_words(site: Site) -> None:
+    result = site.run("window", "add", "MULTCOB03", "--days", "1", "--from", "08:00", "--to", "08:00", "--max", "2")
+
+    assert result.returncode == 1
+    assert "end equals start" in result.stderr
+    assert site.run("window", "list", "MULTCOB03").stdout.count("max") == 0
+
+
+def test_unknown_queue_and_unreachable_coordinator(site: Site) -> None:
+    unknown = site.run("explain", "NOPE.1.X.Y")
+    site.env["XTREAMING_URL"] = "http://127.0.0.1:9"
+    unreachable = site.run("queues")
+
+    assert unknown.returncode == 1
+    assert "queue 'NOPE.1.X.Y' is not registered" in unknown.stderr
+    assert unreachable.returncode == 1
+    assert "did not answer" in unreachable.stderr
+
+
+def test_farms_lists_registered_farms(site: Site) -> None:
+    httpx.post(f"{site.url}/api/farms/register", json={"name": "farm-poa", "labels": {"site": "POA"}, "slots": 4})
+
+    result = site.run("farms")
+
+    assert "farm-poa" in result.stdout
+    assert "site=POA" in result.stdout
+    assert "0/4" in result.stdout
