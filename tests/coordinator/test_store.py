@@ -35,7 +35,8 @@ from xtreaming.coordinator.records import (
     WindowRecord,
     WorkSettings,
 )
-from xtreaming.coordinator.store import METADATA, MIGRATIONS, Store
+from xtreaming.coordinator.schema import METADATA
+from xtreaming.coordinator.store import MIGRATIONS, Store
 from xtreaming.errors import (
     BaseNotFound,
     FarmNotFound,

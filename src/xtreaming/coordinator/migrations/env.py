@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
-from xtreaming.coordinator.store import METADATA
+from xtreaming.coordinator.schema import METADATA
 
 
 def _run(connection: Connection) -> None:
