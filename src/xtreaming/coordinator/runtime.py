@@ -16,8 +16,8 @@ from typing import Final
 
 from xtreaming.broker import Message
 from xtreaming.coordinator.ledger import LedgerState, PartitionLedger
-from xtreaming.coordinator.records import QueueRecord
-from xtreaming.coordinator.snapshot import PendingMessage, QueueState, labels_of
+from xtreaming.coordinator.records import FarmRecord, QueueRecord, TaskRecord
+from xtreaming.coordinator.snapshot import Labels, PendingMessage, QueueState, labels_of
 
 #: A partition stops reading ahead when this many offsets separate its watermark from its read
 #: position (a message stuck in flight holds the watermark): back-pressure, bounded memory.
@@ -200,3 +200,23 @@ class QueueRuntime:
 def retried(entry: Pending, error: str, not_before: datetime) -> Pending:
     """``entry`` after a failed attempt: next attempt, its back-off deadline, the error recorded."""
     return replace(entry, attempt=entry.attempt + 1, not_before=not_before, errors=(*entry.errors, error), _view=None)
+
+
+@dataclass(slots=True)
+class TaskRuntime:
+    """A leased task: its stored record, its queue, and the messages it carries (values included)."""
+
+    record: TaskRecord
+    queue: QueueRuntime
+    entries: list[Pending]
+    done: int | None = None
+    total: int | None = None
+
+
+@dataclass(slots=True)
+class FarmRuntime:
+    """A registered farm: its record, its labels as the scheduler matches them, whether it is lost."""
+
+    record: FarmRecord
+    labels: Labels
+    lost: bool = False

@@ -2,12 +2,10 @@
 
 Thread-safe: every public method holds one lock, so the API's threads, the background loop and
 tests can call it at will. Time comes from an injected clock, and the background work is a
-``run_once()`` the tests drive (no sleeping).
+``run_once()`` the tests drive (no sleeping). Reading from the broker lives in ``intake.py``,
+settling results in ``settlement.py``, configuration in ``catalog.py``.
 
-Durability. A lease is stored before it is handed out. A completion first appends the ``.ACK``
-(and ``.DLQ``) records, then settles the store in one transaction (task gone, ledgers and retries
-updated). A crash between the two redoes those messages after the restart: at-least-once, with
-duplicates bounded by what was in flight. Consumer-group offsets (the ledger watermarks) are
+A lease is stored before it is handed out; consumer-group offsets (the ledger watermarks) are
 committed to the broker every ``commit_interval_s``; the store's ledger is the source of truth.
 """
 
@@ -25,27 +23,29 @@ from datetime import UTC, datetime, timedelta
 from xtreaming.broker import Broker, Message, Record
 from xtreaming.coordinator.catalog import Catalog
 from xtreaming.coordinator.figures import BaseFigures, QueueFigures, base_figures, queue_figures
+from xtreaming.coordinator.intake import Intake
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.records import (
     BaseRecord,
     FarmRecord,
-    LedgerRecord,
     Profile,
     QueueRecord,
-    RetryRecord,
     SlotRecord,
     TaskMessage,
     TaskRecord,
     WindowRecord,
     WorkSettings,
 )
-from xtreaming.coordinator.results import Finished, Status, Verdict, ack_record, dlq_record
-from xtreaming.coordinator.runtime import Pending, QueueRuntime, retried
-from xtreaming.coordinator.scheduler import FreeSlot, Idle, explain, schedule
-from xtreaming.coordinator.snapshot import MAX_PRIORITY, MIN_PRIORITY, Labels, Snapshot, labels_of
+from xtreaming.coordinator.results import Verdict
+from xtreaming.coordinator.runtime import FarmRuntime, QueueRuntime, TaskRuntime
+from xtreaming.coordinator.scheduler import FreeSlot, Idle, Lease, explain, schedule
+from xtreaming.coordinator.settlement import Report, Settled, Settlement, message_id
+from xtreaming.coordinator.snapshot import MAX_PRIORITY, MIN_PRIORITY, Snapshot, labels_of
 from xtreaming.coordinator.store import Store
-from xtreaming.errors import FarmNotFound, TopicNotFound
+from xtreaming.errors import FarmNotFound
 from xtreaming.topics import TopicName
+
+__all__ = ["Assignment", "Coordinator", "LeasedMessage", "Report", "Settled", "message_id"]
 
 log = logging.getLogger("xtreaming.coordinator")
 
@@ -54,11 +54,6 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def message_id(message: Message) -> str:
-    """The stable id a worker sees for a message: ``topic/partition/offset``."""
-    return f"{message.topic}/{message.partition}/{message.offset}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,44 +78,6 @@ class Assignment:
     deadline_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Report:
-    """A farm's result for a task: a verdict per message id, and the default for the others."""
-
-    default: Verdict
-    verdicts: Mapping[str, tuple[Verdict, str | None]]
-    detail: str | None = None
-    #: False when the attempt failed through no fault of the messages (a lost farm): retry at once.
-    backoff: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Settled:
-    """What a completion did: counts per outcome; ``accepted`` is False for an unknown or late task."""
-
-    accepted: bool
-    ok: int = 0
-    retried: int = 0
-    dead: int = 0
-    ignored: int = 0
-
-
-@dataclass(slots=True)
-class _Task:
-    record: TaskRecord
-    queue: QueueRuntime
-    entries: list[Pending]
-    done: int | None = None
-    total: int | None = None
-
-
-@dataclass(slots=True)
-class _Farm:
-    record: FarmRecord
-    labels: Labels
-    lost: bool = False
-
-
 class Coordinator:
     """Keeps the site's queues, leases and ledgers; see the module docstring."""
 
@@ -135,63 +92,25 @@ class Coordinator:
         self._changed = threading.Condition(self._lock)
         self.catalog = Catalog(store, self.options)
         self._queues: dict[str, QueueRuntime] = {}
-        self._farms: dict[str, _Farm] = {}
-        self._tasks: dict[str, _Task] = {}
-        self._expired: OrderedDict[str, _Task] = OrderedDict()
-        self._pending_tasks: dict[tuple[str, int, int], str] = {}  # restored tasks whose messages are unread
+        self._farms: dict[str, FarmRuntime] = {}
+        self._tasks: dict[str, TaskRuntime] = {}
+        self._expired: OrderedDict[str, TaskRuntime] = OrderedDict()
         self._snapshot: Snapshot | None = None
         self._dirty: set[str] = set()
-        self._result_topics: set[str] = set()
-        self._committed: dict[tuple[str, int], int] = {}
+        self._intake = Intake(broker, self._queues, self._tasks, self._dirty)
+        self._settlement = Settlement(broker, store, self.options, clock, self._dirty)
         self._next_discovery = 0.0
         self._next_commit = 0.0
         self._load()
 
-    # -- start-up -------------------------------------------------------------------------------
-
     def _load(self) -> None:
         """Rebuild memory from the store: queues, farms, ledgers, retries, and the tasks in flight."""
         ledgers = {(r.topic, r.partition): r.state for r in self.store.load_ledgers()}
-        retries = {(r.topic, r.partition, r.offset): r for r in self.store.load_retries()}
         for record in self.store.list_queues():
-            self._adopt(record, ledgers)
+            self._intake.adopt(record, ledgers)
         for farm in self.store.list_farms():
-            self._farms[farm.id] = _Farm(farm, labels_of(farm.labels))
-        for task in self.store.active_tasks():
-            queue = self._queues.get(task.topic)
-            if queue is None:
-                continue
-            self._tasks[task.id] = _Task(task, queue, [])
-            queue.running.add(task.id)
-            queue.hold_keys(m.key for m in task.messages)
-            for m in task.messages:
-                self._pending_tasks[(task.topic, m.partition, m.offset)] = task.id
-        self._restored_retries = retries
-        for queue in self._queues.values():
-            self._catch_up(queue)
-
-    def _adopt(self, record: QueueRecord, ledgers: Mapping[tuple[str, int], object]) -> QueueRuntime:
-        queue = QueueRuntime(record)
-        for partition in range(self.broker.partition_count(record.topic)):
-            state = ledgers.get((record.topic, partition))
-            queue.restore_partition(partition, state if state is not None else None)  # type: ignore[arg-type]
-        dlq = TopicName.parse(record.topic).dlq
-        try:
-            queue.dead = sum(self.broker.end_offsets(dlq).values())
-            self._result_topics.add(dlq)
-        except TopicNotFound:
-            pass  # nothing died yet
-        self._queues[record.topic] = queue
-        self._dirty.add(record.topic)
-        return queue
-
-    def _catch_up(self, queue: QueueRuntime) -> None:
-        """After a restart, read each partition up to its restored tasks' messages (they are in flight)."""
-        for partition, runtime in queue.partitions.items():
-            targets = [o for (t, p, o) in self._pending_tasks if t == queue.topic and p == partition]
-            if targets:
-                runtime.end = max(runtime.end, max(targets) + 1)
-                self._read(queue, partition, until=max(targets) + 1)
+            self._farms[farm.id] = FarmRuntime(farm, labels_of(farm.labels))
+        self._intake.restore(self.store.active_tasks(), self.store.load_retries())
 
     # -- background work ------------------------------------------------------------------------
 
@@ -203,10 +122,10 @@ class Coordinator:
             if now_s >= self._next_discovery:
                 self.discover()
                 self._next_discovery = now_s + self.options.discovery_interval_s
-            fresh = self.refresh()
+            fresh = self._intake.refresh()
             expired = self.expire(now)
             if now_s >= self._next_commit:
-                self.commit_offsets()
+                self._intake.commit_offsets(self.options.group)
                 self._next_commit = now_s + self.options.commit_interval_s
             if fresh or expired:
                 self._changed.notify_all()
@@ -222,71 +141,20 @@ class Coordinator:
                 if topic is None:
                     continue
                 record = self.catalog.register_queue(topic, self._clock())
-                self._adopt(record, {})
-                added.append(name)
+                if self._intake.adopt(record, {}) is not None:
+                    added.append(name)
                 log.info("queue %s registered (priority %d)", name, record.settings.priority)
             return added
 
     def refresh(self, topics: Iterable[str] | None = None) -> int:
         """Read ahead every queue (or those of ``topics``); returns how many messages became pending."""
         with self._lock:
-            fresh = 0
-            for name in self._queues if topics is None else topics:
-                queue = self._queues[name]
-                ends = self.broker.end_offsets(name)
-                for partition, end in ends.items():
-                    runtime = queue.restore_partition(partition, None)
-                    runtime.end = end
-                    fresh += self._read(queue, partition)
-            return fresh
-
-    def _read(self, queue: QueueRuntime, partition: int, until: int | None = None) -> int:
-        runtime = queue.partitions[partition]
-        added = 0
-        while True:
-            if until is not None and runtime.next_read < until:
-                room = until - runtime.next_read
-            else:
-                room = runtime.room(queue.buffered.get(partition, 0), queue.read_ahead)
-            if room <= 0:
-                return added
-            messages = self.broker.read(queue.topic, partition, runtime.next_read, max_records=min(room, 1000))
-            if not messages:
-                return added
-            for message in messages:
-                if not runtime.ledger.hand_out(message.offset):
-                    continue  # finished before a restart
-                added += self._place(queue, message)
-
-    def _place(self, queue: QueueRuntime, message: Message) -> int:
-        """A message just read: part of a restored task, a restored retry, or fresh work."""
-        where = (queue.topic, message.partition, message.offset)
-        task_id = self._pending_tasks.pop(where, None)
-        if task_id is not None and task_id in self._tasks:
-            attempt = next(m.attempt for m in self._tasks[task_id].record.messages if m.offset == message.offset)
-            self._tasks[task_id].entries.append(Pending(message, attempt))
-            return 0
-        retry = self._restored_retries.pop(where, None)
-        if retry is not None:
-            queue.add_pending(Pending(message, retry.attempts + 1, retry.not_before, retry.errors))
-        else:
-            queue.add_pending(Pending(message))
-        self._dirty.add(queue.topic)
-        return 1
+            return self._intake.refresh(topics)
 
     def commit_offsets(self) -> None:
         """Commit each partition's watermark as the group's offset, where it moved."""
         with self._lock:
-            for queue in self._queues.values():
-                moved = {}
-                for partition, runtime in queue.partitions.items():
-                    watermark = runtime.ledger.watermark
-                    if self._committed.get((queue.topic, partition)) != watermark:
-                        moved[partition] = watermark
-                if moved:
-                    self.broker.commit(self.options.group, queue.topic, moved)
-                    for partition, watermark in moved.items():
-                        self._committed[(queue.topic, partition)] = watermark
+            self._intake.commit_offsets(self.options.group)
 
     # -- farms ----------------------------------------------------------------------------------
 
@@ -305,7 +173,7 @@ class Coordinator:
                 last_heartbeat_at=now,
             )
             self.store.put_farm(record)
-            self._farms[name] = _Farm(record, labels_of(labels))
+            self._farms[name] = FarmRuntime(record, labels_of(labels))
             self._changed.notify_all()
             return record
 
@@ -322,7 +190,7 @@ class Coordinator:
                 if task is not None and slot.total:
                     task.done, task.total = slot.done, slot.total
 
-    def _farm(self, farm_id: str) -> _Farm:
+    def _farm(self, farm_id: str) -> FarmRuntime:
         farm = self._farms.get(farm_id)
         if farm is None:
             raise FarmNotFound(f"farm {farm_id!r} is not registered; register it first")
@@ -361,9 +229,8 @@ class Coordinator:
         with self._lock:
             self._changed.notify_all()
 
-    def _start_task(self, queue: QueueRuntime, farm_id: str, slot: int, lease: object, now: datetime) -> Assignment:
-        messages = lease.messages  # type: ignore[attr-defined]
-        entries = [queue.take(m.partition, m.offset) for m in messages]
+    def _start_task(self, queue: QueueRuntime, farm_id: str, slot: int, lease: Lease, now: datetime) -> Assignment:
+        entries = [queue.take(m.partition, m.offset) for m in lease.messages]
         task_id = uuid.uuid4().hex
         settings = queue.record.settings
         record = TaskRecord(
@@ -378,12 +245,12 @@ class Coordinator:
             deadline_at=now + timedelta(seconds=settings.timeout_s + self.options.lease_grace_s),
         )
         self.store.add_task(record)
-        self._tasks[task_id] = _Task(record, queue, entries)
+        self._tasks[task_id] = TaskRuntime(record, queue, entries)
         queue.running.add(task_id)
         queue.last_served = now
         queue.hold_keys(e.message.key for e in entries)
         for partition in {e.message.partition for e in entries}:
-            self._read(queue, partition)  # top the read-ahead up at once: the next slot may want it
+            self._intake.read(queue, partition)  # top up at once: the next slot may want it
         self._dirty.add(queue.topic)
         return Assignment(
             task_id=task_id,
@@ -429,8 +296,9 @@ class Coordinator:
         with self._lock:
             task = self._tasks.pop(task_id, None)
             if task is None:
-                return self._late(task_id, report)
-            settled = self._settle(task, report, self._clock())
+                late = self._expired.get(task_id)
+                return Settled(accepted=False) if late is None else self._settlement.settle_late(late, report)
+            settled = self._settlement.settle(task, report, self._clock())
             self._changed.notify_all()
             return settled
 
@@ -444,7 +312,7 @@ class Coordinator:
                 del self._tasks[task.record.id]
                 why = "farm lost" if task.record.farm_id in lost else "deadline passed"
                 detail = f"lease expired ({why}): no result from farm {task.record.farm_id} slot {task.record.slot}"
-                self._settle(task, Report(Verdict.RETRY, {}, detail, backoff=why == "deadline passed"), now)
+                self._settlement.settle(task, Report(Verdict.RETRY, {}, detail, backoff=why == "deadline passed"), now)
                 self._remember_expired(task)
             return len(overdue)
 
@@ -459,113 +327,10 @@ class Coordinator:
                 lost.add(farm.record.id)
         return lost
 
-    def _remember_expired(self, task: _Task) -> None:
+    def _remember_expired(self, task: TaskRuntime) -> None:
         self._expired[task.record.id] = task
         while len(self._expired) > self.options.remembered_expired_tasks:
             self._expired.popitem(last=False)
-
-    def _late(self, task_id: str, report: Report) -> Settled:
-        task = self._expired.get(task_id)
-        if task is None:
-            return Settled(accepted=False)
-        queue = task.queue
-        finished: list[Finished] = []
-        now = self._clock()
-        for entry in task.entries:
-            m = entry.message
-            verdict = report.verdicts.get(message_id(m), (report.default, report.detail))[0]
-            runtime = queue.partitions[m.partition]
-            if verdict is not Verdict.OK or runtime.ledger.is_finished(m.offset):
-                continue
-            if (m.partition, m.offset) in queue.pending:
-                queue.take(m.partition, m.offset)
-                self._dirty.add(queue.topic)
-            finished.append(self._finished(task, entry, Status.OK, "late report after the lease expired", now))
-        if finished:
-            self._write_results(queue, finished)
-            self._record(queue, task_ids=[], finished=finished, retries=[])
-        return Settled(accepted=False, ok=len(finished), ignored=len(task.entries) - len(finished))
-
-    def _settle(self, task: _Task, report: Report, now: datetime) -> Settled:
-        queue = task.queue
-        settings = queue.record.settings
-        finished: list[Finished] = []
-        retries: list[Pending] = []
-        ignored = 0
-        for entry in task.entries:
-            m = entry.message
-            verdict, detail = report.verdicts.get(message_id(m), (report.default, report.detail))
-            if queue.partitions[m.partition].ledger.is_finished(m.offset):
-                ignored += 1  # a late report of an expired lease finished it first
-            elif verdict is Verdict.OK:
-                finished.append(self._finished(task, entry, Status.OK, detail, now))
-            elif verdict is Verdict.ERROR or entry.attempt >= settings.max_attempts:
-                error = f"attempt {entry.attempt}: {detail or verdict.value}"
-                dying = replace(entry, errors=(*entry.errors, error))
-                finished.append(self._finished(task, dying, Status.DEAD, detail, now))
-            else:
-                delay_s = settings.backoff_after(entry.attempt) if report.backoff else 0.0
-                not_before = now + timedelta(seconds=delay_s)
-                retries.append(retried(entry, f"attempt {entry.attempt}: {detail or 'retry'}", not_before))
-        queue.running.discard(task.record.id)
-        queue.release_keys(e.message.key for e in task.entries)
-        for entry in retries:
-            queue.add_pending(entry)
-        queue.failures += len(retries)
-        self._dirty.add(queue.topic)
-        self._write_results(queue, finished)
-        self._record(queue, task_ids=[task.record.id], finished=finished, retries=retries)
-        dead = sum(1 for f in finished if f.status is Status.DEAD)
-        return Settled(True, ok=len(finished) - dead, retried=len(retries), dead=dead, ignored=ignored)
-
-    def _finished(self, task: _Task, entry: Pending, status: Status, detail: str | None, now: datetime) -> Finished:
-        record = task.record
-        return Finished(
-            entry.message, status, entry.attempt, record.id, record.farm_id, record.slot, now, detail, entry.errors
-        )
-
-    def _write_results(self, queue: QueueRuntime, finished: Sequence[Finished]) -> None:
-        """Append the ACK records (and DLQ records of dead messages) before the store settles."""
-        if not finished:
-            return
-        topic = TopicName.parse(queue.topic)
-        self._append(topic.ack, queue, [ack_record(f) for f in finished])
-        dead = [dlq_record(f) for f in finished if f.status is Status.DEAD]
-        if dead:
-            self._append(topic.dlq, queue, dead)
-
-    def _append(self, result_topic: str, queue: QueueRuntime, records: list[Record]) -> None:
-        if result_topic not in self._result_topics:
-            partitions = self.options.result_partitions or len(queue.partitions) or 1
-            self.broker.create_topic(result_topic, partitions)
-            self._result_topics.add(result_topic)
-        self.broker.append(result_topic, records)
-
-    def _record(
-        self, queue: QueueRuntime, *, task_ids: list[str], finished: Sequence[Finished], retries: Sequence[Pending]
-    ) -> None:
-        """Finish the ledger entries and persist ledgers, retries and the task's end in one transaction."""
-        touched = {f.message.partition for f in finished}
-        for f in finished:
-            queue.partitions[f.message.partition].ledger.finish(f.message.offset)
-        queue.dead += sum(1 for f in finished if f.status is Status.DEAD)
-        queue.speed.add(len(finished), self._clock())
-        self.store.settle(
-            finished_tasks=task_ids,
-            ledgers=[LedgerRecord(queue.topic, p, queue.partitions[p].ledger.export()) for p in sorted(touched)],
-            retries=[
-                RetryRecord(
-                    queue.topic,
-                    e.message.partition,
-                    e.message.offset,
-                    e.attempt - 1,
-                    e.not_before or self._clock(),
-                    e.errors,
-                )
-                for e in retries
-            ],
-            cleared_retries=[(queue.topic, f.message.partition, f.message.offset) for f in finished if f.attempts > 1],
-        )
 
     # -- producers ------------------------------------------------------------------------------
 
@@ -578,7 +343,7 @@ class Coordinator:
             if name not in self._queues:
                 self.discover()
             if name in self._queues:
-                self.refresh([name])
+                self._intake.refresh([name])
             self._changed.notify_all()
         return len(records)
 

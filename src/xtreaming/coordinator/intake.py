@@ -1,0 +1,136 @@
+"""Reading work from the broker into the queues: read-ahead, restored tasks and retries, offset commits.
+
+After a restart the ledger says which offsets are finished; reading resumes at each partition's
+watermark and skips them. Messages of tasks still leased are attached to their task (they are
+in flight, not pending); messages that failed before get their attempt count and back-off back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, MutableSet
+from contextlib import suppress
+
+from xtreaming.broker import Broker, Message
+from xtreaming.coordinator.ledger import LedgerState
+from xtreaming.coordinator.records import QueueRecord, RetryRecord, TaskRecord
+from xtreaming.coordinator.runtime import Pending, QueueRuntime, TaskRuntime
+from xtreaming.errors import TopicNotFound
+from xtreaming.topics import TopicName
+
+log = logging.getLogger("xtreaming.coordinator")
+
+#: The most messages one broker read asks for.
+READ_CHUNK = 1000
+
+
+class Intake:
+    """Fills the queues' read-ahead from the broker and commits their watermarks back."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        queues: dict[str, QueueRuntime],
+        tasks: dict[str, TaskRuntime],
+        dirty: MutableSet[str],
+    ) -> None:
+        self.broker = broker
+        self._queues = queues
+        self._tasks = tasks
+        self._dirty = dirty
+        self._unread_tasks: dict[tuple[str, int, int], str] = {}
+        self._retries: dict[tuple[str, int, int], RetryRecord] = {}
+        self._committed: dict[tuple[str, int], int] = {}
+
+    def adopt(self, record: QueueRecord, ledgers: Mapping[tuple[str, int], LedgerState]) -> QueueRuntime | None:
+        """Start tracking a queue from its stored ledgers; None (logged) when its topic is gone."""
+        try:
+            partitions = self.broker.partition_count(record.topic)
+        except TopicNotFound:
+            log.warning("queue %s: its topic no longer exists on the broker; not served", record.topic)
+            return None
+        queue = QueueRuntime(record)
+        for partition in range(partitions):
+            queue.restore_partition(partition, ledgers.get((record.topic, partition)))
+        with suppress(TopicNotFound):  # no DLQ topic: nothing died yet
+            queue.dead = sum(self.broker.end_offsets(TopicName.parse(record.topic).dlq).values())
+        self._queues[record.topic] = queue
+        self._dirty.add(record.topic)
+        return queue
+
+    def restore(self, tasks: Iterable[TaskRecord], retries: Iterable[RetryRecord]) -> None:
+        """Put back the tasks leased before a restart and the retries waiting, then read up to them."""
+        for task in tasks:
+            queue = self._queues.get(task.topic)
+            if queue is None:
+                continue
+            self._tasks[task.id] = TaskRuntime(task, queue, [])
+            queue.running.add(task.id)
+            queue.hold_keys(m.key for m in task.messages)
+            for m in task.messages:
+                self._unread_tasks[(task.topic, m.partition, m.offset)] = task.id
+        self._retries = {(r.topic, r.partition, r.offset): r for r in retries}
+        ends: dict[tuple[str, int], int] = {}
+        for topic, partition, offset in self._unread_tasks:
+            ends[(topic, partition)] = max(ends.get((topic, partition), 0), offset + 1)
+        for (topic, partition), until in ends.items():
+            queue = self._queues[topic]
+            runtime = queue.partitions[partition]
+            runtime.end = max(runtime.end, until)
+            self.read(queue, partition, until=until)
+
+    def refresh(self, topics: Iterable[str] | None = None) -> int:
+        """Read ahead every queue (or those of ``topics``); returns how many messages became pending."""
+        fresh = 0
+        for name in list(self._queues) if topics is None else topics:
+            queue = self._queues[name]
+            for partition, end in self.broker.end_offsets(name).items():
+                queue.restore_partition(partition, None).end = end
+                fresh += self.read(queue, partition)
+        return fresh
+
+    def read(self, queue: QueueRuntime, partition: int, until: int | None = None) -> int:
+        """Top up one partition's read-ahead (or read through ``until``); returns the messages made pending."""
+        runtime = queue.partitions[partition]
+        added = 0
+        while True:
+            if until is not None and runtime.next_read < until:
+                room = until - runtime.next_read
+            else:
+                room = runtime.room(queue.buffered.get(partition, 0), queue.read_ahead)
+            if room <= 0:
+                return added
+            messages = self.broker.read(queue.topic, partition, runtime.next_read, max_records=min(room, READ_CHUNK))
+            if not messages:
+                return added
+            for message in messages:
+                if runtime.ledger.hand_out(message.offset):  # False: finished before a restart
+                    added += self._place(queue, message)
+
+    def _place(self, queue: QueueRuntime, message: Message) -> int:
+        where = (queue.topic, message.partition, message.offset)
+        task_id = self._unread_tasks.pop(where, None)
+        task = self._tasks.get(task_id) if task_id is not None else None
+        if task is not None:
+            attempt = next(m.attempt for m in task.record.messages if (m.partition, m.offset) == where[1:])
+            task.entries.append(Pending(message, attempt))
+            return 0
+        retry = self._retries.pop(where, None)
+        if retry is not None:
+            queue.add_pending(Pending(message, retry.attempts + 1, retry.not_before, retry.errors))
+        else:
+            queue.add_pending(Pending(message))
+        self._dirty.add(queue.topic)
+        return 1
+
+    def commit_offsets(self, group: str) -> None:
+        """Commit each partition's watermark as ``group``'s offset, where it moved since the last commit."""
+        for queue in self._queues.values():
+            moved = {}
+            for partition, runtime in queue.partitions.items():
+                if self._committed.get((queue.topic, partition)) != runtime.ledger.watermark:
+                    moved[partition] = runtime.ledger.watermark
+            if moved:
+                self.broker.commit(group, queue.topic, moved)
+                for partition, watermark in moved.items():
+                    self._committed[(queue.topic, partition)] = watermark
