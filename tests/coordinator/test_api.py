@@ -234,3 +234,18 @@ def test_restart_redoes_nothing_finished_and_keeps_leases(tmp_path: Path) -> Non
 def test_binding_beyond_loopback_without_tokens_is_refused() -> None:
     with pytest.raises(ValueError, match="not a loopback address and no tokens are configured"):
         Settings(host="0.0.0.0")
+
+
+def test_a_lease_can_carry_the_previous_completions(api: httpx.Client, server: RunningCoordinator) -> None:
+    publish(api, "MULTCOB02.1186.COBSINC.LOCALIZACAO", ["1", "2", "3"])
+    farm_id = register(api, slots=1)
+    [first] = lease(api, farm_id, [0])
+
+    body = {"slots": [0], "wait_s": 0, "completions": [{"task_id": first["task_id"], "default": "ok"}]}
+    answer = api.post(f"/api/farms/{farm_id}/lease", json=body).json()
+
+    assert answer["settled"] == [
+        {"task_id": first["task_id"], "accepted": True, "ok": 1, "retried": 0, "dead": 0, "ignored": 0}
+    ]
+    assert [m["key"] for m in answer["tasks"][0]["messages"]] == ["2"]
+    assert len(acks(server, "MULTCOB02.1186.COBSINC.LOCALIZACAO")) == 1

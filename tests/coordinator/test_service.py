@@ -285,3 +285,28 @@ def test_the_screen_figures_follow_the_work(site: Site) -> None:
     assert (row.consumed, row.pending, row.in_flight, row.workers, row.state) == (4, 6, 4, 1, "running")
     assert (base.name, base.in_use, base.limit) == ("MULTCOB03", 1, 4)
     assert row.speed > 0
+
+
+def test_settling_many_tasks_with_the_next_lease_stores_everything_once(site: Site) -> None:
+    site.store.add_profile(".*", WorkSettings(batch_size=1, max_attempts=3, backoff_s=0))
+    site.publish(TOPIC, keys(5))
+    farm_id = farm(site, slots=3)
+    good, flaky, broken = site.coordinator.lease(farm_id, [0, 1, 2])
+
+    reports = [
+        (good.task_id, Report(Verdict.OK, {})),
+        (flaky.task_id, Report(Verdict.RETRY, {}, "timeout talking to the CRM")),
+        (broken.task_id, Report(Verdict.ERROR, {}, "CPF inválido")),
+    ]
+    settled, leased = site.coordinator.settle_and_lease(farm_id, reports, [0, 1, 2])
+    site.coordinator.settle_and_lease(farm_id, [(t.task_id, Report(Verdict.OK, {})) for t in leased], [])
+
+    assert [(s.ok, s.retried, s.dead) for s in settled] == [(1, 0, 0), (0, 1, 0), (0, 0, 1)]
+    assert sorted(a["status"] for a in site.results(f"{TOPIC}.ACK")) == ["dead"] + ["ok"] * 4
+    assert site.store.load_retries() == []  # the retried message finished: its retry row is gone
+    assert len(site.broker.read(f"{TOPIC}.DLQ", 0, 0)) == 1
+    restarted = site.restart()
+    restarted.run_once()
+    assert restarted.lease(farm_id, [0]) == []
+    [row], _ = restarted.figures()
+    assert (row.consumed, row.pending) == (5, 0)

@@ -16,7 +16,6 @@ from xtreaming.coordinator.ledger import LedgerState
 from xtreaming.coordinator.records import QueueRecord, RetryRecord, TaskRecord
 from xtreaming.coordinator.runtime import Pending, QueueRuntime, TaskRuntime
 from xtreaming.errors import TopicNotFound
-from xtreaming.topics import TopicName
 
 log = logging.getLogger("xtreaming.coordinator")
 
@@ -53,7 +52,7 @@ class Intake:
         for partition in range(partitions):
             queue.restore_partition(partition, ledgers.get((record.topic, partition)))
         with suppress(TopicNotFound):  # no DLQ topic: nothing died yet
-            queue.dead = sum(self.broker.end_offsets(TopicName.parse(record.topic).dlq).values())
+            queue.dead = sum(self.broker.end_offsets(queue.name.dlq).values())
         self._queues[record.topic] = queue
         self._dirty.add(record.topic)
         return queue

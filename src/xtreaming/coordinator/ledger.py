@@ -73,6 +73,11 @@ class PartitionLedger:
         """How many offsets are handed out and not finished."""
         return len(self._in_flight)
 
+    @property
+    def finished_above(self) -> int:
+        """How many offsets at or above the watermark are finished (what ``export`` lists as ranges)."""
+        return len(self._done)
+
     def is_finished(self, offset: int) -> bool:
         return offset < self._watermark or offset in self._done
 

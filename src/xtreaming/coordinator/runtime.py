@@ -18,10 +18,13 @@ from xtreaming.broker import Message
 from xtreaming.coordinator.ledger import LedgerState, PartitionLedger
 from xtreaming.coordinator.records import FarmRecord, QueueRecord, TaskRecord
 from xtreaming.coordinator.snapshot import Labels, PendingMessage, QueueState, labels_of
+from xtreaming.topics import TopicName
 
 #: A partition stops reading ahead when this many offsets separate its watermark from its read
 #: position (a message stuck in flight holds the watermark): back-pressure, bounded memory.
 MAX_LEDGER_WINDOW: Final = 100_000
+#: Read-ahead floor per partition, for queues with tiny batches (COBSINC: one message per task).
+MIN_READ_AHEAD: Final = 64
 #: Speed is measured over the last minute.
 SPEED_WINDOW_S: Final = 60
 
@@ -103,16 +106,27 @@ class QueueRuntime:
     speed: SpeedMeter = field(default_factory=SpeedMeter)
     dead: int = 0
     failures: int = 0
+    #: Pending messages past their first attempt, counted as they come and go (the screen's "Falhas").
+    retrying: int = 0
     _state: QueueState | None = None
+    _name: TopicName | None = None
 
     @property
     def topic(self) -> str:
         return self.record.topic
 
     @property
+    def name(self) -> TopicName:
+        """The parsed topic (parsed once: tasks and results need its parts)."""
+        if self._name is None:
+            self._name = TopicName.parse(self.record.topic)
+        return self._name
+
+    @property
     def read_ahead(self) -> int:
-        """Messages each partition keeps ready: two batches, so a lease never waits for a read."""
-        return 2 * self.record.settings.batch_size
+        """Messages each partition keeps ready: two batches (at least ``MIN_READ_AHEAD``), so a lease
+        never waits for a read and single-message lanes do not read once per task."""
+        return max(2 * self.record.settings.batch_size, MIN_READ_AHEAD)
 
     def restore_partition(self, partition: int, state: LedgerState | None) -> PartitionRuntime:
         runtime = self.partitions.get(partition)
@@ -124,11 +138,15 @@ class QueueRuntime:
         m = entry.message
         self.pending[(m.partition, m.offset)] = entry
         self.buffered[m.partition] = self.buffered.get(m.partition, 0) + 1
+        if entry.attempt > 1:
+            self.retrying += 1
         self._state = None
 
     def take(self, partition: int, offset: int) -> Pending:
         entry = self.pending.pop((partition, offset))
         self.buffered[partition] -= 1
+        if entry.attempt > 1:
+            self.retrying -= 1
         self._state = None
         return entry
 
@@ -182,11 +200,7 @@ class QueueRuntime:
     @property
     def consumed(self) -> int:
         """Messages finished (ok or dead): everything below the watermarks plus finished above them."""
-        total = 0
-        for runtime in self.partitions.values():
-            state = runtime.ledger.export()
-            total += state.watermark + sum(end - start for start, end in state.finished)
-        return total
+        return sum(runtime.ledger.watermark + runtime.ledger.finished_above for runtime in self.partitions.values())
 
     @property
     def end(self) -> int:
@@ -194,7 +208,8 @@ class QueueRuntime:
 
     @property
     def waiting_retry(self) -> int:
-        return sum(1 for entry in self.pending.values() if entry.attempt > 1)
+        """Pending messages waiting for another attempt (kept as a count: the screen asks every second)."""
+        return self.retrying
 
 
 def retried(entry: Pending, error: str, not_before: datetime) -> Pending:

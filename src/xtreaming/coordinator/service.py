@@ -205,13 +205,25 @@ class Coordinator:
             now = self._clock()
             farm.record = replace(farm.record, last_heartbeat_at=now)
             farm.lost = False
-            assignments = []
+            assignments: list[Assignment] = []
+            records: list[TaskRecord] = []
             for slot in slots:
                 decision = schedule(self._current_snapshot(), FreeSlot(farm_id, farm.labels), now)
                 if isinstance(decision, Idle):
                     break
-                assignments.append(self._start_task(self._queues[decision.queue], farm_id, slot, decision, now))
+                queue = self._queues[decision.queue]
+                assignments.append(self._start_task(queue, farm_id, slot, decision, now, records))
+            self.store.add_tasks(records)  # stored before anything is handed out
             return assignments
+
+    def settle_and_lease(
+        self, farm_id: str, completions: Sequence[tuple[str, Report]], slots: Sequence[int]
+    ) -> tuple[list[Settled], list[Assignment]]:
+        """Settle a farm's finished tasks, then lease its idle slots: one store transaction for both."""
+        with self._lock, self.store.transaction():
+            with self._settlement.batched():  # results appended once, before the store commits
+                settled = [self.complete(task_id, report) for task_id, report in completions]
+            return settled, self.lease(farm_id, slots) if slots else []
 
     def lease_wait(self, farm_id: str, slots: Sequence[int], timeout_s: float) -> list[Assignment]:
         """``lease``, waiting up to ``timeout_s`` for work to appear (long-poll)."""
@@ -229,7 +241,9 @@ class Coordinator:
         with self._lock:
             self._changed.notify_all()
 
-    def _start_task(self, queue: QueueRuntime, farm_id: str, slot: int, lease: Lease, now: datetime) -> Assignment:
+    def _start_task(
+        self, queue: QueueRuntime, farm_id: str, slot: int, lease: Lease, now: datetime, records: list[TaskRecord]
+    ) -> Assignment:
         entries = [queue.take(m.partition, m.offset) for m in lease.messages]
         task_id = uuid.uuid4().hex
         settings = queue.record.settings
@@ -244,7 +258,7 @@ class Coordinator:
             leased_at=now,
             deadline_at=now + timedelta(seconds=settings.timeout_s + self.options.lease_grace_s),
         )
-        self.store.add_task(record)
+        records.append(record)
         self._tasks[task_id] = TaskRuntime(record, queue, entries)
         queue.running.add(task_id)
         queue.last_served = now
@@ -254,7 +268,7 @@ class Coordinator:
         self._dirty.add(queue.topic)
         return Assignment(
             task_id=task_id,
-            topic=TopicName.parse(queue.topic),
+            topic=queue.name,
             slot=slot,
             settings=settings,
             messages=tuple(LeasedMessage(e.message, e.attempt) for e in entries),

@@ -8,8 +8,9 @@ bounded by what was in flight); the other order could lose an ACK.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableSet, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping, MutableSet, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from xtreaming.broker import Broker, Message, Record
@@ -18,7 +19,6 @@ from xtreaming.coordinator.records import LedgerRecord, RetryRecord
 from xtreaming.coordinator.results import Finished, Status, Verdict, ack_record, dlq_record
 from xtreaming.coordinator.runtime import Pending, QueueRuntime, TaskRuntime, retried
 from xtreaming.coordinator.store import Store
-from xtreaming.topics import TopicName
 
 
 def message_id(message: Message) -> str:
@@ -68,6 +68,28 @@ class Settlement:
         self._clock = clock
         self._dirty = dirty
         self._result_topics: set[str] = set()
+        self._batch: _Batch | None = None
+
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Settle several tasks with one append per result topic and one store write at the end:
+        results first, then the store, as for a single settlement."""
+        if self._batch is not None:
+            yield
+            return
+        batch = self._batch = _Batch()
+        try:
+            yield
+            for (topic, partitions), records in batch.results.items():
+                self._write(topic, partitions, records)
+            self.store.settle(
+                finished_tasks=batch.tasks,
+                ledgers=list(batch.ledgers.values()),
+                retries=list(batch.retries.values()),
+                cleared_retries=[key for key in batch.cleared if key not in batch.retries],
+            )
+        finally:
+            self._batch = None
 
     def settle(self, task: TaskRuntime, report: Report, now: datetime) -> Settled:
         """Settle a task that was running: finished messages, retries, and its slot freed."""
@@ -133,32 +155,57 @@ class Settlement:
         queue.dead += sum(1 for f in finished if f.status is Status.DEAD)
         queue.speed.add(len(finished), self._clock())
         touched = sorted({f.message.partition for f in finished})
-        self.store.settle(
-            finished_tasks=task_ids,
-            ledgers=[LedgerRecord(queue.topic, p, queue.partitions[p].ledger.export()) for p in touched],
-            retries=[
-                RetryRecord(queue.topic, m.partition, m.offset, e.attempt - 1, e.not_before or self._clock(), e.errors)
-                for e in retries
-                for m in [e.message]
-            ],
-            cleared_retries=[(queue.topic, p, o) for p, o in sorted(cleared)],
-        )
+        ledgers = [LedgerRecord(queue.topic, p, queue.partitions[p].ledger.export()) for p in touched]
+        retry_rows = [
+            RetryRecord(queue.topic, m.partition, m.offset, e.attempt - 1, e.not_before or self._clock(), e.errors)
+            for e in retries
+            for m in [e.message]
+        ]
+        cleared_rows = [(queue.topic, p, o) for p, o in sorted(cleared)]
+        if self._batch is None:
+            self.store.settle(
+                finished_tasks=task_ids, ledgers=ledgers, retries=retry_rows, cleared_retries=cleared_rows
+            )
+            return
+        self._batch.tasks += task_ids
+        self._batch.ledgers.update({(r.topic, r.partition): r for r in ledgers})  # the latest state wins
+        self._batch.retries.update({(r.topic, r.partition, r.offset): r for r in retry_rows})
+        for key in cleared_rows:
+            self._batch.retries.pop(key, None)
+            self._batch.cleared.add(key)
 
     def _write_results(self, queue: QueueRuntime, finished: Sequence[Finished]) -> None:
         if not finished:
             return
-        topic = TopicName.parse(queue.topic)
+        topic = queue.name
         self._append(topic.ack, queue, [ack_record(f) for f in finished])
         dead = [dlq_record(f) for f in finished if f.status is Status.DEAD]
         if dead:
             self._append(topic.dlq, queue, dead)
 
     def _append(self, result_topic: str, queue: QueueRuntime, records: list[Record]) -> None:
+        partitions = self.options.result_partitions or len(queue.partitions) or 1
+        if self._batch is not None:
+            self._batch.results.setdefault((result_topic, partitions), []).extend(records)
+        else:
+            self._write(result_topic, partitions, records)
+
+    def _write(self, result_topic: str, partitions: int, records: list[Record]) -> None:
         if result_topic not in self._result_topics:
-            partitions = self.options.result_partitions or len(queue.partitions) or 1
             self.broker.create_topic(result_topic, partitions)
             self._result_topics.add(result_topic)
         self.broker.append(result_topic, records)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Writes collected by ``Settlement.batched``."""
+
+    results: dict[tuple[str, int], list[Record]] = field(default_factory=dict)
+    tasks: list[str] = field(default_factory=list)
+    ledgers: dict[tuple[str, int], LedgerRecord] = field(default_factory=dict)
+    retries: dict[tuple[str, int, int], RetryRecord] = field(default_factory=dict)
+    cleared: set[tuple[str, int, int]] = field(default_factory=set)
 
 
 def _finished(task: TaskRuntime, entry: Pending, status: Status, detail: str | None, now: datetime) -> Finished:

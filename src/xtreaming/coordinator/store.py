@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -123,6 +124,7 @@ class Store:
         self._url = _parse_url(url)
         self._shown_url = self._url.render_as_string(hide_password=True)
         self._engine = _create_engine(self._url, self._shown_url)
+        self._local = threading.local()  # the thread's open ``transaction()``, if any
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -354,19 +356,28 @@ class Store:
 
     def add_task(self, record: TaskRecord) -> None:
         """Store a lease before it is handed out. Raises InvalidRecord when its id is taken."""
-        row = {
-            "id": record.id,
-            "topic": record.topic,
-            "farm_id": record.farm_id,
-            "slot": record.slot,
-            "messages": [
-                [m.partition, m.offset, None if m.key is None else m.key.hex(), m.attempt] for m in record.messages
-            ],
-            "leased_at": record.leased_at,
-            "deadline_at": record.deadline_at,
-        }
+        self.add_tasks([record])
+
+    def add_tasks(self, records: Sequence[TaskRecord]) -> None:
+        """Store several leases in one statement (a farm asking for many slots)."""
+        if not records:
+            return
+        rows = [
+            {
+                "id": record.id,
+                "topic": record.topic,
+                "farm_id": record.farm_id,
+                "slot": record.slot,
+                "messages": [
+                    [m.partition, m.offset, None if m.key is None else m.key.hex(), m.attempt] for m in record.messages
+                ],
+                "leased_at": record.leased_at,
+                "deadline_at": record.deadline_at,
+            }
+            for record in records
+        ]
         with self._write() as conn:
-            conn.execute(_INSERT_TASK, row)
+            conn.execute(_INSERT_TASK, rows)
 
     def active_tasks(self) -> list[TaskRecord]:
         """Every stored task (leased and not settled), oldest lease first."""
@@ -459,9 +470,32 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        """A connection in a transaction committed on success (``BEGIN IMMEDIATE`` on SQLite)."""
+        """A connection in a transaction committed on success (``BEGIN IMMEDIATE`` on SQLite), or the
+        thread's open ``transaction()``, which commits when it ends."""
+        current: Connection | None = getattr(self._local, "conn", None)
+        if current is not None:
+            with self._translated():
+                yield current
+            return
         with self._translated(), self._engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group this thread's writes until the block ends into one transaction (all or none).
+
+        The hot path uses it to store a farm's completions and its next leases with one commit.
+        Nested blocks join the outer one.
+        """
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        with self._translated(), self._engine.begin() as conn:
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

@@ -53,11 +53,6 @@ class Heartbeat(Body):
     slots: list[SlotStatus] = Field(default_factory=list, max_length=1024)
 
 
-class LeaseRequest(Body):
-    slots: list[int] = Field(min_length=1, max_length=1024)
-    wait_s: float = Field(default=20.0, ge=0, le=60)
-
-
 class EncodedBytes(BaseModel):
     """Bytes in JSON: text when they are UTF-8, else base64 (``encoding`` says which)."""
 
@@ -94,10 +89,6 @@ class TaskOut(BaseModel):
     messages: list[TaskMessageOut]
 
 
-class LeaseResponse(BaseModel):
-    tasks: list[TaskOut]
-
-
 class Progress(Body):
     done: int = Field(ge=0)
     total: int = Field(ge=0)
@@ -123,6 +114,27 @@ class SettledOut(BaseModel):
     retried: int
     dead: int
     ignored: int
+
+
+class TaskCompletion(Completion):
+    task_id: str = Field(min_length=1, max_length=64)
+
+
+class TaskSettled(SettledOut):
+    task_id: str
+
+
+class LeaseRequest(Body):
+    """Ask for tasks for idle ``slots``, after settling ``completions`` (one round trip for both)."""
+
+    slots: list[int] = Field(min_length=1, max_length=1024)
+    wait_s: float = Field(default=20.0, ge=0, le=60)
+    completions: list[TaskCompletion] = Field(default_factory=list, max_length=1024)
+
+
+class LeaseResponse(BaseModel):
+    tasks: list[TaskOut]
+    settled: list[TaskSettled] = Field(default_factory=list, description="One per completion sent, in order.")
 
 
 # -- queues, bases, windows -----------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 
 from fastapi import APIRouter, Request, status
@@ -9,7 +10,9 @@ from fastapi import APIRouter, Request, status
 from xtreaming.coordinator.api.auth import Operator, Viewer
 from xtreaming.coordinator.api.deps import coordinator_of
 from xtreaming.coordinator.api.schemas import BaseLimits, BaseRow, WindowIn, WindowOut
+from xtreaming.coordinator.figures import BaseFigures, base_figures
 from xtreaming.coordinator.records import WindowRecord
+from xtreaming.coordinator.service import Coordinator
 from xtreaming.errors import BaseNotFound
 
 router = APIRouter(prefix="/api", tags=["bases"])
@@ -69,7 +72,13 @@ def remove_window(window_id: int, request: Request, who: Operator) -> None:
 
 def base_rows(request: Request) -> list[BaseRow]:
     coordinator = coordinator_of(request)
-    _, bases = coordinator.figures()
+    # The bases' figures alone: not every queue's row, which ``coordinator.figures()`` would compute too.
+    bases = base_figures(coordinator.snapshot(), coordinator.now())
+    return rows_of_bases(coordinator, bases.values())
+
+
+def rows_of_bases(coordinator: Coordinator, bases: Iterable[BaseFigures]) -> list[BaseRow]:
+    """The bases' figures with their windows, by name."""
     windows: dict[str, list[WindowOut]] = {}
     for record in coordinator.store.list_windows():
         windows.setdefault(record.base, []).append(window_out(record))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request, Response, status
@@ -22,7 +23,7 @@ from xtreaming.coordinator.api.schemas import (
     message_out,
 )
 from xtreaming.coordinator.records import SlotRecord
-from xtreaming.coordinator.service import Assignment, Report
+from xtreaming.coordinator.service import Assignment, Report, Settled
 
 router = APIRouter(prefix="/api", tags=["farms"])
 
@@ -47,12 +48,14 @@ def heartbeat(farm_id: str, body: Heartbeat, request: Request, _: Farm) -> None:
 async def lease(farm_id: str, body: LeaseRequest, request: Request, _: Farm) -> Response:
     """Tasks for the given idle slots; waits up to ``wait_s`` when there is no work (long-poll)."""
     coordinator = coordinator_of(request)
-    tasks = coordinator.lease(farm_id, body.slots)
+    completions = [(c.task_id, report_of(c)) for c in body.completions]
+    results, tasks = coordinator.settle_and_lease(farm_id, completions, body.slots)
+    settled = [settled_out(s) | {"task_id": c.task_id} for s, c in zip(results, body.completions, strict=True)]
     if not tasks and body.wait_s > 0:
         tasks = await anyio.to_thread.run_sync(
             coordinator.lease_wait, farm_id, body.slots, body.wait_s, limiter=_waiting, abandon_on_cancel=True
         )
-    content = json.dumps({"tasks": [_task_out(t) for t in tasks]}, ensure_ascii=False, default=str)
+    content = json.dumps({"tasks": [_task_out(t) for t in tasks], "settled": settled}, ensure_ascii=False)
     return Response(content, media_type="application/json")
 
 
@@ -64,11 +67,21 @@ def progress(task_id: str, body: Progress, request: Request, _: Farm) -> dict[st
 @router.post("/tasks/{task_id}/complete", response_model=SettledOut)
 def complete(task_id: str, body: Completion, request: Request, _: Farm) -> SettledOut:
     """Settle a task. Idempotent: repeating it, or reporting an expired task, never double counts."""
-    verdicts = {r.id: (r.status, r.detail) for r in body.results}
-    settled = coordinator_of(request).complete(task_id, Report(body.default, verdicts, body.detail))
-    return SettledOut(
-        accepted=settled.accepted, ok=settled.ok, retried=settled.retried, dead=settled.dead, ignored=settled.ignored
-    )
+    return SettledOut(**settled_out(coordinator_of(request).complete(task_id, report_of(body))))
+
+
+def report_of(body: Completion) -> Report:
+    return Report(body.default, {r.id: (r.status, r.detail) for r in body.results}, body.detail)
+
+
+def settled_out(settled: Settled) -> dict[str, Any]:
+    return {
+        "accepted": settled.accepted,
+        "ok": settled.ok,
+        "retried": settled.retried,
+        "dead": settled.dead,
+        "ignored": settled.ignored,
+    }
 
 
 @router.get("/farms", response_model=list[FarmRow])

@@ -18,6 +18,7 @@ from xtreaming.coordinator.api.schemas import (
     QueuePage,
     QueueRow,
 )
+from xtreaming.coordinator.figures import QueueFigures
 from xtreaming.errors import InvalidInput
 
 router = APIRouter(prefix="/api", tags=["queues"])
@@ -44,8 +45,10 @@ def list_queues(
 
 @router.get("/queues/{topic}", response_model=QueueRow)
 def get_queue(topic: str, request: Request, _: Viewer) -> QueueRow:
-    coordinator_of(request).queue(topic)  # 404 for an unknown queue
-    return next(r for r in queue_rows(request) if r.topic == topic)
+    coordinator = coordinator_of(request)
+    coordinator.queue(topic)  # 404 for an unknown queue
+    rows, _bases = coordinator.figures()
+    return QueueRow(**asdict(next(r for r in rows if r.topic == topic)))
 
 
 @router.post("/queues/{topic}/pause", response_model=QueueRow)
@@ -92,5 +95,9 @@ def publish(topic: str, body: PublishRequest, request: Request, _: Operator) -> 
 
 def queue_rows(request: Request) -> list[QueueRow]:
     rows, _ = coordinator_of(request).figures()
-    rows.sort(key=lambda r: (-r.priority, r.topic))
-    return [QueueRow(**asdict(r)) for r in rows]
+    return [QueueRow(**asdict(r)) for r in in_screen_order(rows)]
+
+
+def in_screen_order(rows: list[QueueFigures]) -> list[QueueFigures]:
+    """Highest priority first, then by topic: the order the screen and the CLI list queues in."""
+    return sorted(rows, key=lambda r: (-r.priority, r.topic))
