@@ -345,6 +345,23 @@ class BrokerContract:
         counts = Counter(p.partition for p in positions)
         assert broker.end_offsets(topic) == {p: counts[p] for p in range(3)}
 
+    def test_end_offsets_of_several_topics_follow_appends_by_others(
+        self, broker: Broker, broker_factory: BrokerFactory, prefix: str
+    ) -> None:
+        first, second = f"{prefix}.A", f"{prefix}.B"
+        broker.create_topic(first, 2)
+        broker.create_topic(second, 1)
+        assert broker.end_offsets_of([first, second]) == {first: {0: 0, 1: 0}, second: {0: 0}}
+        other = broker_factory()
+
+        other.append(second, [Record(b"k", b"v")] * 3)
+        broker.append(first, [Record(None, b"v")] * 4)
+
+        both = broker.end_offsets_of([first, second])
+        assert both == {first: broker.end_offsets(first), second: {0: 3}}
+        assert sum(both[first].values()) == 4
+        other.close()
+
     def test_appends_survive_reopen(self, broker: Broker, broker_factory: BrokerFactory, prefix: str) -> None:
         topic = f"{prefix}.A"
         broker.create_topic(topic, 3)

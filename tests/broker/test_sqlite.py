@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from tests.broker.contract import BrokerContract
-from xtreaming.broker import Record, open_broker
+from xtreaming.broker import Record, open_broker, partition_for
 from xtreaming.broker.sqlite import SqliteBroker
 from xtreaming.errors import InvalidBrokerUrl
 
@@ -40,3 +41,20 @@ def test_open_broker_reads_an_absolute_path_and_the_synchronous_option(tmp_path:
 def test_open_broker_refuses_a_malformed_url(url: str, message: str) -> None:
     with pytest.raises(InvalidBrokerUrl, match=message):
         open_broker(url)
+
+
+def test_a_log_without_partition_heads_gets_them_from_its_records(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    broker = SqliteBroker(path)
+    broker.create_topic("T", 3)
+    broker.append("T", [Record(b"k%d" % i, b"v") for i in range(20)])
+    expected = broker.end_offsets("T")
+    broker.close()
+    with sqlite3.connect(path) as con:  # as a log written before the table existed
+        con.execute("DELETE FROM heads")
+
+    reopened = SqliteBroker(path)
+
+    assert reopened.end_offsets("T") == expected
+    assert reopened.append("T", [Record(b"k0", b"next")])[0].offset == expected[partition_for(b"k0", 3)]
+    reopened.close()

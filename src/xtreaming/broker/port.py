@@ -8,7 +8,7 @@ groups keep one committed offset per partition ("the next offset to process").
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from re import Pattern
 from typing import NamedTuple, Protocol, overload
@@ -125,6 +125,10 @@ class Broker(Protocol):
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         """For each partition, the offset the next appended record will get (the high watermark)."""
+        ...
+
+    def end_offsets_of(self, topics: Iterable[str]) -> dict[str, dict[int, int]]:
+        """``end_offsets`` of several topics in one call: the coordinator polls every queue often."""
         ...
 
     def committed(self, group: str, topic: str) -> dict[int, int]:

@@ -26,7 +26,7 @@ import sqlite3
 import threading
 import time
 from base64 import b64decode, b64encode
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import repeat
@@ -48,6 +48,11 @@ BUSY_TIMEOUT_S: Final = 60.0
 SYNCHRONOUS_MODES: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 _READ = "SELECT id, key, value, headers, ts FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"
+#: Each partition's end (next offset), kept by appends: polling every queue's end is one small read.
+_SET_HEAD = (
+    "INSERT INTO heads (pid, next_offset) VALUES (?, ?) "
+    "ON CONFLICT (pid) DO UPDATE SET next_offset = excluded.next_offset"
+)
 _INSERT = "INSERT INTO records (id, key, value, ts) VALUES (?, ?, ?, ?)"
 _INSERT_WITH_HEADERS = "INSERT INTO records (id, key, value, headers, ts) VALUES (?, ?, ?, ?, ?)"
 
@@ -65,6 +70,10 @@ CREATE TABLE IF NOT EXISTS records (
     value BLOB NOT NULL,
     headers TEXT,
     ts INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS heads (
+    pid INTEGER PRIMARY KEY,
+    next_offset INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS commits (
     grp TEXT NOT NULL,
@@ -108,6 +117,7 @@ class SqliteBroker:
             con.execute("PRAGMA journal_mode=WAL")
             with self._write() as tx:
                 _create_schema(tx)
+                _backfill_heads(tx)
         except (OSError, sqlite3.Error) as exc:
             raise BrokerUnavailable(f"cannot open the log at {self.path}: {exc}") from exc
 
@@ -163,16 +173,18 @@ class SqliteBroker:
             if meta.partitions == 1:
                 start = _end_offset(con, meta, 0)
                 offsets: Sequence[int] = range(start, start + len(records))
-                ids: Sequence[int] = range(meta.bounds(0)[0] + start, meta.bounds(0)[0] + start + len(records))
+                first_id = meta.bounds(0)[0] + start
+                ids: Sequence[int] = range(first_id, first_id + len(records))
+                heads = {meta.first_pid: start + len(records)}
             else:
-                offsets, ids = _number(con, meta, partitions)
+                offsets, ids, heads = _number(con, meta, partitions)
+            con.executemany(_SET_HEAD, heads.items())
+            # ``now`` repeats endlessly: zip stops with the records.
             if any(r.headers for r in records):
                 headers = [_encode_headers(r.headers) if r.headers else None for r in records]
-                con.executemany(
-                    _INSERT_WITH_HEADERS, zip(ids, keys, values, headers, now, strict=False)
-                )  # now: endless
+                con.executemany(_INSERT_WITH_HEADERS, zip(ids, keys, values, headers, now, strict=False))
             else:
-                con.executemany(_INSERT, zip(ids, keys, values, now, strict=False))  # now: endless
+                con.executemany(_INSERT, zip(ids, keys, values, now, strict=False))
         return Positions(partitions, offsets)
 
     def _partitions_of(self, keys: list[bytes | None], count: int) -> list[int]:
@@ -206,6 +218,19 @@ class SqliteBroker:
         meta = self._topic(topic)
         con = self._connection()
         return {p: _end_offset(con, meta, p) for p in range(meta.partitions)}
+
+    def end_offsets_of(self, topics: Iterable[str]) -> dict[str, dict[int, int]]:
+        metas = [self._topic(topic) for topic in topics]
+        con = self._connection()
+        # Unchanged data_version and total_changes: nobody (this connection included) wrote since.
+        version = (con.execute("PRAGMA data_version").fetchone()[0], con.total_changes)
+        cached: tuple[tuple[int, int], dict[int, int]] | None = getattr(self._local, "heads", None)
+        if cached is not None and cached[0] == version:
+            heads = cached[1]
+        else:
+            heads = dict(con.execute("SELECT pid, next_offset FROM heads").fetchall())
+            self._local.heads = (version, heads)
+        return {m.name: {p: heads.get(m.first_pid + p, 0) for p in range(m.partitions)} for m in metas}
 
     # -- consumer groups ------------------------------------------------------------------------
 
@@ -289,8 +314,11 @@ def _create_schema(con: sqlite3.Connection) -> None:
             con.execute(statement)
 
 
-def _number(con: sqlite3.Connection, meta: _Topic, partitions: Sequence[int]) -> tuple[list[int], list[int]]:
-    """Offsets and record ids for records bound to ``partitions``, inside the write transaction."""
+def _number(
+    con: sqlite3.Connection, meta: _Topic, partitions: Sequence[int]
+) -> tuple[list[int], list[int], dict[int, int]]:
+    """Offsets and record ids for records bound to ``partitions``, and the new end of each partition
+    touched (by partition id), inside the write transaction."""
     ends = {p: _end_offset(con, meta, p) for p in set(partitions)}
     firsts = {p: meta.bounds(p)[0] for p in ends}
     offsets = []
@@ -300,13 +328,25 @@ def _number(con: sqlite3.Connection, meta: _Topic, partitions: Sequence[int]) ->
         ends[partition] = offset + 1
         offsets.append(offset)
         ids.append(firsts[partition] + offset)
-    return offsets, ids
+    return offsets, ids, {meta.first_pid + p: end for p, end in ends.items()}
 
 
 def _end_offset(con: sqlite3.Connection, meta: _Topic, partition: int) -> int:
-    lo, hi = meta.bounds(partition)
-    (top,) = con.execute("SELECT MAX(id) FROM records WHERE id >= ? AND id < ?", (lo, hi)).fetchone()
-    return 0 if top is None else (top & OFFSET_MASK) + 1
+    meta.bounds(partition)
+    row = con.execute("SELECT next_offset FROM heads WHERE pid = ?", (meta.first_pid + partition,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _backfill_heads(con: sqlite3.Connection) -> None:
+    """A log written before the ``heads`` table existed: derive each partition's end from its records."""
+    if con.execute("SELECT 1 FROM heads LIMIT 1").fetchone() or not con.execute("SELECT 1 FROM records").fetchone():
+        return
+    for first_pid, partitions in con.execute("SELECT first_pid, partitions FROM topics").fetchall():
+        for pid in range(first_pid, first_pid + partitions):
+            lo = pid << OFFSET_BITS
+            top = con.execute("SELECT MAX(id) FROM records WHERE id >= ? AND id < ?", (lo, lo | OFFSET_MASK)).fetchone()
+            if top[0] is not None:
+                con.execute(_SET_HEAD, (pid, (top[0] & OFFSET_MASK) + 1))
 
 
 def _encode_headers(headers: Headers) -> str:

@@ -81,10 +81,13 @@ class Intake:
     def refresh(self, topics: Iterable[str] | None = None) -> int:
         """Read ahead every queue (or those of ``topics``); returns how many messages became pending."""
         fresh = 0
-        for name in list(self._queues) if topics is None else topics:
+        for name, ends in self.broker.end_offsets_of(list(self._queues) if topics is None else topics).items():
             queue = self._queues[name]
-            for partition, end in self.broker.end_offsets(name).items():
-                queue.restore_partition(partition, None).end = end
+            for partition, end in ends.items():
+                runtime = queue.restore_partition(partition, None)
+                if end == runtime.end and runtime.next_read >= end:
+                    continue  # nothing new, nothing unread
+                runtime.end = end
                 fresh += self.read(queue, partition)
         return fresh
 
