@@ -99,6 +99,19 @@ def test_discovery_registers_work_topics_with_their_kind_defaults(site: Site) ->
     assert site.coordinator.queue(TOPIC).record.settings.batch_size == 500
 
 
+def test_a_queue_on_a_new_base_discovered_after_the_first_decision_is_served(site: Site) -> None:
+    site.publish("MULTCOB02.1186.COBSINC.LOCALIZACAO", keys(1))
+    site.coordinator.figures()  # the scheduler's snapshot now exists, without MULTCOB03
+    site.broker.create_topic(TOPIC, 1)
+    site.broker.append(TOPIC, [Record(b"1", b"<cliente/>")])
+
+    site.coordinator.discover()
+    rows, bases = site.coordinator.figures()
+
+    assert {b.name for b in bases} == {"MULTCOB02", "MULTCOB03"}
+    assert {r.topic for r in rows} == {"MULTCOB02.1186.COBSINC.LOCALIZACAO", TOPIC}
+
+
 def test_a_profile_sets_the_settings_of_matching_queues(site: Site) -> None:
     site.store.add_profile(r"MULTCOB03\..*\.IMPORTACAO\..*", WorkSettings(priority=7, batch_size=50, max_attempts=5))
     site.publish(TOPIC, keys(3))

@@ -144,6 +144,8 @@ class Coordinator:
                 if self._intake.adopt(record, {}) is not None:
                     added.append(name)
                 log.info("queue %s registered (priority %d)", name, record.settings.priority)
+            if added:  # a new queue may bring a new base, which the snapshot does not have yet
+                self._bases_changed()
             return added
 
     def refresh(self, topics: Iterable[str] | None = None) -> int:
