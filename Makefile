@@ -32,6 +32,9 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/broker.py
 	$(BIN)/python bench/publish.py
+	$(BIN)/python bench/e2e.py
+	$(BIN)/python bench/status.py
+	$(BIN)/python bench/kafka_e2e.py
 
 clean:
 	rm -rf $(VENV) .xtreaming .mypy_cache .pytest_cache .ruff_cache

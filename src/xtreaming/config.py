@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     time_zone: str = "America/Sao_Paulo"
     group: str = "xtreaming"
     heartbeat_interval_s: float = Field(default=5.0, gt=0, le=300)
+    #: How often the coordinator looks for new topics on the broker.
+    discovery_interval_s: float = Field(default=5.0, gt=0, le=3600)
     default_base_max_workers: int = Field(default=4, ge=0, le=10_000)
     #: Largest request body the API accepts, except publishing.
     max_body_bytes: int = Field(default=1 << 20, ge=1024)

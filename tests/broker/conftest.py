@@ -9,24 +9,32 @@ from pathlib import Path
 import pytest
 
 from tests.broker.contract import BrokerFactory
+from tests.services import Tansu
 from xtreaming.broker import Broker
 
 
-def _sqlite_url(tmp_path: Path) -> str:
+def _sqlite_url(request: pytest.FixtureRequest) -> str:
+    tmp_path: Path = request.getfixturevalue("tmp_path")
     return f"sqlite:///{tmp_path / 'log.db'}"
 
 
-#: Adapter name → URL of a log this test owns. The Kafka adapter adds its entry here (a URL to a
-#: broker it starts or reaches, skipping on a laptop and failing under CI=true when it cannot), and
-#: a test module that runs the contract with ``indirect=True`` on that name.
-ADAPTER_URLS: dict[str, Callable[[Path], str]] = {"sqlite": _sqlite_url}
+def _kafka_url(request: pytest.FixtureRequest) -> str:
+    """The session's tansu broker (started on first use; skipped on a laptop, failing under CI=true
+    when it cannot start): tests keep apart through the ``prefix`` of their topic and group names."""
+    tansu: Tansu = request.getfixturevalue("tansu")
+    return tansu.url
+
+
+#: Adapter name → URL of a log this test owns, given the test's request (for ``tmp_path`` or a
+#: server fixture). A test module runs the contract with ``parametrize("broker_url", [name], indirect=True)``.
+ADAPTER_URLS: dict[str, Callable[[pytest.FixtureRequest], str]] = {"sqlite": _sqlite_url, "kafka": _kafka_url}
 
 
 @pytest.fixture
-def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def broker_url(request: pytest.FixtureRequest) -> str:
     """The URL of a fresh log; the adapter name comes from ``parametrize(..., indirect=True)``."""
     adapter: str = request.param
-    return ADAPTER_URLS[adapter](tmp_path)
+    return ADAPTER_URLS[adapter](request)
 
 
 @pytest.fixture

@@ -114,6 +114,12 @@ def lone_spans(spans: list[tuple[float, float]]) -> list[int]:
 class BrokerContract:
     """What every ``Broker`` adapter guarantees."""
 
+    #: Whether an append interrupted by a crash leaves all of its batch or none (the embedded log: one
+    #: SQLite transaction). Kafka without transactions cannot: each partition keeps a prefix of the
+    #: batch's records for it, never a gap or a duplicate, and only the batch in flight is torn
+    #: (``xtreaming.broker.kafka`` says why transactions are not used).
+    all_or_nothing_appends: bool = True
+
     # -- topics ---------------------------------------------------------------------------------
 
     def test_create_topic_returns_the_partition_count(self, broker: Broker, prefix: str) -> None:
@@ -509,14 +515,14 @@ class BrokerContract:
                 assert offsets == sorted(offsets)
 
     @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
-    def test_a_writer_killed_mid_batch_leaves_all_of_the_batch_or_none(
+    def test_a_writer_killed_mid_batch_tears_at_most_the_batch_in_flight(
         self, broker: Broker, broker_factory: BrokerFactory, prefix: str
     ) -> None:
         topic, rounds, seed = f"{prefix}.A", 6, random.randrange(1 << 32)
         broker.create_topic(topic, 4)
         rng = random.Random(seed)  # named in failures, to replay a run
         acknowledged: set[str] = set()
-        killed_in_flight = 0
+        in_flight: set[str] = set()
 
         for round_ in range(rounds):
             writer_seed = str(rng.randrange(1 << 32))
@@ -533,7 +539,8 @@ class BrokerContract:
                 assert proc.stdout is not None
                 lines += proc.stdout.read().splitlines()
             acknowledged |= {line.split()[1] for line in lines if line.startswith("appended")}
-            killed_in_flight += lines[-1].startswith("begin")
+            if lines[-1].startswith("begin"):
+                in_flight.add(lines[-1].split()[1])
 
         sizes: dict[str, int] = {}
         indexes: defaultdict[str, list[int]] = defaultdict(list)
@@ -543,9 +550,18 @@ class BrokerContract:
                 batch = header(message, "batch")
                 sizes[batch] = int(header(message, "size"))
                 indexes[batch].append(int(header(message, "index")))
+            for batch in {header(m, "batch") for m in messages}:
+                order = [int(header(m, "index")) for m in messages if header(m, "batch") == batch]
+                assert order == sorted(order), f"batch {batch} lost its order in partition {partition}; seed {seed}"
         torn = {batch: (len(found), sizes[batch]) for batch, found in indexes.items() if len(found) != sizes[batch]}
-        assert torn == {}, f"batches partly in the log: (records found, batch size); seed {seed}"
+        if self.all_or_nothing_appends:
+            assert torn == {}, f"batches partly in the log: (records found, batch size); seed {seed}"
+        else:
+            assert set(torn) <= in_flight, f"batches torn though not in flight at a kill; seed {seed}"
         for batch, found in indexes.items():
-            assert sorted(found) == list(range(sizes[batch])), f"batch {batch} has duplicate records; seed {seed}"
+            assert len(set(found)) == len(found), f"batch {batch} has duplicate records; seed {seed}"
+            if batch not in torn:
+                assert sorted(found) == list(range(sizes[batch])), f"batch {batch} has unknown records; seed {seed}"
         assert acknowledged <= set(sizes), f"a batch whose append returned was lost; seed {seed}"
-        assert killed_in_flight > 0, f"no writer was killed inside an append: the test proved nothing; seed {seed}"
+        assert acknowledged.isdisjoint(torn), f"a batch whose append returned is incomplete; seed {seed}"
+        assert in_flight, f"no writer was killed inside an append: the test proved nothing; seed {seed}"

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.coordinator.server import RunningCoordinator
+from tests.services import fresh_postgres_schema
 from xtreaming.broker import open_broker
 from xtreaming.config import Settings
 
@@ -59,7 +60,7 @@ def complete(api: httpx.Client, task: dict[str, Any], **body: Any) -> dict[str, 
 
 
 def acks(server: RunningCoordinator, topic: str) -> list[dict[str, Any]]:
-    log = open_broker(f"sqlite:///{server.root}/log.db")
+    log = open_broker(server.settings().broker_url)
     try:
         if f"{topic}.ACK" not in log.list_topics():
             return []
@@ -205,8 +206,20 @@ def test_status_aggregates_queues_bases_and_farms(api: httpx.Client) -> None:
     assert status["broker_ok"] is True
 
 
-def test_restart_redoes_nothing_finished_and_keeps_leases(tmp_path: Path) -> None:
-    server = RunningCoordinator(tmp_path).start()
+@pytest.fixture(params=["sqlite", pytest.param("kafka", marks=[pytest.mark.kafka, pytest.mark.postgres])])
+def backend(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Settings naming the log and the state: none (the embedded defaults under the test's folder),
+    or a tansu broker of the test's own and a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    tansu = request.getfixturevalue("fresh_tansu")
+    with fresh_postgres_schema() as database_url:
+        yield {"broker_url": tansu.url, "database_url": database_url}
+
+
+def test_restart_redoes_nothing_finished_and_keeps_leases(tmp_path: Path, backend: dict[str, str]) -> None:
+    server = RunningCoordinator(tmp_path, **backend).start()
     with httpx.Client(base_url=server.url, timeout=30) as api:
         publish(api, TOPIC, [f"{i:011d}" for i in range(1500)])
         farm_id = register(api, slots=3)

@@ -48,6 +48,9 @@ EXPECTED = {
     ("GET", "/api/status"): Role.VIEWER,
     ("GET", "/api/audit"): Role.ADMIN,
     ("GET", "/healthz"): None,
+    ("GET", "/api/whoami"): Role.VIEWER,
+    # The operator screen's page holds no data (it reads /api/status with the operator's token).
+    ("GET", "/"): None,
 }
 SECRETS = {role: f"secret-{role.value}" for role in Role}
 

@@ -107,6 +107,13 @@ def test_all_pending_messages_have_keys_in_flight() -> None:
     )
 
 
+def test_a_queue_whose_keys_are_all_in_flight_says_so_and_holds_up_no_one() -> None:
+    blocked = bulk(priority=9, pending=[message(0, key="111"), message(1, key="111")], keys_in_flight=["111"])
+    state = snapshot(blocked, make_queue(OTHER, priority=1))
+    assert why(state) == "all pending messages have keys in flight"
+    assert why(state, OTHER) == RUNNABLE
+
+
 def test_keys_in_flight_and_back_off_together() -> None:
     pending = [message(0, key="111"), message(1, key="222", not_before=NOW + timedelta(minutes=1))]
     assert why(snapshot(bulk(pending=pending, keys_in_flight=["111"]))) == (

@@ -1,21 +1,27 @@
-"""The coordinator service on a real store and a real embedded log, driven with an injected clock."""
+"""The coordinator service on a real store and a real log, driven with an injected clock.
+
+Every test runs on both backends a site can have: the embedded SQLite log with SQLite state, and
+Kafka (a tansu broker of the test's own) with PostgreSQL state (a fresh schema).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.services import fresh_postgres_schema
 from xtreaming.broker import Broker, Record, open_broker
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.records import WorkSettings
 from xtreaming.coordinator.results import Verdict
 from xtreaming.coordinator.service import Assignment, Coordinator, Report
 from xtreaming.coordinator.store import Store
-from xtreaming.errors import FarmNotFound, QueueNotFound
+from xtreaming.errors import BrokerUnavailable, FarmNotFound, QueueNotFound
 
 TOPIC = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
 
@@ -34,11 +40,12 @@ class Clock:
 class Site:
     """A store, a log and a coordinator over them, restartable like the real process."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, broker_url: str, store_url: str) -> None:
+        self.broker_url = broker_url
+        self.store_url = store_url
         self.clock = Clock()
-        self.broker: Broker = open_broker(f"sqlite:///{root}/log.db")
-        self.store = Store.open(f"sqlite:///{root}/state.db")
+        self.broker: Broker = open_broker(broker_url)
+        self.store = Store.open(store_url)
         self.coordinator = self._start()
 
     def _start(self) -> Coordinator:
@@ -48,8 +55,8 @@ class Site:
     def restart(self) -> Coordinator:
         self.store.close()
         self.broker.close()
-        self.broker = open_broker(f"sqlite:///{self.root}/log.db")
-        self.store = Store.open(f"sqlite:///{self.root}/state.db")
+        self.broker = open_broker(self.broker_url)
+        self.store = Store.open(self.store_url)
         self.coordinator = self._start()
         return self.coordinator
 
@@ -67,12 +74,18 @@ class Site:
         return rows
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    site = Site(tmp_path)
-    yield site
-    site.store.close()
-    site.broker.close()
+@pytest.fixture(params=["sqlite", pytest.param("kafka", marks=[pytest.mark.kafka, pytest.mark.postgres])])
+def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
+    """A site on the embedded log and SQLite state, or on Kafka (tansu) and PostgreSQL (a fresh schema)."""
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            site = Site(f"sqlite:///{tmp_path}/log.db", f"sqlite:///{tmp_path}/state.db")
+        else:
+            tansu = request.getfixturevalue("fresh_tansu")
+            site = Site(tansu.url, stack.enter_context(fresh_postgres_schema()))
+        yield site
+        site.store.close()
+        site.broker.close()
 
 
 def keys(count: int, start: int = 0) -> list[str]:
@@ -323,3 +336,26 @@ def test_settling_many_tasks_with_the_next_lease_stores_everything_once(site: Si
     assert restarted.lease(farm_id, [0]) == []
     [row], _ = restarted.figures()
     assert (row.consumed, row.pending) == (5, 0)
+
+
+def test_a_completion_cut_short_by_a_broker_outage_counts_once_when_sent_again(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site.publish(TOPIC, keys(10))
+    farm_id = farm(site)
+    [task] = site.coordinator.lease(farm_id, [0])
+    append = site.broker.append
+
+    def unreachable(topic: str, records: object) -> None:
+        raise BrokerUnavailable("broker down (test)")
+
+    monkeypatch.setattr(site.broker, "append", unreachable)
+    with pytest.raises(BrokerUnavailable):
+        site.coordinator.complete(task.task_id, ok(task))  # the ACKs could not be written
+    monkeypatch.setattr(site.broker, "append", append)
+    again = site.coordinator.complete(task.task_id, ok(task))  # the farm sends its result again
+
+    assert (again.accepted, again.ok) == (True, 10)
+    assert sorted(a["offset"] for a in site.results(f"{TOPIC}.ACK")) == list(range(10))  # type: ignore[type-var]
+    [row], _ = site.coordinator.figures()
+    assert (row.consumed, row.pending, row.in_flight) == (10, 0, 0)

@@ -10,8 +10,9 @@ from functools import partial
 
 import pytest
 
-from tests.coordinator.builders import SITE, TOPIC, at, base, make_queue, message, snapshot
+from tests.coordinator.builders import SITE, TOPIC, at, base, make_queue, message, snapshot, window
 from xtreaming.coordinator.snapshot import BaseState, PendingMessage, QueueState, Snapshot
+from xtreaming.coordinator.windows import wall_clock
 
 NOW = at("2025-03-04T10:00")
 OTHER = "MULTCOB03.1187.IMPORTACAO.CARGA"
@@ -134,3 +135,104 @@ def test_a_snapshot_keeps_its_own_copy_of_the_mappings() -> None:
     state = Snapshot(queues, {"MULTCOB03": base()}, SITE)
     queues.clear()
     assert list(state.queues) == [TOPIC]
+
+
+def test_ready_at_reads_only_the_first_message_of_each_key_not_in_flight() -> None:
+    soon, later = NOW + timedelta(seconds=5), NOW + timedelta(seconds=50)
+    behind = [message(0, key="111", not_before=later), message(1, key="111"), message(2, key="222", not_before=soon)]
+    assert make_queue(pending=behind[:2]).ready_at == later  # offset 1 waits for offset 0
+    assert make_queue(pending=behind, keys_in_flight=["222"]).ready_at == later
+    assert make_queue(pending=behind, keys_in_flight=["111"]).ready_at == soon
+    assert make_queue(pending=[message(0, key="111"), message(1, not_before=soon)]).ready_at is None
+
+
+def test_a_queue_waits_for_keys_when_every_pending_message_has_its_key_in_flight() -> None:
+    pending = [message(0, key="111"), message(1, key="222"), message(2, key="111")]
+    assert make_queue(pending=pending, keys_in_flight=["111", "222"]).waits_for_keys
+    assert not make_queue(pending=pending, keys_in_flight=["111"]).waits_for_keys
+    assert not make_queue(pending=[message(0, key=None)], keys_in_flight=["111"]).waits_for_keys
+    in_back_off = [message(0, key="111"), message(1, key="222", not_before=NOW)]
+    assert not make_queue(pending=in_back_off, keys_in_flight=["111"]).waits_for_keys
+    assert not make_queue(pending=0).waits_for_keys
+
+
+def test_candidates_leave_out_queues_that_cannot_lease_before_a_task_ends_or_a_back_off() -> None:
+    blocked = make_queue("MULTCOB03.1.IMPORTACAO.KEYS", pending=[message(0, key="111")], keys_in_flight=["111"])
+    full = make_queue("MULTCOB03.2.COBSINC.FULL", max_workers=1, running=1)
+    later = make_queue("MULTCOB03.3.IMPORTACAO.LATER", pending=[message(0, not_before=NOW + timedelta(minutes=1))])
+    state = snapshot(make_queue(), blocked, full, later)
+    assert order(state) == [blocked.topic, TOPIC, later.topic, full.topic]
+    assert [q.topic for q in state.candidates("MULTCOB03")] == [TOPIC]
+    assert [(ready_at, q.topic) for ready_at, _, q in state.timed_candidates] == [(later.ready_at, later.topic)]
+    released = state.with_queue(replace(blocked, keys_in_flight=frozenset()))
+    assert [q.topic for q in released.candidates("MULTCOB03")] == [blocked.topic, TOPIC]
+    served = released.with_queue(replace(later, pending=(message(1),)))
+    assert [q.topic for q in served.candidates("MULTCOB03")] == [blocked.topic, TOPIC, later.topic]
+    assert list(served.timed_candidates) == []
+
+
+def test_bases_are_ordered_by_their_first_candidate_and_kept_so_by_updates() -> None:
+    state = snapshot(make_queue(priority=5), make_queue(OTHER, priority=7), make_queue(ELSEWHERE, priority=6))
+    assert [name for _, name in state.bases_by_first_candidate] == ["MULTCOB03", "MULTCOB04"]
+    busy = state.with_queue(replace(state.queues[OTHER], priority=1))
+    assert [name for _, name in busy.bases_by_first_candidate] == ["MULTCOB04", "MULTCOB03"]
+    gone = busy.without_queue(ELSEWHERE)
+    assert [(first[3], name) for first, name in gone.bases_by_first_candidate] == [(TOPIC, "MULTCOB03")]
+
+
+def test_indexes_updated_queue_by_queue_match_a_rebuild() -> None:
+    def backing_off(seconds: int) -> list[PendingMessage]:
+        return [message(0, not_before=NOW + timedelta(seconds=seconds))]
+
+    queues = [
+        make_queue(
+            f"MULTCOB0{b}.{q}.IMPORTACAO.CARGA",
+            priority=(b * q) % 10,
+            running=q % 3,
+            max_workers=2,
+            pending=backing_off(b + q) if q % 2 else 3,
+        )
+        for b in range(3, 6)
+        for q in range(6)
+    ]
+    state = snapshot(*queues)
+    for queue in queues[::2]:
+        state = state.with_queue(replace(queue, running=queue.running + 1, priority=9 - queue.priority))
+    for queue in queues[::3]:
+        swapped = [message(1), message(2)] if queue.ready_at else backing_off(1)  # back-off ends, or starts
+        state = state.with_queue(replace(state.queues[queue.topic], pending=tuple(swapped)))
+    state = state.with_queue(replace(queues[4], pending=()))
+    state = state.with_queue(replace(queues[1], base="MULTCOB05")).without_queue(queues[3].topic)
+    rebuilt = Snapshot(dict(state.queues), state.bases, SITE)
+    assert state == rebuilt
+    assert list(state.bases_by_first_candidate) == list(rebuilt.bases_by_first_candidate)
+    for name in ("MULTCOB03", "MULTCOB04", "MULTCOB05"):
+        assert order(state, name) == order(rebuilt, name)
+        assert state.candidates(name) == rebuilt.candidates(name)
+        assert state.base_running(name) == rebuilt.base_running(name)
+    assert state.timed_candidates == rebuilt.timed_candidates
+
+
+def test_queues_keep_their_order_of_arrival_like_a_dict() -> None:
+    state = snapshot(make_queue(), make_queue(OTHER), make_queue(ELSEWHERE))
+    moved = state.with_queue(replace(state.queues[TOPIC], base="MULTCOB04")).without_queue(OTHER)
+    assert list(moved.queues) == [TOPIC, ELSEWHERE]
+    assert list(moved.with_queue(make_queue(OTHER)).queues) == [TOPIC, ELSEWHERE, OTHER]
+    assert (OTHER in state.queues, OTHER in moved.queues, len(moved.queues)) == (True, False, 2)
+
+
+def test_a_rebuilt_queue_hands_its_sorted_messages_on_unsorted_again() -> None:
+    queue = make_queue(pending=[message(2), message(1)])
+    assert replace(queue, running=1).pending is queue.pending
+
+
+def test_base_limits_are_computed_once_a_minute_until_a_base_changes() -> None:
+    business = base("MULTCOB03", max_workers=8, min_workers=2, windows=[window("08:00", "18:00", max_workers=4)])
+    state = snapshot(business, make_queue(), make_queue(ELSEWHERE))
+    clock = wall_clock(NOW, SITE)
+    room = state.room_at(clock)
+    assert (room.limits, room.minimums) == ({"MULTCOB03": 4, "MULTCOB04": 8}, {"MULTCOB03": 2})
+    assert state.with_queue(make_queue(running=1)).room_at(clock) is room
+    paused = state.with_base(base("MULTCOB04", paused=True)).room_at(clock)
+    assert (paused.limits, paused.minimums) == ({"MULTCOB03": 4}, {"MULTCOB03": 2})
+    assert state.room_at(wall_clock(at("2025-03-04T18:00"), SITE)).limits["MULTCOB03"] == 8

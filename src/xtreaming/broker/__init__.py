@@ -10,10 +10,22 @@ __all__ = ["Broker", "Headers", "Message", "Position", "Positions", "Record", "o
 
 
 def open_broker(url: str) -> Broker:
-    """Open the log named by ``url``: ``sqlite:///path/log.db`` (embedded, the default)."""
+    """Open the log named by ``url``: ``sqlite:///path/log.db`` (embedded, the default) or
+    ``kafka://host1:9092,host2:9092[?librdkafka settings]`` (see ``xtreaming.broker.kafka_config``).
+
+    Raises ``InvalidBrokerUrl`` for a malformed URL and ``BrokerUnavailable`` when the log cannot be
+    opened or, for Kafka, no server answers within the URL's ``timeout_s``.
+    """
     scheme = url.partition(":")[0]
     if scheme == "sqlite":
         from xtreaming.broker.sqlite import SqliteBroker
 
         return SqliteBroker.from_url(url)
-    raise InvalidBrokerUrl(f"broker URL {url!r}: unknown scheme {scheme!r}; expected sqlite:///path/to/log.db")
+    if scheme == "kafka":
+        from xtreaming.broker.kafka import KafkaBroker  # the only importer of confluent_kafka
+
+        return KafkaBroker.from_url(url)
+    raise InvalidBrokerUrl(
+        f"broker URL {url.split('?', 1)[0]!r}: unknown scheme {scheme!r}; "
+        "expected sqlite:///path/to/log.db or kafka://host1:9092,host2:9092"
+    )

@@ -69,6 +69,10 @@ def _labels_phrase(labels: Collection[tuple[str, str]]) -> str:
 
 def _no_eligible_message(queue: QueueState, now: datetime, time_zone: tzinfo) -> str | None:
     """Why no pending message can be leased now (back-off, keys in flight), or None when one can."""
+    if queue.waits_for_keys:
+        return "all pending messages have keys in flight"
+    if queue.ready_at is None or queue.ready_at <= now:
+        return None
     until: datetime | None = None
     held: set[bytes] = set()
     keys_in_flight = 0

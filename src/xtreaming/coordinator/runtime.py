@@ -16,6 +16,7 @@ from typing import Final
 
 from xtreaming.broker import Message
 from xtreaming.coordinator.ledger import LedgerState, PartitionLedger
+from xtreaming.coordinator.pending import in_lease_order
 from xtreaming.coordinator.records import FarmRecord, QueueRecord, TaskRecord
 from xtreaming.coordinator.snapshot import Labels, PendingMessage, QueueState, labels_of
 from xtreaming.topics import TopicName
@@ -98,6 +99,8 @@ class QueueRuntime:
 
     record: QueueRecord
     partitions: dict[int, PartitionRuntime] = field(default_factory=dict)
+    #: Change only through ``add_pending`` and ``take`` (entries are replaced, never mutated): they drop
+    #: the sorted view ``state`` otherwise reuses.
     pending: dict[tuple[int, int], Pending] = field(default_factory=dict)
     buffered: dict[int, int] = field(default_factory=dict)  # pending messages per partition
     keys_in_flight: dict[bytes, int] = field(default_factory=dict)
@@ -109,6 +112,7 @@ class QueueRuntime:
     #: Pending messages past their first attempt, counted as they come and go (the screen's "Falhas").
     retrying: int = 0
     _state: QueueState | None = None
+    _pending_view: tuple[PendingMessage, ...] | None = None  # ``pending`` in lease order, sorted once
     _name: TopicName | None = None
 
     @property
@@ -140,14 +144,14 @@ class QueueRuntime:
         self.buffered[m.partition] = self.buffered.get(m.partition, 0) + 1
         if entry.attempt > 1:
             self.retrying += 1
-        self._state = None
+        self._state = self._pending_view = None
 
     def take(self, partition: int, offset: int) -> Pending:
         entry = self.pending.pop((partition, offset))
         self.buffered[partition] -= 1
         if entry.attempt > 1:
             self.retrying -= 1
-        self._state = None
+        self._state = self._pending_view = None
         return entry
 
     def hold_keys(self, keys: Iterable[bytes | None]) -> None:
@@ -174,6 +178,8 @@ class QueueRuntime:
     def state(self) -> QueueState:
         """The scheduler's view of this queue, rebuilt only after a change."""
         if self._state is None:
+            if self._pending_view is None:  # a completion or a setting changed: no sort again
+                self._pending_view = in_lease_order(entry.view for entry in self.pending.values())
             settings = self.record.settings
             self._state = QueueState(
                 topic=self.topic,
@@ -186,7 +192,7 @@ class QueueRuntime:
                 required_labels=labels_of(settings.required_labels),
                 running=len(self.running),
                 last_served=self.last_served,
-                pending=tuple(entry.view for entry in self.pending.values()),
+                pending=self._pending_view,
                 keys_in_flight=frozenset(self.keys_in_flight),
             )
         return self._state

@@ -22,8 +22,12 @@ Among candidates the slot goes to, in this order:
    topic name (so every decision is deterministic).
 
 The lease carries up to ``batch_size`` eligible messages, oldest offsets first (offset order in
-each partition), at most one per key. A decision costs O(bases + queues skipped), not
-O(queues * messages): the snapshot keeps each base's queues in order of service.
+each partition), at most one per key. A decision costs at most O(bases + queues skipped for labels),
+never O(queues * messages), and usually far less: the snapshot keeps each base's queues in order of
+service, leaves out those that cannot lease before a task ends (at their own max workers, every key
+in flight), sets aside those in back-off by the moment they may lease again, and orders the bases by
+their first queue, so the search stops at the first base whose best cannot win. Base limits are
+computed once a minute.
 """
 
 from __future__ import annotations
@@ -33,16 +37,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
 
+from xtreaming.coordinator.pending import without
 from xtreaming.coordinator.reasons import blocker
-from xtreaming.coordinator.snapshot import (
-    NO_LABELS,
-    Labels,
-    PendingMessage,
-    QueueState,
-    Snapshot,
-    fairness_key,
-)
-from xtreaming.coordinator.windows import WallClock, limit_at, wall_clock
+from xtreaming.coordinator.snapshot import NO_LABELS, Labels, PendingMessage, QueueState, Snapshot, fairness_key
+from xtreaming.coordinator.windows import WallClock, wall_clock
 from xtreaming.errors import QueueNotFound
 
 #: What ``explain`` answers for a queue the next free slot on a suitable farm would go to.
@@ -94,14 +92,13 @@ def schedule(snapshot: Snapshot, slot: FreeSlot, now: datetime) -> Decision:
 def apply_lease(snapshot: Snapshot, lease: Lease, now: datetime) -> Snapshot:
     """The snapshot once ``lease`` runs: one more task, its messages and keys in flight, served at ``now``."""
     queue = snapshot.queues[lease.queue]
-    leased = {(m.partition, m.offset) for m in lease.messages}
     keys = {m.key for m in lease.messages if m.key is not None}
     return snapshot.with_queue(
         replace(
             queue,
             running=queue.running + 1,
             last_served=now,
-            pending=tuple(m for m in queue.pending if (m.partition, m.offset) not in leased),
+            pending=without(queue.pending, lease.messages),
             keys_in_flight=queue.keys_in_flight | keys,
         )
     )
@@ -112,18 +109,20 @@ def take_batch(queue: QueueState, now: datetime) -> tuple[PendingMessage, ...]:
     batch: list[PendingMessage] = []
     taken: set[bytes] = set()
     held: set[bytes] = set()  # keys whose earlier message is in back-off: later ones wait for it
+    in_flight, size = queue.keys_in_flight, queue.batch_size
     for message in queue.pending:
         key = message.key
-        if message.not_before is not None and message.not_before > now:
+        not_before = message.not_before
+        if not_before is not None and not_before > now:
             if key is not None:
                 held.add(key)
             continue
         if key is not None:
-            if key in queue.keys_in_flight or key in taken or key in held:
+            if key in in_flight or key in taken or key in held:
                 continue
             taken.add(key)
         batch.append(message)
-        if len(batch) == queue.batch_size:
+        if len(batch) == size:
             break
     return tuple(batch)
 
@@ -154,45 +153,60 @@ def explain(snapshot: Snapshot, queue: str, now: datetime, farms: Iterable[Label
 
 
 def _choose(snapshot: Snapshot, labels: Labels, now: datetime, clock: WallClock) -> Lease | None:
-    # One head per base with room: [order, position, the base's queues]. The best head is tried;
-    # when its queue has no eligible message (keys in flight) the base's next candidate replaces it.
-    heads: list[tuple[tuple[bool, int, int, float, str], int, tuple[QueueState, ...]]] = []
-    for name in snapshot.bases_with_contenders:
-        base = snapshot.bases[name]
-        running = snapshot.base_running(name)
-        if base.paused or running >= limit_at(base.max_workers, base.windows, clock).max_workers:
-            continue
-        queues = snapshot.contenders(name)
-        position = _next_candidate(queues, 0, labels, now)
-        if position is not None:
-            heads.append((_order(running < base.min_workers, queues[position]), position, queues))
-    while heads:
-        head = min(heads)
-        _, position, queues = head
-        batch = take_batch(queues[position], now)
-        if batch:
-            return Lease(queues[position].topic, batch)
-        heads.remove(head)
-        following = _next_candidate(queues, position + 1, labels, now)
-        if following is not None:
-            reserved = not head[0][0]
-            heads.append((_order(reserved, queues[following]), following, queues))
+    queue = _best_candidate(snapshot, labels, now, clock)
+    if queue is None:
+        return None
+    # Never empty: a candidate not in back-off has a message whose key is free (``QueueState.ready_at``).
+    return Lease(queue.topic, take_batch(queue, now))
+
+
+def _best_candidate(snapshot: Snapshot, labels: Labels, now: datetime, clock: WallClock) -> QueueState | None:
+    """The candidate the slot goes to: the first in order of service among those whose base has room,
+    that the slot's farm can run and that are not in back-off at ``now``, bases below their reserved
+    minimum first. Such a candidate always has an eligible message (see ``QueueState.ready_at``)."""
+    room = snapshot.room_at(clock)
+    limits = room.limits
+    # Candidates whose back-off has ended: usually few, as a queue's next change recomputes its ready_at.
+    awake: list[QueueState] = []
+    for ready_at, _, queue in snapshot.timed_candidates:
+        if ready_at > now:
+            break
+        limit = limits.get(queue.base)  # None: the base is paused
+        if limit is not None and snapshot.base_running(queue.base) < limit and queue.required_labels <= labels:
+            awake.append(queue)
+    reserved = {
+        name for name, minimum in room.minimums.items() if snapshot.base_running(name) < min(minimum, limits[name])
+    }
+    if reserved:
+        best = min((queue for queue in awake if queue.base in reserved), key=fairness_key, default=None)
+        for name in reserved:
+            best = _better(best, _head(snapshot.candidates(name), labels))
+        if best is not None:
+            return best
+    best = min(awake, key=fairness_key, default=None)
+    # Every base in order of its first candidate: once that first is behind the best found so far,
+    # no queue of this base or of any later one can win.
+    for first, name in snapshot.bases_by_first_candidate:
+        if best is not None and first >= best.fairness:
+            break
+        limit = limits.get(name)
+        if limit is not None and snapshot.base_running(name) < limit:
+            best = _better(best, _head(snapshot.candidates(name), labels))
+    return best
+
+
+def _head(queues: tuple[QueueState, ...], labels: Labels) -> QueueState | None:
+    """The first of a base's candidates (free of back-off) the slot's farm can run."""
+    for queue in queues:
+        if queue.required_labels <= labels:
+            return queue
     return None
 
 
-def _order(reserved: bool, queue: QueueState) -> tuple[bool, int, int, float, str]:
-    return (not reserved, *fairness_key(queue))
-
-
-def _next_candidate(queues: tuple[QueueState, ...], start: int, labels: Labels, now: datetime) -> int | None:
-    for position in range(start, len(queues)):
-        queue = queues[position]
-        if queue.is_at_max_workers or not queue.required_labels <= labels:
-            continue
-        if queue.ready_at is not None and queue.ready_at > now:
-            continue
-        return position
-    return None
+def _better(best: QueueState | None, queue: QueueState | None) -> QueueState | None:
+    if queue is None or (best is not None and best.fairness < queue.fairness):
+        return best
+    return queue
 
 
 def _first_in_line(snapshot: Snapshot) -> QueueState | None:

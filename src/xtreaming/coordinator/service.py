@@ -7,6 +7,12 @@ settling results in ``settlement.py``, configuration in ``catalog.py``.
 
 A lease is stored before it is handed out; consumer-group offsets (the ledger watermarks) are
 committed to the broker every ``commit_interval_s``; the store's ledger is the source of truth.
+
+Outages. When the broker or the store fails in the middle of a change (an ACK append during a
+settlement, a lease being stored), memory may be ahead of the store: it is reloaded from the
+store, as a restart would, before the next lease or completion; until the reload succeeds they
+are refused with the error (HTTP 503: farms keep their results and retry). The API's reads keep
+answering from memory meanwhile, and the background loop shows the broker as down.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -42,7 +49,7 @@ from xtreaming.coordinator.scheduler import FreeSlot, Idle, Lease, explain, sche
 from xtreaming.coordinator.settlement import Report, Settled, Settlement, message_id
 from xtreaming.coordinator.snapshot import MAX_PRIORITY, MIN_PRIORITY, Snapshot, labels_of
 from xtreaming.coordinator.store import Store
-from xtreaming.errors import FarmNotFound
+from xtreaming.errors import BrokerUnavailable, FarmNotFound, StoreUnavailable
 from xtreaming.topics import TopicName
 
 __all__ = ["Assignment", "Coordinator", "LeasedMessage", "Report", "Settled", "message_id"]
@@ -101,6 +108,8 @@ class Coordinator:
         self._settlement = Settlement(broker, store, self.options, clock, self._dirty)
         self._next_discovery = 0.0
         self._next_commit = 0.0
+        #: Why memory may be ahead of the store (a write failed midway), or None: see the module docstring.
+        self._stale: str | None = None
         self._load()
 
     def _load(self) -> None:
@@ -112,12 +121,46 @@ class Coordinator:
             self._farms[farm.id] = FarmRuntime(farm, labels_of(farm.labels))
         self._intake.restore(self.store.active_tasks(), self.store.load_retries())
 
+    @contextmanager
+    def _consistent(self) -> Iterator[None]:
+        """Around a change that writes to the broker or the store: reload first if memory is stale,
+        and mark it stale when one of them fails midway (see the module docstring)."""
+        if self._stale is not None:
+            self._reload()
+        try:
+            yield
+        except (BrokerUnavailable, StoreUnavailable) as exc:
+            if self._stale is None:
+                log.warning("memory will be reloaded from the state store: a change failed midway: %s", exc)
+            self._stale = str(exc)
+            raise
+
+    def _reload(self) -> None:
+        """Load memory again from the store, as a restart would; the old memory stays if this fails."""
+        saved = (self._queues, self._farms, self._tasks, self._expired, self._dirty, self._intake, self._settlement)
+        self._queues, self._farms, self._tasks, self._expired, self._dirty = {}, {}, {}, OrderedDict(), set()
+        self._intake = Intake(self.broker, self._queues, self._tasks, self._dirty)
+        self._settlement = Settlement(self.broker, self.store, self.options, self._clock, self._dirty)
+        self._snapshot = None
+        try:
+            self._load()
+        except BaseException:
+            self._queues, self._farms, self._tasks, self._expired, self._dirty, self._intake, self._settlement = saved
+            raise
+        finally:
+            self._snapshot = None
+        log.warning("memory reloaded from the state store (it was stale after: %s)", self._stale)
+        self._stale = None
+        self._changed.notify_all()
+
     # -- background work ------------------------------------------------------------------------
 
     def run_once(self) -> None:
         """One pass of the background loop: discover topics, read ahead, expire, commit offsets."""
         now_s = time.monotonic()
         with self._lock:
+            if self._stale is not None:
+                self._reload()
             now = self._clock()
             if now_s >= self._next_discovery:
                 self.discover()
@@ -202,7 +245,7 @@ class Coordinator:
 
     def lease(self, farm_id: str, slots: Sequence[int]) -> list[Assignment]:
         """Tasks for the farm's idle ``slots`` (indexes), as many as there is work for; never waits."""
-        with self._lock:
+        with self._lock, self._consistent():
             farm = self._farm(farm_id)
             now = self._clock()
             farm.record = replace(farm.record, last_heartbeat_at=now)
@@ -222,7 +265,7 @@ class Coordinator:
         self, farm_id: str, completions: Sequence[tuple[str, Report]], slots: Sequence[int]
     ) -> tuple[list[Settled], list[Assignment]]:
         """Settle a farm's finished tasks, then lease its idle slots: one store transaction for both."""
-        with self._lock, self.store.transaction():
+        with self._lock, self._consistent(), self.store.transaction():
             with self._settlement.batched():  # results appended once, before the store commits
                 settled = [self.complete(task_id, report) for task_id, report in completions]
             return settled, self.lease(farm_id, slots) if slots else []
@@ -266,7 +309,8 @@ class Coordinator:
         queue.last_served = now
         queue.hold_keys(e.message.key for e in entries)
         for partition in {e.message.partition for e in entries}:
-            self._intake.read(queue, partition)  # top up at once: the next slot may want it
+            with suppress(BrokerUnavailable):  # read fully or not at all; the background loop retries
+                self._intake.read(queue, partition)  # top up at once: the next slot may want it
         self._dirty.add(queue.topic)
         return Assignment(
             task_id=task_id,
@@ -309,7 +353,7 @@ class Coordinator:
     def complete(self, task_id: str, report: Report) -> Settled:
         """Settle a task with the farm's report. Idempotent: a repeated or late report changes no count,
         except that a late "ok" still finishes messages nobody has finished since (first outcome wins)."""
-        with self._lock:
+        with self._lock, self._consistent():
             task = self._tasks.pop(task_id, None)
             if task is None:
                 late = self._expired.get(task_id)
@@ -320,7 +364,7 @@ class Coordinator:
 
     def expire(self, now: datetime | None = None) -> int:
         """Expire tasks past their deadline and the tasks of lost farms; returns how many expired."""
-        with self._lock:
+        with self._lock, self._consistent():
             now = now or self._clock()
             lost = self._find_lost_farms(now)
             overdue = [t for t in self._tasks.values() if t.record.deadline_at <= now or t.record.farm_id in lost]

@@ -8,12 +8,17 @@ A base's running count is the sum of its queues' running counts: one source of t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Final
+from typing import Final, cast
 
-from xtreaming.coordinator.windows import Window
+from xtreaming.coordinator.index import Fairness, Index, Limits, QueueMap, Room, Timed
+from xtreaming.coordinator.pending import (
+    PendingMessage as PendingMessage,
+)  # re-exported: the scheduler's callers import it here
+from xtreaming.coordinator.pending import in_lease_order, readiness
+from xtreaming.coordinator.windows import WallClock, Window
 
 MIN_PRIORITY: Final = 0
 MAX_PRIORITY: Final = 9
@@ -32,21 +37,6 @@ def labels_of(mapping: Mapping[str, str]) -> Labels:
 def format_labels(labels: Iterable[tuple[str, str]]) -> str:
     """``os=linux, site=sp``, sorted by name."""
     return ", ".join(f"{name}={value}" for name, value in sorted(labels))
-
-
-@dataclass(frozen=True, slots=True)
-class PendingMessage:
-    """A message read from the log and waiting for a worker; ``not_before`` is its back-off deadline."""
-
-    partition: int
-    offset: int
-    key: bytes | None
-    attempt: int = 1
-    not_before: datetime | None = None
-
-    def __post_init__(self) -> None:
-        if self.not_before is not None and self.not_before.utcoffset() is None:
-            raise ValueError(f"message {self.partition}/{self.offset}: not_before must be timezone-aware")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +60,13 @@ class QueueState:
     last_served: datetime | None = None
     pending: tuple[PendingMessage, ...] = ()
     keys_in_flight: frozenset[bytes] = frozenset()
-    #: The earliest back-off deadline when every pending message has one, else None: lets a decision
-    #: skip a queue in back-off without reading its messages.
+    #: When no pending message is free of both back-off and keys in flight, the earliest back-off
+    #: deadline that may free one, else None: lets a decision skip a queue in back-off unread.
     ready_at: datetime | None = field(init=False, repr=False, compare=False)
+    #: Every pending message has its key in flight: nothing to lease before one of its tasks ends.
+    waits_for_keys: bool = field(init=False, repr=False, compare=False)
+    #: ``fairness_key(self)``, computed once: the queue's place in its base's order of service.
+    fairness: Fairness = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not MIN_PRIORITY <= self.priority <= MAX_PRIORITY:
@@ -85,9 +79,13 @@ class QueueState:
             raise ValueError(f"queue {self.topic}: running {self.running} is negative")
         if self.last_served is not None and self.last_served.utcoffset() is None:
             raise ValueError(f"queue {self.topic}: last_served must be timezone-aware")
-        pending = tuple(sorted(self.pending, key=_lease_order))
+        pending = in_lease_order(self.pending)  # no sort when handed on from another QueueState
+        ready_at, waits_for_keys = readiness(pending, self.keys_in_flight)
+        served = float("-inf") if self.last_served is None else self.last_served.timestamp()
         object.__setattr__(self, "pending", pending)
-        object.__setattr__(self, "ready_at", _ready_at(pending))
+        object.__setattr__(self, "ready_at", ready_at)
+        object.__setattr__(self, "waits_for_keys", waits_for_keys)
+        object.__setattr__(self, "fairness", (-self.priority, self.running, served, self.topic))
 
     @property
     def is_contender(self) -> bool:
@@ -116,10 +114,9 @@ class BaseState:
             raise ValueError(f"base {self.name}: min_workers {self.min_workers} is not in 0..{self.max_workers}")
 
 
-def fairness_key(queue: QueueState) -> tuple[int, int, float, str]:
+def fairness_key(queue: QueueState) -> Fairness:
     """Order of service: higher priority, then fewer running, then least recently served, then name."""
-    served = float("-inf") if queue.last_served is None else queue.last_served.timestamp()
-    return (-queue.priority, queue.running, served, queue.topic)
+    return queue.fairness
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +130,8 @@ class Snapshot:
     queues: Mapping[str, QueueState]
     bases: Mapping[str, BaseState]
     time_zone: tzinfo
-    _index: _Index = field(init=False, repr=False, compare=False)
+    _index: Index = field(init=False, repr=False, compare=False)
+    _limits: Limits = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         queues = dict(self.queues)
@@ -143,9 +141,10 @@ class Snapshot:
         for name, base in bases.items():
             if name != base.name:
                 raise ValueError(f"base {base.name} is filed under {name!r}")
-        object.__setattr__(self, "queues", queues)
+        object.__setattr__(self, "queues", QueueMap.of(queues.values()))
         object.__setattr__(self, "bases", bases)
-        object.__setattr__(self, "_index", _Index.build(queues.values()))
+        object.__setattr__(self, "_index", Index.build(queues.values()))
+        object.__setattr__(self, "_limits", Limits(bases))
 
     @classmethod
     def build(cls, queues: Iterable[QueueState], bases: Iterable[BaseState], time_zone: tzinfo) -> Snapshot:
@@ -163,78 +162,62 @@ class Snapshot:
     def bases_with_contenders(self) -> Iterable[str]:
         return self._index.contenders.keys()
 
+    def candidates(self, base: str) -> tuple[QueueState, ...]:
+        """The base's contenders that may lease now whatever the time, in order of service.
+
+        Left out: queues at their own max workers, queues whose pending messages all have keys in
+        flight (``QueueState.waits_for_keys``), and queues in back-off (``timed_candidates``).
+        """
+        return self._index.candidates.get(base, ())
+
+    @property
+    def timed_candidates(self) -> Sequence[Timed]:
+        """``(ready_at, fairness, queue)`` for each candidate in back-off (left out of ``candidates``),
+        sorted by when it may lease again (``QueueState.ready_at``), then in order of service."""
+        return self._index.timed
+
+    @property
+    def bases_by_first_candidate(self) -> Sequence[tuple[Fairness, str]]:
+        """``(fairness of its first candidate, base)`` for each base with candidates, sorted: no queue of
+        a base is served before that first candidate's ``fairness``."""
+        return self._index.order
+
+    def room_at(self, clock: WallClock) -> Room:
+        """Unpaused bases' limits in force at ``clock`` and reserved minimums; computed once a minute."""
+        return self._limits.at(clock)
+
     @property
     def paused_with_pending(self) -> int:
         """How many paused queues hold pending messages (to explain an idle slot)."""
         return self._index.paused_with_pending
 
     def with_queue(self, queue: QueueState) -> Snapshot:
-        """This snapshot with ``queue`` added or replaced (by topic); O(queues of its base)."""
-        queues = dict(self.queues)
-        bases = self.bases
-        _check_queue(queue.topic, queue, bases)
-        old = queues.get(queue.topic)
-        queues[queue.topic] = queue
-        return _assemble(queues, bases, self.time_zone, self._index.replace(old, queue))
+        """This snapshot with ``queue`` added or replaced (by topic); O(bases + queues of its base)."""
+        _check_queue(queue.topic, queue, self.bases)
+        old = self.queues.get(queue.topic)
+        queues = self._queue_map.replace(queue.topic, queue)
+        return _assemble(queues, self.bases, self.time_zone, self._index.replace(old, queue), self._limits)
 
     def without_queue(self, topic: str) -> Snapshot:
         """This snapshot without the queue of ``topic`` (no change when there is none)."""
-        if topic not in self.queues:
+        old = self.queues.get(topic)
+        if old is None:
             return self
-        queues = dict(self.queues)
-        old = queues.pop(topic)
-        return _assemble(queues, self.bases, self.time_zone, self._index.replace(old, None))
+        queues = self._queue_map.replace(topic, None)
+        return _assemble(queues, self.bases, self.time_zone, self._index.replace(old, None), self._limits)
 
     def with_base(self, base: BaseState) -> Snapshot:
         """This snapshot with ``base`` added or its settings replaced (by name)."""
-        bases = dict(self.bases)
-        bases[base.name] = base
-        return _assemble(self.queues, bases, self.time_zone, self._index)
+        bases = {**self.bases, base.name: base}
+        return _assemble(self._queue_map, bases, self.time_zone, self._index, Limits(bases))
 
-
-@dataclass(frozen=True, slots=True)
-class _Index:
-    base_running: dict[str, int]
-    contenders: dict[str, tuple[QueueState, ...]]
-    paused_with_pending: int
-
-    @classmethod
-    def build(cls, queues: Iterable[QueueState]) -> _Index:
-        base_running: dict[str, int] = {}
-        grouped: dict[str, list[QueueState]] = {}
-        paused_with_pending = 0
-        for queue in queues:
-            base_running[queue.base] = base_running.get(queue.base, 0) + queue.running
-            if queue.is_contender:
-                grouped.setdefault(queue.base, []).append(queue)
-            elif queue.pending:
-                paused_with_pending += 1
-        contenders = {base: tuple(sorted(group, key=fairness_key)) for base, group in grouped.items()}
-        return cls(base_running, contenders, paused_with_pending)
-
-    def replace(self, old: QueueState | None, new: QueueState | None) -> _Index:
-        base_running = dict(self.base_running)
-        contenders = dict(self.contenders)
-        paused_with_pending = self.paused_with_pending
-        for queue, sign in ((old, -1), (new, 1)):
-            if queue is None:
-                continue
-            base_running[queue.base] = base_running.get(queue.base, 0) + sign * queue.running
-            if queue.pending and queue.paused:
-                paused_with_pending += sign
-        for base in {q.base for q in (old, new) if q is not None}:
-            group = [q for q in contenders.get(base, ()) if old is None or q.topic != old.topic]
-            if new is not None and new.base == base and new.is_contender:
-                group.append(new)
-            if group:
-                contenders[base] = tuple(sorted(group, key=fairness_key))
-            else:
-                contenders.pop(base, None)
-        return _Index(base_running, contenders, paused_with_pending)
+    @property
+    def _queue_map(self) -> QueueMap:
+        return cast(QueueMap, self.queues)  # set so by __post_init__ and _assemble
 
 
 def _assemble(
-    queues: Mapping[str, QueueState], bases: Mapping[str, BaseState], time_zone: tzinfo, index: _Index
+    queues: QueueMap, bases: Mapping[str, BaseState], time_zone: tzinfo, index: Index, limits: Limits
 ) -> Snapshot:
     # Skips __post_init__: the parts were checked and the index updated incrementally.
     snapshot = object.__new__(Snapshot)
@@ -242,6 +225,7 @@ def _assemble(
     object.__setattr__(snapshot, "bases", bases)
     object.__setattr__(snapshot, "time_zone", time_zone)
     object.__setattr__(snapshot, "_index", index)
+    object.__setattr__(snapshot, "_limits", limits)
     return snapshot
 
 
@@ -250,14 +234,3 @@ def _check_queue(topic: str, queue: QueueState, bases: Mapping[str, BaseState]) 
         raise ValueError(f"queue {queue.topic} is filed under {topic!r}")
     if queue.base not in bases:
         raise ValueError(f"queue {queue.topic}: base {queue.base} is not in the snapshot")
-
-
-def _lease_order(message: PendingMessage) -> tuple[int, int]:
-    return (message.offset, message.partition)
-
-
-def _ready_at(pending: tuple[PendingMessage, ...]) -> datetime | None:
-    deadlines = [m.not_before for m in pending if m.not_before is not None]
-    if len(deadlines) < len(pending) or not deadlines:
-        return None
-    return min(deadlines)

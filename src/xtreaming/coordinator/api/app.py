@@ -14,7 +14,7 @@ from xtreaming.broker import open_broker
 from xtreaming.config import Settings
 from xtreaming.coordinator.api.auth import TokenTable
 from xtreaming.coordinator.api.limits import BodyLimit
-from xtreaming.coordinator.api.routes import bases, farms, profiles, queues, status
+from xtreaming.coordinator.api.routes import bases, farms, profiles, queues, screen, status
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.service import Coordinator
 from xtreaming.coordinator.store import Store
@@ -67,6 +67,7 @@ def build_coordinator(settings: Settings) -> Coordinator:
         time_zone=settings.time_zone,
         default_base_max_workers=settings.default_base_max_workers,
         heartbeat_interval_s=settings.heartbeat_interval_s,
+        discovery_interval_s=settings.discovery_interval_s,
     )
     return Coordinator(Store.open(settings.database_url), open_broker(settings.broker_url), options)
 
@@ -88,8 +89,9 @@ def create_app(settings: Settings, coordinator: Coordinator | None = None) -> Fa
     app.state.coordinator = coordinator
     app.state.loop = loop
     app.state.tokens = TokenTable(settings.tokens)
-    for module in (farms, queues, profiles, bases, status):
+    for module in (farms, queues, profiles, bases, status, screen):
         app.include_router(module.router)
+    app.mount("/static", screen.static_files(), name="static")
     publish_path = "/api/topics/"
 
     def limit_for(path: str) -> int:

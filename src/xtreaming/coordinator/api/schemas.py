@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from xtreaming.broker import Message
+from xtreaming.config import Role
 from xtreaming.coordinator.results import Verdict
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
@@ -308,6 +309,13 @@ class Status(BaseModel):
     queues: list[QueueRow]
     bases: list[BaseRow]
     farms: list[FarmRow]
+
+
+class WhoAmI(BaseModel):
+    """The caller as its token names it: the actor in the audit log, and what it may do."""
+
+    name: str
+    role: Role
 
 
 class AuditRow(BaseModel):

@@ -1,0 +1,239 @@
+"""End to end: no-op messages through coordinator and farm, next to the raw broker path, in one run.
+
+Run: .venv/bin/python bench/e2e.py [--messages 200000] [--handler-batch 5000] [--command-batch 500]
+
+Everything is real and on this machine: the embedded log and state, ``xtreaming coordinator``
+and ``xtreaming farm --slots 2`` as their own processes, over HTTP. Each mode gets a fresh
+site; the messages are published before the clock starts (the queue paused), the farm is
+registered and idle, then the queue is resumed and the clock runs until the coordinator counts
+every message finished (ACK written, ledger stored).
+
+* handler mode: ``xtreaming.demo.worker:noop`` in the farm's long-lived worker processes;
+* command mode: a native no-op program (``true``) per task, batches of ``--command-batch``.
+  Per-task overhead is the wall time per task and slot less what the same program takes when
+  this script starts it directly (spawn and wait), measured in the same run. The CPU seconds
+  of each process show where it goes: the farm's own cost per task, and the coordinator's.
+* raw broker: the physical limit of this path on the same log: read every message of a
+  topic and append one ACK-sized record per message to another, with nothing in between.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+from rich.console import Console
+from rich.table import Table
+
+from xtreaming.broker import Record
+from xtreaming.broker.sqlite import SqliteBroker
+
+TOPIC = "MULTCOB02.1186.IMPORTACAO.BENCH"
+VALUE = b'{"cpf":"00000000000","nome":"Fulano de Tal","valor_divida":"1234.56","vencimento":"2026-03-10"}'
+SLOTS = 2
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def fill(path: Path, count: int) -> None:
+    log = SqliteBroker(path)
+    log.create_topic(TOPIC, 4)
+    for start in range(0, count, 10_000):
+        log.append(TOPIC, [Record(f"{i:011d}".encode(), VALUE) for i in range(start, min(count, start + 10_000))])
+    log.close()
+
+
+def raw_broker(root: Path, count: int) -> float:
+    """Messages/s of read + append on the embedded log: the floor under any coordinator."""
+    fill(root / "raw.db", count)
+    log = SqliteBroker(root / "raw.db")
+    ack = f"{TOPIC}.ACK"
+    log.create_topic(ack, 4)
+    started = time.perf_counter()
+    for partition in range(log.partition_count(TOPIC)):
+        offset = 0
+        while page := log.read(TOPIC, partition, offset, max_records=1000):
+            offset = page[-1].offset + 1
+            records = [
+                Record(
+                    m.key,
+                    b'{"topic":"%s","partition":%d,"offset":%d,"status":"ok"}'
+                    % (TOPIC.encode(), m.partition, m.offset),
+                )
+                for m in page
+            ]
+            log.append(ack, records)
+    elapsed = time.perf_counter() - started
+    log.close()
+    return count / elapsed
+
+
+class BenchSite:
+    """A coordinator process and one farm process on a fresh embedded log and state."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = {
+            **os.environ,
+            "XTREAMING_BROKER_URL": f"sqlite:///{root}/log.db",
+            "XTREAMING_DATABASE_URL": f"sqlite:///{root}/state.db",
+            "XTREAMING_PORT": str(port),
+            "XTREAMING_DISCOVERY_INTERVAL_S": "0.2",
+        }
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.api = httpx.Client(base_url=self.url, timeout=60)
+
+    def start(self, *args: str) -> None:
+        log = (self.root / f"{args[0]}.log").open("wb")
+        command = [sys.executable, "-m", "xtreaming", *args]
+        self.processes.append(subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT))
+
+    def wait(self, what: str, check: object, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if check():  # type: ignore[operator]
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise SystemExit(f"timed out waiting for {what}; logs in {self.root}")
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.api.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    seconds: float
+    tasks: int
+    coordinator_cpu_s: float
+    farm_cpu_s: float
+
+
+def cpu_s(process: psutil.Process) -> float:
+    """CPU seconds of a process and of its children (running ones and those it waited for)."""
+    total = 0.0
+    for member in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = member.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def end_to_end(root: Path, count: int, settings: dict[str, object]) -> Run:
+    """Seconds from resuming the queue until every message is finished, the tasks it took, and the
+    CPU seconds the coordinator and the farm (with its workers) spent meanwhile."""
+    site = BenchSite(root)
+    try:
+        site.start("coordinator")
+        site.wait("the coordinator", lambda: site.api.get("/healthz").status_code == 200)
+        site.api.post("/api/profiles", json={"pattern": ".*", "settings": settings}).raise_for_status()
+        fill(root / "log.db", count)
+        site.wait("the queue", lambda: site.api.get(f"/api/queues/{TOPIC}").status_code == 200)
+        site.api.post(f"/api/queues/{TOPIC}/pause").raise_for_status()
+        site.api.patch("/api/bases/MULTCOB02", json={"max_workers": SLOTS}).raise_for_status()
+        work_dir = str(root / "farm")
+        site.start("farm", "--coordinator", site.url, "--name", "bench", "--slots", str(SLOTS), "--work-dir", work_dir)
+        site.wait("the farm", lambda: any(f["id"] == "bench" for f in site.api.get("/api/farms").json()))
+        coordinator, farm = (psutil.Process(p.pid) for p in site.processes)
+        cpu_before = cpu_s(coordinator), cpu_s(farm)
+        started = time.perf_counter()
+        site.api.post(f"/api/queues/{TOPIC}/resume").raise_for_status()
+        site.wait("every message", lambda: site.api.get(f"/api/queues/{TOPIC}").json()["consumed"] >= count, 900)
+        elapsed = time.perf_counter() - started
+        cpu_after = cpu_s(coordinator), cpu_s(farm)
+        return Run(elapsed, task_count(root / "log.db"), cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])
+    finally:
+        site.close()
+
+
+def task_count(path: Path) -> int:
+    """How many tasks the ACK records name."""
+    log = SqliteBroker(path)
+    ack = f"{TOPIC}.ACK"
+    tasks = set()
+    for partition in range(log.partition_count(ack)):
+        offset = 0
+        while page := log.read(ack, partition, offset, max_records=10_000):
+            tasks.update(json.loads(m.value)["task_id"] for m in page)
+            offset = page[-1].offset + 1
+    log.close()
+    return len(tasks)
+
+
+def alone_ms(program: list[str], runs: int = 50) -> float:
+    """Milliseconds to spawn ``program`` and wait for it, without any farm."""
+    started = time.perf_counter()
+    for _ in range(runs):
+        subprocess.run(program, check=True)
+    return (time.perf_counter() - started) / runs * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--handler-batch", type=int, default=5000)
+    parser.add_argument("--command-batch", type=int, default=500)
+    args = parser.parse_args()
+    n = args.messages
+    noop = [shutil.which("true") or sys.executable] + ([] if shutil.which("true") else ["-c", "pass"])
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = raw_broker(Path(tmp), n)
+    with tempfile.TemporaryDirectory() as tmp:
+        handler = end_to_end(Path(tmp), n, {"handler": "xtreaming.demo.worker:noop", "batch_size": args.handler_batch})
+    with tempfile.TemporaryDirectory() as tmp:
+        command = end_to_end(Path(tmp), n, {"command": noop, "batch_size": args.command_batch})
+    program_ms = alone_ms(noop)
+
+    table = Table(title=f"{n:,} no-op messages end to end: one farm, {SLOTS} slots, embedded log (this machine)")
+    columns = ["path", "batch", "tasks", "s", "msgs/s", "vs raw", "ms/task", "overhead ms/task"]
+    for column in [*columns, "coordinator CPU s", "farm CPU s", "farm CPU ms/task"]:
+        table.add_column(column, justify="left" if column == "path" else "right")
+    table.add_row(
+        "raw broker: read + append", "-", "-", f"{n / raw:.2f}", f"{raw:,.0f}", "100%", "-", "-", "-", "-", "-"
+    )
+    for label, batch, run, program in (
+        ("handler mode (demo.worker:noop)", args.handler_batch, handler, 0.0),
+        (f"command mode ({Path(noop[0]).name})", args.command_batch, command, program_ms),
+    ):
+        per_task_ms = run.seconds * SLOTS / run.tasks * 1000
+        overhead = f"{per_task_ms - program:.1f}" if program else "-"
+        table.add_row(
+            label, f"{batch:,}", f"{run.tasks:,}", f"{run.seconds:.2f}", f"{n / run.seconds:,.0f}",
+            f"{n / run.seconds / raw:.0%}", f"{per_task_ms:.1f}", overhead, f"{run.coordinator_cpu_s:.1f}",
+            f"{run.farm_cpu_s:.1f}", f"{run.farm_cpu_s / run.tasks * 1000:.1f}",
+        )  # fmt: skip
+    console = Console(width=160)
+    console.print(table)
+    console.print(f"the no-op program alone (spawn + wait): {program_ms:.1f} ms; targets: handler mode ≥ 50,000 "
+                    "msgs/s and ≥ 50% of the raw broker; command mode ≤ 20 ms overhead per task")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

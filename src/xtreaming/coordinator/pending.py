@@ -1,0 +1,83 @@
+"""A queue's pending messages: their lease order and when one of them may next be leased.
+
+A message may be leased when its back-off (``not_before``) has passed, its key is not in flight,
+and no earlier message with the same key is still waiting. Only the *first* waiting message of
+each key can ever be next, so whether a queue has work is read from those alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMessage:
+    """A message read from the log and waiting for a worker; ``not_before`` is its back-off deadline."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    attempt: int = 1
+    not_before: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.not_before is not None and self.not_before.utcoffset() is None:
+            raise ValueError(f"message {self.partition}/{self.offset}: not_before must be timezone-aware")
+
+
+class LeaseOrder(tuple[PendingMessage, ...]):
+    """Messages known to be sorted by (offset, partition): made only by ``in_lease_order`` and ``without``.
+
+    A queue rebuilt from another (``dataclasses.replace``, a lease, a completion) hands its messages
+    on in this type, so they are not sorted again.
+    """
+
+    __slots__ = ()
+
+
+def in_lease_order(messages: Iterable[PendingMessage]) -> LeaseOrder:
+    """``messages`` sorted by (offset, partition): offset order within each partition, lagging partitions first."""
+    if isinstance(messages, LeaseOrder):
+        return messages
+    return LeaseOrder(sorted(messages, key=_lease_order))
+
+
+def without(messages: tuple[PendingMessage, ...], leased: Collection[PendingMessage]) -> tuple[PendingMessage, ...]:
+    """``messages`` less those at the positions (partition, offset) of ``leased``, order (and ``LeaseOrder``) kept."""
+    # A lease normally carries the very objects of the queue's messages: match them by identity,
+    # which costs no tuple per message, and fall back on positions for copies.
+    taken = {id(m) for m in leased}
+    kept = [m for m in messages if id(m) not in taken]
+    if len(kept) != len(messages) - len(taken):
+        positions = {(m.partition, m.offset) for m in leased}
+        kept = [m for m in messages if (m.partition, m.offset) not in positions]
+    return LeaseOrder(kept) if isinstance(messages, LeaseOrder) else tuple(kept)
+
+
+def readiness(messages: LeaseOrder, keys_in_flight: Collection[bytes]) -> tuple[datetime | None, bool]:
+    """``(ready_at, waits_for_keys)`` for a queue's messages.
+
+    ``ready_at``: when no message is free of both back-off and keys in flight, the earliest back-off
+    deadline that may free one; else None. ``waits_for_keys``: there are messages and every one
+    has its key in flight, so none can be leased before a task of the queue ends.
+    """
+    until: datetime | None = None
+    held: set[bytes] = set()  # keys whose first message is in back-off: later ones wait for it
+    for message in messages:  # usually ends at the first message
+        key = message.key
+        if key is not None and (key in keys_in_flight or key in held):
+            continue
+        not_before = message.not_before
+        if not_before is None:
+            return None, False
+        if until is None or not_before < until:
+            until = not_before
+        if key is not None:
+            held.add(key)
+    return until, until is None and bool(messages)
+
+
+def _lease_order(message: PendingMessage) -> tuple[int, int]:
+    return (message.offset, message.partition)

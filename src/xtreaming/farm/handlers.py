@@ -1,0 +1,203 @@
+"""Python handler mode: a queue's ``handler`` (``module:function``) runs in long-lived worker
+processes, one per slot, started on first use and started again after one dies or is killed.
+
+No process start per task, so this is the fast path, for Python workers. The worker process
+imports each handler once and calls it with a ``Batch``; progress and the verdicts come back
+over a pipe. A handler that hangs is killed at the task's timeout (its whole process tree),
+and its messages are retried like those of a command that timed out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import multiprocessing
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any, Final
+
+import psutil
+
+from xtreaming.farm.batch import Batch, HandlerMessage
+from xtreaming.farm.control import TaskControl
+from xtreaming.farm.processes import kill_tree, tree_rss
+from xtreaming.farm.protocol import InvalidOutput, Outcome, Task, Verdict, failed, verdicts_of
+
+#: Lines of a handler's traceback kept in the detail of its failed messages.
+TRACEBACK_LINES: Final = 12
+#: After a kill, how long the pipe may stay open before the task is given up on anyway.
+KILLED_WAIT_S: Final = 5.0
+
+Clock = Callable[[], float]
+Request = tuple[str, tuple[str, str, str, str, str, str, int], Sequence[Mapping[str, Any]]]
+
+
+class HandlerPool:
+    """One ``HandlerWorker`` per slot (see the module docstring)."""
+
+    def __init__(self, slots: int, *, clock: Clock = time.monotonic) -> None:
+        self._workers = [HandlerWorker(index, clock) for index in range(slots)]
+
+    def run(self, slot: int, task: Task, control: TaskControl) -> Outcome:
+        return self._workers[slot].run(task, control)
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.close()
+
+
+class HandlerWorker:
+    """A slot's handler process: runs one task at a time; never raises for anything a handler does."""
+
+    def __init__(self, slot: int, clock: Clock = time.monotonic) -> None:
+        self.slot = slot
+        self._clock = clock
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._handle: psutil.Process | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def run(self, task: Task, control: TaskControl) -> Outcome:
+        if not task.handler:
+            return failed(f"queue {task.topic} has no handler")
+        conn, pid = self._ensure_started()
+        context = (task.task_id, task.topic, task.base, task.convenio, task.kind, task.process, task.attempt)
+        control.attach(pid, self._kill, self._rss)
+        try:
+            conn.send((task.handler, context, task.messages))
+            return self._await(conn, task, control)
+        except (EOFError, OSError):
+            return failed(control.killed or f"handler process died (exit code {self._reap()})")
+        finally:
+            control.detach()
+            if control.killed:
+                self._reap()
+
+    def _await(self, conn: Connection, task: Task, control: TaskControl) -> Outcome:
+        deadline = self._clock() + task.timeout_s
+        while True:
+            remaining = deadline - self._clock()
+            if remaining <= 0 and control.killed is None:
+                control.kill(f"timed out after {task.timeout_s:g} s: handler process tree killed")
+            if control.killed is not None:
+                remaining = KILLED_WAIT_S  # the kill closes the pipe: EOFError ends the wait
+            if not conn.poll(min(remaining, 1.0)):
+                if control.killed is not None:
+                    return failed(control.killed)
+                continue
+            kind, *body = conn.recv()
+            if kind == "progress":
+                control.progress(*body)
+            elif kind == "done":
+                return Outcome(Verdict.OK, None, body[0])
+            elif kind == "invalid":
+                return failed(body[0], Verdict.ERROR)
+            else:
+                return failed(body[0])
+
+    def _ensure_started(self) -> tuple[Connection, int]:
+        """The worker's pipe and pid, starting a worker process when there is none alive."""
+        process = self._process
+        if process is not None and process.pid is not None and process.is_alive() and self._conn is not None:
+            return self._conn, process.pid
+        self._reap()
+        context = multiprocessing.get_context("spawn")  # the same on Linux and Windows; no forked state
+        parent, child = context.Pipe()
+        process = context.Process(target=serve, args=(child,), name=f"xtreaming-handler-{self.slot}")
+        process.start()
+        child.close()
+        self._process, self._conn = process, parent
+        pid = process.pid
+        if pid is None:  # start() returned, so the OS gave it a pid; this keeps pid 0 from ever being used
+            raise RuntimeError(f"handler process of slot {self.slot} has no pid")
+        try:
+            self._handle = psutil.Process(pid)
+        except psutil.Error:
+            self._handle = None
+        return parent, pid
+
+    def _kill(self) -> None:
+        if self._handle is not None:
+            kill_tree(self._handle)
+
+    def _rss(self) -> int | None:
+        return None if self._handle is None else tree_rss(self._handle)
+
+    def _reap(self) -> int | None:
+        """Forget a dead (or killed) worker process; returns its exit code."""
+        process, self._process, self._handle = self._process, None, None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if process is None:
+            return None
+        process.join(timeout=5)
+        if process.exitcode is None:
+            process.kill()
+            process.join(timeout=5)
+        return process.exitcode
+
+    def close(self) -> None:
+        """Stop the worker process: asked first, killed if it does not go."""
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.send(None)
+        if self._process is not None:
+            self._process.join(timeout=2)
+            if self._process.exitcode is None:
+                self._kill()
+        self._reap()
+
+
+def serve(conn: Connection) -> None:
+    """The worker process's loop: handle requests until the farm sends None or goes away."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the farm decides when its workers stop
+    if sys.platform == "win32":
+        signal.signal(signal.SIGBREAK, signal.SIG_IGN)
+    handlers: dict[str, Callable[[Batch], object]] = {}
+    while True:
+        try:
+            request: Request | None = conn.recv()
+        except (EOFError, OSError):
+            return
+        if request is None:
+            return
+        conn.send(_handle(request, handlers, conn))
+
+
+def _handle(request: Request, handlers: dict[str, Callable[[Batch], object]], conn: Connection) -> tuple[Any, ...]:
+    reference, context, raw = request
+    try:
+        handler = handlers.get(reference) or handlers.setdefault(reference, load_handler(reference))
+    except Exception as exc:  # a missing module or name is the queue's configuration, not the messages
+        return ("failed", f"cannot load handler {reference!r}: {type(exc).__name__}: {exc}")
+    messages = [HandlerMessage.from_json(m) for m in raw]
+    batch = Batch(*context, messages=messages, _report=lambda done, total: conn.send(("progress", done, total)))
+    try:
+        result = handler(batch)
+    except Exception as exc:  # the handler's failure: retried, with what it said
+        lines = traceback.format_exception(exc)[-TRACEBACK_LINES:]
+        return ("failed", f"handler {reference} raised {type(exc).__name__}: {exc}; {''.join(lines).strip()}")
+    try:
+        return ("done", verdicts_of(result, {m.id for m in messages}))
+    except InvalidOutput as exc:
+        return ("invalid", str(exc))
+
+
+def load_handler(reference: str) -> Callable[[Batch], object]:
+    """Import ``module:function``; raises ImportError, AttributeError or TypeError saying which part failed."""
+    module_name, _, name = reference.partition(":")
+    if not module_name or not name:
+        raise ValueError(f"handler {reference!r} is not 'module:function'")
+    handler = getattr(importlib.import_module(module_name), name)
+    if not callable(handler):
+        raise TypeError(f"{reference} is a {type(handler).__name__}, not a function")
+    return handler  # type: ignore[no-any-return]

@@ -1,0 +1,251 @@
+"""The farm agent: registers, heartbeats, long-polls for tasks for its idle slots, runs them, reports.
+
+Threads: the dispatcher (``run`` / ``run_once``: lease and start tasks), one per running task
+(``slots.Slot``), the heartbeat, and the reporter (``reporting.Outbox``). The coordinator may
+go away at any moment: every call is retried with back-off, running tasks carry on, and their
+results are kept until it answers again. A first stop request (SIGTERM, Ctrl-C) takes no new
+tasks and lets running ones finish; a second kills them and reports them for retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final
+
+from xtreaming.client import ApiError, CoordinatorClient, CoordinatorUnreachable
+from xtreaming.errors import XtreamingError
+from xtreaming.farm.control import TaskControl
+from xtreaming.farm.handlers import HandlerPool
+from xtreaming.farm.links import Links
+from xtreaming.farm.protocol import InvalidTask, Outcome, Task
+from xtreaming.farm.reporting import Backoff, Outbox, Report
+from xtreaming.farm.runner import DEFAULT_KEEP_FAILED, CommandRunner, TaskDirs
+from xtreaming.farm.slots import Slot
+
+log = logging.getLogger("xtreaming.farm")
+
+#: How long an idle farm's lease request waits for work; also the longest a stop waits for it.
+DEFAULT_LEASE_WAIT_S: Final = 5.0
+#: Extra seconds the HTTP call of a long-poll may take beyond its wait.
+LEASE_MARGIN_S: Final = 10.0
+#: After the last task, how long a stopping farm keeps trying to deliver its results.
+DEFAULT_FLUSH_S: Final = 30.0
+
+ClientFactory = Callable[[str, str | None], CoordinatorClient]
+
+
+@dataclass(frozen=True, slots=True)
+class FarmConfig:
+    """What ``xtreaming farm`` was started with."""
+
+    coordinator_url: str
+    name: str
+    slots: int
+    labels: Mapping[str, str] = field(default_factory=dict)
+    work_dir: Path = Path(".xtreaming/farm")
+    token: str | None = None
+    keep_failed: int = DEFAULT_KEEP_FAILED
+    lease_wait_s: float = DEFAULT_LEASE_WAIT_S
+    flush_s: float = DEFAULT_FLUSH_S
+
+
+class FarmNode:
+    """One farm agent (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: FarmConfig,
+        *,
+        runner: CommandRunner | None = None,
+        handlers: HandlerPool | None = None,
+        client_factory: ClientFactory = CoordinatorClient,
+    ) -> None:
+        self.config = config
+        dirs = TaskDirs(config.work_dir / "tasks", config.keep_failed)
+        dirs.prune()  # directories left by an earlier run count as kept ones
+        self.runner = runner or CommandRunner(dirs, farm=config.name)
+        self.handlers = handlers or HandlerPool(config.slots)
+        self.slots = [Slot(index) for index in range(config.slots)]
+        self.outbox = Outbox()
+        self.stopping = threading.Event()
+        self.aborting = threading.Event()
+        self.links = Links(config, self.outbox, self.slots, client_factory, self.stopping)
+        self._api = client_factory(config.coordinator_url, config.token)
+        self._backoff = Backoff()
+        self._wake = threading.Event()
+        self._signals = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Register, then lease and run tasks until stopped; returns the exit code (0)."""
+        restore = self._install_signals()
+        try:
+            if self.links.register(self.stopping):
+                self.links.start()
+                while self._step():
+                    pass
+            self.finish()
+            return 0
+        finally:
+            restore()
+
+    def _step(self) -> bool:
+        try:
+            return self.run_once()
+        except Exception:  # the dispatcher must outlive anything; the log says what happened
+            log.exception("farm dispatcher failed; carrying on")
+            self.stopping.wait(self._backoff.next_delay())
+            return True
+
+    def run_once(self, wait_s: float | None = None) -> bool:
+        """One step of the dispatcher: lease tasks for idle slots and start them, or wait for a slot
+        to free up. Returns False once the farm has stopped and every slot is idle."""
+        self._wake.clear()
+        if self.aborting.is_set():
+            self._kill_all()
+        idle = [slot.index for slot in self.slots if slot.idle]
+        if self.stopping.is_set():
+            self.outbox.handoff(True)
+            if len(idle) == len(self.slots):
+                return False
+            self._wake.wait(1.0)
+            return True
+        if not idle:
+            self.outbox.handoff(False)  # the slot that frees up first carries the results
+            self._wake.wait(1.0)
+            return True
+        self._lease(idle, self.config.lease_wait_s if wait_s is None else wait_s)
+        return True
+
+    def stop(self) -> None:
+        """Take no new tasks; running ones finish and are reported."""
+        if not self.stopping.is_set():
+            log.warning("stopping: no new tasks; %d running will finish (stop again to kill them)", self.busy)
+        self.stopping.set()
+        self._wake.set()
+
+    def abort(self) -> None:
+        """Kill running tasks and report them for retry, then stop."""
+        log.warning("stopping now: killing %d running task(s); they are reported for retry", self.busy)
+        self.stopping.set()
+        self.aborting.set()
+        self._kill_all()
+        self._wake.set()
+
+    def finish(self) -> None:
+        """After the last task: deliver the results still waiting, then stop the other threads."""
+        self.outbox.handoff(True)
+        if not self.outbox.wait_empty(self.config.flush_s):
+            log.error(
+                "coordinator unreachable: %d result(s) not delivered; their leases will expire and "
+                "their messages will be retried",
+                len(self.outbox),
+            )
+        self.links.stop()
+        self.handlers.close()
+        self._api.close()
+
+    @property
+    def busy(self) -> int:
+        return sum(1 for slot in self.slots if not slot.idle)
+
+    # -- leasing --------------------------------------------------------------------------------
+
+    def _lease(self, idle: list[int], wait_s: float) -> None:
+        reports = self.outbox.take_piggyback()
+        self.outbox.handoff(True)  # results finishing during the long-poll go on their own
+        body = {"slots": idle, "wait_s": wait_s, "completions": [{"task_id": r.task_id, **r.body} for r in reports]}
+        try:
+            answer = self._api.post(f"/api/farms/{self.links.farm_id}/lease", body, timeout_s=wait_s + LEASE_MARGIN_S)
+        except (CoordinatorUnreachable, ApiError) as exc:
+            self._lease_failed(exc, reports)
+            return
+        finally:
+            self.outbox.done(len(reports))
+        self._backoff.reset()
+        self.links.reachable()
+        for settled in answer.get("settled", ()):
+            self.links.log_settled(settled)
+        free = set(idle)
+        for data in answer.get("tasks", ()):
+            self._start(data, free)
+
+    def _lease_failed(self, exc: XtreamingError, reports: list[Report]) -> None:
+        if isinstance(exc, ApiError) and exc.status == 404:
+            self.outbox.put_back(reports)
+            self.links.register(self.stopping)  # the coordinator forgot us (its state was reset)
+            return
+        if isinstance(exc, ApiError):
+            log.error("lease refused: %s", exc)
+            # one of the results may be what the coordinator refuses: they go on their own from now on
+            self.outbox.put_back([replace(r, solo=True) for r in reports])
+        else:
+            self.outbox.put_back(reports)
+            self.links.unreachable(exc)
+        self.stopping.wait(self._backoff.next_delay())
+
+    def _start(self, data: Mapping[str, Any], free: set[int]) -> None:
+        try:
+            task = Task.from_json(data)
+        except InvalidTask as exc:
+            log.error("ignoring a task the farm cannot read (its lease will expire): %s", exc)
+            return
+        if not free:
+            log.error("task %s came for no idle slot; ignored (its lease will expire)", task.task_id)
+            return
+        index = task.slot if task.slot in free else min(free)
+        free.discard(index)
+        if self.stopping.is_set():
+            log.info("task %s arrived while stopping: it was leased already, so it runs", task.task_id)
+        self.slots[index].start(task, self._execute, self._finished)
+
+    def _execute(self, slot: int, task: Task, control: TaskControl) -> Outcome:
+        if task.handler:
+            return self.handlers.run(slot, task, control)
+        return self.runner.run(task, control)
+
+    def _finished(self, slot: Slot, task: Task, outcome: Outcome) -> None:
+        if not outcome.is_success:
+            log.warning("task %s (%s): %s", task.task_id, task.topic, outcome.summary(len(task.messages)))
+        self.outbox.put(Report(task.task_id, outcome.completion()))
+        slot.release()
+        self._wake.set()
+
+    def _kill_all(self) -> None:
+        for slot in self.slots:
+            if not slot.idle and slot.control.killed is None:
+                slot.control.kill("farm stopped by a second signal: task killed, reported for retry")
+
+    # -- signals --------------------------------------------------------------------------------
+
+    def _install_signals(self) -> Callable[[], None]:
+        """First signal: stop; second: abort. Only the main thread may install handlers."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        names = ["SIGINT", "SIGTERM", "SIGBREAK" if sys.platform == "win32" else "SIGHUP"]
+        previous = {}
+        for name in names:
+            number = getattr(signal, name, None)
+            if number is not None:
+                previous[number] = signal.signal(number, self._on_signal)
+
+        def restore() -> None:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+        return restore
+
+    def _on_signal(self, number: int, _: FrameType | None) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            self.stop()
+        else:
+            self.abort()

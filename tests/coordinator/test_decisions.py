@@ -1,0 +1,109 @@
+"""The snapshot's indexes change how fast a slot is decided, never what is decided.
+
+Random sites are driven through leases, completions and the passing of time; every decision must
+equal an exhaustive search that applies the rules of ``schedule`` to every queue, unindexed.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import pytest
+
+from tests.coordinator.builders import SITE, at, base, make_queue, message, window
+from xtreaming.coordinator.scheduler import Decision, FreeSlot, Lease, apply_lease, schedule, take_batch
+from xtreaming.coordinator.snapshot import BaseState, Labels, PendingMessage, QueueState, Snapshot, labels_of
+from xtreaming.coordinator.windows import limit_at, wall_clock
+
+START = at("2025-03-04T17:58")  # a window closes at 18:00 while the site runs
+BASES = ("MULTCOB01", "MULTCOB02", "MULTCOB03", "MULTCOB04", "MULTCOB05")
+KEYS = ("a", "b", "c", "d", None)
+FARM_LABELS = (labels_of({}), labels_of({"os": "linux"}), labels_of({"os": "windows"}))
+
+
+def exhaustive(state: Snapshot, labels: Labels, now: datetime) -> Lease | None:
+    """``schedule``'s rules applied to every queue in turn: the lease it must decide, if any."""
+    clock = wall_clock(now, SITE)
+    best: tuple[tuple[bool, int, int, float, str], Lease] | None = None
+    for queue in state.queues.values():
+        base_state = state.bases[queue.base]
+        running = sum(q.running for q in state.queues.values() if q.base == queue.base)
+        if queue.paused or base_state.paused or not queue.required_labels <= labels:
+            continue
+        if running >= limit_at(base_state.max_workers, base_state.windows, clock).max_workers:
+            continue
+        if queue.max_workers is not None and queue.running >= queue.max_workers:
+            continue
+        batch = take_batch(queue, now)
+        if not batch:
+            continue
+        served = float("-inf") if queue.last_served is None else queue.last_served.timestamp()
+        order = (running >= base_state.min_workers, -queue.priority, queue.running, served, queue.topic)
+        if best is None or order < best[0]:
+            best = (order, Lease(queue.topic, batch))
+    return None if best is None else best[1]
+
+
+def random_base(rng: random.Random, name: str) -> BaseState:
+    most = rng.randint(1, 6)
+    windows = [window("08:00", "18:00", max_workers=rng.randint(0, most))] if rng.random() < 0.5 else []
+    return base(
+        name, max_workers=most, min_workers=rng.randint(0, 2) % (most + 1), windows=windows, paused=rng.random() < 0.1
+    )
+
+
+def random_pending(rng: random.Random) -> list[PendingMessage]:
+    offsets = rng.sample(range(20), rng.randint(0, 8))
+    return [
+        message(
+            offset,
+            key=rng.choice(KEYS),
+            partition=rng.randint(0, 1),
+            not_before=START + timedelta(seconds=rng.randint(-60, 240)) if rng.random() < 0.3 else None,
+        )
+        for offset in offsets
+    ]
+
+
+def random_queue(rng: random.Random, number: int) -> QueueState:
+    return make_queue(
+        f"{rng.choice(BASES)}.{number}.IMPORTACAO.CARGA",
+        priority=rng.choice((0, 4, 5, 5, 5, 9)),  # mostly equal: fairness decides across bases
+        batch_size=rng.randint(1, 4),
+        pending=random_pending(rng),
+        running=rng.randint(0, 2),
+        paused=rng.random() < 0.1,
+        max_workers=rng.choice((None, None, 1, 2, 3)),
+        labels=rng.choice(({}, {}, {"os": "linux"})),
+        last_served=rng.choice((None, START - timedelta(seconds=rng.randint(1, 600)))),
+        keys_in_flight=[k for k in KEYS if k is not None and rng.random() < 0.3],
+    )
+
+
+def completed(rng: random.Random, queue: QueueState) -> QueueState:
+    """``queue`` once one of its tasks ends: some of its keys are free again."""
+    freed = frozenset(k for k in queue.keys_in_flight if rng.random() < 0.5)
+    return replace(queue, running=queue.running - 1, keys_in_flight=queue.keys_in_flight - freed)
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_every_decision_equals_an_exhaustive_search(seed: int) -> None:
+    rng = random.Random(seed)
+    bases = [random_base(rng, name) for name in BASES]
+    state = Snapshot.build([random_queue(rng, n) for n in range(20)], bases, SITE)
+    now = START
+    for _ in range(80):
+        now += timedelta(seconds=rng.randint(0, 20))
+        if rng.random() < 0.3:
+            busy = [q for q in state.queues.values() if q.running > 0]
+            if busy:
+                state = state.with_queue(completed(rng, rng.choice(busy)))
+            continue
+        labels = rng.choice(FARM_LABELS)
+        decision: Decision = schedule(state, FreeSlot("farm", labels), now)
+        expected = exhaustive(state, labels, now)
+        assert (decision if isinstance(decision, Lease) else None) == expected
+        if isinstance(decision, Lease):
+            state = apply_lease(state, decision, now)

@@ -1,0 +1,38 @@
+"""A queue's runtime hands the scheduler its pending messages in lease order, sorting only after they change."""
+
+from __future__ import annotations
+
+from xtreaming.broker import Message
+from xtreaming.coordinator.records import QueueRecord, WorkSettings
+from xtreaming.coordinator.runtime import Pending, QueueRuntime
+
+TOPIC = "MULTCOB03.1186.IMPORTACAO.CARGA"
+
+
+def pending(partition: int, offset: int) -> Pending:
+    return Pending(Message(TOPIC, partition, offset, f"cpf-{offset}".encode(), b"{}", (), 0))
+
+
+def positions(queue: QueueRuntime) -> list[tuple[int, int]]:
+    return [(m.partition, m.offset) for m in queue.state().pending]
+
+
+def test_the_state_lists_pending_messages_in_lease_order_as_they_come_and_go() -> None:
+    queue = QueueRuntime(QueueRecord(TOPIC, "MULTCOB03", "IMPORTACAO", WorkSettings()))
+    for partition, offset in [(1, 4), (1, 5), (0, 7), (0, 2)]:
+        queue.add_pending(pending(partition, offset))
+    assert positions(queue) == [(0, 2), (1, 4), (1, 5), (0, 7)]
+    queue.take(1, 4)
+    queue.add_pending(pending(1, 3))
+    assert positions(queue) == [(0, 2), (1, 3), (1, 5), (0, 7)]
+
+
+def test_a_change_that_leaves_pending_alone_reuses_its_sorted_messages() -> None:
+    queue = QueueRuntime(QueueRecord(TOPIC, "MULTCOB03", "IMPORTACAO", WorkSettings()))
+    queue.add_pending(pending(0, 9))
+    queue.add_pending(pending(0, 8))
+    queue.hold_keys([b"cpf-1"])
+    before = queue.state()
+    queue.release_keys([b"cpf-1"])
+    after = queue.state()
+    assert (after is before, after.pending is before.pending, after.keys_in_flight) == (False, True, frozenset())

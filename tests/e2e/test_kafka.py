@@ -1,0 +1,174 @@
+"""End to end on the production path: Kafka (a tansu broker of the test's own) and PostgreSQL (a fresh
+schema), the coordinator as its own process (``xtreaming coordinator``), real ``xtreaming farm``s."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.broker.contract import read_all
+from tests.coordinator.server import free_port
+from tests.farm.builders import worker
+from tests.farm.site import wait_until
+from tests.services import Tansu, fresh_postgres_schema
+from xtreaming.broker import open_broker
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+QUEUES = {"MULTCOB02.1186.IMPORTACAO.MAILING": 3000, "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU": 3000}
+
+
+class KafkaSite:
+    """A coordinator process on Kafka + PostgreSQL that a test may SIGKILL and start again, and farm processes."""
+
+    def __init__(self, root: Path, broker_url: str, database_url: str) -> None:
+        self.root = root
+        self.broker_url = broker_url
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = {
+            **os.environ,
+            "XTREAMING_BROKER_URL": broker_url,
+            "XTREAMING_DATABASE_URL": database_url,
+            "XTREAMING_PORT": str(port),
+            "XTREAMING_POLL_INTERVAL_S": "0.02",
+            "XTREAMING_DISCOVERY_INTERVAL_S": "0.2",
+        }
+        self.api = httpx.Client(base_url=self.url, timeout=30)
+        self.coordinator: subprocess.Popen[bytes] | None = None
+        self.farms: list[subprocess.Popen[bytes]] = []
+        self.starts = 0
+
+    def start_coordinator(self) -> None:
+        self.starts += 1
+        with (self.root / f"coordinator-{self.starts}.log").open("wb") as log:
+            command = [sys.executable, "-m", "xtreaming", "coordinator"]
+            self.coordinator = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        wait_until(self._healthy, 30, "the coordinator to answer")
+
+    def _healthy(self) -> bool:
+        assert self.coordinator is not None
+        assert self.coordinator.poll() is None, f"the coordinator exited:\n{self.log()}"
+        try:
+            return self.api.get("/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def kill_coordinator(self) -> None:
+        assert self.coordinator is not None
+        self.coordinator.send_signal(signal.SIGKILL)
+        assert self.coordinator.wait(10) == -signal.SIGKILL
+
+    def log(self) -> str:
+        return (self.root / f"coordinator-{self.starts}.log").read_text(errors="replace")[-3000:]
+
+    def farm(self, name: str, slots: int) -> None:
+        command = [sys.executable, "-m", "xtreaming", "farm", "--coordinator", self.url, "--name", name]
+        command += ["--slots", str(slots), "--work-dir", str(self.root / name), "--lease-wait", "0.5"]
+        with (self.root / f"{name}.log").open("wb") as log:
+            env = {**os.environ, "TEST_PIDS_DIR": str(self.root)}
+            self.farms.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.api.request(method, path, json=body)
+        assert response.status_code < 400, response.text
+        return response.json() if response.content else None
+
+    def publish(self, topic: str, count: int, first: int = 0) -> None:
+        messages = [
+            {"key": f"{i:011d}", "value": json.dumps({"cpf": f"{i:011d}"})} for i in range(first, first + count)
+        ]
+        self.call("POST", f"/api/topics/{topic}/messages", {"messages": messages, "partitions": 4})
+
+    def consumed(self, topic: str) -> int:
+        try:
+            response = self.api.get(f"/api/queues/{topic}")
+        except httpx.TransportError:
+            return 0
+        return int(response.json()["consumed"]) if response.status_code == 200 else 0
+
+    def acks(self, topic: str) -> list[dict[str, Any]]:
+        log = open_broker(self.broker_url)
+        try:
+            return [json.loads(m.value) for ms in read_all(log, f"{topic}.ACK").values() for m in ms]
+        finally:
+            log.close()
+
+    def close(self) -> None:
+        for process in [*self.farms, *([self.coordinator] if self.coordinator else [])]:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+        self.api.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path, fresh_tansu: Tansu) -> Iterator[KafkaSite]:
+    with fresh_postgres_schema() as database_url:
+        site = KafkaSite(tmp_path, fresh_tansu.url, database_url)
+        try:
+            site.start_coordinator()
+            yield site
+        finally:
+            site.close()
+
+
+def test_two_farms_finish_two_queues_on_kafka_and_postgres_each_message_acked_once(site: KafkaSite) -> None:
+    site.call("POST", "/api/profiles", {"pattern": ".*", "settings": {"command": worker("ok"), "batch_size": 250}})
+    for number, (topic, count) in enumerate(QUEUES.items()):
+        site.publish(topic, count, first=number * 10_000)
+    site.farm("farm-poa", slots=2)
+    site.farm("farm-sao", slots=2)
+
+    for topic, count in QUEUES.items():
+        wait_until(lambda t=topic, c=count: site.consumed(t) >= c, 60, f"{count} messages of {topic} finished")
+
+    for topic, count in QUEUES.items():
+        acks = site.acks(topic)
+        assert len(acks) == count
+        assert len({(a["partition"], a["offset"]) for a in acks}) == count
+        assert Counter(a["status"] for a in acks) == {"ok": count}
+    assert {a["farm"] for topic in QUEUES for a in site.acks(topic)} == {"farm-poa", "farm-sao"}
+    committed = open_broker(site.broker_url)
+    try:
+        for topic, count in QUEUES.items():
+            wait_until(lambda t=topic, c=count: sum(committed.committed("xtreaming", t).values()) == c, 10, "commits")
+    finally:
+        committed.close()
+
+
+def test_a_coordinator_killed_mid_run_loses_nothing_and_redoes_at_most_what_was_in_flight(site: KafkaSite) -> None:
+    topic, count, batch, slots = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU", 4000, 100, 4
+    site.call(
+        "POST",
+        "/api/profiles",
+        {"pattern": ".*", "settings": {"command": worker("sleep", "0.05"), "batch_size": batch}},
+    )
+    site.call("PATCH", "/api/bases/MULTCOB03", {"max_workers": slots})
+    site.publish(topic, count)
+    site.farm("farm-a", slots=2)
+    site.farm("farm-b", slots=2)
+    wait_until(lambda: site.consumed(topic) >= count // 4, 60, "a quarter of the messages finished")
+
+    finished_before_kill = site.consumed(topic)
+    site.kill_coordinator()
+    site.start_coordinator()
+
+    wait_until(lambda: site.consumed(topic) >= count, 90, "every message finished after the restart")
+    acks = site.acks(topic)
+    positions = Counter((a["partition"], a["offset"]) for a in acks)
+    assert len(positions) == count, "a message was lost"
+    duplicates = len(acks) - count
+    assert duplicates <= slots * batch, f"{duplicates} messages redone: more than the {slots} tasks in flight"
+    assert site.consumed(topic) == count
+    assert finished_before_kill < count, "the kill came too late to prove anything"

@@ -1,0 +1,40 @@
+"""Python handlers for the handler-mode tests (imported inside the farm's worker processes)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from xtreaming.farm.batch import Batch
+
+
+def echo(batch: Batch) -> dict[str, tuple[str, str]]:
+    """Every message ok, its detail saying what the handler saw."""
+    batch.progress(2)
+    return {
+        m.id: ("ok", f"{batch.base}/{batch.kind} key={m.key!r} value={m.value!r} attempt={m.attempt} pid={os.getpid()}")
+        for m in batch.messages
+    }
+
+
+def second_retried(batch: Batch) -> dict[str, str]:
+    return {batch.messages[1].id: "retry"}
+
+
+def raises(batch: Batch) -> None:
+    raise ValueError(f"boom in {batch.topic}")
+
+
+def dies(batch: Batch) -> None:
+    os._exit(7)
+
+
+def hangs(batch: Batch) -> None:
+    time.sleep(600)
+
+
+def bad_result(batch: Batch) -> list[str]:
+    return ["not", "a", "mapping"]
+
+
+NOT_CALLABLE = 42

@@ -1,0 +1,85 @@
+"""Python handler mode: long-lived worker processes, verdicts, failures, restarts and timeouts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.farm.builders import IDS, make_task
+from xtreaming.farm.control import TaskControl
+from xtreaming.farm.handlers import HandlerWorker
+from xtreaming.farm.protocol import Outcome, Verdict
+
+H = "tests.farm.handlers"
+
+
+@pytest.fixture
+def worker() -> Iterator[HandlerWorker]:
+    worker = HandlerWorker(0)
+    yield worker
+    worker.close()
+
+
+def test_a_handler_gets_the_batch_and_one_process_serves_task_after_task(worker: HandlerWorker) -> None:
+    control = TaskControl()
+
+    first = worker.run(make_task(handler=f"{H}:echo"), control)
+    second = worker.run(make_task(handler=f"{H}:echo", task_id="task-2"), TaskControl())
+
+    detail = first.verdicts[IDS[0]][1]
+    assert detail == f"MULTCOB03/IMPORTACAO key=b'10000000000' value=b'{{\"cpf\": \"1\"}}' attempt=2 pid={worker.pid}"
+    assert second.verdicts[IDS[0]][1] == detail
+    assert (control.done, control.total) == (2, 3)
+
+
+def test_a_handler_names_the_messages_that_failed(worker: HandlerWorker) -> None:
+    outcome = worker.run(make_task(handler=f"{H}:second_retried"), TaskControl())
+
+    assert outcome == Outcome(Verdict.OK, None, {IDS[1]: (Verdict.RETRY, None)})
+
+
+def test_an_exception_retries_the_batch_with_what_it_said(worker: HandlerWorker) -> None:
+    outcome = worker.run(make_task(handler=f"{H}:raises"), TaskControl())
+
+    assert outcome.default is Verdict.RETRY
+    assert outcome.detail is not None
+    assert outcome.detail.startswith(
+        f"handler {H}:raises raised ValueError: boom in MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU; Traceback"
+    )
+
+
+def test_a_process_that_dies_is_reported_and_replaced(worker: HandlerWorker) -> None:
+    died = worker.run(make_task(handler=f"{H}:dies"), TaskControl())
+    after = worker.run(make_task(handler=f"{H}:second_retried"), TaskControl())
+
+    assert died == Outcome(Verdict.RETRY, "handler process died (exit code 7)")
+    assert after == Outcome(Verdict.OK, None, {IDS[1]: (Verdict.RETRY, None)})
+
+
+def test_a_hanging_handler_is_killed_at_the_timeout_and_replaced(worker: HandlerWorker) -> None:
+    hung = worker.run(make_task(handler=f"{H}:hangs", timeout_s=0.5), TaskControl())
+    after = worker.run(make_task(handler=f"{H}:second_retried"), TaskControl())
+
+    assert hung == Outcome(Verdict.RETRY, "timed out after 0.5 s: handler process tree killed")
+    assert after.verdicts == {IDS[1]: (Verdict.RETRY, None)}
+
+
+@pytest.mark.parametrize(
+    ("handler", "verdict", "detail"),
+    [
+        ("nope.missing:handle", Verdict.RETRY, "ModuleNotFoundError: No module named 'nope'"),
+        (f"{H}:absent", Verdict.RETRY, f"AttributeError: module '{H}' has no attribute 'absent'"),
+        (f"{H}:NOT_CALLABLE", Verdict.RETRY, f"TypeError: {H}:NOT_CALLABLE is a int, not a function"),
+        (f"{H}:bad_result", Verdict.ERROR, None),
+    ],
+)
+def test_a_handler_that_cannot_be_used_says_why(
+    worker: HandlerWorker, handler: str, verdict: Verdict, detail: str | None
+) -> None:
+    outcome = worker.run(make_task(handler=handler), TaskControl())
+
+    if detail is None:
+        assert outcome == Outcome(verdict, "handler returned list; expected None or a mapping id → status")
+    else:
+        assert outcome == Outcome(verdict, f"cannot load handler {handler!r}: {detail}")

@@ -1,0 +1,170 @@
+"""The worker protocol, pure: output.jsonl verdicts, progress lines, command templates, completions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.farm.builders import IDS, make_task
+from xtreaming.farm.protocol import (
+    InvalidCommand,
+    InvalidOutput,
+    InvalidTask,
+    Outcome,
+    Task,
+    Verdict,
+    input_lines,
+    parse_output,
+    parse_progress,
+    render_command,
+    verdicts_of,
+)
+
+KNOWN = set(IDS)
+
+
+def test_output_lines_give_verdicts_and_a_later_line_wins() -> None:
+    data = (
+        f'{{"id": "{IDS[0]}", "status": "error", "detail": "CPF inválido"}}\n'
+        "\n"
+        f'{{"id": "{IDS[1]}", "status": "retry"}}\n'
+        f'{{"id": "{IDS[1]}", "status": "ok", "detail": {{"rows": 1}}}}\n'
+    ).encode()
+
+    verdicts = parse_output(data, KNOWN)
+
+    assert verdicts == {IDS[0]: (Verdict.ERROR, "CPF inválido"), IDS[1]: (Verdict.OK, '{"rows": 1}')}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            b"this is not json\n",
+            "output.jsonl line 1: not JSON (Expecting value: line 1 column 1 (char 0)): 'this is not json'",
+        ),
+        (b'["a"]\n', "output.jsonl line 1: expected an object with 'id' and 'status', got list"),
+        (b'{"status": "ok"}\n', "output.jsonl line 1: 'id' must be a message id such as 'TOPIC/0/42', got None"),
+        (
+            b'\n{"id": "OTHER/0/1", "status": "ok"}\n',
+            "output.jsonl line 2: id 'OTHER/0/1' is not a message of this task",
+        ),
+        (
+            f'{{"id": "{IDS[0]}", "status": "done"}}'.encode(),
+            "output.jsonl line 1: 'status' must be one of ok, error, retry, not 'done'",
+        ),
+        (b"\xff\xfe garbage", "output.jsonl is not UTF-8 text (byte 0: invalid start byte)"),
+    ],
+)
+def test_garbage_output_is_refused_naming_the_line_and_the_problem(data: bytes, message: str) -> None:
+    with pytest.raises(InvalidOutput) as refused:
+        parse_output(data, KNOWN)
+
+    assert str(refused.value) == message
+
+
+def test_a_handler_result_gives_verdicts_or_a_clear_error() -> None:
+    assert verdicts_of(None, KNOWN) == {}
+    assert verdicts_of({IDS[0]: "retry", IDS[1]: ("error", "bad")}, KNOWN) == {
+        IDS[0]: (Verdict.RETRY, None),
+        IDS[1]: (Verdict.ERROR, "bad"),
+    }
+    with pytest.raises(InvalidOutput, match=r"handler returned list; expected None or a mapping"):
+        verdicts_of([IDS[0]], KNOWN)
+    with pytest.raises(InvalidOutput, match=r"status must be ok, error or retry, not 'maybe'"):
+        verdicts_of({IDS[0]: "maybe"}, KNOWN)
+
+
+@pytest.mark.parametrize(
+    ("line", "progress"),
+    [
+        (b"XTREAMING-PROGRESS 12/500\n", (12, 500)),
+        (b"XTREAMING-PROGRESS  3 / 4 \r\n", (3, 4)),
+        (b"XTREAMING-PROGRESS 5/4", None),
+        (b"XTREAMING-PROGRESS x/4", None),
+        (b"importing 12/500", None),
+    ],
+)
+def test_progress_lines(line: bytes, progress: tuple[int, int] | None) -> None:
+    assert parse_progress(line) == progress
+
+
+def test_a_command_template_gets_every_placeholder() -> None:
+    task = make_task(command=("MultcobWorker.exe", "IMPORTAR"))
+    values = task.placeholders("/t/input.jsonl", "/t/output.jsonl", "/usr/bin/python3")
+    template = [
+        "{python}", "--base", "{base}", "--convenio={convenio}", "{kind}.{process}", "{topic}", "--entrada",
+        "{input}", "--saida", "{output}", "{task_id}", "try {attempt}", "{{literal}}",
+    ]  # fmt: skip
+
+    argv = render_command(template, values)
+
+    assert argv == [
+        "/usr/bin/python3", "--base", "MULTCOB03", "--convenio=1189", "IMPORTACAO.ATUALIZA_BUREAU",
+        "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU", "--entrada", "/t/input.jsonl", "--saida", "/t/output.jsonl",
+        "task-1", "try 2", "{literal}",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ([], "the queue has no worker command (set 'command' or 'handler' in its settings)"),
+        (["w.exe", "{bse}"], "command argument 2 '{bse}': unknown placeholder {bse}; known: {attempt}, {base}"),
+        (["w.exe", "{base"], "command argument 2 '{base': expected '}' before end of string"),
+        (["{0}"], "command argument 1 '{0}': unknown placeholder {0}"),
+    ],
+)
+def test_a_bad_template_is_refused_in_words(template: list[str], message: str) -> None:
+    task = make_task()
+
+    with pytest.raises(InvalidCommand) as refused:
+        render_command(template, task.placeholders("in", "out", "python"))
+
+    assert str(refused.value).startswith(message)
+
+
+def test_input_lines_carry_each_message_as_leased() -> None:
+    task = make_task()
+
+    lines = list(input_lines(task.messages))
+
+    assert [json.loads(line) for line in lines] == list(task.messages)
+    assert all(line.endswith("\n") and line.count("\n") == 1 for line in lines)
+
+
+def test_a_completion_lists_only_what_differs_from_the_default() -> None:
+    outcome = Outcome(
+        Verdict.OK,
+        None,
+        {IDS[0]: (Verdict.OK, None), IDS[1]: (Verdict.RETRY, "busy"), IDS[2]: (Verdict.OK, "3 rows")},
+    )
+
+    body = outcome.completion()
+
+    assert body == {
+        "default": "ok",
+        "detail": None,
+        "results": [
+            {"id": IDS[1], "status": "retry", "detail": "busy"},
+            {"id": IDS[2], "status": "ok", "detail": "3 rows"},
+        ],
+    }
+    assert not outcome.is_success
+
+
+def test_a_completion_of_thousands_of_failures_stays_small() -> None:
+    verdicts = {f"T/0/{i}": (Verdict.ERROR, "x" * 5000) for i in range(5000)}
+
+    body = Outcome(Verdict.OK, "y" * 50_000, verdicts).completion()
+
+    assert len(json.dumps(body)) < 1 << 20
+    assert len(body["detail"]) == 4000
+    assert len(body["results"]) == 5000
+
+
+def test_a_task_without_a_field_is_refused() -> None:
+    with pytest.raises(InvalidTask, match="lease response: task without a valid 'timeout_s'"):
+        Task.from_json({"task_id": "t", "topic": "A.1.B.C", "base": "A", "convenio": "1", "kind": "B",
+                        "process": "C", "slot": 0, "attempt": 1, "messages": []})  # fmt: skip
