@@ -133,7 +133,7 @@ def test_a_transactional_writer_leaves_offset_gaps_that_reads_step_over(tansu: T
 
 @pytest.mark.kafka
 def test_a_frozen_broker_makes_calls_fail_fast_then_recover(fresh_tansu: Tansu) -> None:
-    broker = open_broker(f"{fresh_tansu.url}?timeout_s=1")
+    broker = open_broker(f"{fresh_tansu.url}?timeout_s=2")
     assert isinstance(broker, KafkaBroker)
     broker.create_topic("T.1.A.B", 2)
     broker.append("T.1.A.B", [Record(b"k%d" % i, b"v") for i in range(10)])
@@ -151,7 +151,7 @@ def test_a_frozen_broker_makes_calls_fail_fast_then_recover(fresh_tansu: Tansu) 
     finally:
         fresh_tansu.resume()
 
-    assert first_s < 3, "a call waits at most about timeout_s"
+    assert first_s < 3.5, "a call waits at most about timeout_s"
     assert again_s < 0.5, "while the broker is known down, calls fail at once"
     deadline = time.monotonic() + 10
     while True:
