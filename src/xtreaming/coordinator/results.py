@@ -4,9 +4,11 @@ and the original message plus its error history on ``<topic>.DLQ``."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from json.encoder import encode_basestring
 
 from xtreaming.broker import Message, Record
 
@@ -42,23 +44,38 @@ class Finished:
     errors: tuple[str, ...] = ()
 
 
-def ack_record(done: Finished) -> Record:
-    """The ``.ACK`` record of a finished message: JSON, keyed like the source message."""
-    m = done.message
-    body = {
-        "key": None if m.key is None else m.key.decode("utf-8", "replace"),
-        "topic": m.topic,
-        "partition": m.partition,
-        "offset": m.offset,
-        "status": done.status.value,
-        "attempts": done.attempts,
-        "task_id": done.task_id,
-        "farm": done.farm,
-        "worker": done.slot,
-        "finished_at": done.finished_at.isoformat(),
-        "detail": done.detail,
-    }
-    return Record(m.key, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+def ack_records(finished: Sequence[Finished]) -> list[Record]:
+    """The ``.ACK`` record of each finished message: JSON, keyed like the source message.
+
+    The same JSON as ``json.dumps({"key": …, "topic": …, "partition": …, "offset": …, "status": …,
+    "attempts": …, "task_id": …, "farm": …, "worker": …, "finished_at": …, "detail": …},
+    ensure_ascii=False, separators=(",", ":"))``, written by hand: one is made per message, and
+    the strings a task's messages share (topic, task, farm, time) are encoded once.
+    """
+    records = []
+    encoded: dict[object, str] = {}
+
+    def text(value: str | None) -> str:
+        if value is None:
+            return "null"
+        found = encoded.get(value)
+        if found is None:
+            found = encoded[value] = encode_basestring(value)
+        return found
+
+    for done in finished:
+        m = done.message
+        key = "null" if m.key is None else encode_basestring(m.key.decode("utf-8", "replace"))
+        stamp = encoded.get(done.finished_at)
+        if stamp is None:
+            stamp = encoded[done.finished_at] = encode_basestring(done.finished_at.isoformat())
+        body = (
+            f'{{"key":{key},"topic":{text(m.topic)},"partition":{m.partition},"offset":{m.offset},'
+            f'"status":"{done.status.value}","attempts":{done.attempts},"task_id":{text(done.task_id)},'
+            f'"farm":{text(done.farm)},"worker":{done.slot},"finished_at":{stamp},"detail":{text(done.detail)}}}'
+        )
+        records.append(Record(m.key, body.encode()))
+    return records
 
 
 def dlq_record(done: Finished) -> Record:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from xtreaming.broker import Broker, Message, Record
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.records import LedgerRecord, RetryRecord
-from xtreaming.coordinator.results import Finished, Status, Verdict, ack_record, dlq_record
+from xtreaming.coordinator.results import Finished, Status, Verdict, ack_records, dlq_record
 from xtreaming.coordinator.runtime import Pending, QueueRuntime, TaskRuntime, retried
 from xtreaming.coordinator.store import Store
 
@@ -178,7 +178,7 @@ class Settlement:
         if not finished:
             return
         topic = queue.name
-        self._append(topic.ack, queue, [ack_record(f) for f in finished])
+        self._append(topic.ack, queue, ack_records(finished))
         dead = [dlq_record(f) for f in finished if f.status is Status.DEAD]
         if dead:
             self._append(topic.dlq, queue, dead)
