@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from xtreaming.broker import Message
 from xtreaming.coordinator.records import QueueRecord, WorkSettings
 from xtreaming.coordinator.runtime import Pending, QueueRuntime
@@ -36,3 +38,19 @@ def test_a_change_that_leaves_pending_alone_reuses_its_sorted_messages() -> None
     queue.release_keys([b"cpf-1"])
     after = queue.state()
     assert (after is before, after.pending is before.pending, after.keys_in_flight) == (False, True, frozenset())
+
+
+def test_incremental_changes_keep_the_same_order_as_a_full_sort() -> None:
+    rng = random.Random(11)
+    queue = QueueRuntime(QueueRecord(TOPIC, "MULTCOB03", "IMPORTACAO", WorkSettings()))
+    next_offset = dict.fromkeys(range(3), 0)
+    for _ in range(300):
+        if queue.pending and rng.random() < 0.45:
+            queue.take(*rng.choice(list(queue.pending)))
+        else:
+            partition = rng.randrange(3)
+            queue.add_pending(pending(partition, next_offset[partition]))
+            next_offset[partition] += rng.randint(1, 3)
+        if rng.random() < 0.3:
+            assert positions(queue) == sorted(queue.pending, key=lambda po: (po[1], po[0]))
+    assert positions(queue) == sorted(queue.pending, key=lambda po: (po[1], po[0]))

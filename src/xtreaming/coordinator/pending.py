@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
+from typing import Final
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,11 @@ def in_lease_order(messages: Iterable[PendingMessage]) -> LeaseOrder:
     if isinstance(messages, LeaseOrder):
         return messages
     return LeaseOrder(sorted(messages, key=_lease_order))
+
+
+def merged(messages: LeaseOrder, added: Iterable[PendingMessage]) -> LeaseOrder:
+    """``messages`` with ``added`` in their places (timsort merges the two runs)."""
+    return LeaseOrder(sorted((*messages, *added), key=_lease_order))
 
 
 def without(messages: tuple[PendingMessage, ...], leased: Collection[PendingMessage]) -> tuple[PendingMessage, ...]:
@@ -79,5 +86,5 @@ def readiness(messages: LeaseOrder, keys_in_flight: Collection[bytes]) -> tuple[
     return until, until is None and bool(messages)
 
 
-def _lease_order(message: PendingMessage) -> tuple[int, int]:
-    return (message.offset, message.partition)
+#: The sort key: offset, then partition (attrgetter runs in C: queues of thousands re-sort often).
+_lease_order: Final = attrgetter("offset", "partition")

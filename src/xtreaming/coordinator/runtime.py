@@ -16,7 +16,7 @@ from typing import Final
 
 from xtreaming.broker import Message
 from xtreaming.coordinator.ledger import LedgerState, PartitionLedger
-from xtreaming.coordinator.pending import in_lease_order
+from xtreaming.coordinator.pending import LeaseOrder, in_lease_order, merged
 from xtreaming.coordinator.records import FarmRecord, QueueRecord, TaskRecord
 from xtreaming.coordinator.snapshot import Labels, PendingMessage, QueueState, labels_of
 from xtreaming.topics import TopicName
@@ -112,7 +112,9 @@ class QueueRuntime:
     #: Pending messages past their first attempt, counted as they come and go (the screen's "Falhas").
     retrying: int = 0
     _state: QueueState | None = None
-    _pending_view: tuple[PendingMessage, ...] | None = None  # ``pending`` in lease order, sorted once
+    _pending_view: LeaseOrder | None = None  # ``pending`` in lease order, kept up to date incrementally
+    _taken: set[int] = field(default_factory=set)  # ids of views taken since ``_pending_view`` was built
+    _added: list[Pending] = field(default_factory=list)  # entries added since then
     _name: TopicName | None = None
 
     @property
@@ -128,9 +130,11 @@ class QueueRuntime:
 
     @property
     def read_ahead(self) -> int:
-        """Messages each partition keeps ready: two batches (at least ``MIN_READ_AHEAD``), so a lease
-        never waits for a read and single-message lanes do not read once per task."""
-        return max(2 * self.record.settings.batch_size, MIN_READ_AHEAD)
+        """Messages each partition keeps ready: the queue's partitions together hold two batches (each at
+        least ``MIN_READ_AHEAD``), so a lease never waits for a read and single-message lanes do not
+        read once per task, while the scheduler's view of the queue stays small."""
+        share = -(-2 * self.record.settings.batch_size // max(1, len(self.partitions)))
+        return max(share, MIN_READ_AHEAD)
 
     def restore_partition(self, partition: int, state: LedgerState | None) -> PartitionRuntime:
         runtime = self.partitions.get(partition)
@@ -144,14 +148,21 @@ class QueueRuntime:
         self.buffered[m.partition] = self.buffered.get(m.partition, 0) + 1
         if entry.attempt > 1:
             self.retrying += 1
-        self._state = self._pending_view = None
+        if self._pending_view is not None:
+            self._added.append(entry)
+        self._state = None
 
     def take(self, partition: int, offset: int) -> Pending:
         entry = self.pending.pop((partition, offset))
         self.buffered[partition] -= 1
         if entry.attempt > 1:
             self.retrying -= 1
-        self._state = self._pending_view = None
+        if self._pending_view is not None:
+            if entry in self._added:
+                self._added.remove(entry)
+            else:
+                self._taken.add(id(entry.view))
+        self._state = None
         return entry
 
     def hold_keys(self, keys: Iterable[bytes | None]) -> None:
@@ -178,8 +189,7 @@ class QueueRuntime:
     def state(self) -> QueueState:
         """The scheduler's view of this queue, rebuilt only after a change."""
         if self._state is None:
-            if self._pending_view is None:  # a completion or a setting changed: no sort again
-                self._pending_view = in_lease_order(entry.view for entry in self.pending.values())
+            self._pending_view = self._lease_order()
             settings = self.record.settings
             self._state = QueueState(
                 topic=self.topic,
@@ -196,6 +206,21 @@ class QueueRuntime:
                 keys_in_flight=frozenset(self.keys_in_flight),
             )
         return self._state
+
+    def _lease_order(self) -> LeaseOrder:
+        """``pending`` in lease order: sorted once, then only the changes since are applied."""
+        view = self._pending_view
+        if view is None:
+            view = in_lease_order(entry.view for entry in self.pending.values())
+        else:
+            if self._taken:
+                taken = self._taken
+                view = LeaseOrder([m for m in view if id(m) not in taken])
+            if self._added:
+                view = merged(view, [entry.view for entry in self._added])
+        self._taken = set()
+        self._added = []
+        return view
 
     def with_record(self, record: QueueRecord) -> None:
         self.record = record
