@@ -32,6 +32,8 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/broker.py
 	$(BIN)/python bench/publish.py
+	$(BIN)/python bench/scheduler.py
+	$(BIN)/python bench/coordinator.py
 	$(BIN)/python bench/e2e.py
 	$(BIN)/python bench/status.py
 	$(BIN)/python bench/kafka_e2e.py
