@@ -14,9 +14,12 @@ librdkafka compute it) values, not recomputed with ``zlib`` here:
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from xtreaming.broker import partition_for
+from xtreaming.broker.partitioning import partitions_for
 
 CHECK = b"123456789"
 FOX = b"The quick brown fox jumps over the lazy dog"
@@ -69,3 +72,12 @@ def test_cpf_keys_stay_in_range_and_spread_over_the_partitions() -> None:
 
     assert set(partitions) == set(range(12))
     assert partitions == [partition_for(cpf, 12) for cpf in cpfs]
+
+
+def test_a_batch_gets_each_keys_partition_and_spreads_keyless_records() -> None:
+    spread = itertools.count()
+
+    partitions = partitions_for([b"123456789", None, b"123456789", None, None], 4, spread)
+
+    assert partitions == [0xCBF43926 % 4, 0, 0xCBF43926 % 4, 1, 2]
+    assert partitions_for([b"a", None], 1, spread) == [0, 0]

@@ -47,7 +47,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from xtreaming.broker.kafka_config import KafkaConfig
-from xtreaming.broker.partitioning import partition_for, partitions_for
+from xtreaming.broker.partitioning import partitions_for
 from xtreaming.broker.port import Headers, Message, Positions, Record
 from xtreaming.errors import BrokerUnavailable, InvalidBrokerUrl, PartitionNotFound, TopicNotFound, XtreamingError
 
@@ -153,7 +153,7 @@ class KafkaBroker:
         if not records:
             return Positions([], [])
         self._fail_fast()
-        partitions = self._partitions_of([r.key for r in records], count)
+        partitions = partitions_for([r.key for r in records], count, self._round_robin)
         delivered: dict[int, list[int]] = {}
         failures: list[KafkaError] = []
 
@@ -202,12 +202,6 @@ class KafkaBroker:
                 self._producer = None  # an idempotent producer in a fatal state must be replaced
             raise self._translate(error, f"append to topic {topic!r}: {len(failures)} of {total} records failed")
         self._up()
-
-    def _partitions_of(self, keys: list[bytes | None], count: int) -> list[int]:
-        if None not in keys:
-            return partitions_for(keys, count)  # type: ignore[arg-type]  # no None, as just checked
-        spread = self._round_robin
-        return [partition_for(k, count) if k is not None else next(spread) % count for k in keys]
 
     def read(
         self, topic: str, partition: int, offset: int, max_records: int = 1000, max_bytes: int = 1 << 20

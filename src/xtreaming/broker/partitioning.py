@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from zlib import crc32
 
 
@@ -18,8 +18,11 @@ def partition_for(key: bytes, partitions: int) -> int:
     return crc32(key) % partitions
 
 
-def partitions_for(keys: Sequence[bytes], partitions: int) -> list[int]:
-    """``partition_for`` of each key, for a batch (one list comprehension, no call per key)."""
+def partitions_for(keys: Sequence[bytes | None], partitions: int, spread: Iterator[int]) -> list[int]:
+    """The partition of each record of a batch: ``partition_for`` of its key; keyless records
+    round-robin, taking turns from ``spread`` (an adapter's ``itertools.count()``)."""
     if partitions == 1:
         return [0] * len(keys)
-    return [crc32(key) % partitions for key in keys]
+    if None not in keys:  # the usual batch: one comprehension, no call per key
+        return [crc32(key) % partitions for key in keys]  # type: ignore[arg-type]  # no None, as checked
+    return [crc32(key) % partitions if key is not None else next(spread) % partitions for key in keys]

@@ -35,7 +35,7 @@ from re import Pattern
 from typing import Final
 from urllib.parse import parse_qs, urlsplit
 
-from xtreaming.broker.partitioning import partition_for, partitions_for
+from xtreaming.broker.partitioning import partitions_for
 from xtreaming.broker.port import Headers, Message, Positions, Record
 from xtreaming.errors import BrokerUnavailable, InvalidBrokerUrl, PartitionNotFound, TopicNotFound
 
@@ -166,7 +166,7 @@ class SqliteBroker:
         if not records:
             return Positions([], [])
         keys = [r.key for r in records]
-        partitions = self._partitions_of(keys, meta.partitions)
+        partitions = partitions_for(keys, meta.partitions, self._round_robin)
         values = [r.value for r in records]
         now = repeat(_now_ms())
         with self._write() as con:
@@ -186,12 +186,6 @@ class SqliteBroker:
             else:
                 con.executemany(_INSERT, zip(ids, keys, values, now, strict=False))
         return Positions(partitions, offsets)
-
-    def _partitions_of(self, keys: list[bytes | None], count: int) -> list[int]:
-        if None not in keys:
-            return partitions_for(keys, count)  # type: ignore[arg-type]  # no None, as just checked
-        spread = self._round_robin
-        return [partition_for(k, count) if k is not None else next(spread) % count for k in keys]
 
     def read(
         self, topic: str, partition: int, offset: int, max_records: int = 1000, max_bytes: int = 1 << 20
