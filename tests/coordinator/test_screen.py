@@ -8,10 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import TypeAdapter
 
 from tests.coordinator.server import RunningCoordinator
 from xtreaming.coordinator.api.routes.screen import preferred_language
-from xtreaming.coordinator.api.schemas import QueueRow, Status
+from xtreaming.coordinator.api.schemas import Status
+from xtreaming.coordinator.figures import QueueFigures
 from xtreaming.dashboard import ASSETS
 
 TOPIC = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
@@ -86,7 +88,7 @@ def test_status_carries_the_same_queue_rows_as_the_queue_list(api: httpx.Client)
     assert api.post("/api/topics/MULTCOB02.1186.COBSINC.LOCALIZACAO/messages", json=body).status_code == 200
 
     status = Status.model_validate(api.get("/api/status").json())
-    listed = [QueueRow.model_validate(r) for r in api.get("/api/queues").json()["items"]]
+    listed = TypeAdapter(list[QueueFigures]).validate_python(api.get("/api/queues").json()["items"])
 
     assert status.queues == listed
     assert [(q.topic, q.pending) for q in status.queues] == [

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from xtreaming.broker import Message
 from xtreaming.config import Role
+from xtreaming.coordinator.figures import QueueFigures
 from xtreaming.coordinator.results import Verdict
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
@@ -223,28 +224,8 @@ class WindowOut(BaseModel):
     max_workers: int
 
 
-class QueueRow(BaseModel):
-    topic: str
-    base: str
-    kind: str
-    priority: int
-    state: str
-    workers: int
-    max_workers: int | None
-    base_in_use: int
-    base_limit: int
-    base_window: str | None
-    consumed: int
-    pending: int
-    in_flight: int
-    failures: int
-    dead: int
-    speed: float
-    eta_s: float | None
-
-
 class QueuePage(BaseModel):
-    items: list[QueueRow]
+    items: list[QueueFigures]
     total: int
     offset: int
     limit: int
@@ -306,7 +287,7 @@ class Status(BaseModel):
     now: datetime
     broker_ok: bool
     broker_error: str | None
-    queues: list[QueueRow]
+    queues: list[QueueFigures]
     bases: list[BaseRow]
     farms: list[FarmRow]
 

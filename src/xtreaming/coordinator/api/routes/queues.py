@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -16,7 +15,6 @@ from xtreaming.coordinator.api.schemas import (
     Published,
     PublishRequest,
     QueuePage,
-    QueueRow,
 )
 from xtreaming.coordinator.figures import QueueFigures
 from xtreaming.errors import InvalidInput
@@ -43,28 +41,28 @@ def list_queues(
     return QueuePage(items=rows[offset : offset + limit], total=len(rows), offset=offset, limit=limit)
 
 
-@router.get("/queues/{topic}", response_model=QueueRow)
-def get_queue(topic: str, request: Request, _: Viewer) -> QueueRow:
+@router.get("/queues/{topic}", response_model=QueueFigures)
+def get_queue(topic: str, request: Request, _: Viewer) -> QueueFigures:
     coordinator = coordinator_of(request)
     coordinator.queue(topic)  # 404 for an unknown queue
     rows, _bases = coordinator.figures()
-    return QueueRow(**asdict(next(r for r in rows if r.topic == topic)))
+    return next(r for r in rows if r.topic == topic)
 
 
-@router.post("/queues/{topic}/pause", response_model=QueueRow)
-def pause(topic: str, request: Request, who: Operator) -> QueueRow:
+@router.post("/queues/{topic}/pause", response_model=QueueFigures)
+def pause(topic: str, request: Request, who: Operator) -> QueueFigures:
     coordinator_of(request).update_queue(topic, who.name, paused=True)
     return get_queue(topic, request, who)
 
 
-@router.post("/queues/{topic}/resume", response_model=QueueRow)
-def resume(topic: str, request: Request, who: Operator) -> QueueRow:
+@router.post("/queues/{topic}/resume", response_model=QueueFigures)
+def resume(topic: str, request: Request, who: Operator) -> QueueFigures:
     coordinator_of(request).update_queue(topic, who.name, paused=False)
     return get_queue(topic, request, who)
 
 
-@router.post("/queues/{topic}/priority", response_model=QueueRow)
-def priority(topic: str, body: PriorityChange, request: Request, who: Operator) -> QueueRow:
+@router.post("/queues/{topic}/priority", response_model=QueueFigures)
+def priority(topic: str, body: PriorityChange, request: Request, who: Operator) -> QueueFigures:
     coordinator = coordinator_of(request)
     if body.delta is not None:
         coordinator.move_priority(topic, body.delta, who.name)
@@ -93,9 +91,9 @@ def publish(topic: str, body: PublishRequest, request: Request, _: Operator) -> 
     return Published(topic=topic, published=count)
 
 
-def queue_rows(request: Request) -> list[QueueRow]:
+def queue_rows(request: Request) -> list[QueueFigures]:
     rows, _ = coordinator_of(request).figures()
-    return [QueueRow(**asdict(r)) for r in in_screen_order(rows)]
+    return in_screen_order(rows)
 
 
 def in_screen_order(rows: list[QueueFigures]) -> list[QueueFigures]:
