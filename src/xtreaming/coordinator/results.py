@@ -53,27 +53,24 @@ def ack_records(finished: Sequence[Finished]) -> list[Record]:
     the strings a task's messages share (topic, task, farm, time) are encoded once.
     """
     records = []
-    encoded: dict[object, str] = {}
-
-    def text(value: str | None) -> str:
-        if value is None:
-            return "null"
-        found = encoded.get(value)
-        if found is None:
-            found = encoded[value] = encode_basestring(value)
-        return found
-
+    topics: dict[str, str] = {}
+    tails: dict[tuple[object, ...], str] = {}
     for done in finished:
         m = done.message
         key = "null" if m.key is None else encode_basestring(m.key.decode("utf-8", "replace"))
-        stamp = encoded.get(done.finished_at)
-        if stamp is None:
-            stamp = encoded[done.finished_at] = encode_basestring(done.finished_at.isoformat())
-        body = (
-            f'{{"key":{key},"topic":{text(m.topic)},"partition":{m.partition},"offset":{m.offset},'
-            f'"status":"{done.status.value}","attempts":{done.attempts},"task_id":{text(done.task_id)},'
-            f'"farm":{text(done.farm)},"worker":{done.slot},"finished_at":{stamp},"detail":{text(done.detail)}}}'
-        )
+        topic = topics.get(m.topic)
+        if topic is None:
+            topic = topics[m.topic] = f'"topic":{encode_basestring(m.topic)},'
+        shared = (done.status, done.attempts, done.task_id, done.farm, done.slot, done.finished_at, done.detail)
+        tail = tails.get(shared)
+        if tail is None:  # the fields after the offset: usually the same for a whole task
+            detail = "null" if done.detail is None else encode_basestring(done.detail)
+            tail = tails[shared] = (
+                f'"status":"{done.status.value}","attempts":{done.attempts},"task_id":{encode_basestring(done.task_id)},'
+                f'"farm":{encode_basestring(done.farm)},"worker":{done.slot},'
+                f'"finished_at":{encode_basestring(done.finished_at.isoformat())},"detail":{detail}}}'
+            )
+        body = f'{{"key":{key},{topic}"partition":{m.partition},"offset":{m.offset},{tail}'
         records.append(Record(m.key, body.encode()))
     return records
 

@@ -37,6 +37,8 @@ class Report:
     backoff: bool = True
 
     def verdict(self, message: Message) -> tuple[Verdict, str | None]:
+        if not self.verdicts:  # the usual report: the exit code's verdict for every message
+            return self.default, self.detail
         return self.verdicts.get(message_id(message), (self.default, self.detail))
 
 

@@ -335,6 +335,8 @@ def message_out(message: Message, message_id: str, attempt: int) -> dict[str, ob
         "key_encoding": key_encoding,
         "value": value,
         "value_encoding": value_encoding,
-        "headers": [(name, base64.b64encode(v).decode("ascii")) for name, v in message.headers],
+        "headers": [(name, base64.b64encode(v).decode("ascii")) for name, v in message.headers]
+        if message.headers
+        else [],
         "attempt": attempt,
     }
