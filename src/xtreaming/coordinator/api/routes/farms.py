@@ -20,7 +20,7 @@ from xtreaming.coordinator.api.schemas import (
     LeaseResponse,
     Progress,
     SettledOut,
-    message_out,
+    messages_json,
 )
 from xtreaming.coordinator.records import SlotRecord
 from xtreaming.coordinator.service import Assignment, Report, Settled
@@ -55,7 +55,7 @@ async def lease(farm_id: str, body: LeaseRequest, request: Request, _: Farm) -> 
         tasks = await anyio.to_thread.run_sync(
             coordinator.lease_wait, farm_id, body.slots, body.wait_s, limiter=_waiting, abandon_on_cancel=True
         )
-    content = json.dumps({"tasks": [_task_out(t) for t in tasks], "settled": settled}, ensure_ascii=False)
+    content = f'{{"tasks":[{",".join(_task_json(t) for t in tasks)}],"settled":{json.dumps(settled)}}}'
     return Response(content, media_type="application/json")
 
 
@@ -103,9 +103,10 @@ def farm_rows(request: Request) -> list[FarmRow]:
     ]
 
 
-def _task_out(task: Assignment) -> dict[str, object]:
+def _task_json(task: Assignment) -> str:
+    """One task of a lease answer as JSON (``TaskOut``); its messages by ``messages_json``."""
     topic = task.topic
-    return {
+    head = {
         "task_id": task.task_id,
         "topic": str(topic),
         "base": topic.base,
@@ -118,5 +119,6 @@ def _task_out(task: Assignment) -> dict[str, object]:
         "command": list(task.settings.command),
         "handler": task.settings.handler,
         "timeout_s": task.settings.timeout_s,
-        "messages": [message_out(m.message, m.id, m.attempt) for m in task.messages],
     }
+    messages = messages_json((m.message, m.attempt) for m in task.messages)
+    return f'{json.dumps(head, ensure_ascii=False)[:-1]},"messages":{messages}}}'
