@@ -78,32 +78,19 @@ def plain_append(path: Path, records: list[Record], batch: int) -> float:
     return elapsed
 
 
-def plain_read(path: Path, count: int, batch: int) -> float:
+def plain_read(path: Path, count: int, batch: int, *, objects: bool = False) -> float:
+    """Plain sqlite3 reading the rows back; with ``objects``, also one Message per row: the floor for
+    any reader that returns objects."""
     con = plain_connection(path)
     started = time.perf_counter()
     seen, last = 0, 0
     while page := con.execute(
         "SELECT id, key, value, ts FROM plain WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
     ).fetchall():
+        last = page[-1][0]
+        if objects:
+            page = [Message(TOPIC, 0, rid - 1, key, value, (), ts) for rid, key, value, ts in page]
         seen += len(page)
-        last = page[-1][0]
-    elapsed = time.perf_counter() - started
-    con.close()
-    assert seen == count, f"read {seen} of {count}"
-    return elapsed
-
-
-def plain_read_objects(path: Path, count: int, batch: int) -> float:
-    """The plain read plus one Message per row: the floor for any reader that returns objects."""
-    con = plain_connection(path)
-    started = time.perf_counter()
-    seen, last = 0, 0
-    while page := con.execute(
-        "SELECT id, key, value, ts FROM plain WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
-    ).fetchall():
-        messages = [Message(TOPIC, 0, rid - 1, key, value, (), ts) for rid, key, value, ts in page]
-        seen += len(messages)
-        last = page[-1][0]
     elapsed = time.perf_counter() - started
     con.close()
     assert seen == count, f"read {seen} of {count}"
@@ -133,7 +120,7 @@ def main() -> None:
             measure("plain read", plain_read(plain, n, batch))
             measure("log read", adapter_read(log, n, batch))
             measure("log read p4", adapter_read(log4, n, batch))
-            measure("plain read objects", plain_read_objects(plain, n, batch))
+            measure("plain read objects", plain_read(plain, n, batch, objects=True))
         measure("log append full", adapter_append(root / "full.db", records, batch, 1, "FULL"))
     rate = {name: n / min(values) for name, values in times.items()}
     rows = [

@@ -19,19 +19,6 @@ from xtreaming.config import Settings
 TOPIC = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RunningCoordinator]:
-    running = RunningCoordinator(tmp_path).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def api(server: RunningCoordinator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        yield client
-
-
 def publish(api: httpx.Client, topic: str, keys: list[str]) -> None:
     body = {"messages": [{"key": k, "value": f"<cliente cpf='{k}'/>"} for k in keys], "partitions": 1}
     response = api.post(f"/api/topics/{topic}/messages", json=body)

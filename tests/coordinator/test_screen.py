@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from pydantic import TypeAdapter
 
-from tests.coordinator.server import RunningCoordinator
 from xtreaming.coordinator.api.routes.screen import preferred_language
 from xtreaming.coordinator.api.schemas import Status
 from xtreaming.coordinator.figures import QueueFigures
 from xtreaming.dashboard import ASSETS
 
 TOPIC = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
-
-
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[httpx.Client]:
-    running = RunningCoordinator(tmp_path).start()
-    with httpx.Client(base_url=running.url, timeout=30) as client:
-        yield client
-    running.stop()
 
 
 @pytest.mark.parametrize(

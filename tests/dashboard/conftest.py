@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
@@ -49,19 +48,6 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
     yield chromium
     chromium.close()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RunningCoordinator]:
-    running = RunningCoordinator(tmp_path).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def api(server: RunningCoordinator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        yield client
 
 
 @pytest.fixture
