@@ -135,6 +135,32 @@ def test_completion_order_does_not_matter() -> None:
     assert (finished, ledger.watermark, ledger.in_flight, ledger.export()) == (5_000, 5_000, 0, LedgerState(5_000))
 
 
+@pytest.mark.parametrize("restored", [None, LedgerState(3, ((5, 7), (9, 10)))])
+def test_the_bulk_methods_do_what_one_offset_at_a_time_does(restored: LedgerState | None) -> None:
+    rng = random.Random(13)
+    bulk, single = PartitionLedger(restored), PartitionLedger(restored)
+    out: list[int] = []
+    offset = 0
+    for _ in range(400):
+        if out and rng.random() < 0.5:
+            done = rng.sample(out, rng.randint(1, len(out))) + [10**9]  # and one never handed out
+            assert bulk.finish_all(done) == sum(single.finish(o) for o in done)
+            out = [o for o in out if o not in done]
+        else:  # a read of increasing offsets, with gaps (absent from the log)
+            read = []
+            for _ in range(rng.randint(1, 6)):
+                offset += rng.randint(1, 2)
+                read.append(offset)
+            assert list(bulk.hand_out_all(read)) == [o for o in read if single.hand_out(o)]
+            out += [o for o in read if not bulk.is_finished(o)]
+        assert (bulk.watermark, bulk.high, bulk.in_flight, bulk.export()) == (
+            single.watermark,
+            single.high,
+            single.in_flight,
+            single.export(),
+        )
+
+
 @pytest.mark.parametrize(
     ("watermark", "finished"),
     [

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import random
 
-from xtreaming.broker import Message
+from xtreaming.coordinator.pending import PendingMessage
 from xtreaming.coordinator.records import QueueRecord, WorkSettings
-from xtreaming.coordinator.runtime import Pending, QueueRuntime
+from xtreaming.coordinator.runtime import QueueRuntime
 
 TOPIC = "MULTCOB03.1186.IMPORTACAO.CARGA"
 
 
-def pending(partition: int, offset: int) -> Pending:
-    return Pending(Message(TOPIC, partition, offset, f"cpf-{offset}".encode(), b"{}", (), 0))
+def pending(partition: int, offset: int) -> list[PendingMessage]:
+    return [PendingMessage(partition, offset, f"cpf-{offset}".encode(), value=b"{}")]
 
 
 def positions(queue: QueueRuntime) -> list[tuple[int, int]]:
@@ -24,7 +24,7 @@ def test_the_state_lists_pending_messages_in_lease_order_as_they_come_and_go() -
     for partition, offset in [(1, 4), (1, 5), (0, 7), (0, 2)]:
         queue.add_pending(pending(partition, offset))
     assert positions(queue) == [(0, 2), (1, 4), (1, 5), (0, 7)]
-    queue.take(1, 4)
+    queue.take([(1, 4)])
     queue.add_pending(pending(1, 3))
     assert positions(queue) == [(0, 2), (1, 3), (1, 5), (0, 7)]
 
@@ -46,7 +46,7 @@ def test_incremental_changes_keep_the_same_order_as_a_full_sort() -> None:
     next_offset = dict.fromkeys(range(3), 0)
     for _ in range(300):
         if queue.pending and rng.random() < 0.45:
-            queue.take(*rng.choice(list(queue.pending)))
+            queue.take([rng.choice(list(queue.pending))])
         else:
             partition = rng.randrange(3)
             queue.add_pending(pending(partition, next_offset[partition]))

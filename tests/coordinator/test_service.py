@@ -19,7 +19,7 @@ from xtreaming.broker import Broker, Record, open_broker
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.records import WorkSettings
 from xtreaming.coordinator.results import Verdict
-from xtreaming.coordinator.service import Assignment, Coordinator, Report
+from xtreaming.coordinator.service import Assignment, Coordinator, Report, message_id
 from xtreaming.coordinator.store import Store
 from xtreaming.errors import BrokerUnavailable, FarmNotFound, QueueNotFound
 
@@ -186,7 +186,7 @@ def test_retried_messages_wait_their_backoff_then_go_to_the_dlq_with_their_error
 def test_an_error_verdict_goes_to_the_dlq_at_once(site: Site) -> None:
     site.publish(TOPIC, keys(2))
     [task] = site.coordinator.lease(farm(site), [0])
-    bad = task.messages[0].id
+    bad = message_id(TOPIC, task.messages[0].partition, task.messages[0].offset)
 
     settled = site.coordinator.complete(task.task_id, Report(Verdict.OK, {bad: (Verdict.ERROR, "CPF inválido")}))
 
@@ -199,12 +199,12 @@ def test_two_messages_of_one_key_are_never_in_flight_together(site: Site) -> Non
     farm_id = farm(site)
 
     [task] = site.coordinator.lease(farm_id, [0])
-    assert [m.message.key for m in task.messages] == [b"111", b"222"]
+    assert [m.key for m in task.messages] == [b"111", b"222"]
     assert site.coordinator.lease(farm_id, [1]) == []
     site.coordinator.complete(task.task_id, ok(task))
     [later] = site.coordinator.lease(farm_id, [1])
 
-    assert [(m.message.key, m.message.offset) for m in later.messages] == [(b"111", 2)]
+    assert [(m.key, m.offset) for m in later.messages] == [(b"111", 2)]
 
 
 def test_an_expired_lease_returns_its_messages_and_a_late_ok_still_counts_once(site: Site) -> None:
@@ -232,7 +232,7 @@ def test_a_silent_farm_is_lost_and_its_messages_run_elsewhere(site: Site) -> Non
     site.coordinator.expire()
     [again] = site.coordinator.lease(other, [0])
 
-    assert {m.id for m in again.messages} == {m.id for m in task.messages}
+    assert {(m.partition, m.offset) for m in again.messages} == {(m.partition, m.offset) for m in task.messages}
     assert all(m.attempt == 2 for m in again.messages)
     assert [lost_flag for record, lost_flag, _ in site.coordinator.farms() if record.id == lost] == [True]
 

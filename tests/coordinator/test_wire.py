@@ -5,19 +5,19 @@ from __future__ import annotations
 import base64
 import json
 
-from xtreaming.broker import Message
 from xtreaming.coordinator.api.schemas import TaskMessageOut, messages_json
+from xtreaming.coordinator.pending import PendingMessage
 
 TOPIC = "MULTCOB03.1189.IMPORTACAO.X"
 
 
 def test_messages_are_the_json_the_model_describes() -> None:
     messages = [
-        (Message(TOPIC, 0, 7, b"111", '<cliente nome="João \\ \n"/>'.encode(), (), 0), 1),
-        (Message(TOPIC, 3, 12, None, b"\xff\x00binary", (("origem", b"crm"), ("bin", b"\xff")), 0), 2),
+        PendingMessage(0, 7, b"111", 1, None, '<cliente nome="João \\ \n"/>'.encode()),
+        PendingMessage(3, 12, None, 2, None, b"\xff\x00binary", (("origem", b"crm"), ("bin", b"\xff"))),
     ]
 
-    written = messages_json(messages)
+    written = messages_json(TOPIC, messages)
 
     expected = [
         {

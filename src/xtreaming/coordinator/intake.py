@@ -13,8 +13,9 @@ from contextlib import suppress
 
 from xtreaming.broker import Broker, Message
 from xtreaming.coordinator.ledger import LedgerState
+from xtreaming.coordinator.pending import PendingMessage
 from xtreaming.coordinator.records import QueueRecord, RetryRecord, TaskRecord
-from xtreaming.coordinator.runtime import Pending, QueueRuntime, TaskRuntime
+from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime
 from xtreaming.errors import TopicNotFound
 
 log = logging.getLogger("xtreaming.coordinator")
@@ -105,23 +106,40 @@ class Intake:
             messages = self.broker.read(queue.topic, partition, runtime.next_read, max_records=min(room, READ_CHUNK))
             if not messages:
                 return added
+            offsets = [m.offset for m in messages]
+            fresh = runtime.ledger.hand_out_all(offsets)  # fewer: some finished before a restart
+            if len(fresh) == len(offsets) and not self._unread_tasks and not self._retries:
+                # The usual case: every message is new work, in one step.
+                queue.add_pending(
+                    [PendingMessage(m.partition, m.offset, m.key, 1, None, m.value, m.headers) for m in messages]
+                )
+                self._dirty.add(queue.topic)
+                added += len(messages)
+                continue
+            handed_out = set(fresh)
             for message in messages:
-                if runtime.ledger.hand_out(message.offset):  # False: finished before a restart
+                if message.offset in handed_out:
                     added += self._place(queue, message)
 
     def _place(self, queue: QueueRuntime, message: Message) -> int:
-        where = (queue.topic, message.partition, message.offset)
+        """Attach a message read back after a restart to its task, or make it pending (with its retry
+        state when it failed before); returns 1 when it became pending."""
+        m = message
+        where = (queue.topic, m.partition, m.offset)
         task_id = self._unread_tasks.pop(where, None)
         task = self._tasks.get(task_id) if task_id is not None else None
         if task is not None:
-            attempt = next(m.attempt for m in task.record.messages if (m.partition, m.offset) == where[1:])
-            task.entries.append(Pending(message, attempt))
+            attempt = next(t.attempt for t in task.record.messages if (t.partition, t.offset) == where[1:])
+            task.entries.append(PendingMessage(m.partition, m.offset, m.key, attempt, None, m.value, m.headers))
             return 0
         retry = self._retries.pop(where, None)
         if retry is not None:
-            queue.add_pending(Pending(message, retry.attempts + 1, retry.not_before, retry.errors))
+            attempt, not_before, errors = retry.attempts + 1, retry.not_before, retry.errors
         else:
-            queue.add_pending(Pending(message))
+            attempt, not_before, errors = 1, None, ()
+        queue.add_pending(
+            [PendingMessage(m.partition, m.offset, m.key, attempt, not_before, m.value, m.headers, errors)]
+        )
         self._dirty.add(queue.topic)
         return 1
 

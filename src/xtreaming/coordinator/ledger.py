@@ -14,7 +14,7 @@ copying the window on each would cost O(window) per message.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -103,6 +103,18 @@ class PartitionLedger:
         self._advance()
         return fresh
 
+    def hand_out_all(self, offsets: Sequence[int]) -> Sequence[int]:
+        """``hand_out`` of each of ``offsets`` (increasing, as read); returns those handed out."""
+        if offsets and offsets[0] >= self._high and not self._done:
+            # The usual case, in bulk: offsets past the read position and nothing finished above
+            # the watermark, so each one is fresh (the window only grows; see ``hand_out``).
+            self._high = offsets[-1] + 1
+            self._window.extend(offsets)
+            self._in_flight.update(offsets)
+            self._advance()
+            return offsets
+        return [offset for offset in offsets if self.hand_out(offset)]
+
     def finish(self, offset: int) -> bool:
         """Mark an offset in flight finished (ok or dead); False, changing nothing, for any other offset.
 
@@ -115,6 +127,15 @@ class PartitionLedger:
         if offset == self._watermark:
             self._advance()
         return True
+
+    def finish_all(self, offsets: Iterable[int]) -> int:
+        """``finish`` of each of ``offsets``, the watermark moved once; returns how many were finished."""
+        finished = self._in_flight.intersection(offsets)
+        self._in_flight.difference_update(finished)
+        self._done.update(finished)
+        if finished:
+            self._advance()
+        return len(finished)
 
     def export(self) -> LedgerState:
         """The state to persist; ``PartitionLedger(state)`` restores it."""

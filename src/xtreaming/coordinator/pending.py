@@ -8,21 +8,35 @@ each key can ever be next, so whether a queue has work is read from those alone.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
 from typing import Final
 
+from xtreaming.broker import Headers
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class PendingMessage:
-    """A message read from the log and waiting for a worker; ``not_before`` is its back-off deadline."""
+    """A message read from the log and waiting for a worker; ``not_before`` is its back-off deadline.
+
+    The scheduler reads its position, key, attempt and back-off; the coordinator also keeps the
+    message's value and headers and its error history here, so a message waiting, leased and
+    settled is this one object (its topic is its queue's). Treat it as immutable (a retry is a
+    ``dataclasses.replace``): not ``frozen``, as one is built per message read and a frozen
+    ``__init__`` costs a third more.
+    """
 
     partition: int
     offset: int
     key: bytes | None
     attempt: int = 1
     not_before: datetime | None = None
+    #: The message's value and headers as read from the log (the scheduler never looks at them).
+    value: bytes = field(default=b"", compare=False, repr=False)
+    headers: Headers = field(default=(), compare=False, repr=False)
+    #: ``attempt N: detail`` of each failed attempt, oldest first (the DLQ record's history).
+    errors: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if self.not_before is not None and self.not_before.utcoffset() is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from xtreaming.coordinator.ledger import LedgerState
 
@@ -111,9 +111,24 @@ class SlotRecord:
     rss_bytes: int | None = None
 
 
+class LeasedMessage(Protocol):
+    """What the store keeps of each message of a task: where it is in the log, its key, and which
+    attempt this is. The coordinator stores its pending messages as they are (no copy per message);
+    the store reads back ``TaskMessage``s."""
+
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def attempt(self) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class TaskMessage:
-    """One message of a task: where it is in the log, its key, and which attempt this is."""
+    """One message of a task as read back from the store (see ``LeasedMessage``)."""
 
     partition: int
     offset: int
@@ -129,7 +144,7 @@ class TaskRecord:
     topic: str
     farm_id: str
     slot: int
-    messages: tuple[TaskMessage, ...]
+    messages: tuple[LeasedMessage, ...]
     leased_at: datetime
     deadline_at: datetime
 

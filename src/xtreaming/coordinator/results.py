@@ -10,7 +10,8 @@ from datetime import datetime
 from enum import StrEnum
 from json.encoder import encode_basestring
 
-from xtreaming.broker import Message, Record
+from xtreaming.broker import Record
+from xtreaming.coordinator.pending import PendingMessage
 
 
 class Status(StrEnum):
@@ -31,59 +32,60 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Finished:
-    """A message that reached its final outcome in a task."""
+    """Messages of one task that reached the same final outcome (``status`` and ``detail``)."""
 
-    message: Message
-    status: Status
-    attempts: int
+    topic: str
     task_id: str
     farm: str
     slot: int
     finished_at: datetime
+    status: Status
     detail: str | None
-    errors: tuple[str, ...] = ()
+    #: For dead messages, ``errors`` holds every failed attempt, this one included.
+    messages: Sequence[PendingMessage]
 
 
-def ack_records(finished: Sequence[Finished]) -> list[Record]:
+def ack_records(done: Finished) -> list[Record]:
     """The ``.ACK`` record of each finished message: JSON, keyed like the source message.
 
     The same JSON as ``json.dumps({"key": …, "topic": …, "partition": …, "offset": …, "status": …,
     "attempts": …, "task_id": …, "farm": …, "worker": …, "finished_at": …, "detail": …},
     ensure_ascii=False, separators=(",", ":"))``, written by hand: one is made per message, and
-    the strings a task's messages share (topic, task, farm, time) are encoded once.
+    what the messages of a task share (topic, outcome, task, farm, time) is encoded once.
     """
-    records = []
-    topics: dict[str, str] = {}
-    tails: dict[tuple[object, ...], str] = {}
-    for done in finished:
-        m = done.message
-        key = "null" if m.key is None else encode_basestring(m.key.decode("utf-8", "replace"))
-        topic = topics.get(m.topic)
-        if topic is None:
-            topic = topics[m.topic] = f'"topic":{encode_basestring(m.topic)},'
-        shared = (done.status, done.attempts, done.task_id, done.farm, done.slot, done.finished_at, done.detail)
-        tail = tails.get(shared)
-        if tail is None:  # the fields after the offset: usually the same for a whole task
-            detail = "null" if done.detail is None else encode_basestring(done.detail)
-            tail = tails[shared] = (
-                f'"status":"{done.status.value}","attempts":{done.attempts},"task_id":{encode_basestring(done.task_id)},'
-                f'"farm":{encode_basestring(done.farm)},"worker":{done.slot},'
-                f'"finished_at":{encode_basestring(done.finished_at.isoformat())},"detail":{detail}}}'
-            )
-        body = f'{{"key":{key},{topic}"partition":{m.partition},"offset":{m.offset},{tail}'
-        records.append(Record(m.key, body.encode()))
-    return records
-
-
-def dlq_record(done: Finished) -> Record:
-    """The ``.DLQ`` record: the original key, value and headers untouched, plus ``xtreaming-*``
-    headers with the source position, the attempts and the error history (JSON list)."""
-    m = done.message
-    headers = (
-        *m.headers,
-        ("xtreaming-source", f"{m.topic}/{m.partition}/{m.offset}".encode()),
-        ("xtreaming-attempts", str(done.attempts).encode()),
-        ("xtreaming-errors", json.dumps(list(done.errors), ensure_ascii=False).encode()),
-        ("xtreaming-task", done.task_id.encode()),
+    topic = f'"topic":{encode_basestring(done.topic)},'
+    status = f'"status":"{done.status.value}","attempts":'
+    detail = "null" if done.detail is None else encode_basestring(done.detail)
+    tail = (
+        f',"task_id":{encode_basestring(done.task_id)},"farm":{encode_basestring(done.farm)},"worker":{done.slot},'
+        f'"finished_at":{encode_basestring(done.finished_at.isoformat())},"detail":{detail}}}'
     )
-    return Record(m.key, m.value, headers)
+    return [
+        Record(
+            m.key,
+            (
+                f'{{"key":{"null" if m.key is None else encode_basestring(m.key.decode("utf-8", "replace"))},'
+                f'{topic}"partition":{m.partition},"offset":{m.offset},{status}{m.attempt}{tail}'
+            ).encode(),
+        )
+        for m in done.messages
+    ]
+
+
+def dlq_records(done: Finished) -> list[Record]:
+    """The ``.DLQ`` record of each message: the original key, value and headers untouched, plus
+    ``xtreaming-*`` headers with the source position, the attempts and the error history (JSON list)."""
+    return [
+        Record(
+            m.key,
+            m.value,
+            (
+                *m.headers,
+                ("xtreaming-source", f"{done.topic}/{m.partition}/{m.offset}".encode()),
+                ("xtreaming-attempts", str(m.attempt).encode()),
+                ("xtreaming-errors", json.dumps(list(m.errors), ensure_ascii=False).encode()),
+                ("xtreaming-task", done.task_id.encode()),
+            ),
+        )
+        for m in done.messages
+    ]

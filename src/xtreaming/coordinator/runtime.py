@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Final
 
-from xtreaming.broker import Message
 from xtreaming.coordinator.ledger import LedgerState, PartitionLedger
 from xtreaming.coordinator.pending import LeaseOrder, in_lease_order, merged
 from xtreaming.coordinator.records import FarmRecord, QueueRecord, TaskRecord
@@ -28,25 +27,6 @@ MAX_LEDGER_WINDOW: Final = 100_000
 MIN_READ_AHEAD: Final = 64
 #: Speed is measured over the last minute.
 SPEED_WINDOW_S: Final = 60
-
-
-@dataclass(slots=True)
-class Pending:
-    """A message waiting for a worker: the message, its attempt, back-off and error history."""
-
-    message: Message
-    attempt: int = 1
-    not_before: datetime | None = None
-    errors: tuple[str, ...] = ()
-    _view: PendingMessage | None = None
-
-    @property
-    def view(self) -> PendingMessage:
-        """The scheduler's view of this message (built once)."""
-        if self._view is None:
-            m = self.message
-            self._view = PendingMessage(m.partition, m.offset, m.key, self.attempt, self.not_before)
-        return self._view
 
 
 @dataclass(slots=True)
@@ -101,7 +81,7 @@ class QueueRuntime:
     partitions: dict[int, PartitionRuntime] = field(default_factory=dict)
     #: Change only through ``add_pending`` and ``take`` (entries are replaced, never mutated): they drop
     #: the sorted view ``state`` otherwise reuses.
-    pending: dict[tuple[int, int], Pending] = field(default_factory=dict)
+    pending: dict[tuple[int, int], PendingMessage] = field(default_factory=dict)
     buffered: dict[int, int] = field(default_factory=dict)  # pending messages per partition
     keys_in_flight: dict[bytes, int] = field(default_factory=dict)
     running: set[str] = field(default_factory=set)
@@ -113,8 +93,9 @@ class QueueRuntime:
     retrying: int = 0
     _state: QueueState | None = None
     _pending_view: LeaseOrder | None = None  # ``pending`` in lease order, kept up to date incrementally
-    _taken: set[int] = field(default_factory=set)  # ids of views taken since ``_pending_view`` was built
-    _added: list[Pending] = field(default_factory=list)  # entries added since then
+    #: Messages taken since ``_pending_view`` was built, by id (held, so no id is reused meanwhile).
+    _taken: dict[int, PendingMessage] = field(default_factory=dict)
+    _added: list[PendingMessage] = field(default_factory=list)  # messages added since then
     _name: TopicName | None = None
 
     @property
@@ -142,28 +123,32 @@ class QueueRuntime:
             runtime = self.partitions[partition] = PartitionRuntime(PartitionLedger(state))
         return runtime
 
-    def add_pending(self, entry: Pending) -> None:
-        m = entry.message
-        self.pending[(m.partition, m.offset)] = entry
-        self.buffered[m.partition] = self.buffered.get(m.partition, 0) + 1
-        if entry.attempt > 1:
-            self.retrying += 1
-        if self._pending_view is not None:
-            self._added.append(entry)
-        self._state = None
+    def add_pending(self, entries: Iterable[PendingMessage]) -> None:
+        """Make ``entries`` pending (read from the log, restored, or back from a failed attempt)."""
+        pending, buffered, added = self.pending, self.buffered, 0
+        for entry in entries:
+            pending[(entry.partition, entry.offset)] = entry
+            buffered[entry.partition] = buffered.get(entry.partition, 0) + 1
+            if entry.attempt > 1:
+                self.retrying += 1
+            if self._pending_view is not None:
+                self._added.append(entry)
+            added += 1
+        if added:
+            self._state = None
 
-    def take(self, partition: int, offset: int) -> Pending:
-        entry = self.pending.pop((partition, offset))
-        self.buffered[partition] -= 1
-        if entry.attempt > 1:
-            self.retrying -= 1
+    def take(self, positions: Iterable[tuple[int, int]]) -> list[PendingMessage]:
+        """Remove the pending messages at ``positions`` (partition, offset) and return them."""
+        pending, buffered = self.pending, self.buffered
+        entries = [pending.pop(position) for position in positions]
+        for entry in entries:
+            buffered[entry.partition] -= 1
+            if entry.attempt > 1:
+                self.retrying -= 1
         if self._pending_view is not None:
-            if entry in self._added:
-                self._added.remove(entry)
-            else:
-                self._taken.add(id(entry.view))
+            self._taken.update((id(entry), entry) for entry in entries)
         self._state = None
-        return entry
+        return entries
 
     def hold_keys(self, keys: Iterable[bytes | None]) -> None:
         for key in keys:
@@ -211,14 +196,15 @@ class QueueRuntime:
         """``pending`` in lease order: sorted once, then only the changes since are applied."""
         view = self._pending_view
         if view is None:
-            view = in_lease_order(entry.view for entry in self.pending.values())
+            view = in_lease_order(self.pending.values())
         else:
-            if self._taken:
-                taken = self._taken
+            added, taken = self._added, self._taken
+            if taken:
                 view = LeaseOrder([m for m in view if id(m) not in taken])
-            if self._added:
-                view = merged(view, [entry.view for entry in self._added])
-        self._taken = set()
+                added = [m for m in added if id(m) not in taken]
+            if added:
+                view = merged(view, added)
+        self._taken = {}
         self._added = []
         return view
 
@@ -243,9 +229,9 @@ class QueueRuntime:
         return self.retrying
 
 
-def retried(entry: Pending, error: str, not_before: datetime) -> Pending:
+def retried(entry: PendingMessage, error: str, not_before: datetime) -> PendingMessage:
     """``entry`` after a failed attempt: next attempt, its back-off deadline, the error recorded."""
-    return replace(entry, attempt=entry.attempt + 1, not_before=not_before, errors=(*entry.errors, error), _view=None)
+    return replace(entry, attempt=entry.attempt + 1, not_before=not_before, errors=(*entry.errors, error))
 
 
 @dataclass(slots=True)
@@ -254,7 +240,7 @@ class TaskRuntime:
 
     record: TaskRecord
     queue: QueueRuntime
-    entries: list[Pending]
+    entries: list[PendingMessage]
     done: int | None = None
     total: int | None = None
 

@@ -27,18 +27,18 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from xtreaming.broker import Broker, Message, Record
+from xtreaming.broker import Broker, Record
 from xtreaming.coordinator.catalog import Catalog
 from xtreaming.coordinator.figures import BaseFigures, QueueFigures, base_figures, queue_figures
 from xtreaming.coordinator.intake import Intake
 from xtreaming.coordinator.options import CoordinatorOptions
+from xtreaming.coordinator.pending import PendingMessage
 from xtreaming.coordinator.records import (
     BaseRecord,
     FarmRecord,
     Profile,
     QueueRecord,
     SlotRecord,
-    TaskMessage,
     TaskRecord,
     WindowRecord,
     WorkSettings,
@@ -52,7 +52,7 @@ from xtreaming.coordinator.store import Store
 from xtreaming.errors import BrokerUnavailable, FarmNotFound, StoreUnavailable
 from xtreaming.topics import TopicName
 
-__all__ = ["Assignment", "Coordinator", "LeasedMessage", "Report", "Settled", "message_id"]
+__all__ = ["Assignment", "Coordinator", "Report", "Settled", "message_id"]
 
 log = logging.getLogger("xtreaming.coordinator")
 
@@ -64,16 +64,6 @@ def utc_now() -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
-class LeasedMessage:
-    message: Message
-    attempt: int
-
-    @property
-    def id(self) -> str:
-        return message_id(self.message)
-
-
-@dataclass(frozen=True, slots=True)
 class Assignment:
     """A task handed to one farm slot."""
 
@@ -81,7 +71,8 @@ class Assignment:
     topic: TopicName
     slot: int
     settings: WorkSettings
-    messages: tuple[LeasedMessage, ...]
+    #: The messages (values included) and the attempt each is on.
+    messages: tuple[PendingMessage, ...]
     deadline_at: datetime
 
 
@@ -289,7 +280,8 @@ class Coordinator:
     def _start_task(
         self, queue: QueueRuntime, farm_id: str, slot: int, lease: Lease, now: datetime, records: list[TaskRecord]
     ) -> Assignment:
-        entries = [queue.take(m.partition, m.offset) for m in lease.messages]
+        entries = queue.take([(m.partition, m.offset) for m in lease.messages])
+        leased = tuple(entries)
         task_id = uuid.uuid4().hex
         settings = queue.record.settings
         record = TaskRecord(
@@ -297,9 +289,7 @@ class Coordinator:
             topic=queue.topic,
             farm_id=farm_id,
             slot=slot,
-            messages=tuple(
-                TaskMessage(e.message.partition, e.message.offset, e.message.key, e.attempt) for e in entries
-            ),
+            messages=leased,
             leased_at=now,
             deadline_at=now + timedelta(seconds=settings.timeout_s + self.options.lease_grace_s),
         )
@@ -307,8 +297,8 @@ class Coordinator:
         self._tasks[task_id] = TaskRuntime(record, queue, entries)
         queue.running.add(task_id)
         queue.last_served = now
-        queue.hold_keys(e.message.key for e in entries)
-        for partition in {e.message.partition for e in entries}:
+        queue.hold_keys(e.key for e in entries)
+        for partition in {e.partition for e in entries}:
             with suppress(BrokerUnavailable):  # read fully or not at all; the background loop retries
                 self._intake.read(queue, partition)  # top up at once: the next slot may want it
         self._dirty.add(queue.topic)
@@ -317,7 +307,7 @@ class Coordinator:
             topic=queue.name,
             slot=slot,
             settings=settings,
-            messages=tuple(LeasedMessage(e.message, e.attempt) for e in entries),
+            messages=leased,
             deadline_at=record.deadline_at,
         )
 

@@ -8,22 +8,23 @@ bounded by what was in flight); the other order could lose an ACK.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, MutableSet, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSet, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from xtreaming.broker import Broker, Message, Record
+from xtreaming.broker import Broker, Record
 from xtreaming.coordinator.options import CoordinatorOptions
+from xtreaming.coordinator.pending import PendingMessage
 from xtreaming.coordinator.records import LedgerRecord, RetryRecord
-from xtreaming.coordinator.results import Finished, Status, Verdict, ack_records, dlq_record
-from xtreaming.coordinator.runtime import Pending, QueueRuntime, TaskRuntime, retried
+from xtreaming.coordinator.results import Finished, Status, Verdict, ack_records, dlq_records
+from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime, retried
 from xtreaming.coordinator.store import Store
 
 
-def message_id(message: Message) -> str:
+def message_id(topic: str, partition: int, offset: int) -> str:
     """The stable id a worker sees for a message: ``topic/partition/offset``."""
-    return f"{message.topic}/{message.partition}/{message.offset}"
+    return f"{topic}/{partition}/{offset}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +37,19 @@ class Report:
     #: False when the attempt failed through no fault of the messages (a lost farm): retry at once.
     backoff: bool = True
 
-    def verdict(self, message: Message) -> tuple[Verdict, str | None]:
+    def verdicts_of(
+        self, topic: str, entries: Iterable[PendingMessage]
+    ) -> Iterator[tuple[PendingMessage, Verdict, str | None]]:
+        """Each of a task's messages with its verdict and detail."""
         if not self.verdicts:  # the usual report: the exit code's verdict for every message
-            return self.default, self.detail
-        return self.verdicts.get(message_id(message), (self.default, self.detail))
+            default, detail = self.default, self.detail
+            for entry in entries:
+                yield entry, default, detail
+            return
+        fallback = (self.default, self.detail)
+        for entry in entries:
+            verdict, detail = self.verdicts.get(message_id(topic, entry.partition, entry.offset), fallback)
+            yield entry, verdict, detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,73 +107,77 @@ class Settlement:
         """Settle a task that was running: finished messages, retries, and its slot freed."""
         queue = task.queue
         settings = queue.record.settings
-        finished: list[Finished] = []
-        retries: list[Pending] = []
+        ledgers = {partition: runtime.ledger for partition, runtime in queue.partitions.items()}
+        outcomes: dict[tuple[Status, str | None], list[PendingMessage]] = {}
+        retries: list[PendingMessage] = []
         ignored = 0
-        for entry in task.entries:
-            m = entry.message
-            verdict, detail = report.verdict(m)
-            if queue.partitions[m.partition].ledger.is_finished(m.offset):
+        for entry, verdict, detail in report.verdicts_of(queue.topic, task.entries):
+            if ledgers[entry.partition].is_finished(entry.offset):
                 ignored += 1  # a late report of an expired lease finished it first
             elif verdict is Verdict.OK:
-                finished.append(_finished(task, entry, Status.OK, detail, now))
+                outcomes.setdefault((Status.OK, detail), []).append(entry)
             elif verdict is Verdict.ERROR or entry.attempt >= settings.max_attempts:
                 dying = replace(entry, errors=(*entry.errors, f"attempt {entry.attempt}: {detail or verdict.value}"))
-                finished.append(_finished(task, dying, Status.DEAD, detail, now))
+                outcomes.setdefault((Status.DEAD, detail), []).append(dying)
             else:
                 delay_s = settings.backoff_after(entry.attempt) if report.backoff else 0.0
                 error = f"attempt {entry.attempt}: {detail or 'retry'}"
                 retries.append(retried(entry, error, now + timedelta(seconds=delay_s)))
         queue.running.discard(task.record.id)
-        queue.release_keys(e.message.key for e in task.entries)
-        for entry in retries:
-            queue.add_pending(entry)
+        queue.release_keys(e.key for e in task.entries)
+        queue.add_pending(retries)
         queue.failures += len(retries)
         self._dirty.add(queue.topic)
-        had_retry_rows = {(f.message.partition, f.message.offset) for f in finished if f.attempts > 1}
-        self._persist(queue, [task.record.id], finished, retries, had_retry_rows)
-        dead = sum(1 for f in finished if f.status is Status.DEAD)
-        return Settled(True, ok=len(finished) - dead, retried=len(retries), dead=dead, ignored=ignored)
+        finished = [_finished(task, status, detail, messages, now) for (status, detail), messages in outcomes.items()]
+        self._persist(queue, [task.record.id], finished, retries)
+        ok = sum(len(f.messages) for f in finished if f.status is Status.OK)
+        dead = sum(len(f.messages) for f in finished if f.status is Status.DEAD)
+        return Settled(True, ok=ok, retried=len(retries), dead=dead, ignored=ignored)
 
     def settle_late(self, task: TaskRuntime, report: Report) -> Settled:
         """A report for a task whose lease expired: its "ok" messages that nobody finished since are
         finished now (first outcome wins); everything else was already retried."""
         queue = task.queue
-        now = self._clock()
-        finished: list[Finished] = []
-        for entry in task.entries:
-            m = entry.message
-            if report.verdict(m)[0] is not Verdict.OK or queue.partitions[m.partition].ledger.is_finished(m.offset):
-                continue
-            if (m.partition, m.offset) in queue.pending:
-                queue.take(m.partition, m.offset)
-                self._dirty.add(queue.topic)
-            finished.append(_finished(task, entry, Status.OK, "reported after its lease expired", now))
-        if finished:  # the expiry stored a retry row for each of them
-            self._persist(queue, [], finished, [], {(f.message.partition, f.message.offset) for f in finished})
-        return Settled(accepted=False, ok=len(finished), ignored=len(task.entries) - len(finished))
+        ok: list[PendingMessage] = []
+        for entry, verdict, _ in report.verdicts_of(queue.topic, task.entries):
+            if verdict is Verdict.OK and not queue.partitions[entry.partition].ledger.is_finished(entry.offset):
+                ok.append(entry)
+        waiting = [(e.partition, e.offset) for e in ok if (e.partition, e.offset) in queue.pending]
+        if waiting:  # back in pending for another attempt: that attempt is not needed any more
+            queue.take(waiting)
+            self._dirty.add(queue.topic)
+        if ok:  # the expiry stored a retry row for each of them
+            finished = _finished(task, Status.OK, "reported after its lease expired", ok, self._clock())
+            self._persist(queue, [], [finished], [], cleared=ok)
+        return Settled(accepted=False, ok=len(ok), ignored=len(task.entries) - len(ok))
 
     def _persist(
         self,
         queue: QueueRuntime,
         task_ids: list[str],
         finished: Sequence[Finished],
-        retries: Sequence[Pending],
-        cleared: set[tuple[int, int]],
+        retries: Sequence[PendingMessage],
+        cleared: Iterable[PendingMessage] | None = None,
     ) -> None:
+        """Results appended, ledgers moved, and the store told (now, or at the end of ``batched``).
+        ``cleared``: messages whose retry rows go (by default, those finished past their first attempt)."""
         self._write_results(queue, finished)
+        offsets: dict[int, list[int]] = {}
         for f in finished:
-            queue.partitions[f.message.partition].ledger.finish(f.message.offset)
-        queue.dead += sum(1 for f in finished if f.status is Status.DEAD)
-        queue.speed.add(len(finished), self._clock())
-        touched = sorted({f.message.partition for f in finished})
-        ledgers = [LedgerRecord(queue.topic, p, queue.partitions[p].ledger.export()) for p in touched]
+            for m in f.messages:
+                offsets.setdefault(m.partition, []).append(m.offset)
+        for partition, moved in offsets.items():
+            queue.partitions[partition].ledger.finish_all(moved)
+        queue.dead += sum(len(f.messages) for f in finished if f.status is Status.DEAD)
+        queue.speed.add(sum(len(f.messages) for f in finished), self._clock())
+        ledgers = [LedgerRecord(queue.topic, p, queue.partitions[p].ledger.export()) for p in sorted(offsets)]
         retry_rows = [
-            RetryRecord(queue.topic, m.partition, m.offset, e.attempt - 1, e.not_before or self._clock(), e.errors)
+            RetryRecord(queue.topic, e.partition, e.offset, e.attempt - 1, e.not_before or self._clock(), e.errors)
             for e in retries
-            for m in [e.message]
         ]
-        cleared_rows = [(queue.topic, p, o) for p, o in sorted(cleared)]
+        if cleared is None:
+            cleared = (m for f in finished for m in f.messages if m.attempt > 1)
+        cleared_rows = sorted({(queue.topic, m.partition, m.offset) for m in cleared})
         if self._batch is None:
             self.store.settle(
                 finished_tasks=task_ids, ledgers=ledgers, retries=retry_rows, cleared_retries=cleared_rows
@@ -177,13 +191,11 @@ class Settlement:
             self._batch.cleared.add(key)
 
     def _write_results(self, queue: QueueRuntime, finished: Sequence[Finished]) -> None:
-        if not finished:
-            return
         topic = queue.name
-        self._append(topic.ack, queue, ack_records(finished))
-        dead = [dlq_record(f) for f in finished if f.status is Status.DEAD]
-        if dead:
-            self._append(topic.dlq, queue, dead)
+        for done in finished:
+            self._append(topic.ack, queue, ack_records(done))
+            if done.status is Status.DEAD:
+                self._append(topic.dlq, queue, dlq_records(done))
 
     def _append(self, result_topic: str, queue: QueueRuntime, records: list[Record]) -> None:
         partitions = self.options.result_partitions or len(queue.partitions) or 1
@@ -210,6 +222,8 @@ class _Batch:
     cleared: set[tuple[str, int, int]] = field(default_factory=set)
 
 
-def _finished(task: TaskRuntime, entry: Pending, status: Status, detail: str | None, now: datetime) -> Finished:
+def _finished(
+    task: TaskRuntime, status: Status, detail: str | None, messages: Sequence[PendingMessage], now: datetime
+) -> Finished:
     r = task.record
-    return Finished(entry.message, status, entry.attempt, r.id, r.farm_id, r.slot, now, detail, entry.errors)
+    return Finished(r.topic, r.id, r.farm_id, r.slot, now, status, detail, messages)

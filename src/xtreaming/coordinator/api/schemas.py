@@ -9,13 +9,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from json.encoder import encode_basestring
-from typing import Annotated, Literal, overload
+from typing import Annotated, Final, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from xtreaming.broker import Message
 from xtreaming.config import Role
 from xtreaming.coordinator.figures import QueueFigures
+from xtreaming.coordinator.pending import PendingMessage
 from xtreaming.coordinator.results import Verdict
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
@@ -332,30 +332,35 @@ def encode_bytes(data: bytes | None) -> tuple[str | None, Encoding]:
         return base64.b64encode(data).decode("ascii"), "base64"
 
 
-def messages_json(messages: Iterable[tuple[Message, int]]) -> str:
-    """A task's ``(message, attempt)`` pairs as the JSON array of ``TaskMessageOut`` objects.
+def messages_json(topic: str, messages: Iterable[PendingMessage]) -> str:
+    """A task's messages (of ``topic``) as the JSON array of ``TaskMessageOut`` objects.
 
     Written by hand (the same text as ``json.dumps`` of the objects, ``ensure_ascii=False``): a lease
     carries thousands of messages and the generic encoder cost a quarter of the coordinator's time.
     """
+    name = encode_basestring(topic)
+    id_head = f'{{"id":{name[:-1]}/'
+    topic_field = f'","topic":{name},"partition":'
     parts = []
-    topics: dict[str, str] = {}
-    for message, attempt in messages:
-        topic = topics.get(message.topic)
-        if topic is None:
-            topic = topics[message.topic] = encode_basestring(message.topic)
-        key, key_encoding = encode_bytes(message.key)
-        value, value_encoding = encode_bytes(message.value)
-        headers = (
-            json.dumps([(name, base64.b64encode(v).decode("ascii")) for name, v in message.headers])
-            if message.headers
-            else "[]"
-        )
+    for m in messages:
+        headers = json.dumps([(h, base64.b64encode(v).decode("ascii")) for h, v in m.headers]) if m.headers else "[]"
         parts.append(
-            f'{{"id":{topic[:-1]}/{message.partition}/{message.offset}","topic":{topic},'
-            f'"partition":{message.partition},"offset":{message.offset},'
-            f'"key":{"null" if key is None else encode_basestring(key)},"key_encoding":"{key_encoding}",'
-            f'"value":{encode_basestring(value)},"value_encoding":"{value_encoding}",'
-            f'"headers":{headers},"attempt":{attempt}}}'
+            f'{id_head}{m.partition}/{m.offset}{topic_field}{m.partition},"offset":{m.offset},'
+            f'"key":{_json_bytes(m.key, _KEY_ENCODING)},"value":{_json_bytes(m.value, _VALUE_ENCODING)},'
+            f'"headers":{headers},"attempt":{m.attempt}}}'
         )
     return "[" + ",".join(parts) + "]"
+
+
+_KEY_ENCODING: Final = ',"key_encoding":'
+_VALUE_ENCODING: Final = ',"value_encoding":'
+
+
+def _json_bytes(data: bytes | None, encoding_field: str) -> str:
+    """``encode_bytes`` as JSON: the field's value, then its ``*_encoding`` field (``encoding_field``)."""
+    if data is None:
+        return f'null{encoding_field}"utf-8"'
+    try:
+        return f'{encode_basestring(data.decode())}{encoding_field}"utf-8"'
+    except UnicodeDecodeError:
+        return f'"{base64.b64encode(data).decode("ascii")}"{encoding_field}"base64"'

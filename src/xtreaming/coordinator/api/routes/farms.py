@@ -120,5 +120,5 @@ def _task_json(task: Assignment) -> str:
         "handler": task.settings.handler,
         "timeout_s": task.settings.timeout_s,
     }
-    messages = messages_json((m.message, m.attempt) for m in task.messages)
+    messages = messages_json(str(topic), task.messages)
     return f'{json.dumps(head, ensure_ascii=False)[:-1]},"messages":{messages}}}'
