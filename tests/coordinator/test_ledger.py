@@ -143,7 +143,7 @@ def test_the_bulk_methods_do_what_one_offset_at_a_time_does(restored: LedgerStat
     offset = 0
     for _ in range(400):
         if out and rng.random() < 0.5:
-            done = rng.sample(out, rng.randint(1, len(out))) + [10**9]  # and one never handed out
+            done = [*rng.sample(out, rng.randint(1, len(out))), 10**9]  # and one never handed out
             assert bulk.finish_all(done) == sum(single.finish(o) for o in done)
             out = [o for o in out if o not in done]
         else:  # a read of increasing offsets, with gaps (absent from the log)

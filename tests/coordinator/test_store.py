@@ -19,7 +19,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, create_engine, inspect
+from sqlalchemy import Connection, create_engine, inspect, update
 from sqlalchemy.pool import NullPool
 
 from xtreaming.coordinator.ledger import LedgerState
@@ -35,7 +35,7 @@ from xtreaming.coordinator.records import (
     WindowRecord,
     WorkSettings,
 )
-from xtreaming.coordinator.schema import METADATA
+from xtreaming.coordinator.schema import METADATA, TASKS
 from xtreaming.coordinator.store import MIGRATIONS, Store
 from xtreaming.errors import (
     BaseNotFound,
@@ -379,6 +379,15 @@ def test_a_task_round_trips_its_messages_and_times(store: Store) -> None:
     got = store.active_tasks()
     assert got == [record]
     assert got[0].leased_at.utcoffset() == timedelta(0)
+
+
+def test_a_task_stored_by_an_earlier_version_still_loads(store: Store, store_url: str) -> None:
+    store.add_task(task("task-1"))
+    with connected(store_url) as conn:  # the row as versions before the columnar form wrote it
+        conn.execute(update(TASKS).values(messages=[[0, o, f"cpf-{o}".encode().hex(), 1] for o in range(3)]))
+        conn.commit()
+
+    assert store.active_tasks() == [task("task-1")]
 
 
 def test_a_task_id_is_taken_once(store: Store) -> None:

@@ -8,10 +8,11 @@ holding the backlog.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable
+from collections import Counter, deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Final
 
 from xtreaming.coordinator.ledger import LedgerState, PartitionLedger
@@ -27,6 +28,9 @@ MAX_LEDGER_WINDOW: Final = 100_000
 MIN_READ_AHEAD: Final = 64
 #: Speed is measured over the last minute.
 SPEED_WINDOW_S: Final = 60
+
+_partition: Final = attrgetter("partition")
+_attempt: Final = attrgetter("attempt")
 
 
 @dataclass(slots=True)
@@ -123,48 +127,48 @@ class QueueRuntime:
             runtime = self.partitions[partition] = PartitionRuntime(PartitionLedger(state))
         return runtime
 
-    def add_pending(self, entries: Iterable[PendingMessage]) -> None:
+    def add_pending(self, entries: Sequence[PendingMessage]) -> None:
         """Make ``entries`` pending (read from the log, restored, or back from a failed attempt)."""
-        pending, buffered, added = self.pending, self.buffered, 0
-        for entry in entries:
-            pending[(entry.partition, entry.offset)] = entry
-            buffered[entry.partition] = buffered.get(entry.partition, 0) + 1
-            if entry.attempt > 1:
-                self.retrying += 1
-            if self._pending_view is not None:
-                self._added.append(entry)
-            added += 1
-        if added:
-            self._state = None
+        if not entries:
+            return
+        self.pending.update({(entry.partition, entry.offset): entry for entry in entries})
+        self._count(entries, 1)
+        if self._pending_view is not None:
+            self._added += entries
+        self._state = None
 
     def take(self, positions: Iterable[tuple[int, int]]) -> list[PendingMessage]:
         """Remove the pending messages at ``positions`` (partition, offset) and return them."""
-        pending, buffered = self.pending, self.buffered
+        pending = self.pending
         entries = [pending.pop(position) for position in positions]
-        for entry in entries:
-            buffered[entry.partition] -= 1
-            if entry.attempt > 1:
-                self.retrying -= 1
+        self._count(entries, -1)
         if self._pending_view is not None:
             self._taken.update((id(entry), entry) for entry in entries)
         self._state = None
         return entries
 
+    def _count(self, entries: Sequence[PendingMessage], sign: int) -> None:
+        """Add (``sign`` 1) or remove (-1) ``entries`` from the per-partition and retrying counts."""
+        buffered = self.buffered
+        for partition, count in Counter(map(_partition, entries)).items():
+            buffered[partition] = buffered.get(partition, 0) + sign * count
+        attempts = list(map(_attempt, entries))
+        self.retrying += sign * (len(attempts) - attempts.count(1))
+
     def hold_keys(self, keys: Iterable[bytes | None]) -> None:
+        held = self.keys_in_flight
         for key in keys:
             if key is not None:
-                self.keys_in_flight[key] = self.keys_in_flight.get(key, 0) + 1
+                held[key] = held.get(key, 0) + 1
         self._state = None
 
     def release_keys(self, keys: Iterable[bytes | None]) -> None:
+        held = self.keys_in_flight
         for key in keys:
-            if key is None:
-                continue
-            left = self.keys_in_flight.get(key, 0) - 1
-            if left > 0:
-                self.keys_in_flight[key] = left
-            else:
-                self.keys_in_flight.pop(key, None)
+            if key is not None:
+                left = held.pop(key, 1) - 1
+                if left > 0:
+                    held[key] = left
         self._state = None
 
     def touch(self) -> None:

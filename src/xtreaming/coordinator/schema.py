@@ -140,7 +140,8 @@ TASKS = Table(
     Column("topic", Text, nullable=False),
     Column("farm_id", Text, nullable=False),
     Column("slot", Integer, nullable=False),
-    # [[partition, offset, key as hex or null, attempt], ...]: compact, for batches of hundreds.
+    # {"partitions": [...], "offsets": [...], "keys": [hex or null, ...], "attempts": [...]}: compact
+    # for batches of thousands (rows of older versions: [[partition, offset, key, attempt], ...]).
     Column("messages", JSON, nullable=False),
     Column("leased_at", UtcDateTime, nullable=False),
     Column("deadline_at", UtcDateTime, nullable=False),

@@ -59,6 +59,7 @@ from xtreaming.coordinator.records import (
     AuditEntry,
     BaseRecord,
     FarmRecord,
+    LeasedMessage,
     LedgerRecord,
     Profile,
     QueueRecord,
@@ -368,9 +369,7 @@ class Store:
                 "topic": record.topic,
                 "farm_id": record.farm_id,
                 "slot": record.slot,
-                "messages": [
-                    [m.partition, m.offset, None if m.key is None else m.key.hex(), m.attempt] for m in record.messages
-                ],
+                "messages": _columns_of(record.messages),
                 "leased_at": record.leased_at,
                 "deadline_at": record.deadline_at,
             }
@@ -683,10 +682,25 @@ def _farm_of(row: Row[Any]) -> FarmRecord:
     )
 
 
+def _columns_of(messages: Sequence[LeasedMessage]) -> dict[str, list[Any]]:
+    """A task's messages as the ``messages`` column keeps them: one list per field (see ``schema.TASKS``)."""
+    return {
+        "partitions": [m.partition for m in messages],
+        "offsets": [m.offset for m in messages],
+        "keys": [None if m.key is None else m.key.hex() for m in messages],
+        "attempts": [m.attempt for m in messages],
+    }
+
+
 def _task_of(row: Row[Any]) -> TaskRecord:
+    stored = row.messages
+    if isinstance(stored, dict):
+        columns = zip(stored["partitions"], stored["offsets"], stored["keys"], stored["attempts"], strict=True)
+    else:  # rows written before the columns: [[partition, offset, key, attempt], ...]
+        columns = iter(stored)
     messages = tuple(
         TaskMessage(partition, offset, None if key is None else bytes.fromhex(key), attempt)
-        for partition, offset, key, attempt in row.messages
+        for partition, offset, key, attempt in columns
     )
     return TaskRecord(row.id, row.topic, row.farm_id, row.slot, messages, row.leased_at, row.deadline_at)
 
