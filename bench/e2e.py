@@ -14,7 +14,8 @@ every message finished (ACK written, ledger stored).
   this script starts it directly (spawn and wait), measured in the same run. The CPU seconds
   of each process show where it goes: the farm's own cost per task, and the coordinator's.
 * raw broker: the physical limit of this path on the same log: read every message of a
-  topic and append one ACK-sized record per message to another, with nothing in between.
+  topic and append one record per message to another, of a real ACK's size and shape (``ACK``),
+  with nothing in between.
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ from xtreaming.broker.sqlite import SqliteBroker
 TOPIC = "MULTCOB02.1186.IMPORTACAO.BENCH"
 VALUE = b'{"cpf":"00000000000","nome":"Fulano de Tal","valor_divida":"1234.56","vencimento":"2026-03-10"}'
 SLOTS = 2
+#: What the raw loop appends per message: a record of the size and shape of a real ACK (key, source
+#: position, outcome, task, farm, worker, time), so that both paths write the same bytes.
+ACK = (
+    b'{"key":"%s","topic":"' + TOPIC.encode() + b'","partition":%d,"offset":%d,"status":"ok","attempts":1,'
+    b'"task_id":"0123456789abcdef0123456789abcdef","farm":"bench","worker":0,'
+    b'"finished_at":"2026-11-23T13:27:00.123456+00:00","detail":null}'
+)
 
 
 def free_port() -> int:
@@ -71,14 +79,7 @@ def raw_broker(root: Path, count: int) -> float:
         offset = 0
         while page := log.read(TOPIC, partition, offset, max_records=1000):
             offset = page[-1].offset + 1
-            records = [
-                Record(
-                    m.key,
-                    b'{"topic":"%s","partition":%d,"offset":%d,"status":"ok"}'
-                    % (TOPIC.encode(), m.partition, m.offset),
-                )
-                for m in page
-            ]
+            records = [Record(m.key, ACK % (m.key, m.partition, m.offset)) for m in page]
             log.append(ack, records)
     elapsed = time.perf_counter() - started
     log.close()
