@@ -108,24 +108,37 @@ def test_handler_mode_imports_in_long_lived_processes(site: Site, tmp_path: Path
         assert db.execute("SELECT count(*) FROM clientes").fetchone() == (2000,)
 
 
-def test_run_once_leases_and_carries_each_result_on_the_next_lease(site: Site, tmp_path: Path) -> None:
+def test_a_finished_slot_reports_and_leases_its_next_task_in_one_round_trip(site: Site, tmp_path: Path) -> None:
     site.profile(".*", command=worker("ok"), batch_size=5)
     site.publish(TOPIC, 10, partitions=1)
     node = FarmNode(FarmConfig(site.url, "farm-x", slots=1, work_dir=tmp_path / "farm-x"))
     assert node.links.register(node.stopping)
     try:
-        for _ in range(2):
-            node.run_once(wait_s=0)
-            wait_until(lambda: node.slots[0].idle, 10, "the task to finish")
-            assert len(node.outbox) == 1
+        node.run_once(wait_s=0)  # the dispatcher leases the first task; the slot carries on alone
 
-        node.run_once(wait_s=0)
-
+        wait_until(lambda: site.queue(TOPIC)["state"] == "done", 10, "every message finished")
+        wait_until(lambda: node.slots[0].idle, 10, "the slot to go idle")
         assert len(node.outbox) == 0
         assert [(a["status"], a["farm"]) for a in site.acks(TOPIC)] == [("ok", "farm-x")] * 10
-        assert site.queue(TOPIC)["state"] == "done"
+        assert len({a["task_id"] for a in site.acks(TOPIC)}) == 2
     finally:
         node.finish()
+
+
+def test_a_stopping_farm_leaves_results_to_the_reporter_and_leases_nothing_more(site: Site, tmp_path: Path) -> None:
+    site.profile(".*", command=worker("ok"), batch_size=5)
+    site.publish(TOPIC, 10, partitions=1)
+    node = FarmNode(FarmConfig(site.url, "farm-x", slots=1, work_dir=tmp_path / "farm-x"))
+    assert node.links.register(node.stopping)
+    node.links.start()
+    node.run_once(wait_s=0)
+    node.stop()
+
+    wait_until(lambda: node.slots[0].idle, 10, "the task to finish")
+    node.finish()
+
+    assert [a["status"] for a in site.acks(TOPIC)] == ["ok"] * 5
+    assert site.queue(TOPIC)["consumed"] == 5
 
 
 def test_a_farm_the_coordinator_refuses_stops_saying_why(make_site: Callable[..., Site]) -> None:

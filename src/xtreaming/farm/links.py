@@ -100,6 +100,11 @@ class Links:
             self._down = True
             log.warning("coordinator unreachable (%s); running tasks carry on, results are kept", exc)
 
+    @property
+    def is_reachable(self) -> bool:
+        """False since a call failed to reach the coordinator, until one does again."""
+        return not self._down
+
     def reachable(self) -> None:
         if self._down:
             self._down = False

@@ -1,7 +1,9 @@
 """The farm agent: registers, heartbeats, long-polls for tasks for its idle slots, runs them, reports.
 
-Threads: the dispatcher (``run`` / ``run_once``: lease and start tasks), one per running task
-(``slots.Slot``), the heartbeat, and the reporter (``reporting.Outbox``). The coordinator may
+Threads: the dispatcher (``run`` / ``run_once``: lease and start tasks for idle slots), one per
+running task (``slots.Slot``: when its task ends it reports it and leases its next one in one
+round trip, so the coordinator prepares one slot's task while the farm starts another's), the
+heartbeat, and the reporter (``reporting.Outbox``: results that could not go that way). The coordinator may
 go away at any moment: every call is retried with back-off, running tasks carry on, and their
 results are kept until it answers again. A first stop request (SIGTERM, Ctrl-C) takes no new
 tasks and lets running ones finish; a second kills them and reports them for retry.
@@ -215,9 +217,31 @@ class FarmNode:
     def _finished(self, slot: Slot, task: Task, outcome: Outcome) -> None:
         if not outcome.is_success:
             log.warning("task %s (%s): %s", task.task_id, task.topic, outcome.summary(len(task.messages)))
-        self.outbox.put(Report(task.task_id, outcome.completion()))
+        report = Report(task.task_id, outcome.completion())
+        if self._carry_on(slot, report):
+            return
         slot.release()
         self._wake.set()
+
+    def _carry_on(self, slot: Slot, report: Report) -> bool:
+        """Report a finished task and lease the slot's next one in one round trip, from the slot's own
+        thread: the coordinator works on it while the dispatcher's request for other slots is still
+        out, so neither side waits for the other. True when the slot runs its next task now; False
+        (the report in the outbox when it was not delivered) for the dispatcher to take over."""
+        if self.stopping.is_set() or not report.small or not self.links.is_reachable:
+            self.outbox.put(report)
+            return False
+        body = {"slots": [slot.index], "wait_s": 0, "completions": [{"task_id": report.task_id, **report.body}]}
+        try:
+            answer = self._api.post(f"/api/farms/{self.links.farm_id}/lease", body, timeout_s=LEASE_MARGIN_S)
+        except (CoordinatorUnreachable, ApiError):
+            self.outbox.put(report)  # the dispatcher and the reporter know how to deal with it
+            return False
+        for settled in answer.get("settled", ()):
+            self.links.log_settled(settled)
+        for data in answer.get("tasks", ()):  # one at most: one slot was asked for
+            self._start(data, {slot.index})
+        return slot.task is not None and slot.task.task_id != report.task_id
 
     def _kill_all(self) -> None:
         for slot in self.slots:

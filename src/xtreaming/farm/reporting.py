@@ -1,7 +1,8 @@
 """Results waiting to reach the coordinator, and the back-off used while it does not answer.
 
-A finished task's completion goes into the ``Outbox``. Small ones ride on the next lease
-request (one round trip settles a task and asks for the next); while the dispatcher cannot
+A finished task's slot first reports it together with its lease of the next task (see
+``node``); when that is not possible its completion goes into the ``Outbox``. Small ones ride on
+the next lease request (one round trip settles a task and asks for the next); while the dispatcher cannot
 send them soon (its long-poll is waiting, the coordinator is down, the farm is stopping) the
 reporter thread sends them on their own. Nothing is dropped while the coordinator is away.
 """
