@@ -78,6 +78,10 @@ class PartitionLedger:
         """How many offsets at or above the watermark are finished (what ``export`` lists as ranges)."""
         return len(self._done)
 
+    def all_in_flight(self, offsets: Iterable[int]) -> bool:
+        """Whether every one of ``offsets`` is handed out and not finished (one C-level set check)."""
+        return self._in_flight.issuperset(offsets)
+
     def is_finished(self, offset: int) -> bool:
         return offset < self._watermark or offset in self._done
 

@@ -37,6 +37,11 @@ class Report:
     #: False when the attempt failed through no fault of the messages (a lost farm): retry at once.
     backoff: bool = True
 
+    @property
+    def all_ok(self) -> bool:
+        """Every message is ok (the usual report of a task that succeeded)."""
+        return not self.verdicts and self.default is Verdict.OK
+
     def verdicts_of(
         self, topic: str, entries: Iterable[PendingMessage]
     ) -> Iterator[tuple[PendingMessage, Verdict, str | None]]:
@@ -106,14 +111,40 @@ class Settlement:
     def settle(self, task: TaskRuntime, report: Report, now: datetime) -> Settled:
         """Settle a task that was running: finished messages, retries, and its slot freed."""
         queue = task.queue
+        offsets = offsets_by_partition(task.entries)
+        outcomes: dict[tuple[Status, str | None], list[PendingMessage]]
+        retries: list[PendingMessage]
+        finished_offsets: dict[int, list[int]] | None
+        if report.all_ok and all(queue.partitions[p].ledger.all_in_flight(o) for p, o in offsets.items()):
+            # The usual report, in bulk: every message ok, none finished by anyone else meanwhile.
+            outcomes, retries, ignored, finished_offsets = {(Status.OK, report.detail): task.entries}, [], 0, offsets
+        else:
+            outcomes, retries, ignored = self._judge(queue, task.entries, report, now)
+            finished_offsets = None
+        queue.running.discard(task.record.id)
+        queue.release_keys(e.key for e in task.entries)
+        queue.add_pending(retries)
+        queue.failures += len(retries)
+        self._dirty.add(queue.topic)
+        finished = [_finished(task, status, detail, messages, now) for (status, detail), messages in outcomes.items()]
+        self._persist(queue, [task.record.id], finished, retries, offsets=finished_offsets)
+        ok = sum(len(f.messages) for f in finished if f.status is Status.OK)
+        dead = sum(len(f.messages) for f in finished if f.status is Status.DEAD)
+        return Settled(True, ok=ok, retried=len(retries), dead=dead, ignored=ignored)
+
+    def _judge(
+        self, queue: QueueRuntime, entries: Sequence[PendingMessage], report: Report, now: datetime
+    ) -> tuple[dict[tuple[Status, str | None], list[PendingMessage]], list[PendingMessage], int]:
+        """Each message's fate: finished messages grouped by (status, detail), those to retry (their
+        next attempt), and how many to ignore (finished meanwhile by a late report of an expired lease)."""
         settings = queue.record.settings
         ledgers = {partition: runtime.ledger for partition, runtime in queue.partitions.items()}
         outcomes: dict[tuple[Status, str | None], list[PendingMessage]] = {}
         retries: list[PendingMessage] = []
         ignored = 0
-        for entry, verdict, detail in report.verdicts_of(queue.topic, task.entries):
+        for entry, verdict, detail in report.verdicts_of(queue.topic, entries):
             if ledgers[entry.partition].is_finished(entry.offset):
-                ignored += 1  # a late report of an expired lease finished it first
+                ignored += 1
             elif verdict is Verdict.OK:
                 outcomes.setdefault((Status.OK, detail), []).append(entry)
             elif verdict is Verdict.ERROR or entry.attempt >= settings.max_attempts:
@@ -123,16 +154,7 @@ class Settlement:
                 delay_s = settings.backoff_after(entry.attempt) if report.backoff else 0.0
                 error = f"attempt {entry.attempt}: {detail or 'retry'}"
                 retries.append(retried(entry, error, now + timedelta(seconds=delay_s)))
-        queue.running.discard(task.record.id)
-        queue.release_keys(e.key for e in task.entries)
-        queue.add_pending(retries)
-        queue.failures += len(retries)
-        self._dirty.add(queue.topic)
-        finished = [_finished(task, status, detail, messages, now) for (status, detail), messages in outcomes.items()]
-        self._persist(queue, [task.record.id], finished, retries)
-        ok = sum(len(f.messages) for f in finished if f.status is Status.OK)
-        dead = sum(len(f.messages) for f in finished if f.status is Status.DEAD)
-        return Settled(True, ok=ok, retried=len(retries), dead=dead, ignored=ignored)
+        return outcomes, retries, ignored
 
     def settle_late(self, task: TaskRuntime, report: Report) -> Settled:
         """A report for a task whose lease expired: its "ok" messages that nobody finished since are
@@ -158,14 +180,14 @@ class Settlement:
         finished: Sequence[Finished],
         retries: Sequence[PendingMessage],
         cleared: Iterable[PendingMessage] | None = None,
+        offsets: Mapping[int, list[int]] | None = None,
     ) -> None:
         """Results appended, ledgers moved, and the store told (now, or at the end of ``batched``).
-        ``cleared``: messages whose retry rows go (by default, those finished past their first attempt)."""
+        ``cleared``: messages whose retry rows go (by default, those finished past their first attempt);
+        ``offsets``: the finished messages' offsets by partition, when the caller has them already."""
         self._write_results(queue, finished)
-        offsets: dict[int, list[int]] = {}
-        for f in finished:
-            for m in f.messages:
-                offsets.setdefault(m.partition, []).append(m.offset)
+        if offsets is None:
+            offsets = offsets_by_partition([m for f in finished for m in f.messages])
         for partition, moved in offsets.items():
             queue.partitions[partition].ledger.finish_all(moved)
         queue.dead += sum(len(f.messages) for f in finished if f.status is Status.DEAD)
@@ -209,6 +231,14 @@ class Settlement:
             self.broker.create_topic(result_topic, partitions)
             self._result_topics.add(result_topic)
         self.broker.append(result_topic, records)
+
+
+def offsets_by_partition(messages: Iterable[PendingMessage]) -> dict[int, list[int]]:
+    """The offsets of ``messages``, by partition."""
+    offsets: dict[int, list[int]] = {}
+    for m in messages:
+        offsets.setdefault(m.partition, []).append(m.offset)
+    return offsets
 
 
 @dataclass(slots=True)
