@@ -24,7 +24,7 @@ def test_the_state_lists_pending_messages_in_lease_order_as_they_come_and_go() -
     for partition, offset in [(1, 4), (1, 5), (0, 7), (0, 2)]:
         queue.add_pending(pending(partition, offset))
     assert positions(queue) == [(0, 2), (1, 4), (1, 5), (0, 7)]
-    queue.take([(1, 4)])
+    queue.take(pending(1, 4))
     queue.add_pending(pending(1, 3))
     assert positions(queue) == [(0, 2), (1, 3), (1, 5), (0, 7)]
 
@@ -46,11 +46,15 @@ def test_incremental_changes_keep_the_same_order_as_a_full_sort() -> None:
     next_offset = dict.fromkeys(range(3), 0)
     for _ in range(300):
         if queue.pending and rng.random() < 0.45:
-            queue.take([rng.choice(list(queue.pending))])
+            queue.take([rng.choice(list(queue.pending.values()))])
         else:
             partition = rng.randrange(3)
             queue.add_pending(pending(partition, next_offset[partition]))
             next_offset[partition] += rng.randint(1, 3)
         if rng.random() < 0.3:
-            assert positions(queue) == sorted(queue.pending, key=lambda po: (po[1], po[0]))
-    assert positions(queue) == sorted(queue.pending, key=lambda po: (po[1], po[0]))
+            assert positions(queue) == sorted(
+                ((m.partition, m.offset) for m in queue.pending.values()), key=lambda po: (po[1], po[0])
+            )
+    assert positions(queue) == sorted(
+        ((m.partition, m.offset) for m in queue.pending.values()), key=lambda po: (po[1], po[0])
+    )

@@ -85,7 +85,7 @@ class QueueRuntime:
     partitions: dict[int, PartitionRuntime] = field(default_factory=dict)
     #: Change only through ``add_pending`` and ``take`` (entries are replaced, never mutated): they drop
     #: the sorted view ``state`` otherwise reuses.
-    pending: dict[tuple[int, int], PendingMessage] = field(default_factory=dict)
+    pending: dict[int, PendingMessage] = field(default_factory=dict)  # by ``PendingMessage.order``
     buffered: dict[int, int] = field(default_factory=dict)  # pending messages per partition
     keys_in_flight: dict[bytes, int] = field(default_factory=dict)
     running: set[str] = field(default_factory=set)
@@ -131,16 +131,16 @@ class QueueRuntime:
         """Make ``entries`` pending (read from the log, restored, or back from a failed attempt)."""
         if not entries:
             return
-        self.pending.update({(entry.partition, entry.offset): entry for entry in entries})
+        self.pending.update({entry.order: entry for entry in entries})
         self._count(entries, 1)
         if self._pending_view is not None:
             self._added += entries
         self._state = None
 
-    def take(self, positions: Iterable[tuple[int, int]]) -> list[PendingMessage]:
-        """Remove the pending messages at ``positions`` (partition, offset) and return them."""
+    def take(self, messages: Iterable[PendingMessage]) -> list[PendingMessage]:
+        """Remove the pending messages at the positions of ``messages`` and return them."""
         pending = self.pending
-        entries = [pending.pop(position) for position in positions]
+        entries = [pending.pop(message.order) for message in messages]
         self._count(entries, -1)
         if self._pending_view is not None:
             self._taken.update((id(entry), entry) for entry in entries)

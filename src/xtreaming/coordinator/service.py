@@ -280,7 +280,7 @@ class Coordinator:
     def _start_task(
         self, queue: QueueRuntime, farm_id: str, slot: int, lease: Lease, now: datetime, records: list[TaskRecord]
     ) -> Assignment:
-        entries = queue.take([(m.partition, m.offset) for m in lease.messages])
+        entries = queue.take(lease.messages)
         leased = tuple(entries)
         task_id = uuid.uuid4().hex
         settings = queue.record.settings

@@ -164,7 +164,7 @@ class Settlement:
         for entry, verdict, _ in report.verdicts_of(queue.topic, task.entries):
             if verdict is Verdict.OK and not queue.partitions[entry.partition].ledger.is_finished(entry.offset):
                 ok.append(entry)
-        waiting = [(e.partition, e.offset) for e in ok if (e.partition, e.offset) in queue.pending]
+        waiting = [e for e in ok if e.order in queue.pending]
         if waiting:  # back in pending for another attempt: that attempt is not needed any more
             queue.take(waiting)
             self._dirty.add(queue.topic)
