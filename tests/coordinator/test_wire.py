@@ -1,49 +1,45 @@
-"""Task messages as the lease answer writes them: the JSON of ``TaskMessageOut``, by hand."""
+"""Task messages as the lease answer writes them: columns (``TaskMessagesOut``)."""
 
 from __future__ import annotations
 
 import base64
 import json
 
-from xtreaming.coordinator.api.schemas import TaskMessageOut, messages_json
+from xtreaming.coordinator.api.schemas import TaskMessagesOut, message_columns
 from xtreaming.coordinator.pending import PendingMessage
 
-TOPIC = "MULTCOB03.1189.IMPORTACAO.X"
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
 
-def test_messages_are_the_json_the_model_describes() -> None:
+def test_messages_go_as_columns_text_where_they_are_utf8_and_base64_elsewhere() -> None:
     messages = [
         PendingMessage(0, 7, b"111", 1, None, '<cliente nome="João \\ \n"/>'.encode()),
         PendingMessage(3, 12, None, 2, None, b"\xff\x00binary", (("origem", b"crm"), ("bin", b"\xff"))),
+        PendingMessage(1, 9, b"\xfe", 1, None, b""),
     ]
 
-    written = messages_json(TOPIC, messages)
+    written = json.loads(json.dumps(message_columns(messages), ensure_ascii=False))
 
-    expected = [
-        {
-            "id": f"{TOPIC}/0/7",
-            "topic": TOPIC,
-            "partition": 0,
-            "offset": 7,
-            "key": "111",
-            "key_encoding": "utf-8",
-            "value": '<cliente nome="João \\ \n"/>',
-            "value_encoding": "utf-8",
-            "headers": [],
-            "attempt": 1,
-        },
-        {
-            "id": f"{TOPIC}/3/12",
-            "topic": TOPIC,
-            "partition": 3,
-            "offset": 12,
-            "key": None,
-            "key_encoding": "utf-8",
-            "value": base64.b64encode(b"\xff\x00binary").decode(),
-            "value_encoding": "base64",
-            "headers": [["origem", base64.b64encode(b"crm").decode()], ["bin", base64.b64encode(b"\xff").decode()]],
-            "attempt": 2,
-        },
-    ]
-    assert json.loads(written) == expected
-    assert [TaskMessageOut.model_validate(m).id for m in json.loads(written)] == [f"{TOPIC}/0/7", f"{TOPIC}/3/12"]
+    assert written == {
+        "partitions": [0, 3, 1],
+        "offsets": [7, 12, 9],
+        "keys": ["111", None, base64.b64encode(b"\xfe").decode()],
+        "values": ['<cliente nome="João \\ \n"/>', base64.b64encode(b"\xff\x00binary").decode(), ""],
+        "attempts": [1, 2, 1],
+        "headers": [
+            [],
+            [["origem", base64.b64encode(b"crm").decode()], ["bin", base64.b64encode(b"\xff").decode()]],
+            [],
+        ],
+        "base64_keys": [2],
+        "base64_values": [1],
+    }
+    assert TaskMessagesOut.model_validate(written).offsets == [7, 12, 9]
+
+
+def test_messages_without_headers_send_none() -> None:
+    written = message_columns([PendingMessage(0, 1, b"k", value=b"v")])
+
+    assert (written["headers"], written["base64_keys"], written["base64_values"]) == (None, [], [])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import sys
 from pathlib import Path
 from typing import Any
 
+from xtreaming.farm.leased import LeasedMessages
 from xtreaming.farm.protocol import Task
 
 TOPIC = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
@@ -33,6 +35,32 @@ def message(offset: int, *, key: str | None = None, value: str = '{"cpf": "1"}',
     }
 
 
+def binary_message(offset: int) -> dict[str, Any]:
+    """A message without a key, whose value is not UTF-8 (so base64) and that carries headers."""
+    return {
+        **message(offset),
+        "key": None,
+        "value": base64.b64encode(b"\xff\x00\xfe").decode(),
+        "value_encoding": "base64",
+        "headers": [["trace", base64.b64encode(b"\x01\x02").decode()], ["origem", base64.b64encode(b"CRM").decode()]],
+    }
+
+
+def leased(rows: list[dict[str, Any]]) -> LeasedMessages:
+    """Messages given as ``input.jsonl`` objects (``message``, ``binary_message``), as a lease carries them."""
+    data = {
+        "partitions": [r["partition"] for r in rows],
+        "offsets": [r["offset"] for r in rows],
+        "keys": [r["key"] for r in rows],
+        "values": [r["value"] for r in rows],
+        "attempts": [r["attempt"] for r in rows],
+        "headers": [r["headers"] for r in rows],
+        "base64_keys": [i for i, r in enumerate(rows) if r["key_encoding"] == "base64"],
+        "base64_values": [i for i, r in enumerate(rows) if r["value_encoding"] == "base64"],
+    }
+    return LeasedMessages.from_json(TOPIC, data)
+
+
 def make_task(
     *,
     command: tuple[str, ...] = (),
@@ -53,5 +81,5 @@ def make_task(
         command=command,
         handler=handler,
         timeout_s=timeout_s,
-        messages=[message(offset) for offset in range(messages)],
+        messages=leased([message(offset) for offset in range(messages)]),
     )

@@ -17,6 +17,11 @@ def echo(batch: Batch) -> dict[str, tuple[str, str]]:
     }
 
 
+def fields(batch: Batch) -> dict[str, tuple[str, str]]:
+    """Every message ok, its detail the message as the handler got it."""
+    return {m.id: ("ok", repr(m)) for m in batch.messages}
+
+
 def second_retried(batch: Batch) -> dict[str, str]:
     return {batch.messages[1].id: "retry"}
 

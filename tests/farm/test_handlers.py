@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
-from tests.farm.builders import IDS, make_task
+from tests.farm.builders import IDS, TOPIC, binary_message, leased, make_task, message
+from xtreaming.farm.batch import HandlerMessage
 from xtreaming.farm.control import TaskControl
 from xtreaming.farm.handlers import HandlerWorker
 from xtreaming.farm.protocol import Outcome, Verdict
@@ -31,6 +33,20 @@ def test_a_handler_gets_the_batch_and_one_process_serves_task_after_task(worker:
     assert detail == f"MULTCOB03/IMPORTACAO key=b'10000000000' value=b'{{\"cpf\": \"1\"}}' attempt=2 pid={worker.pid}"
     assert second.verdicts[IDS[0]][1] == detail
     assert (control.done, control.total) == (2, 3)
+
+
+def test_keys_values_and_headers_reach_the_handler_decoded(worker: HandlerWorker) -> None:
+    rows = [message(0, key="ç", value="João 😀"), binary_message(1), message(2)]
+
+    outcome = worker.run(replace(make_task(handler=f"{H}:fields"), messages=leased(rows)), TaskControl())
+
+    headers = (("trace", b"\x01\x02"), ("origem", b"CRM"))
+    expected = [
+        HandlerMessage(f"{TOPIC}/0/0", TOPIC, 0, 0, "ç".encode(), "João 😀".encode(), (), 2),
+        HandlerMessage(f"{TOPIC}/0/1", TOPIC, 0, 1, None, b"\xff\x00\xfe", headers, 2),
+        HandlerMessage(f"{TOPIC}/0/2", TOPIC, 0, 2, b"10000000002", b'{"cpf": "1"}', (), 2),
+    ]
+    assert outcome.verdicts == {m.id: (Verdict.OK, repr(m)) for m in expected}
 
 
 def test_a_handler_names_the_messages_that_failed(worker: HandlerWorker) -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.farm.builders import IDS, make_task
+from tests.farm.builders import IDS, binary_message, leased, make_task, message
 from xtreaming.farm.protocol import (
     InvalidCommand,
     InvalidOutput,
@@ -14,7 +14,6 @@ from xtreaming.farm.protocol import (
     Outcome,
     Task,
     Verdict,
-    input_lines,
     parse_output,
     parse_progress,
     render_command,
@@ -126,12 +125,34 @@ def test_a_bad_template_is_refused_in_words(template: list[str], message: str) -
 
 
 def test_input_lines_carry_each_message_as_leased() -> None:
-    task = make_task()
+    rows = [message(offset) for offset in range(3)]
 
-    lines = list(input_lines(task.messages))
+    lines = list(leased(rows).lines())
 
-    assert [json.loads(line) for line in lines] == list(task.messages)
+    assert [json.loads(line) for line in lines] == rows
     assert all(line.endswith("\n") and line.count("\n") == 1 for line in lines)
+
+
+def test_input_lines_are_the_compact_json_of_each_message_to_the_byte() -> None:
+    odd = 'é 中文 😀 \ud800 \x00\x1f\x7f \u2028 "q" \\ / \n\t\b\f\r'
+    rows = [message(0), binary_message(1), message(2, key=odd, value=odd), {**binary_message(3), "key": odd}]
+
+    lines = list(leased(rows).lines())
+
+    assert lines == [json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n" for row in rows]
+
+
+def test_a_task_whose_message_columns_disagree_is_refused() -> None:
+    task = {"task_id": "t", "topic": "A.1.B.C", "base": "A", "convenio": "1", "kind": "B", "process": "C",
+            "slot": 0, "attempt": 1, "timeout_s": 1.0}  # fmt: skip
+    columns = {"partitions": [0], "offsets": [1, 2], "keys": [None], "values": ["v"], "attempts": [1]}
+
+    with pytest.raises(InvalidTask, match="task 't': messages: columns of different lengths"):
+        Task.from_json({**task, "messages": columns})
+    with pytest.raises(InvalidTask, match="column 'values' is missing"):
+        Task.from_json({**task, "messages": {"partitions": [], "offsets": [], "keys": [], "attempts": []}})
+    with pytest.raises(InvalidTask, match=r"lists an index outside 0\.\.0"):
+        Task.from_json({**task, "messages": {**columns, "offsets": [1], "base64_values": [4]}})
 
 
 def test_a_completion_lists_only_what_differs_from_the_default() -> None:

@@ -16,14 +16,14 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, Final
 
 import psutil
 
-from xtreaming.farm.batch import Batch, HandlerMessage
+from xtreaming.farm.batch import Batch, Columns, from_columns
 from xtreaming.farm.control import TaskControl
 from xtreaming.farm.processes import kill_tree, tree_rss
 from xtreaming.farm.protocol import InvalidOutput, Outcome, Task, Verdict, failed, verdicts_of
@@ -34,7 +34,7 @@ TRACEBACK_LINES: Final = 12
 KILLED_WAIT_S: Final = 5.0
 
 Clock = Callable[[], float]
-Request = tuple[str, tuple[str, str, str, str, str, str, int], Sequence[Mapping[str, Any]]]
+Request = tuple[str, tuple[str, str, str, str, str, str, int], Columns]
 
 
 class HandlerPool:
@@ -70,9 +70,10 @@ class HandlerWorker:
             return failed(f"queue {task.topic} has no handler")
         conn, pid = self._ensure_started()
         context = (task.task_id, task.topic, task.base, task.convenio, task.kind, task.process, task.attempt)
+        request: Request = (task.handler, context, task.messages.handler_columns())
         control.attach(pid, self._kill, self._rss)
         try:
-            conn.send((task.handler, context, task.messages))
+            conn.send(request)
             return self._await(conn, task, control)
         except (EOFError, OSError):
             return failed(control.killed or f"handler process died (exit code {self._reap()})")
@@ -174,12 +175,12 @@ def serve(conn: Connection) -> None:
 
 
 def _handle(request: Request, handlers: dict[str, Callable[[Batch], object]], conn: Connection) -> tuple[Any, ...]:
-    reference, context, raw = request
+    reference, context, columns = request
     try:
         handler = handlers.get(reference) or handlers.setdefault(reference, load_handler(reference))
     except Exception as exc:  # a missing module or name is the queue's configuration, not the messages
         return ("failed", f"cannot load handler {reference!r}: {type(exc).__name__}: {exc}")
-    messages = [HandlerMessage.from_json(m) for m in raw]
+    messages = from_columns(columns)
     batch = Batch(*context, messages=messages, _report=lambda done, total: conn.send(("progress", done, total)))
     try:
         result = handler(batch)

@@ -11,6 +11,7 @@ tasks and lets running ones finish; a second kills them and reports them for ret
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -58,6 +59,16 @@ class FarmConfig:
     flush_s: float = DEFAULT_FLUSH_S
 
 
+def _freeze_heap() -> None:
+    """Exempt what the farm holds by now (imports, clients, threads) from garbage collection.
+
+    It lives as long as the process; yet each lease of thousands of messages allocates enough to
+    set off a full collection every few tasks, and each walked all of it again (about 15 ms a time,
+    measured). Frozen, a full collection walks only what came after.
+    """
+    gc.freeze()
+
+
 class FarmNode:
     """One farm agent (see the module docstring)."""
 
@@ -92,6 +103,7 @@ class FarmNode:
         try:
             if self.links.register(self.stopping):
                 self.links.start()
+                _freeze_heap()
                 while self._step():
                     pass
             self.finish()

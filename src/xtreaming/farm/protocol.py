@@ -1,5 +1,6 @@
-"""The worker protocol (DESIGN §6), pure: tasks as leased, ``input.jsonl`` lines, ``output.jsonl``
-verdicts, ``XTREAMING-PROGRESS d/t`` lines, command templates, and a task's outcome as reported.
+"""The worker protocol (DESIGN §6), pure: tasks as leased (their messages, and the ``input.jsonl``
+lines made of them, in ``leased``), ``output.jsonl`` verdicts, ``XTREAMING-PROGRESS d/t`` lines,
+command templates, and a task's outcome as reported.
 
 No I/O here: the runner and the handler pool read and write files and processes; this module
 turns text into typed values and back, and says exactly what is wrong with bad input.
@@ -10,12 +11,13 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
 from xtreaming.errors import XtreamingError
+from xtreaming.farm.leased import InvalidMessages, LeasedMessages
 
 #: The placeholders a command template may use; ``{python}`` is the farm's own interpreter.
 PLACEHOLDERS: Final = frozenset(
@@ -57,7 +59,7 @@ VERDICTS: Final = frozenset(v.value for v in Verdict)
 
 @dataclass(frozen=True, slots=True)
 class Task:
-    """A task as the coordinator leased it; ``messages`` are its JSON objects, passed on untouched."""
+    """A task as the coordinator leased it, its messages as the lease's columns."""
 
     task_id: str
     topic: str
@@ -70,7 +72,7 @@ class Task:
     command: tuple[str, ...]
     handler: str | None
     timeout_s: float
-    messages: Sequence[Mapping[str, Any]]
+    messages: LeasedMessages
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Task:
@@ -88,13 +90,15 @@ class Task:
                 command=tuple(str(arg) for arg in data.get("command") or ()),
                 handler=data.get("handler") or None,
                 timeout_s=float(data["timeout_s"]),
-                messages=list(data["messages"]),
+                messages=LeasedMessages.from_json(str(data["topic"]), data["messages"]),
             )
+        except InvalidMessages as exc:
+            raise InvalidTask(f"lease response: task {data.get('task_id')!r}: {exc}") from exc
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidTask(f"lease response: task without a valid {exc}") from exc
 
     def message_ids(self) -> set[str]:
-        return {str(m["id"]) for m in self.messages}
+        return set(self.messages.ids())
 
     def placeholders(self, input_path: str, output_path: str, python: str) -> dict[str, str]:
         return {
@@ -151,14 +155,6 @@ class Outcome:
 def failed(detail: str, verdict: Verdict = Verdict.RETRY) -> Outcome:
     """Every message of the task gets ``verdict`` for the reason ``detail``."""
     return Outcome(verdict, detail)
-
-
-def input_lines(messages: Iterable[Mapping[str, Any]]) -> Iterator[str]:
-    """``input.jsonl``: one JSON object per message (id, topic, partition, offset, key, key_encoding,
-    value, value_encoding, headers as [name, base64] pairs, attempt), each ending with a newline."""
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    for message in messages:
-        yield dumps(message) + "\n"
 
 
 def parse_output(

@@ -29,7 +29,6 @@ from xtreaming.farm.protocol import (
     Task,
     Verdict,
     failed,
-    input_lines,
     parse_output,
     parse_progress,
     render_command,
@@ -120,7 +119,7 @@ class CommandRunner:
     def _run_in(self, directory: Path, task: Task, control: TaskControl) -> Outcome:
         input_path, output_path = directory / "input.jsonl", directory / "output.jsonl"
         with input_path.open("w", encoding="utf-8", newline="\n") as file:
-            file.writelines(input_lines(task.messages))
+            file.writelines(task.messages.lines())
         try:
             argv = render_command(task.command, task.placeholders(str(input_path), str(output_path), self._python))
             argv[0] = _resolve(argv[0])
@@ -173,7 +172,7 @@ class CommandRunner:
         tail = _tail(stderr, "stderr") or _tail(stdout, "stdout")
         ended = killed or f"worker exited with code {code}"
         try:
-            verdicts = _read_output(output, task.message_ids())
+            verdicts = _read_output(output, task)
         except InvalidOutput as exc:
             if killed:  # a worker killed while writing leaves a cut line: not its fault
                 return failed(_with_tail(f"{killed} ({exc})", tail))
@@ -202,14 +201,15 @@ class CommandRunner:
         }
 
 
-def _read_output(path: Path, known_ids: set[str]) -> dict[str, tuple[Verdict, str | None]]:
+def _read_output(path: Path, task: Task) -> dict[str, tuple[Verdict, str | None]]:
+    """The verdicts a worker wrote; the task's message ids are gathered only then (most write none)."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
         return {}
     if size > MAX_OUTPUT_BYTES:
         raise InvalidOutput(f"output.jsonl is {size:,} bytes, more than the {MAX_OUTPUT_BYTES:,} a farm reads")
-    return parse_output(path.read_bytes(), known_ids)
+    return parse_output(path.read_bytes(), task.message_ids())
 
 
 def _resolve(program: str) -> str:

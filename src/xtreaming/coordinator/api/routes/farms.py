@@ -20,7 +20,7 @@ from xtreaming.coordinator.api.schemas import (
     LeaseResponse,
     Progress,
     SettledOut,
-    messages_json,
+    message_columns,
 )
 from xtreaming.coordinator.records import SlotRecord
 from xtreaming.coordinator.service import Assignment, Report, Settled
@@ -104,7 +104,7 @@ def farm_rows(request: Request) -> list[FarmRow]:
 
 
 def _task_json(task: Assignment) -> str:
-    """One task of a lease answer as JSON (``TaskOut``); its messages by ``messages_json``."""
+    """One task of a lease answer as JSON (``TaskOut``), its messages as columns."""
     topic = task.topic
     head = {
         "task_id": task.task_id,
@@ -119,6 +119,6 @@ def _task_json(task: Assignment) -> str:
         "command": list(task.settings.command),
         "handler": task.settings.handler,
         "timeout_s": task.settings.timeout_s,
+        "messages": message_columns(task.messages),
     }
-    messages = messages_json(str(topic), task.messages)
-    return f'{json.dumps(head, ensure_ascii=False)[:-1]},"messages":{messages}}}'
+    return json.dumps(head, ensure_ascii=False)
