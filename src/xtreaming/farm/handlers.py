@@ -43,6 +43,12 @@ class HandlerPool:
     def __init__(self, slots: int, *, clock: Clock = time.monotonic) -> None:
         self._workers = [HandlerWorker(index, clock) for index in range(slots)]
 
+    def start(self) -> None:
+        """Start every slot's process now, without waiting for them: an interpreter takes a tenth of a
+        second or more to start, which the first handler task of each slot would otherwise wait for."""
+        for worker in self._workers:
+            worker.start()
+
     def run(self, slot: int, task: Task, control: TaskControl) -> Outcome:
         return self._workers[slot].run(task, control)
 
@@ -103,6 +109,10 @@ class HandlerWorker:
                 return failed(body[0], Verdict.ERROR)
             else:
                 return failed(body[0])
+
+    def start(self) -> None:
+        """Start the worker process unless it runs already."""
+        self._ensure_started()
 
     def _ensure_started(self) -> tuple[Connection, int]:
         """The worker's pipe and pid, starting a worker process when there is none alive."""

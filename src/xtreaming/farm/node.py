@@ -103,6 +103,7 @@ class FarmNode:
         try:
             if self.links.register(self.stopping):
                 self.links.start()
+                self.handlers.start()
                 _freeze_heap()
                 while self._step():
                     pass
