@@ -286,6 +286,18 @@ class BrokerContract:
         assert (message.topic, message.partition, message.offset) == (topic, partition, offset)
         assert before_ms <= message.timestamp_ms <= after_ms
 
+    def test_an_append_begun_and_waited_for_is_an_append(self, broker: Broker, prefix: str) -> None:
+        broker.create_topic(f"{prefix}.A", 2)
+        keyed = [Record(b"%d" % i, b"v%d" % i) for i in range(6)]
+
+        first, second = broker.begin_append(f"{prefix}.A", keyed), broker.begin_append(f"{prefix}.A", keyed[:2])
+        positions = [*first(), *second()]
+
+        assert [p.partition for p in positions] == [partition_for(r.key, 2) for r in [*keyed, *keyed[:2]]]
+        read = {(m.partition, m.offset): m.value for p in (0, 1) for m in broker.read(f"{prefix}.A", p, 0)}
+        assert [read[(p.partition, p.offset)] for p in positions] == [r.value for r in [*keyed, *keyed[:2]]]
+        assert broker.begin_append(f"{prefix}.A", [])() == []
+
     def test_appending_nothing_returns_no_positions(self, broker: Broker, prefix: str) -> None:
         broker.create_topic(f"{prefix}.A", 2)
 

@@ -149,9 +149,14 @@ class KafkaBroker:
     # -- records --------------------------------------------------------------------------------
 
     def append(self, topic: str, records: Sequence[Record]) -> Positions:
+        return self.begin_append(topic, records)()
+
+    def begin_append(self, topic: str, records: Sequence[Record]) -> Callable[[], Positions]:
+        """Hands the records to librdkafka now; the returned function waits for the broker's
+        acknowledgements (the round trip a caller can spend on other work)."""
         count = self.partition_count(topic)
         if not records:
-            return Positions([], [])
+            return lambda: Positions([], [])
         self._fail_fast()
         partitions = partitions_for([r.key for r in records], count, self._round_robin)
         delivered: dict[int, list[int]] = {}
@@ -175,11 +180,15 @@ class KafkaBroker:
                     producer.poll(0.05)
                 except KafkaException as exc:
                     raise self._translate(exc.args[0], f"append to topic {topic!r}") from exc
-        self._flush(producer, topic, len(records), delivered, failures)
-        for p, offsets in delivered.items():
-            self._appended[(topic, p)] = max(self._appended.get((topic, p), 0), offsets[-1] + 1)
-        ends = {p: iter(offsets) for p, offsets in delivered.items()}
-        return Positions(partitions, [next(ends[p]) for p in partitions])
+
+        def confirmed() -> Positions:
+            self._flush(producer, topic, len(records), delivered, failures)
+            for p, offsets in delivered.items():
+                self._appended[(topic, p)] = max(self._appended.get((topic, p), 0), offsets[-1] + 1)
+            ends = {p: iter(offsets) for p, offsets in delivered.items()}
+            return Positions(partitions, [next(ends[p]) for p in partitions])
+
+        return confirmed
 
     def _flush(
         self, producer: Producer, topic: str, total: int, delivered: dict[int, list[int]], failures: list[KafkaError]

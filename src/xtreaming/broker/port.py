@@ -8,7 +8,7 @@ groups keep one committed offset per partition ("the next offset to process").
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from re import Pattern
 from typing import NamedTuple, Protocol, overload
@@ -114,6 +114,13 @@ class Broker(Protocol):
         key are spread round-robin. Within a partition, records keep their order in
         ``records`` and get dense, increasing offsets. Returns one position per record, in order.
         """
+        ...
+
+    def begin_append(self, topic: str, records: Sequence[Record]) -> Callable[[], Sequence[Position]]:
+        """``append``, in two steps: start it, and later call what this returns to wait until the
+        records are appended and get their positions (same guarantees; an error may come from
+        either call). Lets a caller do other work while a remote log confirms a batch; a local log
+        appends at once."""
         ...
 
     def read(

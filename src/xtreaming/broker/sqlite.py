@@ -26,7 +26,7 @@ import sqlite3
 import threading
 import time
 from base64 import b64decode, b64encode
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import repeat
@@ -186,6 +186,10 @@ class SqliteBroker:
             else:
                 con.executemany(_INSERT, zip(ids, keys, values, now, strict=False))
         return Positions(partitions, offsets)
+
+    def begin_append(self, topic: str, records: Sequence[Record]) -> Callable[[], Positions]:
+        positions = self.append(topic, records)  # local: nothing to wait for later
+        return lambda: positions
 
     def read(
         self, topic: str, partition: int, offset: int, max_records: int = 1000, max_bytes: int = 1 << 20

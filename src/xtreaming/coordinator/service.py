@@ -257,9 +257,13 @@ class Coordinator:
     ) -> tuple[list[Settled], list[Assignment]]:
         """Settle a farm's finished tasks, then lease its idle slots: one store transaction for both."""
         with self._lock, self._consistent(), self.store.transaction():
-            with self._settlement.batched():  # results appended once, before the store commits
-                settled = [self.complete(task_id, report) for task_id, report in completions]
-            return settled, self.lease(farm_id, slots) if slots else []
+            try:
+                # Results appended once; their round trip to a remote log goes on while the lease is made.
+                with self._settlement.batched(overlap=True):
+                    settled = [self.complete(task_id, report) for task_id, report in completions]
+                return settled, self.lease(farm_id, slots) if slots else []
+            finally:
+                self._settlement.confirm()  # the results are in the log before the store commits
 
     def lease_wait(self, farm_id: str, slots: Sequence[int], timeout_s: float) -> list[Assignment]:
         """``lease``, waiting up to ``timeout_s`` for work to appear (long-poll)."""

@@ -86,11 +86,16 @@ class Settlement:
         self._dirty = dirty
         self._result_topics: set[str] = set()
         self._batch: _Batch | None = None
+        self._unconfirmed: list[Callable[[], object]] = []
 
     @contextmanager
-    def batched(self) -> Iterator[None]:
+    def batched(self, *, overlap: bool = False) -> Iterator[None]:
         """Settle several tasks with one append per result topic and one store write at the end:
-        results first, then the store, as for a single settlement."""
+        results first, then the store, as for a single settlement.
+
+        With ``overlap`` the appends are only started (``Broker.begin_append``): the caller goes on
+        while a remote log confirms them, and must ``confirm`` them before its store transaction
+        commits, which keeps the order results-then-store."""
         if self._batch is not None:
             yield
             return
@@ -98,7 +103,9 @@ class Settlement:
         try:
             yield
             for (topic, partitions), records in batch.results.items():
-                self._write(topic, partitions, records)
+                self._unconfirmed.append(self.broker.begin_append(self._result_topic(topic, partitions), records))
+            if not overlap:
+                self.confirm()
             self.store.settle(
                 finished_tasks=batch.tasks,
                 ledgers=list(batch.ledgers.values()),
@@ -107,6 +114,13 @@ class Settlement:
             )
         finally:
             self._batch = None
+
+    def confirm(self) -> None:
+        """Wait until the results ``batched(overlap=True)`` started appending are in the log; raises
+        what the append raised."""
+        unconfirmed, self._unconfirmed = self._unconfirmed, []
+        for appended in unconfirmed:
+            appended()
 
     def settle(self, task: TaskRuntime, report: Report, now: datetime) -> Settled:
         """Settle a task that was running: finished messages, retries, and its slot freed."""
@@ -227,10 +241,14 @@ class Settlement:
             self._write(result_topic, partitions, records)
 
     def _write(self, result_topic: str, partitions: int, records: list[Record]) -> None:
+        self.broker.append(self._result_topic(result_topic, partitions), records)
+
+    def _result_topic(self, result_topic: str, partitions: int) -> str:
+        """``result_topic``, created first when this coordinator has not written to it yet."""
         if result_topic not in self._result_topics:
             self.broker.create_topic(result_topic, partitions)
             self._result_topics.add(result_topic)
-        self.broker.append(result_topic, records)
+        return result_topic
 
 
 def offsets_by_partition(messages: Iterable[PendingMessage]) -> dict[int, list[int]]:
