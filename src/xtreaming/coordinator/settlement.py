@@ -227,21 +227,21 @@ class Settlement:
             self._batch.cleared.add(key)
 
     def _write_results(self, queue: QueueRuntime, finished: Sequence[Finished]) -> None:
+        """One append of the ACK records of every outcome (and one of the DLQ records, if any died)."""
+        if not finished:
+            return
         topic = queue.name
-        for done in finished:
-            self._append(topic.ack, queue, ack_records(done))
-            if done.status is Status.DEAD:
-                self._append(topic.dlq, queue, dlq_records(done))
+        self._append(topic.ack, queue, [record for done in finished for record in ack_records(done)])
+        dead = [record for done in finished if done.status is Status.DEAD for record in dlq_records(done)]
+        if dead:
+            self._append(topic.dlq, queue, dead)
 
     def _append(self, result_topic: str, queue: QueueRuntime, records: list[Record]) -> None:
         partitions = self.options.result_partitions or len(queue.partitions) or 1
         if self._batch is not None:
             self._batch.results.setdefault((result_topic, partitions), []).extend(records)
         else:
-            self._write(result_topic, partitions, records)
-
-    def _write(self, result_topic: str, partitions: int, records: list[Record]) -> None:
-        self.broker.append(self._result_topic(result_topic, partitions), records)
+            self.broker.append(self._result_topic(result_topic, partitions), records)
 
     def _result_topic(self, result_topic: str, partitions: int) -> str:
         """``result_topic``, created first when this coordinator has not written to it yet."""
