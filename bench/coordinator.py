@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,15 +29,9 @@ from rich.table import Table
 
 from xtreaming.broker import Record
 from xtreaming.broker.sqlite import SqliteBroker
+from xtreaming.localhost import free_port
 
 URGENT = "MULTCOB02.1186.COBSINC.LOCALIZACAO"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def start_coordinator(root: Path, port: int) -> subprocess.Popen[bytes]:

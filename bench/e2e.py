@@ -21,11 +21,9 @@ every message finished (ACK written, ledger stored).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,8 +37,10 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from cpu import cpu_s
 from xtreaming.broker import Record
 from xtreaming.broker.sqlite import SqliteBroker
+from xtreaming.localhost import free_port
 
 TOPIC = "MULTCOB02.1186.IMPORTACAO.BENCH"
 VALUE = b'{"cpf":"00000000000","nome":"Fulano de Tal","valor_divida":"1234.56","vencimento":"2026-03-10"}'
@@ -52,13 +52,6 @@ ACK = (
     b'"task_id":"0123456789abcdef0123456789abcdef","farm":"bench","worker":0,'
     b'"finished_at":"2026-11-23T13:27:00.123456+00:00","detail":null}'
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def fill(path: Path, count: int) -> None:
@@ -136,16 +129,6 @@ class Run:
     tasks: int
     coordinator_cpu_s: float
     farm_cpu_s: float
-
-
-def cpu_s(process: psutil.Process) -> float:
-    """CPU seconds of a process and of its children (running ones and those it waited for)."""
-    total = 0.0
-    for member in [process, *process.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            times = member.cpu_times()
-            total += times.user + times.system + times.children_user + times.children_system
-    return total
 
 
 def end_to_end(root: Path, count: int, settings: dict[str, object]) -> Run:

@@ -38,20 +38,15 @@ from rich.table import Table
 from sqlalchemy import create_engine, make_url
 from sqlalchemy.pool import NullPool
 
+from cpu import cpu_s
 from xtreaming.broker import Record, open_broker
+from xtreaming.localhost import free_port
 
 TOPIC = "MULTCOB02.1186.IMPORTACAO.BENCH"
 VALUE = b'{"cpf":"00000000000","nome":"Fulano de Tal","valor_divida":"1234.56","vencimento":"2026-03-10"}'
 PARTITIONS = 4
 SLOTS = 2
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Tansu:
@@ -150,15 +145,6 @@ def state_url(database_url: str) -> object:
         with admin.begin() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
-
-
-def cpu_s(process: psutil.Process) -> float:
-    total = 0.0
-    for member in [process, *process.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            times = member.cpu_times()
-            total += times.user + times.system + times.children_user + times.children_system
-    return total
 
 
 def end_to_end(

@@ -22,6 +22,8 @@ import pytest
 from sqlalchemy import create_engine, make_url
 from sqlalchemy.pool import NullPool
 
+from xtreaming.localhost import free_port
+
 #: PostgreSQL with trust authentication, as on developers' machines and CI; override with
 #: XTREAMING_TEST_POSTGRES_URL (a SQLAlchemy URL).
 DEFAULT_POSTGRES_URL: Final = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -101,7 +103,7 @@ class Tansu:
     """A tansu broker process on a free loopback port (memory storage: it keeps nothing when it stops)."""
 
     def __init__(self, binary: str, log_path: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"kafka://127.0.0.1:{self.port}"
         listener = f"tcp://127.0.0.1:{self.port}"
         self._log = log_path.open("wb")
@@ -166,10 +168,3 @@ def running_tansu(log_dir: Path) -> Iterator[Tansu]:
         yield broker
     finally:
         broker.stop()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from xtreaming.broker import Record, open_broker, partition_for
 from xtreaming.broker.kafka import KafkaBroker
 from xtreaming.broker.kafka_config import KafkaConfig
 from xtreaming.errors import BrokerUnavailable, InvalidBrokerUrl
+from xtreaming.localhost import free_port
 
 
 @pytest.mark.kafka
@@ -68,9 +68,7 @@ def test_a_url_error_does_not_echo_the_query_which_may_hold_a_password() -> None
 
 
 def test_an_unreachable_cluster_fails_clearly_within_the_timeout() -> None:
-    with socket.socket() as closed:  # a port nobody listens on
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = free_port()  # nobody listens on it
     started = time.monotonic()
 
     with pytest.raises(BrokerUnavailable, match=rf"kafka 127\.0\.0\.1:{port} unreachable: reach the cluster"):

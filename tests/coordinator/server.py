@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from pathlib import Path
@@ -11,13 +10,7 @@ import uvicorn
 
 from xtreaming.config import Settings, Token
 from xtreaming.coordinator.api.app import create_app
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from xtreaming.localhost import free_port
 
 
 class RunningCoordinator:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -49,6 +48,7 @@ from xtreaming.errors import (
     StoreUnavailable,
     WindowNotFound,
 )
+from xtreaming.localhost import free_port
 
 SITE = ZoneInfo("America/Sao_Paulo")
 #: A site-local moment with microseconds: it must come back equal, in UTC.
@@ -101,14 +101,6 @@ def connected(url: str) -> Iterator[Connection]:
 def revision(url: str) -> str | None:
     with connected(url) as conn:
         return MigrationContext.configure(conn).get_current_revision()
-
-
-def closed_port() -> int:
-    """A local TCP port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 # -- schema --------------------------------------------------------------------------------------
@@ -506,7 +498,7 @@ def test_concurrent_writers_all_land(store_url: str) -> None:
 
 
 def test_an_unreachable_postgresql_fails_quickly() -> None:
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/test"
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"
     started = time.monotonic()
 
     with pytest.raises(StoreUnavailable, match=r"state store postgresql\+psycopg://postgres@127\.0\.0\.1:\d+/test is"):

@@ -17,11 +17,11 @@ import httpx
 import pytest
 
 from tests.broker.contract import read_all
-from tests.coordinator.server import free_port
 from tests.farm.builders import worker
 from tests.farm.site import wait_until
 from tests.services import Tansu, fresh_postgres_schema
 from xtreaming.broker import open_broker
+from xtreaming.localhost import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

@@ -41,6 +41,7 @@ from xtreaming.demo.scenario import (
 from xtreaming.demo.screen import progress_line, status_view
 from xtreaming.errors import XtreamingError
 from xtreaming.farm.processes import isolated_group, request_stop
+from xtreaming.localhost import free_port
 
 #: How long farms may take to finish their running tasks after the demo is stopped.
 FARM_STOP_S: Final = 60.0
@@ -129,7 +130,7 @@ class Site:
 def run_demo(options: DemoOptions, *, console: Console) -> int:
     """Run the demo until Ctrl-C (or ``until_done`` / ``duration_s``); returns the exit code."""
     data_dir = options.data_dir.absolute()
-    port = options.port or _free_port()
+    port = options.port or free_port()
     _check_port(port)  # before cleaning: the port may belong to a demo running on this very directory
     _start_fresh(data_dir)
     url = f"http://127.0.0.1:{port}"
@@ -227,13 +228,6 @@ def _start_fresh(data_dir: Path) -> None:
             stale.unlink()
     for folder in ("bases", "farms"):
         shutil.rmtree(data_dir / folder, ignore_errors=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _check_port(port: int) -> None:
