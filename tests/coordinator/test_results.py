@@ -22,6 +22,9 @@ def finished(keys: list[bytes | None], detail: str | None, status: Status = Stat
 
 def test_ack_records_are_the_json_of_their_fields() -> None:
     cases = [
+        finished([b"111", b"0" * 11], None),  # keys that go in as they are
+        finished([b"111", b"222"], "100% d%one %s %b"),
+        finished([b"111", b'a"b', b"c\\d"], None),
         finished([b"111", None], None),
         finished([None], 'CPF "inválido"\n\t\\ ok'),
         finished([b"\xff\xfe"], "x", Status.DEAD),

@@ -4,6 +4,7 @@ and the original message plus its error history on ``<topic>.DLQ``."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +13,9 @@ from json.encoder import encode_basestring
 
 from xtreaming.broker import Record
 from xtreaming.coordinator.pending import PendingMessage
+
+#: Keys JSON takes between quotes as they are: printable ASCII but the quote and the backslash.
+_PLAIN = re.compile(rb"[ !#-\[\]-~]*")
 
 
 class Status(StrEnum):
@@ -51,7 +55,8 @@ def ack_records(done: Finished) -> list[Record]:
     The same JSON as ``json.dumps({"key": …, "topic": …, "partition": …, "offset": …, "status": …,
     "attempts": …, "task_id": …, "farm": …, "worker": …, "finished_at": …, "detail": …},
     ensure_ascii=False, separators=(",", ":"))``, written by hand: one is made per message, and
-    what the messages of a task share (topic, outcome, task, farm, time) is encoded once.
+    what the messages of a task share (topic, outcome, task, farm, time) is encoded once. Keys
+    that JSON takes as they are (the usual client ids) go in without being decoded.
     """
     topic = f'"topic":{encode_basestring(done.topic)},'
     status = f'"status":"{done.status.value}","attempts":'
@@ -60,6 +65,14 @@ def ack_records(done: Finished) -> list[Record]:
         f',"task_id":{encode_basestring(done.task_id)},"farm":{encode_basestring(done.farm)},"worker":{done.slot},'
         f'"finished_at":{encode_basestring(done.finished_at.isoformat())},"detail":{detail}}}'
     )
+    keys = [m.key for m in done.messages]
+    if None not in keys and _PLAIN.fullmatch(b"".join(keys)):  # type: ignore[arg-type]
+        topic, tail = topic.replace("%", "%%"), tail.replace("%", "%%")  # literal text in a %-template
+        template = f'{{"key":"%b",{topic}"partition":%d,"offset":%d,{status}%d{tail}'.encode()
+        return [
+            Record(key, template % (key, m.partition, m.offset, m.attempt))
+            for key, m in zip(keys, done.messages, strict=True)
+        ]
     return [
         Record(
             m.key,
