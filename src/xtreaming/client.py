@@ -38,6 +38,10 @@ class CoordinatorClient:
     def post(self, path: str, body: Any = None, *, timeout_s: float | None = None) -> Any:
         return self._call("POST", path, json=body, timeout=timeout_s)
 
+    def post_for(self, path: str, body: Any, *, accept: str, timeout_s: float | None = None) -> bytes:
+        """POST ``body`` as JSON and return the answer's bytes, asking for the media type ``accept``."""
+        return self._send("POST", path, json=body, timeout=timeout_s, headers={"Accept": accept}).content
+
     def patch(self, path: str, body: Any) -> Any:
         return self._call("PATCH", path, json=body)
 
@@ -54,6 +58,12 @@ class CoordinatorClient:
         self.close()
 
     def _call(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
+        response = self._send(method, path, timeout=timeout, **kwargs)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def _send(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(
                 method, path, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT, **kwargs
@@ -62,9 +72,7 @@ class CoordinatorClient:
             raise CoordinatorUnreachable(f"coordinator at {self.url} did not answer: {exc}") from exc
         if response.status_code >= 400:
             raise ApiError(response.status_code, _detail(response))
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+        return response
 
 
 def _detail(response: httpx.Response) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -13,8 +14,10 @@ import pytest
 
 from tests.coordinator.server import RunningCoordinator
 from tests.services import fresh_postgres_schema
+from xtreaming import lease_wire
 from xtreaming.broker import open_broker
 from xtreaming.config import Settings
+from xtreaming.farm.protocol import read_lease
 
 TOPIC = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
 
@@ -79,6 +82,24 @@ def test_a_farm_leases_completes_and_every_message_is_acked_once(api: httpx.Clie
     assert len({(a["partition"], a["offset"]) for a in acks(server, TOPIC)}) == 1200
     assert len(acks(server, TOPIC)) == 1200
     assert queue_row(api)["consumed"] == 1200
+
+
+def test_a_farm_asking_for_framed_answers_gets_the_values_untouched(api: httpx.Client) -> None:
+    values = [b"<cliente nome='Jo\xc3\xa3o'/>\n", b"\xff\x00\n\xfe", b"", b'{"cpf":"4"}']
+    body = {"messages": [{"key": str(i), "value": base64.b64encode(v).decode(), "encoding": "base64"}
+                         for i, v in enumerate(values)], "partitions": 1}  # fmt: skip
+    api.post("/api/profiles", json={"pattern": ".*", "settings": {"batch_size": 2}}).raise_for_status()
+    api.post(f"/api/topics/{TOPIC}/messages", json=body).raise_for_status()
+    farm_id = register(api)
+
+    framed = {"Accept": lease_wire.MEDIA_TYPE}
+    response = api.post(f"/api/farms/{farm_id}/lease", json={"slots": [0, 1], "wait_s": 2}, headers=framed)
+
+    assert response.headers["content-type"] == lease_wire.MEDIA_TYPE
+    answer = read_lease(response.content)
+    assert [values for _, values in answer.tasks] == [values[:2], values[2:]]
+    assert [data["messages"]["keys"] for data, _ in answer.tasks] == [["0", "1"], ["2", "3"]]
+    assert "values" not in answer.tasks[0][0]["messages"]
 
 
 def test_a_long_poll_wakes_up_when_a_message_arrives(api: httpx.Client) -> None:

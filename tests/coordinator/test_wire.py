@@ -43,3 +43,19 @@ def test_messages_without_headers_send_none() -> None:
     written = message_columns([PendingMessage(0, 1, b"k", value=b"v")])
 
     assert (written["headers"], written["base64_keys"], written["base64_values"]) == (None, [], [])
+
+
+def test_framed_columns_give_the_size_of_each_value_instead_of_the_value() -> None:
+    messages = [
+        PendingMessage(0, 7, b"111", 1, None, "<cliente nome='João'/>".encode()),
+        PendingMessage(3, 12, None, 2, None, b"\xff\x00binary"),
+        PendingMessage(1, 9, b"\xfe", 1, None, b""),
+    ]
+
+    framed, inline = message_columns(messages, framed=True), message_columns(messages)
+
+    assert framed["value_sizes"] == [len("<cliente nome='João'/>".encode()), 8, 0]
+    assert framed | {"values": inline["values"], "base64_values": inline["base64_values"]} == inline | {
+        "value_sizes": framed["value_sizes"]
+    }
+    assert TaskMessagesOut.model_validate(framed).values is None

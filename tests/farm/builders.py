@@ -52,13 +52,12 @@ def leased(rows: list[dict[str, Any]]) -> LeasedMessages:
         "partitions": [r["partition"] for r in rows],
         "offsets": [r["offset"] for r in rows],
         "keys": [r["key"] for r in rows],
-        "values": [r["value"] for r in rows],
         "attempts": [r["attempt"] for r in rows],
         "headers": [r["headers"] for r in rows],
         "base64_keys": [i for i, r in enumerate(rows) if r["key_encoding"] == "base64"],
-        "base64_values": [i for i, r in enumerate(rows) if r["value_encoding"] == "base64"],
     }
-    return LeasedMessages.from_json(TOPIC, data)
+    values = [base64.b64decode(r["value"]) if r["value_encoding"] == "base64" else r["value"].encode() for r in rows]
+    return LeasedMessages.from_json(TOPIC, data, values)
 
 
 def make_task(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from tests.farm.builders import IDS, binary_message, leased, make_task, message
+from xtreaming import lease_wire
 from xtreaming.farm.protocol import (
     InvalidCommand,
     InvalidOutput,
@@ -16,6 +18,7 @@ from xtreaming.farm.protocol import (
     Verdict,
     parse_output,
     parse_progress,
+    read_lease,
     render_command,
     verdicts_of,
 )
@@ -135,7 +138,8 @@ def test_input_lines_carry_each_message_as_leased() -> None:
 
 def test_input_lines_are_the_compact_json_of_each_message_to_the_byte() -> None:
     odd = 'é 中文 😀 \ud800 \x00\x1f\x7f \u2028 "q" \\ / \n\t\b\f\r'
-    rows = [message(0), binary_message(1), message(2, key=odd, value=odd), {**binary_message(3), "key": odd}]
+    text = odd.replace("\ud800", "")  # a value is bytes: as text, it never holds a lone surrogate
+    rows = [message(0), binary_message(1), message(2, key=odd, value=text), {**binary_message(3), "key": odd}]
 
     lines = list(leased(rows).lines())
 
@@ -145,14 +149,60 @@ def test_input_lines_are_the_compact_json_of_each_message_to_the_byte() -> None:
 def test_a_task_whose_message_columns_disagree_is_refused() -> None:
     task = {"task_id": "t", "topic": "A.1.B.C", "base": "A", "convenio": "1", "kind": "B", "process": "C",
             "slot": 0, "attempt": 1, "timeout_s": 1.0}  # fmt: skip
-    columns = {"partitions": [0], "offsets": [1, 2], "keys": [None], "values": ["v"], "attempts": [1]}
+    columns = {"partitions": [0], "offsets": [1, 2], "keys": [None], "attempts": [1]}
 
     with pytest.raises(InvalidTask, match="task 't': messages: columns of different lengths"):
-        Task.from_json({**task, "messages": columns})
-    with pytest.raises(InvalidTask, match="column 'values' is missing"):
-        Task.from_json({**task, "messages": {"partitions": [], "offsets": [], "keys": [], "attempts": []}})
+        Task.from_json({**task, "messages": columns}, [b"v"])
+    with pytest.raises(InvalidTask, match="column 'attempts' is missing"):
+        Task.from_json({**task, "messages": {"partitions": [], "offsets": [], "keys": []}}, [])
     with pytest.raises(InvalidTask, match=r"lists an index outside 0\.\.0"):
-        Task.from_json({**task, "messages": {**columns, "offsets": [1], "base64_values": [4]}})
+        Task.from_json({**task, "messages": {**columns, "offsets": [1], "base64_keys": [4]}}, [b"v"])
+    with pytest.raises(InvalidTask, match=r"different lengths .*'values': 2"):
+        Task.from_json({**task, "messages": {**columns, "offsets": [1]}}, [b"v", b"w"])
+
+
+def lease_answer(tasks: list[dict[str, Any]], values: bytes, settled: list[dict[str, Any]] | None = None) -> bytes:
+    return lease_wire.frame(json.dumps({"tasks": tasks, "settled": settled or []}), [values])
+
+
+def framed_task(task_id: str, sizes: list[int]) -> dict[str, Any]:
+    columns = {"partitions": [0] * len(sizes), "offsets": list(range(len(sizes))), "keys": [None] * len(sizes),
+               "attempts": [1] * len(sizes), "headers": None, "base64_keys": [], "value_sizes": sizes}  # fmt: skip
+    return {"task_id": task_id, "topic": "A.1.B.C", "base": "A", "convenio": "1", "kind": "B", "process": "C",
+            "slot": 0, "attempt": 1, "timeout_s": 1.0, "command": ["true"], "messages": columns}  # fmt: skip
+
+
+def test_a_framed_lease_answer_gives_each_task_its_values_untouched() -> None:
+    values = b'{"a":"\n"}' + b"\xff\x00" + b"" + b"<x/>\n"
+    body = lease_answer([framed_task("t1", [9, 2]), framed_task("t2", [0, 5])], values, [{"task_id": "t0"}])
+
+    answer = read_lease(body)
+
+    assert answer.settled == [{"task_id": "t0"}]
+    assert [(data["task_id"], cut) for data, cut in answer.tasks] == [
+        ("t1", [b'{"a":"\n"}', b"\xff\x00"]),
+        ("t2", [b"", b"<x/>\n"]),
+    ]
+    task = Task.from_json(*answer.tasks[0])
+    assert list(task.messages.values) == [b'{"a":"\n"}', b"\xff\x00"]
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b'{"tasks": []}', "no newline after its JSON head"),
+        (b"{not json\n", "not one this farm can read"),
+        (b'{"settled": []}\n', "not one this farm can read"),
+        (lease_answer([framed_task("t1", [3, 2])], b"abcd"), "values take 5 bytes, but 4 follow"),
+        (lease_answer([framed_task("t1", [3])], b"abcdef"), "values take 3 bytes, but 6 follow"),
+        (lease_answer([framed_task("t1", [3, -1])], b"ab"), "'t1': value_sizes must be a list of sizes"),
+        (lease_answer([framed_task("t1", [1.5])], b"ab"), "'t1': value_sizes must be a list of sizes"),
+        (lease_answer([{**framed_task("t1", [1]), "messages": {}}], b"a"), "not one this farm can read"),
+    ],
+)
+def test_a_lease_answer_the_farm_cannot_cut_is_refused_whole(body: bytes, error: str) -> None:
+    with pytest.raises(InvalidTask, match=f"lease answer: .*{error}"):
+        read_lease(body)
 
 
 def test_a_completion_lists_only_what_differs_from_the_default() -> None:
@@ -188,4 +238,4 @@ def test_a_completion_of_thousands_of_failures_stays_small() -> None:
 def test_a_task_without_a_field_is_refused() -> None:
     with pytest.raises(InvalidTask, match="lease response: task without a valid 'timeout_s'"):
         Task.from_json({"task_id": "t", "topic": "A.1.B.C", "base": "A", "convenio": "1", "kind": "B",
-                        "process": "C", "slot": 0, "attempt": 1, "messages": []})  # fmt: skip
+                        "process": "C", "slot": 0, "attempt": 1, "messages": []}, [])  # fmt: skip

@@ -1,5 +1,6 @@
-"""A task's messages as the lease carries them: one list per field (``TaskMessagesOut``), and what
-the farm makes of them: ``input.jsonl`` lines for a command, decoded columns for a handler process.
+"""A task's messages as the lease carries them: one list per field (``TaskMessagesOut``), the values
+as they were framed after the answer's JSON (``xtreaming.lease_wire``), and what the farm makes of
+them: ``input.jsonl`` lines for a command, decoded columns for a handler process.
 
 Columns, not one JSON object per message: a lease carries thousands, and lists of numbers and
 strings parse at C speed; a message is built only where it is needed, once.
@@ -16,8 +17,8 @@ from typing import Any
 
 from xtreaming.farm.batch import Columns, Headers
 
-#: The columns a lease gives for a task's messages, all of one length.
-FIELDS = ("partitions", "offsets", "keys", "values", "attempts")
+#: The JSON columns a lease gives for a task's messages, all of one length (and as long as its values).
+FIELDS = ("partitions", "offsets", "keys", "attempts")
 
 
 class InvalidMessages(ValueError):
@@ -26,23 +27,22 @@ class InvalidMessages(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class LeasedMessages:
-    """Message ``i`` of a task is ``partitions[i]``, ``offsets[i]``, ``keys[i]``…; keys and values are
-    text, except at the indexes in ``base64_keys`` / ``base64_values``; ``headers`` holds each
-    message's ``[name, base64 value]`` pairs, or is None when no message has any."""
+    """Message ``i`` of a task is ``partitions[i]``, ``offsets[i]``, ``keys[i]``, ``values[i]``…; keys
+    are text, except at the indexes in ``base64_keys``; values are the message's bytes; ``headers``
+    holds each message's ``[name, base64 value]`` pairs, or is None when no message has any."""
 
     topic: str
     partitions: Sequence[int]
     offsets: Sequence[int]
     keys: Sequence[str | None]
-    values: Sequence[str]
+    values: Sequence[bytes]
     attempts: Sequence[int]
     headers: Sequence[Sequence[Sequence[str]]] | None = None
     base64_keys: frozenset[int] = frozenset()
-    base64_values: frozenset[int] = frozenset()
 
     @classmethod
-    def from_json(cls, topic: str, data: Mapping[str, Any]) -> LeasedMessages:
-        """From a lease's ``messages`` object; raises InvalidMessages saying what is wrong."""
+    def from_json(cls, topic: str, data: Mapping[str, Any], values: Sequence[bytes]) -> LeasedMessages:
+        """From a lease's ``messages`` object and the task's values; raises InvalidMessages saying what is wrong."""
         if not isinstance(data, Mapping):
             raise InvalidMessages(f"messages: expected an object of columns, got {type(data).__name__}")
         columns = {}
@@ -53,24 +53,25 @@ class LeasedMessages:
             columns[name] = column
         count = len(columns["offsets"])
         headers = data.get("headers")
-        lengths = {name: len(column) for name, column in columns.items()} | (
-            {"headers": len(headers)} if isinstance(headers, list) else {}
+        lengths = (
+            {name: len(column) for name, column in columns.items()}
+            | {"values": len(values)}
+            | ({"headers": len(headers)} if isinstance(headers, list) else {})
         )
         if any(length != count for length in lengths.values()):
             raise InvalidMessages(f"messages: columns of different lengths {lengths}")
-        base64_keys, base64_values = (frozenset(data.get(name) or ()) for name in ("base64_keys", "base64_values"))
-        if any(not isinstance(i, int) or not 0 <= i < count for i in base64_keys | base64_values):
-            raise InvalidMessages(f"messages: base64_keys or base64_values lists an index outside 0..{count - 1}")
+        base64_keys = frozenset(data.get("base64_keys") or ())
+        if any(not isinstance(i, int) or not 0 <= i < count for i in base64_keys):
+            raise InvalidMessages(f"messages: base64_keys lists an index outside 0..{count - 1}")
         return cls(
             topic,
             columns["partitions"],
             columns["offsets"],
             columns["keys"],
-            columns["values"],
+            values,
             columns["attempts"],
             headers if isinstance(headers, list) and any(headers) else None,
             base64_keys,
-            base64_values,
         )
 
     def __len__(self) -> int:
@@ -96,11 +97,14 @@ class LeasedMessages:
         ):
             key_text = "null" if key is None else encode_basestring(key)
             key_encoding = "base64" if i in self.base64_keys else "utf-8"
-            value_encoding = "base64" if i in self.base64_values else "utf-8"
+            try:
+                value_text, value_encoding = value.decode(), "utf-8"
+            except UnicodeDecodeError:
+                value_text, value_encoding = base64.b64encode(value).decode("ascii"), "base64"
             pairs = json.dumps(headers[i], ensure_ascii=False, separators=(",", ":")) if headers else "[]"
             yield (
                 f'{head}{p}/{o}"{topic}{p},"offset":{o},"key":{key_text},"key_encoding":"{key_encoding}",'
-                f'"value":{encode_basestring(value)},"value_encoding":"{value_encoding}",'
+                f'"value":{encode_basestring(value_text)},"value_encoding":"{value_encoding}",'
                 f'"headers":{pairs},"attempt":{attempt}}}\n'
             )
 
@@ -110,9 +114,6 @@ class LeasedMessages:
         keys = [None if key is None else key.encode() for key in self.keys]
         for i in self.base64_keys:
             keys[i] = base64.b64decode(self.keys[i] or "")
-        values = [value.encode() for value in self.values]
-        for i in self.base64_values:
-            values[i] = base64.b64decode(self.values[i])
         count = len(self)
         headers: list[Headers] = (
             [tuple((str(n), base64.b64decode(v)) for n, v in pairs) for pairs in self.headers]
@@ -125,7 +126,7 @@ class LeasedMessages:
             list(self.partitions),
             list(self.offsets),
             keys,
-            values,
+            list(self.values),
             headers,
             list(self.attempts),
         )

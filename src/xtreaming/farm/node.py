@@ -22,12 +22,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
+from xtreaming import lease_wire
 from xtreaming.client import ApiError, CoordinatorClient, CoordinatorUnreachable
 from xtreaming.errors import XtreamingError
 from xtreaming.farm.control import TaskControl
 from xtreaming.farm.handlers import HandlerPool
 from xtreaming.farm.links import Links
-from xtreaming.farm.protocol import InvalidTask, Outcome, Task
+from xtreaming.farm.protocol import InvalidTask, Outcome, Task, read_lease
 from xtreaming.farm.reporting import Backoff, Outbox, Report
 from xtreaming.farm.runner import DEFAULT_KEEP_FAILED, CommandRunner, TaskDirs
 from xtreaming.farm.slots import Slot
@@ -179,7 +180,7 @@ class FarmNode:
         self.outbox.handoff(True)  # results finishing during the long-poll go on their own
         body = {"slots": idle, "wait_s": wait_s, "completions": [{"task_id": r.task_id, **r.body} for r in reports]}
         try:
-            answer = self._api.post(f"/api/farms/{self.links.farm_id}/lease", body, timeout_s=wait_s + LEASE_MARGIN_S)
+            answer = self._post_lease(body, wait_s + LEASE_MARGIN_S)
         except (CoordinatorUnreachable, ApiError) as exc:
             self._lease_failed(exc, reports)
             return
@@ -187,11 +188,23 @@ class FarmNode:
             self.outbox.done(len(reports))
         self._backoff.reset()
         self.links.reachable()
-        for settled in answer.get("settled", ()):
+        self._take(answer, set(idle))
+
+    def _post_lease(self, body: Mapping[str, Any], timeout_s: float) -> bytes:
+        path = f"/api/farms/{self.links.farm_id}/lease"
+        return self._api.post_for(path, body, accept=lease_wire.MEDIA_TYPE, timeout_s=timeout_s)
+
+    def _take(self, body: bytes, free: set[int]) -> None:
+        """Log what a lease answer settled and start its tasks on the ``free`` slots."""
+        try:
+            answer = read_lease(body)
+        except InvalidTask as exc:
+            log.error("ignoring a lease answer the farm cannot read (its tasks' leases will expire): %s", exc)
+            return
+        for settled in answer.settled:
             self.links.log_settled(settled)
-        free = set(idle)
-        for data in answer.get("tasks", ()):
-            self._start(data, free)
+        for data, values in answer.tasks:
+            self._start(data, values, free)
 
     def _lease_failed(self, exc: XtreamingError, reports: list[Report]) -> None:
         if isinstance(exc, ApiError) and exc.status == 404:
@@ -207,9 +220,9 @@ class FarmNode:
             self.links.unreachable(exc)
         self.stopping.wait(self._backoff.next_delay())
 
-    def _start(self, data: Mapping[str, Any], free: set[int]) -> None:
+    def _start(self, data: Mapping[str, Any], values: list[bytes], free: set[int]) -> None:
         try:
-            task = Task.from_json(data)
+            task = Task.from_json(data, values)
         except InvalidTask as exc:
             log.error("ignoring a task the farm cannot read (its lease will expire): %s", exc)
             return
@@ -246,14 +259,11 @@ class FarmNode:
             return False
         body = {"slots": [slot.index], "wait_s": 0, "completions": [{"task_id": report.task_id, **report.body}]}
         try:
-            answer = self._api.post(f"/api/farms/{self.links.farm_id}/lease", body, timeout_s=LEASE_MARGIN_S)
+            answer = self._post_lease(body, LEASE_MARGIN_S)
         except (CoordinatorUnreachable, ApiError):
             self.outbox.put(report)  # the dispatcher and the reporter know how to deal with it
             return False
-        for settled in answer.get("settled", ()):
-            self.links.log_settled(settled)
-        for data in answer.get("tasks", ()):  # one at most: one slot was asked for
-            self._start(data, {slot.index})
+        self._take(answer, {slot.index})  # one task at most: one slot was asked for
         return slot.task is not None and slot.task.task_id != report.task_id
 
     def _kill_all(self) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import anyio
 from fastapi import APIRouter, Request, Response, status
 
+from xtreaming import lease_wire
 from xtreaming.coordinator.api.auth import Farm, Viewer
 from xtreaming.coordinator.api.deps import coordinator_of
 from xtreaming.coordinator.api.schemas import (
@@ -46,7 +47,10 @@ def heartbeat(farm_id: str, body: Heartbeat, request: Request, _: Farm) -> None:
 
 @router.post("/farms/{farm_id}/lease", response_model=LeaseResponse)
 async def lease(farm_id: str, body: LeaseRequest, request: Request, _: Farm) -> Response:
-    """Tasks for the given idle slots; waits up to ``wait_s`` when there is no work (long-poll)."""
+    """Tasks for the given idle slots; waits up to ``wait_s`` when there is no work (long-poll).
+
+    JSON, or framed with the message values untouched after it when the request accepts
+    ``application/x-xtreaming-lease`` (``xtreaming.lease_wire``: what farms ask for)."""
     coordinator = coordinator_of(request)
     completions = [(c.task_id, report_of(c)) for c in body.completions]
     results, tasks = coordinator.settle_and_lease(farm_id, completions, body.slots)
@@ -55,7 +59,11 @@ async def lease(farm_id: str, body: LeaseRequest, request: Request, _: Farm) -> 
         tasks = await anyio.to_thread.run_sync(
             coordinator.lease_wait, farm_id, body.slots, body.wait_s, limiter=_waiting, abandon_on_cancel=True
         )
-    content = f'{{"tasks":[{",".join(_task_json(t) for t in tasks)}],"settled":{json.dumps(settled)}}}'
+    framed = lease_wire.MEDIA_TYPE in request.headers.get("accept", "")
+    content = f'{{"tasks":[{",".join(_task_json(t, framed) for t in tasks)}],"settled":{json.dumps(settled)}}}'
+    if framed:
+        values = [m.value for task in tasks for m in task.messages]
+        return Response(lease_wire.frame(content, values), media_type=lease_wire.MEDIA_TYPE)
     return Response(content, media_type="application/json")
 
 
@@ -103,8 +111,9 @@ def farm_rows(request: Request) -> list[FarmRow]:
     ]
 
 
-def _task_json(task: Assignment) -> str:
-    """One task of a lease answer as JSON (``TaskOut``), its messages as columns."""
+def _task_json(task: Assignment, framed: bool) -> str:
+    """One task of a lease answer as JSON (``TaskOut``), its messages as columns (``framed``: without
+    their values, which follow the answer's JSON)."""
     topic = task.topic
     head = {
         "task_id": task.task_id,
@@ -119,6 +128,6 @@ def _task_json(task: Assignment) -> str:
         "command": list(task.settings.command),
         "handler": task.settings.handler,
         "timeout_s": task.settings.timeout_s,
-        "messages": message_columns(task.messages),
+        "messages": message_columns(task.messages, framed=framed),
     }
     return json.dumps(head, ensure_ascii=False)
