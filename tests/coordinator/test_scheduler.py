@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
 
 import pytest
 
 from tests.coordinator.builders import at, base, leased, make_queue, message, slot, snapshot, window
-from xtreaming.coordinator.scheduler import Idle, Lease, apply_lease, schedule
+from xtreaming.coordinator.scheduler import Idle, Lease, apply_lease, schedule, take_batch
+from xtreaming.coordinator.snapshot import PendingMessage, QueueState
 
 NOW = at("2025-03-04T10:00")  # a Tuesday
 URGENT = "MULTCOB02.77.COBSINC.ATUALIZA"
@@ -160,6 +162,32 @@ def test_a_queue_whose_keys_are_all_in_flight_passes_the_slot_on() -> None:
     assert leased(schedule(state, slot(), NOW))[0] == BULK
     alone = snapshot(busy)
     assert schedule(alone, slot(), NOW) == Idle("all pending messages have keys in flight", URGENT)
+
+
+def rules_batch(queue: QueueState, now: datetime) -> tuple[PendingMessage, ...]:
+    """The batch rules, message by message: oldest first, back-off passed, key not in flight and not
+    met in an earlier message (leased, waiting or held back), up to ``batch_size``."""
+    batch: list[PendingMessage] = []
+    met: set[bytes] = set()
+    for m in queue.pending:
+        blocked = m.key is not None and (m.key in queue.keys_in_flight or m.key in met)
+        if m.key is not None:
+            met.add(m.key)
+        if not blocked and (m.not_before is None or m.not_before <= now) and len(batch) < queue.batch_size:
+            batch.append(m)
+    return tuple(batch)
+
+
+def test_a_batch_is_what_the_rules_give_message_by_message() -> None:
+    rng = random.Random(5)
+    moments = [None] * 6 + [NOW - timedelta(minutes=1), NOW + timedelta(minutes=1)]
+    for _ in range(500):
+        keys = [None, "a", "b", "c"] + [""] * 8  # "": a key of its own
+        pending = [message(o, key=rng.choice(keys), not_before=rng.choice(moments)) for o in range(rng.randint(1, 14))]
+        in_flight = rng.sample(["a", "b", "cpf-1", "cpf-2", "cpf-3"], rng.randint(0, 2))
+        queue = make_queue(pending=pending, batch_size=rng.randint(1, 8), keys_in_flight=in_flight)
+
+        assert take_batch(queue, NOW) == rules_batch(queue, NOW)
 
 
 def test_messages_in_back_off_wait_until_their_deadline() -> None:

@@ -12,7 +12,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from operator import attrgetter
+from operator import attrgetter, is_
 from typing import Final
 
 from xtreaming.coordinator.ledger import LedgerState, PartitionLedger
@@ -203,7 +203,10 @@ class QueueRuntime:
             view = in_lease_order(self.pending.values())
         else:
             added, taken = self._added, self._taken
-            if taken:
+            first = view[: len(taken)]
+            if taken and len(first) == len(taken) and all(map(is_, first, taken.values())):
+                view = LeaseOrder(view[len(taken) :])  # the usual lease: the first messages, in order
+            elif taken:
                 view = LeaseOrder([m for m in view if id(m) not in taken])
                 added = [m for m in added if id(m) not in taken]
             if added:

@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Final
 
 from xtreaming.coordinator.pending import without
@@ -106,6 +107,15 @@ def apply_lease(snapshot: Snapshot, lease: Lease, now: datetime) -> Snapshot:
 
 def take_batch(queue: QueueState, now: datetime) -> tuple[PendingMessage, ...]:
     """Up to ``batch_size`` eligible messages of ``queue`` at ``now``, oldest first, one per key."""
+    head = queue.pending[: queue.batch_size]
+    keys = list(map(_key, head))
+    if (
+        not any(map(_not_before, head))
+        and None not in keys
+        and len(set(keys)) == len(keys)
+        and queue.keys_in_flight.isdisjoint(keys)
+    ):
+        return tuple(head)  # the usual case, checked in C: the first messages are all eligible
     batch: list[PendingMessage] = []
     taken: set[bytes] = set()
     held: set[bytes] = set()  # keys whose earlier message is in back-off: later ones wait for it
@@ -227,3 +237,7 @@ def _behind(snapshot: Snapshot, queue: QueueState, rival: QueueState) -> str:
     if rival.priority > queue.priority:
         return f"waiting behind higher-priority queue {rival.topic}"
     return f"waiting its turn behind queue {rival.topic} of equal priority"
+
+
+_key: Final = attrgetter("key")
+_not_before: Final = attrgetter("not_before")
