@@ -134,6 +134,25 @@ def test_a_profile_sets_the_settings_of_matching_queues(site: Site) -> None:
     assert (settings.priority, settings.batch_size, settings.max_attempts) == (7, 50, 5)
 
 
+def test_an_answer_stops_once_it_carries_a_thousand_messages_and_small_tasks_go_together(site: Site) -> None:
+    site.store.add_profile(r".*\.IMPORTACAO\..*", WorkSettings(batch_size=600, priority=9))
+    site.store.add_profile(r".*\.COBSINC\..*", WorkSettings(batch_size=10, priority=1))
+    site.coordinator.update_base("MULTCOB03", "test", max_workers=40)
+    site.publish("MULTCOB03.1189.COBSINC.LOCALIZACAO", keys(400))
+    site.publish(TOPIC, keys(3000))
+    site.coordinator.discover()
+    site.coordinator.refresh()
+    farm_id = farm(site, slots=36)
+
+    first = site.coordinator.lease(farm_id, [0, 1, 2, 3])
+    rest = site.coordinator.lease(farm_id, [2, 3])
+    small = site.coordinator.lease(farm_id, list(range(4, 36)))
+
+    assert [len(task.messages) for task in first] == [600, 600]
+    assert [len(task.messages) for task in rest] == [600, 600]
+    assert [len(task.messages) for task in small] == [600] + [10] * 31
+
+
 def test_a_finished_task_writes_one_ack_per_message_and_moves_the_watermark(site: Site) -> None:
     site.publish(TOPIC, keys(10))
     farm_id = farm(site)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Final
 
 from xtreaming.broker import Broker, Record
 from xtreaming.coordinator.catalog import Catalog
@@ -55,6 +56,11 @@ from xtreaming.topics import TopicName
 __all__ = ["Assignment", "Coordinator", "Report", "Settled", "message_id"]
 
 log = logging.getLogger("xtreaming.coordinator")
+
+#: A lease answer takes no further task once it carries this many messages: the farm starts those
+#: while the coordinator prepares the next (a farm asks again at once for its slots still idle),
+#: rather than every slot waiting for the last one's task. Small tasks still go many to an answer.
+ANSWER_MESSAGES: Final = 1000
 
 Clock = Callable[[], datetime]
 
@@ -235,7 +241,8 @@ class Coordinator:
     # -- leases ---------------------------------------------------------------------------------
 
     def lease(self, farm_id: str, slots: Sequence[int]) -> list[Assignment]:
-        """Tasks for the farm's idle ``slots`` (indexes), as many as there is work for; never waits."""
+        """Tasks for the farm's idle ``slots`` (indexes), as many as there is work for, until they carry
+        ``ANSWER_MESSAGES`` messages; never waits."""
         with self._lock, self._consistent():
             farm = self._farm(farm_id)
             now = self._clock()
@@ -243,12 +250,16 @@ class Coordinator:
             farm.lost = False
             assignments: list[Assignment] = []
             records: list[TaskRecord] = []
+            carried = 0
             for slot in slots:
+                if carried >= ANSWER_MESSAGES:
+                    break
                 decision = schedule(self._current_snapshot(), FreeSlot(farm_id, farm.labels), now)
                 if isinstance(decision, Idle):
                     break
                 queue = self._queues[decision.queue]
                 assignments.append(self._start_task(queue, farm_id, slot, decision, now, records))
+                carried += len(decision.messages)
             self.store.add_tasks(records)  # stored before anything is handed out
             return assignments
 
