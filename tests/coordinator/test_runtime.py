@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 from xtreaming.coordinator.pending import PendingMessage
 from xtreaming.coordinator.records import QueueRecord, WorkSettings
@@ -60,3 +61,23 @@ def test_incremental_changes_keep_the_same_order_as_a_full_sort() -> None:
     assert positions(queue) == sorted(
         ((m.partition, m.offset) for m in queue.pending.values()), key=lambda po: (po[1], po[0])
     )
+
+
+def test_keys_in_flight_count_each_holder_whatever_the_order_of_holds_and_releases() -> None:
+    rng = random.Random(3)
+    queue = QueueRuntime(QueueRecord(TOPIC, "MULTCOB03", "IMPORTACAO", WorkSettings()))
+    expected: Counter[bytes] = Counter()
+    holds: list[list[bytes | None]] = []
+    for _ in range(400):
+        if holds and rng.random() < 0.45:
+            keys = holds.pop(rng.randrange(len(holds)))
+            queue.release_keys(keys)
+            expected.subtract(key for key in keys if key is not None)
+        else:  # keys may repeat within a hold and across holds (restored tasks), or be missing
+            keys = [
+                rng.choice([None, b"a", b"b", b"c", f"k{rng.randrange(50)}".encode()]) for _ in range(rng.randint(1, 6))
+            ]
+            holds.append(keys)
+            queue.hold_keys(keys)
+            expected.update(key for key in keys if key is not None)
+        assert queue.keys_in_flight == {key: count for key, count in expected.items() if count > 0}

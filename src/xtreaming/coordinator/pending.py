@@ -61,12 +61,12 @@ def in_lease_order(messages: Iterable[PendingMessage]) -> LeaseOrder:
     """``messages`` sorted by (offset, partition): offset order within each partition, lagging partitions first."""
     if isinstance(messages, LeaseOrder):
         return messages
-    return LeaseOrder(sorted(messages, key=_lease_order))
+    return LeaseOrder(sorted(messages, key=order_of))
 
 
 def merged(messages: LeaseOrder, added: Iterable[PendingMessage]) -> LeaseOrder:
     """``messages`` with ``added`` in their places (timsort merges the two runs)."""
-    return LeaseOrder(sorted((*messages, *added), key=_lease_order))
+    return LeaseOrder(sorted((*messages, *added), key=order_of))
 
 
 def without(messages: tuple[PendingMessage, ...], leased: Collection[PendingMessage]) -> tuple[PendingMessage, ...]:
@@ -104,5 +104,8 @@ def readiness(messages: LeaseOrder, keys_in_flight: Collection[bytes]) -> tuple[
     return until, until is None and bool(messages)
 
 
-#: The sort key: offset, then partition (``PendingMessage.order``; attrgetter runs in C).
-_lease_order: Final = attrgetter("order")
+#: Field getters, for a sort key and for ``map`` into C-level consumers (``Counter``, ``dict.pop``);
+#: a list comprehension reads a field faster. ``order_of``: the lease order, offset then partition.
+partition_of: Final = attrgetter("partition")
+attempt_of: Final = attrgetter("attempt")
+order_of: Final = attrgetter("order")

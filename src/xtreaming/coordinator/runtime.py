@@ -12,11 +12,18 @@ from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from operator import attrgetter, is_
+from operator import is_
 from typing import Final
 
 from xtreaming.coordinator.ledger import LedgerState, PartitionLedger
-from xtreaming.coordinator.pending import LeaseOrder, in_lease_order, merged
+from xtreaming.coordinator.pending import (
+    LeaseOrder,
+    attempt_of,
+    in_lease_order,
+    merged,
+    order_of,
+    partition_of,
+)
 from xtreaming.coordinator.records import FarmRecord, QueueRecord, TaskRecord
 from xtreaming.coordinator.snapshot import Labels, PendingMessage, QueueState, labels_of
 from xtreaming.topics import TopicName
@@ -28,9 +35,6 @@ MAX_LEDGER_WINDOW: Final = 100_000
 MIN_READ_AHEAD: Final = 64
 #: Speed is measured over the last minute.
 SPEED_WINDOW_S: Final = 60
-
-_partition: Final = attrgetter("partition")
-_attempt: Final = attrgetter("attempt")
 
 
 @dataclass(slots=True)
@@ -139,23 +143,23 @@ class QueueRuntime:
 
     def take(self, messages: Iterable[PendingMessage]) -> list[PendingMessage]:
         """Remove the pending messages at the positions of ``messages`` and return them."""
-        pending = self.pending
-        entries = [pending.pop(message.order) for message in messages]
+        entries = list(map(self.pending.pop, map(order_of, messages)))
         self._count(entries, -1)
         if self._pending_view is not None:
-            self._taken.update((id(entry), entry) for entry in entries)
+            self._taken.update(zip(map(id, entries), entries, strict=True))
         self._state = None
         return entries
 
     def _count(self, entries: Sequence[PendingMessage], sign: int) -> None:
         """Add (``sign`` 1) or remove (-1) ``entries`` from the per-partition and retrying counts."""
         buffered = self.buffered
-        for partition, count in Counter(map(_partition, entries)).items():
+        for partition, count in Counter(map(partition_of, entries)).items():
             buffered[partition] = buffered.get(partition, 0) + sign * count
-        attempts = list(map(_attempt, entries))
+        attempts = list(map(attempt_of, entries))
         self.retrying += sign * (len(attempts) - attempts.count(1))
 
     def hold_keys(self, keys: Iterable[bytes | None]) -> None:
+        """Count ``keys`` as in flight (``keys_in_flight`` counts each key's holders)."""
         held = self.keys_in_flight
         for key in keys:
             if key is not None:
@@ -163,6 +167,7 @@ class QueueRuntime:
         self._state = None
 
     def release_keys(self, keys: Iterable[bytes | None]) -> None:
+        """Take ``keys`` out of flight, once per occurrence (what ``hold_keys`` counted)."""
         held = self.keys_in_flight
         for key in keys:
             if key is not None:

@@ -35,7 +35,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from operator import attrgetter
 from typing import Final
 
 from xtreaming.coordinator.pending import without
@@ -108,9 +107,9 @@ def apply_lease(snapshot: Snapshot, lease: Lease, now: datetime) -> Snapshot:
 def take_batch(queue: QueueState, now: datetime) -> tuple[PendingMessage, ...]:
     """Up to ``batch_size`` eligible messages of ``queue`` at ``now``, oldest first, one per key."""
     head = queue.pending[: queue.batch_size]
-    keys = list(map(_key, head))
+    keys = [m.key for m in head]
     if (
-        not any(map(_not_before, head))
+        [m.not_before for m in head].count(None) == len(head)
         and None not in keys
         and len(set(keys)) == len(keys)
         and queue.keys_in_flight.isdisjoint(keys)
@@ -237,7 +236,3 @@ def _behind(snapshot: Snapshot, queue: QueueState, rival: QueueState) -> str:
     if rival.priority > queue.priority:
         return f"waiting behind higher-priority queue {rival.topic}"
     return f"waiting its turn behind queue {rival.topic} of equal priority"
-
-
-_key: Final = attrgetter("key")
-_not_before: Final = attrgetter("not_before")
