@@ -373,10 +373,18 @@ def test_a_task_round_trips_its_messages_and_times(store: Store) -> None:
     assert got[0].leased_at.utcoffset() == timedelta(0)
 
 
-def test_a_task_stored_by_an_earlier_version_still_loads(store: Store, store_url: str) -> None:
+@pytest.mark.parametrize(
+    "written",
+    [
+        [[0, o, f"cpf-{o}".encode().hex(), 1] for o in range(3)],  # a list per message
+        {"partitions": [0] * 3, "offsets": [0, 1, 2], "keys": [f"cpf-{o}".encode().hex() for o in range(3)],
+         "attempts": [1] * 3},  # a JSON list per field
+    ],
+)  # fmt: skip
+def test_a_task_stored_by_an_earlier_version_still_loads(store: Store, store_url: str, written: object) -> None:
     store.add_task(task("task-1"))
-    with connected(store_url) as conn:  # the row as versions before the columnar form wrote it
-        conn.execute(update(TASKS).values(messages=[[0, o, f"cpf-{o}".encode().hex(), 1] for o in range(3)]))
+    with connected(store_url) as conn:
+        conn.execute(update(TASKS).values(messages=written))
         conn.commit()
 
     assert store.active_tasks() == [task("task-1")]
