@@ -84,7 +84,7 @@ def test_a_farm_leases_completes_and_every_message_is_acked_once(api: httpx.Clie
     assert queue_row(api)["consumed"] == 1200
 
 
-def test_a_farm_asking_for_framed_answers_gets_the_values_untouched(api: httpx.Client) -> None:
+def test_a_farm_asking_for_framed_answers_gets_the_messages_untouched(api: httpx.Client) -> None:
     values = [b"<cliente nome='Jo\xc3\xa3o'/>\n", b"\xff\x00\n\xfe", b"", b'{"cpf":"4"}']
     body = {"messages": [{"key": str(i), "value": base64.b64encode(v).decode(), "encoding": "base64"}
                          for i, v in enumerate(values)], "partitions": 1}  # fmt: skip
@@ -97,9 +97,9 @@ def test_a_farm_asking_for_framed_answers_gets_the_values_untouched(api: httpx.C
 
     assert response.headers["content-type"] == lease_wire.MEDIA_TYPE
     answer = read_lease(response.content)
-    assert [values for _, values in answer.tasks] == [values[:2], values[2:]]
-    assert [data["messages"]["keys"] for data, _ in answer.tasks] == [["0", "1"], ["2", "3"]]
-    assert "values" not in answer.tasks[0][0]["messages"]
+    assert [columns.values for _, columns in answer.tasks] == [values[:2], values[2:]]
+    assert [columns.keys for _, columns in answer.tasks] == [[b"0", b"1"], [b"2", b"3"]]
+    assert [data["messages"] for data, _ in answer.tasks] == [{"count": 2, "headers": None}] * 2
 
 
 def test_a_long_poll_wakes_up_when_a_message_arrives(api: httpx.Client) -> None:

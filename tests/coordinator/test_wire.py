@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import json
 
-from xtreaming.coordinator.api.schemas import TaskMessagesOut, message_columns
+from xtreaming import lease_wire
+from xtreaming.coordinator.api.schemas import TaskMessagesOut, message_columns, packed_messages
 from xtreaming.coordinator.pending import PendingMessage
 
 
@@ -45,17 +46,20 @@ def test_messages_without_headers_send_none() -> None:
     assert (written["headers"], written["base64_keys"], written["base64_values"]) == (None, [], [])
 
 
-def test_framed_columns_give_the_size_of_each_value_instead_of_the_value() -> None:
+def test_packed_messages_unpack_to_the_same_columns() -> None:
     messages = [
         PendingMessage(0, 7, b"111", 1, None, "<cliente nome='João'/>".encode()),
-        PendingMessage(3, 12, None, 2, None, b"\xff\x00binary"),
-        PendingMessage(1, 9, b"\xfe", 1, None, b""),
+        PendingMessage(3, 2**40 + 12, None, 2, None, b"\xff\x00binary\n"),
+        PendingMessage(1, 9, b"", 1, None, b""),
+        PendingMessage(2**31 - 1, 0, b"\xfe\n", 9, None, b"x", (("origem", b"crm"),)),
     ]
 
-    framed, inline = message_columns(messages, framed=True), message_columns(messages)
+    head, packed = packed_messages(messages)
+    columns, end = lease_wire.unpack(b"head" + packed + b"next", 4, head["count"])
 
-    assert framed["value_sizes"] == [len("<cliente nome='João'/>".encode()), 8, 0]
-    assert framed | {"values": inline["values"], "base64_values": inline["base64_values"]} == inline | {
-        "value_sizes": framed["value_sizes"]
-    }
-    assert TaskMessagesOut.model_validate(framed).values is None
+    assert head == {"count": 4, "headers": [[], [], [], [("origem", b64(b"crm"))]]}
+    assert columns == lease_wire.MessageColumns(
+        [0, 3, 1, 2**31 - 1], [7, 2**40 + 12, 9, 0], [1, 2, 1, 9], [b"111", None, b"", b"\xfe\n"],
+        [m.value for m in messages],
+    )  # fmt: skip
+    assert end == 4 + len(packed)

@@ -9,6 +9,7 @@ from typing import Any
 
 from xtreaming.farm.leased import LeasedMessages
 from xtreaming.farm.protocol import Task
+from xtreaming.lease_wire import MessageColumns
 
 TOPIC = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
 IDS = [f"{TOPIC}/0/{offset}" for offset in range(3)]
@@ -48,16 +49,18 @@ def binary_message(offset: int) -> dict[str, Any]:
 
 def leased(rows: list[dict[str, Any]]) -> LeasedMessages:
     """Messages given as ``input.jsonl`` objects (``message``, ``binary_message``), as a lease carries them."""
-    data = {
-        "partitions": [r["partition"] for r in rows],
-        "offsets": [r["offset"] for r in rows],
-        "keys": [r["key"] for r in rows],
-        "attempts": [r["attempt"] for r in rows],
-        "headers": [r["headers"] for r in rows],
-        "base64_keys": [i for i, r in enumerate(rows) if r["key_encoding"] == "base64"],
-    }
-    values = [base64.b64decode(r["value"]) if r["value_encoding"] == "base64" else r["value"].encode() for r in rows]
-    return LeasedMessages.from_json(TOPIC, data, values)
+
+    def raw(text: str | None, encoding: str) -> bytes | None:
+        return None if text is None else base64.b64decode(text) if encoding == "base64" else text.encode()
+
+    columns = MessageColumns(
+        [r["partition"] for r in rows],
+        [r["offset"] for r in rows],
+        [r["attempt"] for r in rows],
+        [raw(r["key"], r["key_encoding"]) for r in rows],
+        [raw(r["value"], r["value_encoding"]) or b"" for r in rows],
+    )
+    return LeasedMessages.from_lease(TOPIC, {"count": len(rows), "headers": [r["headers"] for r in rows]}, columns)
 
 
 def make_task(

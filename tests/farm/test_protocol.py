@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import struct
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ from xtreaming.farm.protocol import (
     render_command,
     verdicts_of,
 )
+from xtreaming.lease_wire import MessageColumns
 
 KNOWN = set(IDS)
 
@@ -137,54 +140,58 @@ def test_input_lines_carry_each_message_as_leased() -> None:
 
 
 def test_input_lines_are_the_compact_json_of_each_message_to_the_byte() -> None:
-    odd = 'é 中文 😀 \ud800 \x00\x1f\x7f \u2028 "q" \\ / \n\t\b\f\r'
-    text = odd.replace("\ud800", "")  # a value is bytes: as text, it never holds a lone surrogate
-    rows = [message(0), binary_message(1), message(2, key=odd, value=text), {**binary_message(3), "key": odd}]
+    odd = 'é 中文 😀 \x00\x1f\x7f \u2028 "q" \\ / \n\t\b\f\r'
+    rows = [message(0), binary_message(1), message(2, key=odd, value=odd), {**binary_message(3), "key": odd}]
 
     lines = list(leased(rows).lines())
 
     assert lines == [json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n" for row in rows]
 
 
-def test_a_task_whose_message_columns_disagree_is_refused() -> None:
-    task = {"task_id": "t", "topic": "A.1.B.C", "base": "A", "convenio": "1", "kind": "B", "process": "C",
-            "slot": 0, "attempt": 1, "timeout_s": 1.0}  # fmt: skip
-    columns = {"partitions": [0], "offsets": [1, 2], "keys": [None], "attempts": [1]}
-
-    with pytest.raises(InvalidTask, match="task 't': messages: columns of different lengths"):
-        Task.from_json({**task, "messages": columns}, [b"v"])
-    with pytest.raises(InvalidTask, match="column 'attempts' is missing"):
-        Task.from_json({**task, "messages": {"partitions": [], "offsets": [], "keys": []}}, [])
-    with pytest.raises(InvalidTask, match=r"lists an index outside 0\.\.0"):
-        Task.from_json({**task, "messages": {**columns, "offsets": [1], "base64_keys": [4]}}, [b"v"])
-    with pytest.raises(InvalidTask, match=r"different lengths .*'values': 2"):
-        Task.from_json({**task, "messages": {**columns, "offsets": [1]}}, [b"v", b"w"])
+def columns(*values: bytes, keys: list[bytes | None] | None = None) -> MessageColumns:
+    count = len(values)
+    return MessageColumns([0] * count, list(range(count)), [1] * count, keys or [None] * count, list(values))
 
 
-def lease_answer(tasks: list[dict[str, Any]], values: bytes, settled: list[dict[str, Any]] | None = None) -> bytes:
-    return lease_wire.frame(json.dumps({"tasks": tasks, "settled": settled or []}), [values])
-
-
-def framed_task(task_id: str, sizes: list[int]) -> dict[str, Any]:
-    columns = {"partitions": [0] * len(sizes), "offsets": list(range(len(sizes))), "keys": [None] * len(sizes),
-               "attempts": [1] * len(sizes), "headers": None, "base64_keys": [], "value_sizes": sizes}  # fmt: skip
+def task_head(task_id: str, count: int, headers: object = None) -> dict[str, Any]:
     return {"task_id": task_id, "topic": "A.1.B.C", "base": "A", "convenio": "1", "kind": "B", "process": "C",
-            "slot": 0, "attempt": 1, "timeout_s": 1.0, "command": ["true"], "messages": columns}  # fmt: skip
+            "slot": 0, "attempt": 1, "timeout_s": 1.0, "command": ["true"],
+            "messages": {"count": count, "headers": headers}}  # fmt: skip
 
 
-def test_a_framed_lease_answer_gives_each_task_its_values_untouched() -> None:
-    values = b'{"a":"\n"}' + b"\xff\x00" + b"" + b"<x/>\n"
-    body = lease_answer([framed_task("t1", [9, 2]), framed_task("t2", [0, 5])], values, [{"task_id": "t0"}])
+def lease_answer(tasks: list[tuple[dict[str, Any], bytes]], settled: list[dict[str, Any]] | None = None) -> bytes:
+    head = json.dumps({"tasks": [task for task, _ in tasks], "settled": settled or []})
+    return lease_wire.frame(head, [packed for _, packed in tasks])
+
+
+def test_a_framed_lease_answer_gives_each_task_its_messages_untouched() -> None:
+    first = columns(b'{"a":"\n"}', b"\xff\x00", keys=[b"12345678909", None])
+    second = columns(b"", b"<x/>\n", keys=[b"", b"\xfe"])
+    body = lease_answer(
+        [(task_head("t1", 2), lease_wire.pack(first)), (task_head("t2", 2), lease_wire.pack(second))],
+        [{"task_id": "t0"}],
+    )
 
     answer = read_lease(body)
 
     assert answer.settled == [{"task_id": "t0"}]
-    assert [(data["task_id"], cut) for data, cut in answer.tasks] == [
-        ("t1", [b'{"a":"\n"}', b"\xff\x00"]),
-        ("t2", [b"", b"<x/>\n"]),
-    ]
+    assert [(data["task_id"], unpacked) for data, unpacked in answer.tasks] == [("t1", first), ("t2", second)]
     task = Task.from_json(*answer.tasks[0])
-    assert list(task.messages.values) == [b'{"a":"\n"}', b"\xff\x00"]
+    assert (list(task.messages.keys), list(task.messages.values)) == ([b"12345678909", None], list(first.values))
+
+
+def test_a_task_whose_headers_do_not_match_its_messages_is_refused() -> None:
+    with pytest.raises(InvalidTask, match="task 't': messages: headers must be null or a list of 2"):
+        Task.from_json(task_head("t", 2, headers=[[]]), columns(b"a", b"b"))
+    with pytest.raises(InvalidTask, match="task 't': messages: expected an object, got list"):
+        Task.from_json({**task_head("t", 1), "messages": []}, columns(b"a"))
+
+
+def test_a_task_without_a_field_is_refused() -> None:
+    head = task_head("t", 0)
+    del head["timeout_s"]
+    with pytest.raises(InvalidTask, match="lease response: task without a valid 'timeout_s'"):
+        Task.from_json(head, columns())
 
 
 @pytest.mark.parametrize(
@@ -193,15 +200,20 @@ def test_a_framed_lease_answer_gives_each_task_its_values_untouched() -> None:
         (b'{"tasks": []}', "no newline after its JSON head"),
         (b"{not json\n", "not one this farm can read"),
         (b'{"settled": []}\n', "not one this farm can read"),
-        (lease_answer([framed_task("t1", [3, 2])], b"abcd"), "values take 5 bytes, but 4 follow"),
-        (lease_answer([framed_task("t1", [3])], b"abcdef"), "values take 3 bytes, but 6 follow"),
-        (lease_answer([framed_task("t1", [3, -1])], b"ab"), "'t1': value_sizes must be a list of sizes"),
-        (lease_answer([framed_task("t1", [1.5])], b"ab"), "'t1': value_sizes must be a list of sizes"),
-        (lease_answer([{**framed_task("t1", [1]), "messages": {}}], b"a"), "not one this farm can read"),
+        (lease_answer([(task_head("t1", 2), lease_wire.pack(columns(b"abc", b"de"))[:-1])]),
+         "'t1': the messages' keys and values need 5 bytes, 4 are left"),
+        (lease_answer([(task_head("t1", 2), lease_wire.pack(columns(b"abc", b"de"))[:50])]),
+         "'t1': 2 messages need 80 bytes of sizes, 50 are left"),
+        (lease_answer([(task_head("t1", 1), lease_wire.pack(columns(b"abc")) + b"x")]),
+         "its tasks take 43 bytes after the JSON, but 44 follow it"),
+        (lease_answer([(task_head("t1", 1), struct.pack("<5q", 0, 0, 1, -2, 3) + b"abc")]),
+         "'t1': a key size below -1 or a value size below 0"),
+        (lease_answer([(task_head("t1", 1.5), b"")]), "'t1': messages.count is not a whole number"),
+        (lease_answer([({**task_head("t1", 1), "messages": {}}, b"")]), "not one this farm can read"),
     ],
-)
+)  # fmt: skip
 def test_a_lease_answer_the_farm_cannot_cut_is_refused_whole(body: bytes, error: str) -> None:
-    with pytest.raises(InvalidTask, match=f"lease answer: .*{error}"):
+    with pytest.raises(InvalidTask, match=f"lease answer: .*{re.escape(error)}"):
         read_lease(body)
 
 
@@ -233,9 +245,3 @@ def test_a_completion_of_thousands_of_failures_stays_small() -> None:
     assert len(json.dumps(body)) < 1 << 20
     assert len(body["detail"]) == 4000
     assert len(body["results"]) == 5000
-
-
-def test_a_task_without_a_field_is_refused() -> None:
-    with pytest.raises(InvalidTask, match="lease response: task without a valid 'timeout_s'"):
-        Task.from_json({"task_id": "t", "topic": "A.1.B.C", "base": "A", "convenio": "1", "kind": "B",
-                        "process": "C", "slot": 0, "attempt": 1, "messages": []}, [])  # fmt: skip

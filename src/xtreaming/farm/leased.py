@@ -1,9 +1,9 @@
-"""A task's messages as the lease carries them: one list per field (``TaskMessagesOut``), the values
-as they were framed after the answer's JSON (``xtreaming.lease_wire``), and what the farm makes of
-them: ``input.jsonl`` lines for a command, decoded columns for a handler process.
+"""A task's messages as the lease carries them: one sequence per field, unpacked from the framed
+answer (``xtreaming.lease_wire``), and what the farm makes of them: ``input.jsonl`` lines for a
+command, columns for a handler process.
 
-Columns, not one JSON object per message: a lease carries thousands, and lists of numbers and
-strings parse at C speed; a message is built only where it is needed, once.
+Columns, not one object per message: a lease carries thousands, and packed arrays unpack at C
+speed; a message is built only where it is needed, once.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from xtreaming.farm.batch import Columns, Headers
-
-#: The JSON columns a lease gives for a task's messages, all of one length (and as long as its values).
-FIELDS = ("partitions", "offsets", "keys", "attempts")
+from xtreaming.lease_wire import MessageColumns
 
 
 class InvalidMessages(ValueError):
@@ -28,50 +26,35 @@ class InvalidMessages(ValueError):
 @dataclass(frozen=True, slots=True)
 class LeasedMessages:
     """Message ``i`` of a task is ``partitions[i]``, ``offsets[i]``, ``keys[i]``, ``values[i]``…; keys
-    are text, except at the indexes in ``base64_keys``; values are the message's bytes; ``headers``
-    holds each message's ``[name, base64 value]`` pairs, or is None when no message has any."""
+    and values are the message's bytes; ``headers`` holds each message's ``[name, base64 value]``
+    pairs, or is None when no message has any."""
 
     topic: str
     partitions: Sequence[int]
     offsets: Sequence[int]
-    keys: Sequence[str | None]
+    keys: Sequence[bytes | None]
     values: Sequence[bytes]
     attempts: Sequence[int]
     headers: Sequence[Sequence[Sequence[str]]] | None = None
-    base64_keys: frozenset[int] = frozenset()
 
     @classmethod
-    def from_json(cls, topic: str, data: Mapping[str, Any], values: Sequence[bytes]) -> LeasedMessages:
-        """From a lease's ``messages`` object and the task's values; raises InvalidMessages saying what is wrong."""
+    def from_lease(cls, topic: str, data: Mapping[str, Any], columns: MessageColumns) -> LeasedMessages:
+        """From a task's ``messages`` object in the answer's head and its unpacked columns; raises
+        InvalidMessages saying what is wrong."""
         if not isinstance(data, Mapping):
-            raise InvalidMessages(f"messages: expected an object of columns, got {type(data).__name__}")
-        columns = {}
-        for name in FIELDS:
-            column = data.get(name)
-            if not isinstance(column, list):
-                raise InvalidMessages(f"messages: column {name!r} is missing or not a list")
-            columns[name] = column
-        count = len(columns["offsets"])
+            raise InvalidMessages(f"messages: expected an object, got {type(data).__name__}")
+        count = len(columns.offsets)
         headers = data.get("headers")
-        lengths = (
-            {name: len(column) for name, column in columns.items()}
-            | {"values": len(values)}
-            | ({"headers": len(headers)} if isinstance(headers, list) else {})
-        )
-        if any(length != count for length in lengths.values()):
-            raise InvalidMessages(f"messages: columns of different lengths {lengths}")
-        base64_keys = frozenset(data.get("base64_keys") or ())
-        if any(not isinstance(i, int) or not 0 <= i < count for i in base64_keys):
-            raise InvalidMessages(f"messages: base64_keys lists an index outside 0..{count - 1}")
+        if headers is not None and (not isinstance(headers, list) or len(headers) != count):
+            raise InvalidMessages(f"messages: headers must be null or a list of {count} (one per message)")
         return cls(
             topic,
-            columns["partitions"],
-            columns["offsets"],
-            columns["keys"],
-            values,
-            columns["attempts"],
-            headers if isinstance(headers, list) and any(headers) else None,
-            base64_keys,
+            columns.partitions,
+            columns.offsets,
+            columns.keys,
+            columns.values,
+            columns.attempts,
+            headers if headers and any(headers) else None,
         )
 
     def __len__(self) -> int:
@@ -95,25 +78,18 @@ class LeasedMessages:
         for i, (p, o, key, value, attempt) in enumerate(
             zip(self.partitions, self.offsets, self.keys, self.values, self.attempts, strict=True)
         ):
-            key_text = "null" if key is None else encode_basestring(key)
-            key_encoding = "base64" if i in self.base64_keys else "utf-8"
-            try:
-                value_text, value_encoding = value.decode(), "utf-8"
-            except UnicodeDecodeError:
-                value_text, value_encoding = base64.b64encode(value).decode("ascii"), "base64"
+            key_text, key_encoding = ("null", "utf-8") if key is None else _text(key)
+            value_text, value_encoding = _text(value)
             pairs = json.dumps(headers[i], ensure_ascii=False, separators=(",", ":")) if headers else "[]"
             yield (
                 f'{head}{p}/{o}"{topic}{p},"offset":{o},"key":{key_text},"key_encoding":"{key_encoding}",'
-                f'"value":{encode_basestring(value_text)},"value_encoding":"{value_encoding}",'
+                f'"value":{value_text},"value_encoding":"{value_encoding}",'
                 f'"headers":{pairs},"attempt":{attempt}}}\n'
             )
 
     def handler_columns(self) -> Columns:
         """What a handler process builds its ``HandlerMessage``s from: keys and values as bytes, headers
         decoded, one shared topic string (pickled once)."""
-        keys = [None if key is None else key.encode() for key in self.keys]
-        for i in self.base64_keys:
-            keys[i] = base64.b64decode(self.keys[i] or "")
         count = len(self)
         headers: list[Headers] = (
             [tuple((str(n), base64.b64decode(v)) for n, v in pairs) for pairs in self.headers]
@@ -125,8 +101,16 @@ class LeasedMessages:
             [self.topic] * count,
             list(self.partitions),
             list(self.offsets),
-            keys,
+            list(self.keys),
             list(self.values),
             headers,
             list(self.attempts),
         )
+
+
+def _text(data: bytes) -> tuple[str, str]:
+    """``data`` as a JSON string and its encoding: the text when it is UTF-8, else base64."""
+    try:
+        return encode_basestring(data.decode()), "utf-8"
+    except UnicodeDecodeError:
+        return f'"{base64.b64encode(data).decode("ascii")}"', "base64"

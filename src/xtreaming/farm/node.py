@@ -203,8 +203,8 @@ class FarmNode:
             return
         for settled in answer.settled:
             self.links.log_settled(settled)
-        for data, values in answer.tasks:
-            self._start(data, values, free)
+        for data, columns in answer.tasks:
+            self._start(data, columns, free)
 
     def _lease_failed(self, exc: XtreamingError, reports: list[Report]) -> None:
         if isinstance(exc, ApiError) and exc.status == 404:
@@ -220,9 +220,9 @@ class FarmNode:
             self.links.unreachable(exc)
         self.stopping.wait(self._backoff.next_delay())
 
-    def _start(self, data: Mapping[str, Any], values: list[bytes], free: set[int]) -> None:
+    def _start(self, data: Mapping[str, Any], columns: lease_wire.MessageColumns, free: set[int]) -> None:
         try:
-            task = Task.from_json(data, values)
+            task = Task.from_json(data, columns)
         except InvalidTask as exc:
             log.error("ignoring a task the farm cannot read (its lease will expire): %s", exc)
             return

@@ -14,7 +14,6 @@ import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from itertools import accumulate, pairwise
 from typing import Any, Final
 
 from xtreaming import lease_wire
@@ -77,9 +76,9 @@ class Task:
     messages: LeasedMessages
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], values: Sequence[bytes]) -> Task:
-        """Build from one entry of a lease answer and its messages' values (see ``read_lease``);
-        raises InvalidTask naming a missing field."""
+    def from_json(cls, data: Mapping[str, Any], columns: lease_wire.MessageColumns) -> Task:
+        """Build from one entry of a lease answer and its messages (see ``read_lease``); raises
+        InvalidTask naming a missing field."""
         try:
             return cls(
                 task_id=str(data["task_id"]),
@@ -93,7 +92,7 @@ class Task:
                 command=tuple(str(arg) for arg in data.get("command") or ()),
                 handler=data.get("handler") or None,
                 timeout_s=float(data["timeout_s"]),
-                messages=LeasedMessages.from_json(str(data["topic"]), data["messages"], values),
+                messages=LeasedMessages.from_lease(str(data["topic"]), data["messages"], columns),
             )
         except InvalidMessages as exc:
             raise InvalidTask(f"lease response: task {data.get('task_id')!r}: {exc}") from exc
@@ -120,34 +119,34 @@ class Task:
 
 @dataclass(frozen=True, slots=True)
 class LeaseAnswer:
-    """A framed lease answer, read: the results it settled, and each task's JSON with its values."""
+    """A framed lease answer, read: the results it settled, and each task's JSON with its messages."""
 
     settled: list[Mapping[str, Any]]
-    tasks: list[tuple[Mapping[str, Any], list[bytes]]]
+    tasks: list[tuple[Mapping[str, Any], lease_wire.MessageColumns]]
 
 
 def read_lease(body: bytes) -> LeaseAnswer:
-    """Read a framed lease answer (``xtreaming.lease_wire``), cutting the values after its JSON into
-    each task's; raises InvalidTask when the answer cannot be read at all."""
+    """Read a framed lease answer (``xtreaming.lease_wire``), unpacking each task's messages; raises
+    InvalidTask when the answer cannot be read at all."""
     try:
-        head, blob = lease_wire.unframe(body)
+        head, data = lease_wire.unframe(body)
         settled, tasks = list(head.get("settled") or ()), list(head["tasks"])
-        start = 0
-        cut = []
-        for data in tasks:
-            sizes = data["messages"]["value_sizes"]
-            if not isinstance(sizes, list) or not all(type(size) is int and size >= 0 for size in sizes):
-                raise InvalidTask(f"task {data.get('task_id')!r}: value_sizes must be a list of sizes in bytes")
-            ends = list(accumulate(sizes, initial=start))
-            cut.append([blob[a:b] for a, b in pairwise(ends)])
-            start = ends[-1]
-    except InvalidTask as exc:
-        raise InvalidTask(f"lease answer: {exc}") from exc
+        at = 0
+        columns = []
+        for task in tasks:
+            count = task["messages"]["count"]
+            if type(count) is not int:
+                raise ValueError(f"task {task.get('task_id')!r}: messages.count is not a whole number")
+            try:
+                unpacked, at = lease_wire.unpack(data, at, count)
+            except ValueError as exc:
+                raise ValueError(f"task {task.get('task_id')!r}: {exc}") from exc
+            columns.append(unpacked)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise InvalidTask(f"lease answer: not one this farm can read ({type(exc).__name__}: {exc})") from exc
-    if start != len(blob):
-        raise InvalidTask(f"lease answer: its tasks' values take {start:,} bytes, but {len(blob):,} follow its JSON")
-    return LeaseAnswer(settled, list(zip(tasks, cut, strict=True)))
+    if at != len(data):
+        raise InvalidTask(f"lease answer: its tasks take {at:,} bytes after the JSON, but {len(data):,} follow it")
+    return LeaseAnswer(settled, list(zip(tasks, columns, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from xtreaming import lease_wire
 from xtreaming.config import Role
 from xtreaming.coordinator.figures import QueueFigures
 from xtreaming.coordinator.pending import PendingMessage
@@ -68,21 +69,17 @@ class TaskMessagesOut(BaseModel):
     its id is ``topic/partition/offset``. Keys and values are text (UTF-8), except those at the
     indexes listed in ``base64_keys`` / ``base64_values``, which are base64. ``headers`` (per
     message, ``(name, base64 value)`` pairs) is null when no message has any. Columns, not one
-    object per message: a lease carries thousands, and lists encode and decode at C speed.
-
-    In a framed answer (``xtreaming.lease_wire``, what farms ask for) ``values`` and
-    ``base64_values`` are left out and ``value_sizes`` gives each value's length in bytes: the
-    values themselves follow the JSON, untouched."""
+    object per message: a lease carries thousands, and lists encode and decode at C speed. (Farms
+    ask for the framed answer instead, its columns in binary: see ``xtreaming.lease_wire``.)"""
 
     partitions: list[int]
     offsets: list[int]
     keys: list[str | None]
-    values: list[str] | None = None
+    values: list[str]
     attempts: list[int]
     headers: list[list[tuple[str, str]]] | None
     base64_keys: list[int]
-    base64_values: list[int] | None = None
-    value_sizes: list[int] | None = None
+    base64_values: list[int]
 
 
 class TaskOut(BaseModel):
@@ -339,28 +336,40 @@ def encode_bytes(data: bytes | None) -> tuple[str | None, Encoding]:
         return base64.b64encode(data).decode("ascii"), "base64"
 
 
-def message_columns(messages: Sequence[PendingMessage], *, framed: bool = False) -> dict[str, Any]:
-    """A task's messages as ``TaskMessagesOut``, ready for ``json.dumps``; ``framed``: with the size
-    of each value instead of the values (they go after the JSON, see ``xtreaming.lease_wire``)."""
+def message_columns(messages: Sequence[PendingMessage]) -> dict[str, Any]:
+    """A task's messages as ``TaskMessagesOut``, ready for ``json.dumps``."""
     keys, base64_keys = _texts([m.key for m in messages])
-    headers = (
-        [[(name, base64.b64encode(value).decode("ascii")) for name, value in m.headers] for m in messages]
-        if any(m.headers for m in messages)
-        else None
-    )
-    columns = {
+    values, base64_values = _texts([m.value for m in messages])
+    return {
         "partitions": [m.partition for m in messages],
         "offsets": [m.offset for m in messages],
         "keys": keys,
+        "values": values,
         "attempts": [m.attempt for m in messages],
-        "headers": headers,
+        "headers": _headers(messages),
         "base64_keys": base64_keys,
+        "base64_values": base64_values,
     }
-    if framed:
-        columns["value_sizes"] = [len(m.value) for m in messages]
-    else:
-        columns["values"], columns["base64_values"] = _texts([m.value for m in messages])
-    return columns
+
+
+def packed_messages(messages: Sequence[PendingMessage]) -> tuple[dict[str, Any], bytes]:
+    """A task's messages for a framed answer (``xtreaming.lease_wire``): the head's ``messages``
+    object, and the columns packed."""
+    columns = lease_wire.MessageColumns(
+        [m.partition for m in messages],
+        [m.offset for m in messages],
+        [m.attempt for m in messages],
+        [m.key for m in messages],
+        [m.value for m in messages],
+    )
+    return {"count": len(messages), "headers": _headers(messages)}, lease_wire.pack(columns)
+
+
+def _headers(messages: Sequence[PendingMessage]) -> list[list[tuple[str, str]]] | None:
+    """Each message's headers as ``(name, base64 value)`` pairs, or None when no message has any."""
+    if not any(m.headers for m in messages):
+        return None
+    return [[(name, base64.b64encode(value).decode("ascii")) for name, value in m.headers] for m in messages]
 
 
 def _texts(data: Sequence[bytes | None]) -> tuple[list[str | None], list[int]]:

@@ -22,6 +22,7 @@ from xtreaming.coordinator.api.schemas import (
     Progress,
     SettledOut,
     message_columns,
+    packed_messages,
 )
 from xtreaming.coordinator.records import SlotRecord
 from xtreaming.coordinator.service import Assignment, Report, Settled
@@ -49,7 +50,7 @@ def heartbeat(farm_id: str, body: Heartbeat, request: Request, _: Farm) -> None:
 async def lease(farm_id: str, body: LeaseRequest, request: Request, _: Farm) -> Response:
     """Tasks for the given idle slots; waits up to ``wait_s`` when there is no work (long-poll).
 
-    JSON, or framed with the message values untouched after it when the request accepts
+    JSON, or framed with the messages' columns in binary after it when the request accepts
     ``application/x-xtreaming-lease`` (``xtreaming.lease_wire``: what farms ask for)."""
     coordinator = coordinator_of(request)
     completions = [(c.task_id, report_of(c)) for c in body.completions]
@@ -59,11 +60,11 @@ async def lease(farm_id: str, body: LeaseRequest, request: Request, _: Farm) -> 
         tasks = await anyio.to_thread.run_sync(
             coordinator.lease_wait, farm_id, body.slots, body.wait_s, limiter=_waiting, abandon_on_cancel=True
         )
-    framed = lease_wire.MEDIA_TYPE in request.headers.get("accept", "")
-    content = f'{{"tasks":[{",".join(_task_json(t, framed) for t in tasks)}],"settled":{json.dumps(settled)}}}'
-    if framed:
-        values = [m.value for task in tasks for m in task.messages]
-        return Response(lease_wire.frame(content, values), media_type=lease_wire.MEDIA_TYPE)
+    if lease_wire.MEDIA_TYPE in request.headers.get("accept", ""):
+        packed = [packed_messages(task.messages) for task in tasks]
+        content = _answer([_task_json(task, head) for task, (head, _) in zip(tasks, packed, strict=True)], settled)
+        return Response(lease_wire.frame(content, [data for _, data in packed]), media_type=lease_wire.MEDIA_TYPE)
+    content = _answer([_task_json(task, message_columns(task.messages)) for task in tasks], settled)
     return Response(content, media_type="application/json")
 
 
@@ -111,9 +112,13 @@ def farm_rows(request: Request) -> list[FarmRow]:
     ]
 
 
-def _task_json(task: Assignment, framed: bool) -> str:
-    """One task of a lease answer as JSON (``TaskOut``), its messages as columns (``framed``: without
-    their values, which follow the answer's JSON)."""
+def _answer(tasks: list[str], settled: list[dict[str, Any]]) -> str:
+    """A lease answer's JSON (``LeaseResponse``) from its tasks' JSON."""
+    return f'{{"tasks":[{",".join(tasks)}],"settled":{json.dumps(settled)}}}'
+
+
+def _task_json(task: Assignment, messages: dict[str, Any]) -> str:
+    """One task of a lease answer as JSON (``TaskOut``), with ``messages`` as given."""
     topic = task.topic
     head = {
         "task_id": task.task_id,
@@ -128,6 +133,6 @@ def _task_json(task: Assignment, framed: bool) -> str:
         "command": list(task.settings.command),
         "handler": task.settings.handler,
         "timeout_s": task.settings.timeout_s,
-        "messages": message_columns(task.messages, framed=framed),
+        "messages": messages,
     }
     return json.dumps(head, ensure_ascii=False)
