@@ -18,7 +18,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, create_engine, inspect, update
+from sqlalchemy import Connection, create_engine, insert, inspect, update
 from sqlalchemy.pool import NullPool
 
 from xtreaming.coordinator.ledger import LedgerState
@@ -111,7 +111,7 @@ def test_open_migrates_an_empty_database_to_the_newest_revision(store_url: str) 
 
     with connected(store_url) as conn:
         assert set(inspect(conn).get_table_names()) >= TABLES
-    assert revision(store_url) == "0001"
+    assert revision(store_url) == "0002"
 
 
 def test_reopening_keeps_the_data_and_migrates_nothing(store_url: str) -> None:
@@ -120,7 +120,7 @@ def test_reopening_keeps_the_data_and_migrates_nothing(store_url: str) -> None:
 
     with Store.open(store_url) as store:
         assert store.list_bases() == [BaseRecord("MULTCOB03", 8)]
-    assert revision(store_url) == "0001"
+    assert revision(store_url) == "0002"
 
 
 def test_migrated_schema_matches_the_tables_the_store_uses(store: Store, store_url: str) -> None:
@@ -130,18 +130,22 @@ def test_migrated_schema_matches_the_tables_the_store_uses(store: Store, store_u
     assert differences == []
 
 
-def test_migrations_downgrade_to_an_empty_database(store: Store, store_url: str) -> None:
-    store.close()
+def migrate(url: str, direction: str, target: str) -> None:
     config = Config()
     config.set_main_option("script_location", MIGRATIONS)
-    engine = create_engine(store_url, poolclass=NullPool)
+    engine = create_engine(url, poolclass=NullPool)
     with engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.downgrade(config, "base")
+        getattr(command, direction)(config, target)
+    engine.dispose()
+
+
+def test_migrations_downgrade_to_an_empty_database(store: Store, store_url: str) -> None:
+    store.close()
+    migrate(store_url, "downgrade", "base")
 
     with connected(store_url) as conn:
         assert set(inspect(conn).get_table_names()) & TABLES == set()
-    engine.dispose()
 
 
 # -- profiles ------------------------------------------------------------------------------------
@@ -384,10 +388,29 @@ def test_a_task_round_trips_its_messages_and_times(store: Store) -> None:
 def test_a_task_stored_by_an_earlier_version_still_loads(store: Store, store_url: str, written: object) -> None:
     store.add_task(task("task-1"))
     with connected(store_url) as conn:
-        conn.execute(update(TASKS).values(messages=written))
+        conn.execute(update(TASKS).values(messages=written, packed=None))
         conn.commit()
 
     assert store.active_tasks() == [task("task-1")]
+
+
+def test_tasks_leased_before_the_packed_form_survive_the_upgrade(store_url: str) -> None:
+    Store.open(store_url).close()
+    migrate(store_url, "downgrade", "0001")
+    leased = task("task-1")
+    with connected(store_url) as conn:  # a row as that version wrote it
+        conn.execute(
+            insert(TASKS).values(
+                id=leased.id, topic=leased.topic, farm_id=leased.farm_id, slot=leased.slot,
+                messages=[[0, o, f"cpf-{o}".encode().hex(), 1] for o in range(3)],
+                leased_at=leased.leased_at, deadline_at=leased.deadline_at,
+            )
+        )  # fmt: skip
+        conn.commit()
+
+    with Store.open(store_url) as store:
+        assert store.active_tasks() == [task("task-1")]
+    assert revision(store_url) == "0002"
 
 
 def test_a_task_id_is_taken_once(store: Store) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Table,
     Text,
@@ -140,9 +141,11 @@ TASKS = Table(
     Column("topic", Text, nullable=False),
     Column("farm_id", Text, nullable=False),
     Column("slot", Integer, nullable=False),
-    # {"partitions": [...], "offsets": [...], "keys": [hex or null, ...], "attempts": [...]}: compact
-    # for batches of thousands (rows of older versions: [[partition, offset, key, attempt], ...]).
-    Column("messages", JSON, nullable=False),
+    # The task's messages packed (store._packed_of). Rows of older versions have none and hold them in
+    # ``messages`` as JSON: {"partitions": [...], "offsets": [...], "keys": [hex or null, ...],
+    # "attempts": [...]}, or earlier [[partition, offset, key, attempt], ...].
+    Column("packed", LargeBinary, nullable=True),
+    Column("messages", JSON, nullable=True),
     Column("leased_at", UtcDateTime, nullable=False),
     Column("deadline_at", UtcDateTime, nullable=False),
 )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import struct
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -54,6 +55,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, IntegrityError, InterfaceError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from xtreaming import packed
 from xtreaming.coordinator.ledger import LedgerState
 from xtreaming.coordinator.records import (
     AuditEntry,
@@ -103,6 +105,8 @@ BUSY_TIMEOUT_S: Final = 30.0
 MIGRATION_LOCK_KEY: Final = 0x787472_65616D
 MIGRATIONS: Final = "xtreaming.coordinator:migrations"
 #: JSON columns are written compactly: task messages are the bulk of the hot path's bytes.
+#: The message count at the head of a packed ``tasks.packed``.
+_COUNT: Final = struct.Struct("<q")
 _dumps: Final = functools.partial(json.dumps, separators=(",", ":"))
 
 
@@ -369,7 +373,8 @@ class Store:
                 "topic": record.topic,
                 "farm_id": record.farm_id,
                 "slot": record.slot,
-                "messages": _columns_of(record.messages),
+                "packed": _packed_of(record.messages),
+                "messages": None,
                 "leased_at": record.leased_at,
                 "deadline_at": record.deadline_at,
             }
@@ -682,27 +687,32 @@ def _farm_of(row: Row[Any]) -> FarmRecord:
     )
 
 
-def _columns_of(messages: Sequence[LeasedMessage]) -> dict[str, list[Any]]:
-    """A task's messages as the ``messages`` column keeps them: one list per field (see ``schema.TASKS``)."""
-    return {
-        "partitions": [m.partition for m in messages],
-        "offsets": [m.offset for m in messages],
-        "keys": [None if m.key is None else m.key.hex() for m in messages],
-        "attempts": [m.attempt for m in messages],
-    }
+def _packed_of(messages: Sequence[LeasedMessage]) -> bytes:
+    """A task's messages as the ``packed`` column keeps them: their count (a little-endian 64-bit
+    integer), then their partitions, offsets, attempts and keys packed (``xtreaming.packed``)."""
+    numbers = [m.partition for m in messages], [m.offset for m in messages], [m.attempt for m in messages]
+    return _COUNT.pack(len(messages)) + packed.pack(numbers, [[m.key for m in messages]])
 
 
-def _task_of(row: Row[Any]) -> TaskRecord:
+def _messages_of(row: Row[Any]) -> tuple[TaskMessage, ...]:
+    """A stored task's messages, from whichever form the version that stored it wrote (see ``schema.TASKS``)."""
+    if row.packed is not None:
+        (count,) = _COUNT.unpack_from(row.packed)
+        (partitions, offsets, attempts), (keys,), _ = packed.unpack(row.packed, _COUNT.size, count, 3, 1)
+        return tuple(map(TaskMessage, partitions, offsets, keys, attempts))
     stored = row.messages
     if isinstance(stored, dict):
         columns = zip(stored["partitions"], stored["offsets"], stored["keys"], stored["attempts"], strict=True)
     else:  # rows written before the columns: [[partition, offset, key, attempt], ...]
         columns = iter(stored)
-    messages = tuple(
+    return tuple(
         TaskMessage(partition, offset, None if key is None else bytes.fromhex(key), attempt)
         for partition, offset, key, attempt in columns
     )
-    return TaskRecord(row.id, row.topic, row.farm_id, row.slot, messages, row.leased_at, row.deadline_at)
+
+
+def _task_of(row: Row[Any]) -> TaskRecord:
+    return TaskRecord(row.id, row.topic, row.farm_id, row.slot, _messages_of(row), row.leased_at, row.deadline_at)
 
 
 def _new_id(result: CursorResult[Any]) -> int:
