@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,30 @@ def test_a_log_without_partition_heads_gets_them_from_its_records(tmp_path: Path
     assert reopened.end_offsets("T") == expected
     assert reopened.append("T", [Record(b"k0", b"next")])[0].offset == expected[partition_for(b"k0", 3)]
     reopened.close()
+
+
+def test_appends_begun_from_several_threads_land_whole_with_their_own_offsets(tmp_path: Path) -> None:
+    log = SqliteBroker(tmp_path / "log.db")
+    log.create_topic("T", 3)
+    other = SqliteBroker(tmp_path / "log.db")  # another connection, as another process would read
+
+    def appender(worker: int) -> list[tuple[int, int]]:
+        positions: list[tuple[int, int]] = []
+        for batch in range(20):
+            records = [Record(b"%d-%d-%d" % (worker, batch, i), b"%d" % i) for i in range(25)]
+            if batch % 2:
+                positions += log.begin_append("T", records)()
+            else:  # begun, then a plain append from the same thread, then waited for
+                done = log.begin_append("T", records)
+                positions += log.append("T", records[:1])
+                positions += done()
+        return positions
+
+    with ThreadPoolExecutor(4) as pool:
+        positions = [p for found in pool.map(appender, range(4)) for p in found]
+
+    assert len(positions) == len(set(positions)) == 4 * (20 * 25 + 10)
+    stored = {(m.partition, m.offset) for p in range(3) for m in other.read("T", p, 0, max_records=10_000)}
+    assert stored == set(positions)
+    log.close()
+    other.close()

@@ -9,7 +9,9 @@ That leaves 2^40 offsets per partition and 2^23 partitions in all.
 Concurrency. The database runs in WAL mode: readers never block writers nor each other.
 Appends take the write lock up front (``BEGIN IMMEDIATE``) and compute offsets inside that
 transaction, so appenders in several processes serialize without losing or reusing offsets;
-a busy writer is waited for (``busy_timeout``), not failed.
+a busy writer is waited for (``busy_timeout``), not failed. ``begin_append`` inserts on the log's
+own writing connection and commits on a thread of its own, while the caller goes on (SQLite lets
+go of the GIL for the commit's writes); the caller's wait returns once the commit is done.
 
 Durability (fsync policy). ``synchronous=NORMAL`` by default: a committed append survives the
 process being killed at any moment (SIGKILL included) — the WAL is written before COMMIT
@@ -27,6 +29,7 @@ import threading
 import time
 from base64 import b64decode, b64encode
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import repeat
@@ -111,6 +114,9 @@ class SqliteBroker:
         self._lock = threading.Lock()
         self._topics: dict[str, _Topic] = {}
         self._round_robin = itertools.count()
+        self._appending = threading.Lock()
+        self._append_con: sqlite3.Connection | None = None
+        self._commits: ThreadPoolExecutor | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             con = self._connection()
@@ -162,6 +168,40 @@ class SqliteBroker:
     # -- records --------------------------------------------------------------------------------
 
     def append(self, topic: str, records: Sequence[Record]) -> Positions:
+        with self._write() as con:
+            return self._insert(con, topic, records)
+
+    def begin_append(self, topic: str, records: Sequence[Record]) -> Callable[[], Positions]:
+        """The records are inserted at once, on the log's own writing connection; their transaction
+        commits on a thread of its own (SQLite lets go of the GIL meanwhile), which the returned
+        callable waits for. The next ``begin_append`` waits for this commit first."""
+        if not records:
+            return lambda: Positions([], [])
+        self._appending.acquire()  # released once the commit is done
+        try:
+            con = self._appender()
+            try:
+                con.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise BrokerUnavailable(f"log {self.path}: cannot take the write lock: {exc}") from exc
+            try:
+                positions = self._insert(con, topic, records)
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            committed = self._committer().submit(self._commit, con)
+        except BaseException:
+            self._appending.release()
+            raise
+
+        def confirm() -> Positions:
+            committed.result()
+            return positions
+
+        return confirm
+
+    def _insert(self, con: sqlite3.Connection, topic: str, records: Sequence[Record]) -> Positions:
+        """Insert ``records`` inside the write transaction open on ``con``."""
         meta = self._topic(topic)
         if not records:
             return Positions([], [])
@@ -169,27 +209,41 @@ class SqliteBroker:
         partitions = partitions_for(keys, meta.partitions, self._round_robin)
         values = [r.value for r in records]
         now = repeat(_now_ms())
-        with self._write() as con:
-            if meta.partitions == 1:
-                start = _end_offset(con, meta, 0)
-                offsets: Sequence[int] = range(start, start + len(records))
-                first_id = meta.bounds(0)[0] + start
-                ids: Sequence[int] = range(first_id, first_id + len(records))
-                heads = {meta.first_pid: start + len(records)}
-            else:
-                offsets, ids, heads = _number(con, meta, partitions)
-            con.executemany(_SET_HEAD, heads.items())
-            # ``now`` repeats endlessly: zip stops with the records.
-            if any(r.headers for r in records):
-                headers = [_encode_headers(r.headers) if r.headers else None for r in records]
-                con.executemany(_INSERT_WITH_HEADERS, zip(ids, keys, values, headers, now, strict=False))
-            else:
-                con.executemany(_INSERT, zip(ids, keys, values, now, strict=False))
+        if meta.partitions == 1:
+            start = _end_offset(con, meta, 0)
+            offsets: Sequence[int] = range(start, start + len(records))
+            first_id = meta.bounds(0)[0] + start
+            ids: Sequence[int] = range(first_id, first_id + len(records))
+            heads = {meta.first_pid: start + len(records)}
+        else:
+            offsets, ids, heads = _number(con, meta, partitions)
+        con.executemany(_SET_HEAD, heads.items())
+        # ``now`` repeats endlessly: zip stops with the records.
+        if any(r.headers for r in records):
+            headers = [_encode_headers(r.headers) if r.headers else None for r in records]
+            con.executemany(_INSERT_WITH_HEADERS, zip(ids, keys, values, headers, now, strict=False))
+        else:
+            con.executemany(_INSERT, zip(ids, keys, values, now, strict=False))
         return Positions(partitions, offsets)
 
-    def begin_append(self, topic: str, records: Sequence[Record]) -> Callable[[], Positions]:
-        positions = self.append(topic, records)  # local: nothing to wait for later
-        return lambda: positions
+    def _commit(self, con: sqlite3.Connection) -> None:
+        try:
+            con.execute("COMMIT")
+        except sqlite3.Error as exc:
+            con.execute("ROLLBACK")
+            raise BrokerUnavailable(f"log {self.path}: commit failed: {exc}") from exc
+        finally:
+            self._appending.release()
+
+    def _appender(self) -> sqlite3.Connection:
+        if self._append_con is None:
+            self._append_con = self._open()
+        return self._append_con
+
+    def _committer(self) -> ThreadPoolExecutor:
+        if self._commits is None:
+            self._commits = ThreadPoolExecutor(1, thread_name_prefix="log-commit")
+        return self._commits
 
     def read(
         self, topic: str, partition: int, offset: int, max_records: int = 1000, max_bytes: int = 1 << 20
@@ -254,6 +308,10 @@ class SqliteBroker:
             )
 
     def close(self) -> None:
+        if self._commits is not None:
+            self._commits.shutdown()
+            self._commits = None
+        self._append_con = None
         with self._lock:
             for con in self._connections:
                 con.close()
@@ -274,11 +332,14 @@ class SqliteBroker:
     def _connection(self) -> sqlite3.Connection:
         con: sqlite3.Connection | None = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-            con.execute(f"PRAGMA synchronous={self._synchronous}")
-            self._local.con = con
-            with self._lock:
-                self._connections.append(con)
+            con = self._local.con = self._open()
+        return con
+
+    def _open(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        con.execute(f"PRAGMA synchronous={self._synchronous}")
+        with self._lock:
+            self._connections.append(con)
         return con
 
     def _read(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
