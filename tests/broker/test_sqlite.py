@@ -10,7 +10,7 @@ import pytest
 
 from tests.broker.contract import BrokerContract
 from xtreaming.broker import Record, open_broker, partition_for
-from xtreaming.broker.sqlite import SqliteBroker
+from xtreaming.broker.sqlite import COMMIT_ASIDE_FROM, SqliteBroker
 from xtreaming.errors import InvalidBrokerUrl
 
 
@@ -68,21 +68,19 @@ def test_appends_begun_from_several_threads_land_whole_with_their_own_offsets(tm
 
     def appender(worker: int) -> list[tuple[int, int]]:
         positions: list[tuple[int, int]] = []
-        for batch in range(20):
-            records = [Record(b"%d-%d-%d" % (worker, batch, i), b"%d" % i) for i in range(25)]
-            if batch % 2:
-                positions += log.begin_append("T", records)()
-            else:  # begun, then a plain append from the same thread, then waited for
-                done = log.begin_append("T", records)
-                positions += log.append("T", records[:1])
-                positions += done()
+        for batch in range(10):
+            size = COMMIT_ASIDE_FROM if batch % 2 else 7  # committed on the committing thread, or at once
+            records = [Record(b"%d-%d-%d" % (worker, batch, i), b"%d" % i) for i in range(size)]
+            done = log.begin_append("T", records)
+            positions += log.append("T", records[:1])  # while that commit may still be going on
+            positions += done()
         return positions
 
     with ThreadPoolExecutor(4) as pool:
         positions = [p for found in pool.map(appender, range(4)) for p in found]
 
-    assert len(positions) == len(set(positions)) == 4 * (20 * 25 + 10)
-    stored = {(m.partition, m.offset) for p in range(3) for m in other.read("T", p, 0, max_records=10_000)}
+    assert len(positions) == len(set(positions)) == 4 * (5 * (COMMIT_ASIDE_FROM + 1) + 5 * (7 + 1))
+    stored = {(m.partition, m.offset) for p in range(3) for m in other.read("T", p, 0, max_records=100_000)}
     assert stored == set(positions)
     log.close()
     other.close()

@@ -49,6 +49,9 @@ MAX_PIDS: Final = 1 << 23
 #: A writer waits this long for another process's append to finish before giving up.
 BUSY_TIMEOUT_S: Final = 60.0
 SYNCHRONOUS_MODES: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
+#: ``begin_append`` commits batches of this many records or more on its committing thread; smaller
+#: ones at once (the hand-off costs more than their commit).
+COMMIT_ASIDE_FROM: Final = 256
 
 _READ = "SELECT id, key, value, headers, ts FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"
 #: Each partition's end (next offset), kept by appends: polling every queue's end is one small read.
@@ -173,11 +176,12 @@ class SqliteBroker:
 
     def begin_append(self, topic: str, records: Sequence[Record]) -> Callable[[], Positions]:
         """The records are inserted at once, on the log's own writing connection; their transaction
-        commits on a thread of its own (SQLite lets go of the GIL meanwhile), which the returned
-        callable waits for. The next ``begin_append`` waits for this commit first."""
+        commits on a thread of its own (SQLite lets go of the GIL meanwhile) when they are many,
+        and the returned callable waits for it. The next ``begin_append`` waits for this commit."""
         if not records:
             return lambda: Positions([], [])
-        self._appending.acquire()  # released once the commit is done
+        self._appending.acquire()  # held until the commit is done
+        handed_off = False
         try:
             con = self._appender()
             try:
@@ -189,10 +193,14 @@ class SqliteBroker:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-            committed = self._committer().submit(self._commit, con)
-        except BaseException:
-            self._appending.release()
-            raise
+            if len(records) < COMMIT_ASIDE_FROM:  # not worth the hand-off to the committing thread
+                _commit(con, self.path)
+                return lambda: positions
+            committed = self._committer().submit(self._commit_aside, con)
+            handed_off = True
+        finally:
+            if not handed_off:
+                self._appending.release()
 
         def confirm() -> Positions:
             committed.result()
@@ -226,12 +234,10 @@ class SqliteBroker:
             con.executemany(_INSERT, zip(ids, keys, values, now, strict=False))
         return Positions(partitions, offsets)
 
-    def _commit(self, con: sqlite3.Connection) -> None:
+    def _commit_aside(self, con: sqlite3.Connection) -> None:
+        """On the committing thread: commit what ``begin_append`` inserted, then let the next one in."""
         try:
-            con.execute("COMMIT")
-        except sqlite3.Error as exc:
-            con.execute("ROLLBACK")
-            raise BrokerUnavailable(f"log {self.path}: commit failed: {exc}") from exc
+            _commit(con, self.path)
         finally:
             self._appending.release()
 
@@ -360,11 +366,16 @@ class SqliteBroker:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        try:
-            con.execute("COMMIT")
-        except sqlite3.Error as exc:
-            con.execute("ROLLBACK")
-            raise BrokerUnavailable(f"log {self.path}: commit failed: {exc}") from exc
+        _commit(con, self.path)
+
+
+def _commit(con: sqlite3.Connection, path: Path) -> None:
+    """Commit the write transaction open on ``con``, or roll it back and say why."""
+    try:
+        con.execute("COMMIT")
+    except sqlite3.Error as exc:
+        con.execute("ROLLBACK")
+        raise BrokerUnavailable(f"log {path}: commit failed: {exc}") from exc
 
 
 def _create_schema(con: sqlite3.Connection) -> None:
