@@ -53,6 +53,11 @@ SYNCHRONOUS_MODES: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 #: ones at once (the hand-off costs more than their commit).
 COMMIT_ASIDE_FROM: Final = 256
 
+#: CPython's sqlite3 binds int, float, str and bytearray directly, but looks for an adapter for every
+#: ``bytes`` value (keys and values), building and dropping an AttributeError each time (~0.3 µs):
+#: an identity adapter turns that into one dictionary lookup. Process-wide, and changes nothing else.
+sqlite3.register_adapter(bytes, bytes)
+
 _READ = "SELECT id, key, value, headers, ts FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"
 #: Each partition's end (next offset), kept by appends: polling every queue's end is one small read.
 _SET_HEAD = (
