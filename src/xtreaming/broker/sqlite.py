@@ -189,15 +189,8 @@ class SqliteBroker:
         handed_off = False
         try:
             con = self._appender()
-            try:
-                con.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise BrokerUnavailable(f"log {self.path}: cannot take the write lock: {exc}") from exc
-            try:
+            with self._transaction(con):
                 positions = self._insert(con, topic, records)
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
             if len(records) < COMMIT_ASIDE_FROM:  # not worth the hand-off to the committing thread
                 _commit(con, self.path)
                 return lambda: positions
@@ -361,17 +354,25 @@ class SqliteBroker:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction on this thread's connection, committed when the block ends."""
         con = self._connection()
+        with self._transaction(con):
+            yield con
+        _commit(con, self.path)
+
+    @contextmanager
+    def _transaction(self, con: sqlite3.Connection) -> Iterator[None]:
+        """A write transaction on ``con``, its lock taken up front, rolled back if the block raises;
+        committing is the caller's."""
         try:
             con.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise BrokerUnavailable(f"log {self.path}: cannot take the write lock: {exc}") from exc
         try:
-            yield con
+            yield
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        _commit(con, self.path)
 
 
 def _commit(con: sqlite3.Connection, path: Path) -> None:
