@@ -5,9 +5,9 @@ Run: .venv/bin/python bench/e2e.py [--messages 200000] [--handler-batch 5000] [-
 Everything is real and on this machine: the embedded log and state, ``xtreaming coordinator``
 and ``xtreaming farm --slots 2`` as their own processes, over HTTP. Each mode gets a fresh
 site; the messages are published before the clock starts (the queue paused), the farm is
-registered and idle (done starting: no CPU used), then the queue is resumed and the clock runs until every message's ACK is
-in the log (watched on the log itself every 10 ms, which costs the coordinator nothing; asking the
-coordinator at that pace would load it).
+registered and idle (done starting: no CPU used), then the queue is resumed and the clock runs
+until every message's ACK is in the log (watched on the log itself every 10 ms, which costs the
+coordinator nothing; asking the coordinator at that pace would load it).
 
 * handler mode: ``xtreaming.demo.worker:noop`` in the farm's long-lived worker processes;
 * command mode: a native no-op program (``true``) per task, batches of ``--command-batch``.
