@@ -256,17 +256,19 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def _interrupt_on_terminate() -> Iterator[None]:
-    """SIGTERM (SIGBREAK on Windows) stops the demo as Ctrl-C does."""
+    """Ctrl-C and SIGTERM (SIGBREAK on Windows) stop the demo. Ctrl-C is set here too: a process
+    started in the background by a script inherits SIGINT ignored, and Python keeps it so."""
     if sys.platform == "win32":
-        number = signal.SIGBREAK
+        numbers = [signal.SIGINT, signal.SIGBREAK]
     else:
-        number = signal.SIGTERM
+        numbers = [signal.SIGINT, signal.SIGTERM]
 
     def interrupt(_: int, __: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(number, interrupt)
+    previous = {number: signal.signal(number, interrupt) for number in numbers}
     try:
         yield
     finally:
-        signal.signal(number, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
