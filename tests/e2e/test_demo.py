@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sqlite3
@@ -53,6 +54,7 @@ def test_ctrl_c_stops_the_demo_and_everything_it_started(tmp_path: Path) -> None
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    children: list[psutil.Process] = []
     try:
         wait_until(lambda: "consumed" in output.read_text(), 60, "the demo to show progress", every_s=0.2)
         children = psutil.Process(demo.pid).children(recursive=True)
@@ -62,8 +64,11 @@ def test_ctrl_c_stops_the_demo_and_everything_it_started(tmp_path: Path) -> None
 
         assert demo.wait(timeout=60) == 0, output.read_text()
     finally:
-        if demo.poll() is None:
-            demo.kill()
+        if demo.poll() is None:  # it did not stop: leave nothing of it running
+            for process in [*children, psutil.Process(demo.pid)]:
+                with contextlib.suppress(psutil.Error):
+                    process.kill()
+            demo.wait()
     assert time.monotonic() - started < 30
     assert len(children) >= 3  # the coordinator and two farms, at least
     assert not [c for c in children if _running(c)]
