@@ -176,6 +176,9 @@ class SqliteBroker:
     # -- records --------------------------------------------------------------------------------
 
     def append(self, topic: str, records: Sequence[Record]) -> Positions:
+        if not records:  # nothing to write: no write lock taken (an unknown topic is refused all the same)
+            self._topic(topic)
+            return Positions([], [])
         with self._write() as con:
             return self._insert(con, topic, records)
 
@@ -184,7 +187,8 @@ class SqliteBroker:
         commits on a thread of its own (SQLite lets go of the GIL meanwhile) when they are many,
         and the returned callable waits for it. The next ``begin_append`` waits for this commit."""
         if not records:
-            return lambda: Positions([], [])
+            positions = self.append(topic, records)
+            return lambda: positions
         self._appending.acquire()  # held until the commit is done
         handed_off = False
         try:
@@ -207,10 +211,8 @@ class SqliteBroker:
         return confirm
 
     def _insert(self, con: sqlite3.Connection, topic: str, records: Sequence[Record]) -> Positions:
-        """Insert ``records`` inside the write transaction open on ``con``."""
+        """Insert ``records`` (at least one) inside the write transaction open on ``con``."""
         meta = self._topic(topic)
-        if not records:
-            return Positions([], [])
         keys = [r.key for r in records]
         partitions = partitions_for(keys, meta.partitions, self._round_robin)
         values = [r.value for r in records]

@@ -104,9 +104,9 @@ BUSY_TIMEOUT_S: Final = 30.0
 #: Serializes concurrent ``Store.open`` migrations of one PostgreSQL database ("xtream" in ASCII).
 MIGRATION_LOCK_KEY: Final = 0x787472_65616D
 MIGRATIONS: Final = "xtreaming.coordinator:migrations"
-#: JSON columns are written compactly: task messages are the bulk of the hot path's bytes.
 #: The message count at the head of a packed ``tasks.packed``.
 _COUNT: Final = struct.Struct("<q")
+#: JSON columns are written compactly (ledger ranges, retries' errors, settings).
 _dumps: Final = functools.partial(json.dumps, separators=(",", ":"))
 
 

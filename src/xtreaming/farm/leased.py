@@ -20,7 +20,8 @@ from xtreaming.lease_wire import MessageColumns
 
 
 class InvalidMessages(ValueError):
-    """Columns that do not describe a task's messages (missing, of different lengths, bad indexes)."""
+    """A task's ``messages`` object that does not describe its messages (not an object, or headers
+    that are not one list per message)."""
 
 
 @dataclass(frozen=True, slots=True)
