@@ -35,10 +35,12 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
+from xtreaming.coordinator.core.pending import PendingMessage
+from xtreaming.coordinator.core.scheduler import FreeSlot, Idle, Lease, apply_lease, explain, schedule
+from xtreaming.coordinator.core.snapshot import Snapshot
+from xtreaming.coordinator.core.state import BaseState, Labels, QueueState, labels_of
+from xtreaming.coordinator.core.windows import Window, limit_in_force
 from xtreaming.coordinator.heap import settle_heap
-from xtreaming.coordinator.scheduler import FreeSlot, Idle, Lease, apply_lease, explain, schedule
-from xtreaming.coordinator.snapshot import BaseState, Labels, PendingMessage, QueueState, Snapshot, labels_of
-from xtreaming.coordinator.windows import Window, limit_in_force
 
 SITE = ZoneInfo("America/Sao_Paulo")
 #: A Wednesday night: the 22:00–06:00 windows are in force, the office-hours ones are not.

@@ -22,6 +22,13 @@ from xtreaming import operator_commands
 from xtreaming.config import Role, Settings
 from xtreaming.csv_source import CsvFile, ValueFormat
 from xtreaming.errors import XtreamingError
+from xtreaming.farm.config import (
+    DEFAULT_KEEP_FAILED,
+    DEFAULT_LEASE_WAIT_S,
+    DEFAULT_SLOTS,
+    DEFAULT_WORK_ROOT,
+    FarmConfig,
+)
 
 EXIT_FAILED = 1
 EXIT_REJECTED_ROWS = 3
@@ -149,16 +156,20 @@ def farm(
     coordinator: Annotated[
         str | None, typer.Option("--coordinator", help="Coordinator URL (default: XTREAMING_URL).")
     ] = None,
-    slots: Annotated[int, typer.Option(min=1, max=1024, help="Worker slots: tasks run at once.")] = 2,
+    slots: Annotated[int, typer.Option(min=1, max=1024, help="Worker slots: tasks run at once.")] = DEFAULT_SLOTS,
     label: Annotated[
         list[str] | None, typer.Option("--label", help="A label k=v queues may require; repeat for more.")
     ] = None,
-    work_dir: Annotated[Path | None, typer.Option(help="Task directories (default: .xtreaming/farm/<name>).")] = None,
+    work_dir: Annotated[
+        Path | None, typer.Option(help=f"Task directories (default: {DEFAULT_WORK_ROOT.as_posix()}/<name>).")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Farm name, unique per site (default: this host's name).")] = None,
-    keep_failed: Annotated[int, typer.Option(min=0, help="Failed task directories kept for inspection.")] = 50,
+    keep_failed: Annotated[
+        int, typer.Option(min=0, help="Failed task directories kept for inspection.")
+    ] = DEFAULT_KEEP_FAILED,
     lease_wait: Annotated[
         float, typer.Option(min=0.1, max=60, help="Seconds an idle farm's lease request waits for work.")
-    ] = 5.0,
+    ] = DEFAULT_LEASE_WAIT_S,
 ) -> None:
     """Run a farm agent: take tasks from the coordinator and run them on this machine's worker slots.
 
@@ -168,7 +179,7 @@ def farm(
     import logging
     import socket
 
-    from xtreaming.farm.node import FarmConfig, FarmNode
+    from xtreaming.farm.node import FarmNode
 
     labels = _labels(label or [])
     farm_name = name or socket.gethostname()
@@ -181,7 +192,7 @@ def farm(
             name=farm_name,
             slots=slots,
             labels=labels,
-            work_dir=work_dir or Path(".xtreaming/farm") / farm_name,
+            work_dir=work_dir or DEFAULT_WORK_ROOT / farm_name,
             token=settings.token,
             keep_failed=keep_failed,
             lease_wait_s=lease_wait,

@@ -6,9 +6,11 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from xtreaming.coordinator.scheduler import Decision, FreeSlot, Lease
-from xtreaming.coordinator.snapshot import BaseState, PendingMessage, QueueState, Snapshot, labels_of
-from xtreaming.coordinator.windows import Window
+from xtreaming.coordinator.core.pending import PendingMessage
+from xtreaming.coordinator.core.scheduler import Decision, FreeSlot, Lease
+from xtreaming.coordinator.core.snapshot import Snapshot
+from xtreaming.coordinator.core.state import BaseState, QueueState, labels_of
+from xtreaming.coordinator.core.windows import Window
 
 SITE = ZoneInfo("America/Sao_Paulo")
 TOPIC = "MULTCOB03.1186.IMPORTACAO.CARGA"

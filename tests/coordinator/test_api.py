@@ -14,10 +14,10 @@ import pytest
 
 from tests.coordinator.server import RunningCoordinator
 from tests.services import fresh_postgres_schema
-from xtreaming import lease_wire
 from xtreaming.broker import open_broker
 from xtreaming.config import Settings
 from xtreaming.farm.protocol import read_lease
+from xtreaming.wire import lease_frame
 
 TOPIC = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
 
@@ -92,10 +92,10 @@ def test_a_farm_asking_for_framed_answers_gets_the_messages_untouched(api: httpx
     api.post(f"/api/topics/{TOPIC}/messages", json=body).raise_for_status()
     farm_id = register(api)
 
-    framed = {"Accept": lease_wire.MEDIA_TYPE}
+    framed = {"Accept": lease_frame.MEDIA_TYPE}
     response = api.post(f"/api/farms/{farm_id}/lease", json={"slots": [0, 1], "wait_s": 2}, headers=framed)
 
-    assert response.headers["content-type"] == lease_wire.MEDIA_TYPE
+    assert response.headers["content-type"] == lease_frame.MEDIA_TYPE
     answer = read_lease(response.content)
     assert [columns.values for _, columns in answer.tasks] == [values[:2], values[2:]]
     assert [columns.keys for _, columns in answer.tasks] == [[b"0", b"1"], [b"2", b"3"]]

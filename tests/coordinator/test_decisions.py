@@ -13,9 +13,11 @@ from datetime import datetime, timedelta
 import pytest
 
 from tests.coordinator.builders import SITE, at, base, make_queue, message, window
-from xtreaming.coordinator.scheduler import Decision, FreeSlot, Lease, apply_lease, schedule, take_batch
-from xtreaming.coordinator.snapshot import BaseState, Labels, PendingMessage, QueueState, Snapshot, labels_of
-from xtreaming.coordinator.windows import limit_at, wall_clock
+from xtreaming.coordinator.core.pending import PendingMessage
+from xtreaming.coordinator.core.scheduler import Decision, FreeSlot, Lease, apply_lease, schedule, take_batch
+from xtreaming.coordinator.core.snapshot import Snapshot
+from xtreaming.coordinator.core.state import BaseState, Labels, QueueState, labels_of
+from xtreaming.coordinator.core.windows import limit_at, wall_clock
 
 START = at("2025-03-04T17:58")  # a window closes at 18:00 while the site runs
 BASES = ("MULTCOB01", "MULTCOB02", "MULTCOB03", "MULTCOB04", "MULTCOB05")

@@ -8,8 +8,8 @@ from functools import partial
 import pytest
 
 from tests.coordinator.builders import at, base, farms, make_queue, message, snapshot, window
-from xtreaming.coordinator.scheduler import RUNNABLE, explain
-from xtreaming.coordinator.snapshot import Snapshot
+from xtreaming.coordinator.core.scheduler import RUNNABLE, explain
+from xtreaming.coordinator.core.snapshot import Snapshot
 from xtreaming.errors import QueueNotFound
 
 NOW = at("2025-03-04T10:00")  # a Tuesday

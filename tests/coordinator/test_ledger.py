@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from xtreaming.coordinator.ledger import LedgerState, PartitionLedger
+from xtreaming.coordinator.core.ledger import LedgerState, PartitionLedger
 
 
 def handed_out(*offsets: int, state: LedgerState | None = None) -> PartitionLedger:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from xtreaming.coordinator.pending import PendingMessage
+from xtreaming.coordinator.core.pending import PendingMessage
 from xtreaming.coordinator.results import Finished, Status, ack_records, dlq_records
 
 AT = datetime(2026, 3, 3, 13, 0, 5, 123456, tzinfo=UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from xtreaming.coordinator.pending import PendingMessage
+from xtreaming.coordinator.core.pending import PendingMessage
 from xtreaming.coordinator.records import QueueRecord, WorkSettings
 from xtreaming.coordinator.runtime import QueueRuntime
 

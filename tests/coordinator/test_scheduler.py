@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from tests.coordinator.builders import at, base, leased, make_queue, message, slot, snapshot, window
-from xtreaming.coordinator.scheduler import Idle, Lease, apply_lease, schedule, take_batch
-from xtreaming.coordinator.snapshot import PendingMessage, QueueState
+from xtreaming.coordinator.core.pending import PendingMessage
+from xtreaming.coordinator.core.scheduler import Idle, Lease, apply_lease, schedule, take_batch
+from xtreaming.coordinator.core.state import QueueState
 
 NOW = at("2025-03-04T10:00")  # a Tuesday
 URGENT = "MULTCOB02.77.COBSINC.ATUALIZA"

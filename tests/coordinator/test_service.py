@@ -18,10 +18,11 @@ from tests.services import fresh_postgres_schema
 from xtreaming.broker import Broker, Record, open_broker
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.records import WorkSettings
-from xtreaming.coordinator.results import Verdict
-from xtreaming.coordinator.service import Assignment, Coordinator, Report, message_id
+from xtreaming.coordinator.service import Assignment, Coordinator, Report
 from xtreaming.coordinator.store import Store
 from xtreaming.errors import BrokerUnavailable, FarmNotFound, QueueNotFound
+from xtreaming.wire.message_id import message_id
+from xtreaming.wire.verdict import Verdict
 
 TOPIC = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
 

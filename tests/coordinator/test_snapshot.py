@@ -11,8 +11,10 @@ from functools import partial
 import pytest
 
 from tests.coordinator.builders import SITE, TOPIC, at, base, make_queue, message, snapshot, window
-from xtreaming.coordinator.snapshot import BaseState, PendingMessage, QueueState, Snapshot
-from xtreaming.coordinator.windows import wall_clock
+from xtreaming.coordinator.core.pending import PendingMessage
+from xtreaming.coordinator.core.snapshot import Snapshot
+from xtreaming.coordinator.core.state import BaseState, QueueState
+from xtreaming.coordinator.core.windows import wall_clock
 
 NOW = at("2025-03-04T10:00")
 OTHER = "MULTCOB03.1187.IMPORTACAO.CARGA"

@@ -21,7 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, create_engine, insert, inspect, update
 from sqlalchemy.pool import NullPool
 
-from xtreaming.coordinator.ledger import LedgerState
+from xtreaming.coordinator.core.ledger import LedgerState
 from xtreaming.coordinator.records import (
     BaseRecord,
     FarmRecord,

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.coordinator.builders import SITE, at, window
-from xtreaming.coordinator.windows import Limit, Window, limit_in_force, wall_clock
+from xtreaming.coordinator.core.windows import Limit, Window, limit_in_force, wall_clock
 from xtreaming.errors import InvalidWindow, XtreamingError
 
 MONDAY, TUESDAY, FRIDAY, SATURDAY, SUNDAY = 0, 1, 4, 5, 6

@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import json
 
-from xtreaming import lease_wire
 from xtreaming.coordinator.api.schemas import TaskMessagesOut, message_columns, packed_messages
-from xtreaming.coordinator.pending import PendingMessage
+from xtreaming.coordinator.core.pending import PendingMessage
+from xtreaming.wire import lease_frame
 
 
 def b64(data: bytes) -> str:
@@ -55,10 +55,10 @@ def test_packed_messages_unpack_to_the_same_columns() -> None:
     ]
 
     head, packed = packed_messages(messages)
-    columns, end = lease_wire.unpack(b"head" + packed + b"next", 4, head["count"])
+    columns, end = lease_frame.unpack(b"head" + packed + b"next", 4, head["count"])
 
     assert head == {"count": 4, "headers": [[], [], [], [("origem", b64(b"crm"))]]}
-    assert columns == lease_wire.MessageColumns(
+    assert columns == lease_frame.MessageColumns(
         [0, 3, 1, 2**31 - 1], [7, 2**40 + 12, 9, 0], [1, 2, 1, 9], [b"111", None, b"", b"\xfe\n"],
         [m.value for m in messages],
     )  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Any
 
 from xtreaming.farm.leased import LeasedMessages
 from xtreaming.farm.protocol import Task
-from xtreaming.lease_wire import MessageColumns
+from xtreaming.wire.lease_frame import MessageColumns
 
 TOPIC = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
 IDS = [f"{TOPIC}/0/{offset}" for offset in range(3)]

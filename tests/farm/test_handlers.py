@@ -11,7 +11,8 @@ from tests.farm.builders import IDS, TOPIC, binary_message, leased, make_task, m
 from xtreaming.farm.batch import HandlerMessage
 from xtreaming.farm.control import TaskControl
 from xtreaming.farm.handlers import HandlerWorker
-from xtreaming.farm.protocol import Outcome, Verdict
+from xtreaming.farm.protocol import Outcome
+from xtreaming.wire.verdict import Verdict
 
 H = "tests.farm.handlers"
 

@@ -13,7 +13,8 @@ from tests.farm.builders import worker
 from tests.farm.site import Site, once_each, wait_until
 from xtreaming.config import Role, Token
 from xtreaming.coordinator.api.auth import hash_token
-from xtreaming.farm.node import FarmConfig, FarmNode
+from xtreaming.farm.config import FarmConfig
+from xtreaming.farm.node import FarmNode
 
 TOPIC = "MULTCOB02.1186.IMPORTACAO.CARGA"
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from tests.farm.builders import IDS, binary_message, leased, make_task, message
-from xtreaming import lease_wire
 from xtreaming.farm.protocol import (
     InvalidCommand,
     InvalidOutput,
@@ -24,7 +23,8 @@ from xtreaming.farm.protocol import (
     render_command,
     verdicts_of,
 )
-from xtreaming.lease_wire import MessageColumns
+from xtreaming.wire import lease_frame
+from xtreaming.wire.lease_frame import MessageColumns
 
 KNOWN = set(IDS)
 
@@ -161,14 +161,14 @@ def task_head(task_id: str, count: int, headers: object = None) -> dict[str, Any
 
 def lease_answer(tasks: list[tuple[dict[str, Any], bytes]], settled: list[dict[str, Any]] | None = None) -> bytes:
     head = json.dumps({"tasks": [task for task, _ in tasks], "settled": settled or []})
-    return lease_wire.frame(head, [packed for _, packed in tasks])
+    return lease_frame.frame(head, [packed for _, packed in tasks])
 
 
 def test_a_framed_lease_answer_gives_each_task_its_messages_untouched() -> None:
     first = columns(b'{"a":"\n"}', b"\xff\x00", keys=[b"12345678909", None])
     second = columns(b"", b"<x/>\n", keys=[b"", b"\xfe"])
     body = lease_answer(
-        [(task_head("t1", 2), lease_wire.pack(first)), (task_head("t2", 2), lease_wire.pack(second))],
+        [(task_head("t1", 2), lease_frame.pack(first)), (task_head("t2", 2), lease_frame.pack(second))],
         [{"task_id": "t0"}],
     )
 
@@ -200,11 +200,11 @@ def test_a_task_without_a_field_is_refused() -> None:
         (b'{"tasks": []}', "no newline after its JSON head"),
         (b"{not json\n", "not one this farm can read"),
         (b'{"settled": []}\n', "not one this farm can read"),
-        (lease_answer([(task_head("t1", 2), lease_wire.pack(columns(b"abc", b"de"))[:-1])]),
+        (lease_answer([(task_head("t1", 2), lease_frame.pack(columns(b"abc", b"de"))[:-1])]),
          "'t1': the rows' bytes need 5 bytes, 4 are left"),
-        (lease_answer([(task_head("t1", 2), lease_wire.pack(columns(b"abc", b"de"))[:50])]),
+        (lease_answer([(task_head("t1", 2), lease_frame.pack(columns(b"abc", b"de"))[:50])]),
          "'t1': 2 rows need 80 bytes of numbers and sizes, 50 are left"),
-        (lease_answer([(task_head("t1", 1), lease_wire.pack(columns(b"abc")) + b"x")]),
+        (lease_answer([(task_head("t1", 1), lease_frame.pack(columns(b"abc")) + b"x")]),
          "its tasks take 43 bytes after the JSON, but 44 follow it"),
         (lease_answer([(task_head("t1", 1), struct.pack("<5q", 0, 0, 1, -2, 3) + b"abc")]),
          "'t1': a size below -1"),

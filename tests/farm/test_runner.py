@@ -14,8 +14,9 @@ import pytest
 
 from tests.farm.builders import IDS, make_task, worker
 from xtreaming.farm.control import TaskControl
-from xtreaming.farm.protocol import Outcome, Verdict
+from xtreaming.farm.protocol import Outcome
 from xtreaming.farm.runner import CommandRunner, TaskDirs
+from xtreaming.wire.verdict import Verdict
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
+from xtreaming.coordinator.core.state import MAX_PRIORITY, MIN_PRIORITY, BaseState
+from xtreaming.coordinator.core.windows import Window
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.records import BaseRecord, Profile, QueueRecord, WindowRecord, WorkSettings
-from xtreaming.coordinator.snapshot import MAX_PRIORITY, MIN_PRIORITY, BaseState
 from xtreaming.coordinator.store import Store
-from xtreaming.coordinator.windows import Window
 from xtreaming.errors import InvalidInput, InvalidTopicName, QueueNotFound
 from xtreaming.topics import TopicName, is_derived
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from xtreaming.coordinator.core.snapshot import Snapshot
+from xtreaming.coordinator.core.windows import limit_in_force
 from xtreaming.coordinator.runtime import QueueRuntime
-from xtreaming.coordinator.snapshot import Snapshot
-from xtreaming.coordinator.windows import limit_in_force
 
 
 @dataclass(frozen=True, slots=True)

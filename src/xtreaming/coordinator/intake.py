@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, MutableSet
 from contextlib import suppress
 
 from xtreaming.broker import Broker, Message
-from xtreaming.coordinator.ledger import LedgerState
-from xtreaming.coordinator.pending import PendingMessage
+from xtreaming.coordinator.core.ledger import LedgerState
+from xtreaming.coordinator.core.pending import PendingMessage
 from xtreaming.coordinator.records import QueueRecord, RetryRecord, TaskRecord
 from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime
 from xtreaming.errors import TopicNotFound

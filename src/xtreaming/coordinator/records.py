@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Protocol
 
-from xtreaming.coordinator.ledger import LedgerState
+from xtreaming.coordinator.core.ledger import LedgerState
 
 #: IMPORTACAO batches of hundreds of clients; COBSINC is an urgent lane of single requests.
 DEFAULT_BATCH_SIZE: Final = 500

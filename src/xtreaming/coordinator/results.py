@@ -12,7 +12,8 @@ from enum import StrEnum
 from json.encoder import encode_basestring
 
 from xtreaming.broker import Record
-from xtreaming.coordinator.pending import PendingMessage
+from xtreaming.coordinator.core.pending import PendingMessage
+from xtreaming.wire.message_id import message_id
 
 #: Keys JSON takes between quotes as they are: printable ASCII but the quote and the backslash.
 _PLAIN = re.compile(rb"[ !#-\[\]-~]*")
@@ -23,15 +24,6 @@ class Status(StrEnum):
 
     OK = "ok"
     DEAD = "dead"
-
-
-class Verdict(StrEnum):
-    """What a worker says of one message: ``retry`` is tried again after a back-off, up to the
-    queue's ``max_attempts``; ``error`` is final and goes to the DLQ at once."""
-
-    OK = "ok"
-    ERROR = "error"
-    RETRY = "retry"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +86,7 @@ def dlq_records(done: Finished) -> list[Record]:
             m.value,
             (
                 *m.headers,
-                ("xtreaming-source", f"{done.topic}/{m.partition}/{m.offset}".encode()),
+                ("xtreaming-source", message_id(done.topic, m.partition, m.offset).encode()),
                 ("xtreaming-attempts", str(m.attempt).encode()),
                 ("xtreaming-errors", json.dumps(list(m.errors), ensure_ascii=False).encode()),
                 ("xtreaming-task", done.task_id.encode()),

@@ -15,17 +15,18 @@ from datetime import datetime
 from operator import is_
 from typing import Final
 
-from xtreaming.coordinator.ledger import LedgerState, PartitionLedger
-from xtreaming.coordinator.pending import (
+from xtreaming.coordinator.core.ledger import LedgerState, PartitionLedger
+from xtreaming.coordinator.core.pending import (
     LeaseOrder,
+    PendingMessage,
     attempt_of,
     in_lease_order,
     merged,
     order_of,
     partition_of,
 )
+from xtreaming.coordinator.core.state import Labels, QueueState, labels_of
 from xtreaming.coordinator.records import FarmRecord, QueueRecord, TaskRecord
-from xtreaming.coordinator.snapshot import Labels, PendingMessage, QueueState, labels_of
 from xtreaming.topics import TopicName
 
 #: A partition stops reading ahead when this many offsets separate its watermark from its read

@@ -30,10 +30,13 @@ from typing import Final
 
 from xtreaming.broker import Broker, Record
 from xtreaming.coordinator.catalog import Catalog
+from xtreaming.coordinator.core.pending import PendingMessage
+from xtreaming.coordinator.core.scheduler import FreeSlot, Idle, Lease, explain, schedule
+from xtreaming.coordinator.core.snapshot import Snapshot
+from xtreaming.coordinator.core.state import MAX_PRIORITY, MIN_PRIORITY, labels_of
 from xtreaming.coordinator.figures import BaseFigures, QueueFigures, base_figures, queue_figures
 from xtreaming.coordinator.intake import Intake
 from xtreaming.coordinator.options import CoordinatorOptions
-from xtreaming.coordinator.pending import PendingMessage
 from xtreaming.coordinator.records import (
     BaseRecord,
     FarmRecord,
@@ -44,16 +47,14 @@ from xtreaming.coordinator.records import (
     WindowRecord,
     WorkSettings,
 )
-from xtreaming.coordinator.results import Verdict
 from xtreaming.coordinator.runtime import FarmRuntime, QueueRuntime, TaskRuntime
-from xtreaming.coordinator.scheduler import FreeSlot, Idle, Lease, explain, schedule
-from xtreaming.coordinator.settlement import Report, Settled, Settlement, message_id
-from xtreaming.coordinator.snapshot import MAX_PRIORITY, MIN_PRIORITY, Snapshot, labels_of
+from xtreaming.coordinator.settlement import Report, Settled, Settlement
 from xtreaming.coordinator.store import Store
 from xtreaming.errors import BrokerUnavailable, FarmNotFound, StoreUnavailable
 from xtreaming.topics import TopicName
+from xtreaming.wire.verdict import Verdict
 
-__all__ = ["Assignment", "Coordinator", "Report", "Settled", "message_id"]
+__all__ = ["Assignment", "Coordinator", "Report", "Settled"]
 
 log = logging.getLogger("xtreaming.coordinator")
 

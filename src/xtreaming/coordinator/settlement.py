@@ -14,17 +14,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from xtreaming.broker import Broker, Record
+from xtreaming.coordinator.core.pending import PendingMessage
 from xtreaming.coordinator.options import CoordinatorOptions
-from xtreaming.coordinator.pending import PendingMessage
 from xtreaming.coordinator.records import LedgerRecord, RetryRecord
-from xtreaming.coordinator.results import Finished, Status, Verdict, ack_records, dlq_records
+from xtreaming.coordinator.results import Finished, Status, ack_records, dlq_records
 from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime, retried
 from xtreaming.coordinator.store import Store
-
-
-def message_id(topic: str, partition: int, offset: int) -> str:
-    """The stable id a worker sees for a message: ``topic/partition/offset``."""
-    return f"{topic}/{partition}/{offset}"
+from xtreaming.wire.message_id import message_id
+from xtreaming.wire.verdict import Verdict
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,8 +55,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, IntegrityError, InterfaceError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from xtreaming import packed
-from xtreaming.coordinator.ledger import LedgerState
+from xtreaming.coordinator.core.ledger import LedgerState
+from xtreaming.coordinator.core.windows import Window
 from xtreaming.coordinator.records import (
     AuditEntry,
     BaseRecord,
@@ -84,7 +84,6 @@ from xtreaming.coordinator.schema import (
     TASKS,
     WINDOWS,
 )
-from xtreaming.coordinator.windows import Window
 from xtreaming.errors import (
     BaseNotFound,
     FarmNotFound,
@@ -96,6 +95,7 @@ from xtreaming.errors import (
     StoreUnavailable,
     WindowNotFound,
 )
+from xtreaming.wire import packed
 
 #: An unreachable database fails ``Store.open`` in seconds instead of hanging on TCP retries.
 CONNECT_TIMEOUT_S: Final = 5
@@ -689,7 +689,7 @@ def _farm_of(row: Row[Any]) -> FarmRecord:
 
 def _packed_of(messages: Sequence[LeasedMessage]) -> bytes:
     """A task's messages as the ``packed`` column keeps them: their count (a little-endian 64-bit
-    integer), then their partitions, offsets, attempts and keys packed (``xtreaming.packed``)."""
+    integer), then their partitions, offsets, attempts and keys packed (``xtreaming.wire.packed``)."""
     numbers = [m.partition for m in messages], [m.offset for m in messages], [m.attempt for m in messages]
     return _COUNT.pack(len(messages)) + packed.pack(numbers, [[m.key for m in messages]])
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from xtreaming.farm.batch import Batch
+from xtreaming.wire.message_id import parse_message_id
 
 #: A progress line every this many messages.
 PROGRESS_EVERY: Final = 100
@@ -107,7 +108,7 @@ def _write(db: sqlite3.Connection, kind: str, item: Item, now: float) -> None:
     row: Any = json.loads(item.value)
     if not isinstance(row, dict):
         raise ValueError(f"got {type(row).__name__}")
-    topic = item.id.rsplit("/", 2)[0]
+    topic, _, _ = parse_message_id(item.id)
     if kind == "COBSINC":
         db.execute(
             "INSERT OR REPLACE INTO sincronizacoes VALUES (?, ?, ?, ?)",

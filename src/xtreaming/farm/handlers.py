@@ -26,7 +26,8 @@ import psutil
 from xtreaming.farm.batch import Batch, Columns, from_columns
 from xtreaming.farm.control import TaskControl
 from xtreaming.farm.processes import kill_tree, tree_rss
-from xtreaming.farm.protocol import InvalidOutput, Outcome, Task, Verdict, failed, verdicts_of
+from xtreaming.farm.protocol import InvalidOutput, Outcome, Task, failed, verdicts_of
+from xtreaming.wire.verdict import Verdict
 
 #: Lines of a handler's traceback kept in the detail of its failed messages.
 TRACEBACK_LINES: Final = 12

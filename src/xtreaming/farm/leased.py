@@ -1,5 +1,5 @@
 """A task's messages as the lease carries them: one sequence per field, unpacked from the framed
-answer (``xtreaming.lease_wire``), and what the farm makes of them: ``input.jsonl`` lines for a
+answer (``xtreaming.wire.lease_frame``), and what the farm makes of them: ``input.jsonl`` lines for a
 command, columns for a handler process.
 
 Columns, not one object per message: a lease carries thousands, and packed arrays unpack at C
@@ -16,7 +16,8 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from xtreaming.farm.batch import Columns, Headers
-from xtreaming.lease_wire import MessageColumns
+from xtreaming.wire.lease_frame import MessageColumns
+from xtreaming.wire.message_id import message_ids
 
 
 class InvalidMessages(ValueError):
@@ -63,8 +64,7 @@ class LeasedMessages:
 
     def ids(self) -> list[str]:
         """Each message's stable id, ``topic/partition/offset``."""
-        topic = self.topic
-        return [f"{topic}/{p}/{o}" for p, o in zip(self.partitions, self.offsets, strict=True)]
+        return message_ids(self.topic, zip(self.partitions, self.offsets, strict=True))
 
     def lines(self) -> Iterator[str]:
         """``input.jsonl``: one JSON object per message (id, topic, partition, offset, key, key_encoding,

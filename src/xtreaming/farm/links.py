@@ -6,15 +6,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from xtreaming.client import ApiError, CoordinatorClient, CoordinatorUnreachable
 from xtreaming.errors import XtreamingError
+from xtreaming.farm.config import FarmConfig
 from xtreaming.farm.reporting import Backoff, Outbox, Report
 from xtreaming.farm.slots import Slot
-
-if TYPE_CHECKING:
-    from xtreaming.farm.node import FarmConfig
 
 log = logging.getLogger("xtreaming.farm")
 

@@ -17,47 +17,28 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import replace
 from types import FrameType
 from typing import Any, Final
 
-from xtreaming import lease_wire
 from xtreaming.client import ApiError, CoordinatorClient, CoordinatorUnreachable
 from xtreaming.errors import XtreamingError
+from xtreaming.farm.config import FarmConfig
 from xtreaming.farm.control import TaskControl
 from xtreaming.farm.handlers import HandlerPool
 from xtreaming.farm.links import Links
 from xtreaming.farm.protocol import InvalidTask, Outcome, Task, read_lease
 from xtreaming.farm.reporting import Backoff, Outbox, Report
-from xtreaming.farm.runner import DEFAULT_KEEP_FAILED, CommandRunner, TaskDirs
+from xtreaming.farm.runner import CommandRunner, TaskDirs
 from xtreaming.farm.slots import Slot
+from xtreaming.wire import lease_frame
 
 log = logging.getLogger("xtreaming.farm")
 
-#: How long an idle farm's lease request waits for work; also the longest a stop waits for it.
-DEFAULT_LEASE_WAIT_S: Final = 5.0
 #: Extra seconds the HTTP call of a long-poll may take beyond its wait.
 LEASE_MARGIN_S: Final = 10.0
-#: After the last task, how long a stopping farm keeps trying to deliver its results.
-DEFAULT_FLUSH_S: Final = 30.0
 
 ClientFactory = Callable[[str, str | None], CoordinatorClient]
-
-
-@dataclass(frozen=True, slots=True)
-class FarmConfig:
-    """What ``xtreaming farm`` was started with."""
-
-    coordinator_url: str
-    name: str
-    slots: int
-    labels: Mapping[str, str] = field(default_factory=dict)
-    work_dir: Path = Path(".xtreaming/farm")
-    token: str | None = None
-    keep_failed: int = DEFAULT_KEEP_FAILED
-    lease_wait_s: float = DEFAULT_LEASE_WAIT_S
-    flush_s: float = DEFAULT_FLUSH_S
 
 
 def _freeze_heap() -> None:
@@ -192,7 +173,7 @@ class FarmNode:
 
     def _post_lease(self, body: Mapping[str, Any], timeout_s: float) -> bytes:
         path = f"/api/farms/{self.links.farm_id}/lease"
-        return self._api.post_for(path, body, accept=lease_wire.MEDIA_TYPE, timeout_s=timeout_s)
+        return self._api.post_for(path, body, accept=lease_frame.MEDIA_TYPE, timeout_s=timeout_s)
 
     def _take(self, body: bytes, free: set[int]) -> None:
         """Log what a lease answer settled and start its tasks on the ``free`` slots."""
@@ -220,7 +201,7 @@ class FarmNode:
             self.links.unreachable(exc)
         self.stopping.wait(self._backoff.next_delay())
 
-    def _start(self, data: Mapping[str, Any], columns: lease_wire.MessageColumns, free: set[int]) -> None:
+    def _start(self, data: Mapping[str, Any], columns: lease_frame.MessageColumns, free: set[int]) -> None:
         try:
             task = Task.from_json(data, columns)
         except InvalidTask as exc:

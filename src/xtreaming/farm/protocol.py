@@ -13,12 +13,12 @@ import re
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Final
 
-from xtreaming import lease_wire
 from xtreaming.errors import XtreamingError
 from xtreaming.farm.leased import InvalidMessages, LeasedMessages
+from xtreaming.wire import lease_frame
+from xtreaming.wire.verdict import VERDICTS, Verdict
 
 #: The placeholders a command template may use; ``{python}`` is the farm's own interpreter.
 PLACEHOLDERS: Final = frozenset(
@@ -46,18 +46,6 @@ class InvalidCommand(XtreamingError, ValueError):
     """A queue's command template that cannot be rendered (unknown placeholder, bad braces, empty)."""
 
 
-class Verdict(StrEnum):
-    """A worker's word on one message: ``retry`` is tried again after a back-off (DLQ after the
-    queue's max attempts); ``error`` goes to the DLQ at once."""
-
-    OK = "ok"
-    ERROR = "error"
-    RETRY = "retry"
-
-
-VERDICTS: Final = frozenset(v.value for v in Verdict)
-
-
 @dataclass(frozen=True, slots=True)
 class Task:
     """A task as the coordinator leased it, its messages as the lease's columns."""
@@ -76,7 +64,7 @@ class Task:
     messages: LeasedMessages
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], columns: lease_wire.MessageColumns) -> Task:
+    def from_json(cls, data: Mapping[str, Any], columns: lease_frame.MessageColumns) -> Task:
         """Build from one entry of a lease answer and its messages (see ``read_lease``); raises
         InvalidTask naming a missing field."""
         try:
@@ -122,14 +110,14 @@ class LeaseAnswer:
     """A framed lease answer, read: the results it settled, and each task's JSON with its messages."""
 
     settled: list[Mapping[str, Any]]
-    tasks: list[tuple[Mapping[str, Any], lease_wire.MessageColumns]]
+    tasks: list[tuple[Mapping[str, Any], lease_frame.MessageColumns]]
 
 
 def read_lease(body: bytes) -> LeaseAnswer:
-    """Read a framed lease answer (``xtreaming.lease_wire``), unpacking each task's messages; raises
+    """Read a framed lease answer (``xtreaming.wire.lease_frame``), unpacking each task's messages; raises
     InvalidTask when the answer cannot be read at all."""
     try:
-        head, data = lease_wire.unframe(body)
+        head, data = lease_frame.unframe(body)
         settled, tasks = list(head.get("settled") or ()), list(head["tasks"])
         at = 0
         columns = []
@@ -138,7 +126,7 @@ def read_lease(body: bytes) -> LeaseAnswer:
             if type(count) is not int:
                 raise ValueError(f"task {task.get('task_id')!r}: messages.count is not a whole number")
             try:
-                unpacked, at = lease_wire.unpack(data, at, count)
+                unpacked, at = lease_frame.unpack(data, at, count)
             except ValueError as exc:
                 raise ValueError(f"task {task.get('task_id')!r}: {exc}") from exc
             columns.append(unpacked)

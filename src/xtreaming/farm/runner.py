@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
+from xtreaming.farm.config import DEFAULT_KEEP_FAILED
 from xtreaming.farm.control import TaskControl
 from xtreaming.farm.processes import Launcher, LineFollower, WorkerProcess, launch, read_tail
 from xtreaming.farm.protocol import (
@@ -27,12 +28,12 @@ from xtreaming.farm.protocol import (
     InvalidOutput,
     Outcome,
     Task,
-    Verdict,
     failed,
     parse_output,
     parse_progress,
     render_command,
 )
+from xtreaming.wire.verdict import Verdict
 
 log = logging.getLogger("xtreaming.farm")
 
@@ -41,7 +42,6 @@ TAIL_BYTES: Final = 2000
 #: An ``output.jsonl`` larger than this is refused rather than read into memory.
 MAX_OUTPUT_BYTES: Final = 64 << 20
 #: Failed task directories kept for inspection; older ones are removed.
-DEFAULT_KEEP_FAILED: Final = 50
 #: Variables of the farm that its workers must not see.
 PRIVATE_VARIABLES: Final = frozenset({"XTREAMING_TOKEN", "XTREAMING_TOKENS"})
 

@@ -11,11 +11,11 @@ from typing import Annotated, Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from xtreaming import lease_wire
 from xtreaming.config import Role
+from xtreaming.coordinator.core.pending import PendingMessage
 from xtreaming.coordinator.figures import QueueFigures
-from xtreaming.coordinator.pending import PendingMessage
-from xtreaming.coordinator.results import Verdict
+from xtreaming.wire import lease_frame
+from xtreaming.wire.verdict import Verdict
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
 LabelKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
@@ -70,7 +70,7 @@ class TaskMessagesOut(BaseModel):
     indexes listed in ``base64_keys`` / ``base64_values``, which are base64. ``headers`` (per
     message, ``(name, base64 value)`` pairs) is null when no message has any. Columns, not one
     object per message: a lease carries thousands, and lists encode and decode at C speed. (Farms
-    ask for the framed answer instead, its columns in binary: see ``xtreaming.lease_wire``.)"""
+    ask for the framed answer instead, its columns in binary: see ``xtreaming.wire.lease_frame``.)"""
 
     partitions: list[int]
     offsets: list[int]
@@ -353,16 +353,16 @@ def message_columns(messages: Sequence[PendingMessage]) -> dict[str, Any]:
 
 
 def packed_messages(messages: Sequence[PendingMessage]) -> tuple[dict[str, Any], bytes]:
-    """A task's messages for a framed answer (``xtreaming.lease_wire``): the head's ``messages``
+    """A task's messages for a framed answer (``xtreaming.wire.lease_frame``): the head's ``messages``
     object, and the columns packed."""
-    columns = lease_wire.MessageColumns(
+    columns = lease_frame.MessageColumns(
         [m.partition for m in messages],
         [m.offset for m in messages],
         [m.attempt for m in messages],
         [m.key for m in messages],
         [m.value for m in messages],
     )
-    return {"count": len(messages), "headers": _headers(messages)}, lease_wire.pack(columns)
+    return {"count": len(messages), "headers": _headers(messages)}, lease_frame.pack(columns)
 
 
 def _headers(messages: Sequence[PendingMessage]) -> list[list[tuple[str, str]]] | None:

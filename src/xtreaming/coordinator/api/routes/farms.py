@@ -8,7 +8,6 @@ from typing import Any
 import anyio
 from fastapi import APIRouter, Request, Response, status
 
-from xtreaming import lease_wire
 from xtreaming.coordinator.api.auth import Farm, Viewer
 from xtreaming.coordinator.api.deps import coordinator_of
 from xtreaming.coordinator.api.schemas import (
@@ -26,6 +25,7 @@ from xtreaming.coordinator.api.schemas import (
 )
 from xtreaming.coordinator.records import SlotRecord
 from xtreaming.coordinator.service import Assignment, Report, Settled
+from xtreaming.wire import lease_frame
 
 router = APIRouter(prefix="/api", tags=["farms"])
 
@@ -51,7 +51,7 @@ async def lease(farm_id: str, body: LeaseRequest, request: Request, _: Farm) -> 
     """Tasks for the given idle slots; waits up to ``wait_s`` when there is no work (long-poll).
 
     JSON, or framed with the messages' columns in binary after it when the request accepts
-    ``application/x-xtreaming-lease`` (``xtreaming.lease_wire``: what farms ask for)."""
+    ``application/x-xtreaming-lease`` (``xtreaming.wire.lease_frame``: what farms ask for)."""
     coordinator = coordinator_of(request)
     completions = [(c.task_id, report_of(c)) for c in body.completions]
     results, tasks = coordinator.settle_and_lease(farm_id, completions, body.slots)
@@ -60,10 +60,10 @@ async def lease(farm_id: str, body: LeaseRequest, request: Request, _: Farm) -> 
         tasks = await anyio.to_thread.run_sync(
             coordinator.lease_wait, farm_id, body.slots, body.wait_s, limiter=_waiting, abandon_on_cancel=True
         )
-    if lease_wire.MEDIA_TYPE in request.headers.get("accept", ""):
+    if lease_frame.MEDIA_TYPE in request.headers.get("accept", ""):
         packed = [packed_messages(task.messages) for task in tasks]
         content = _answer([_task_json(task, head) for task, (head, _) in zip(tasks, packed, strict=True)], settled)
-        return Response(lease_wire.frame(content, [data for _, data in packed]), media_type=lease_wire.MEDIA_TYPE)
+        return Response(lease_frame.frame(content, [data for _, data in packed]), media_type=lease_frame.MEDIA_TYPE)
     content = _answer([_task_json(task, message_columns(task.messages)) for task in tasks], settled)
     return Response(content, media_type="application/json")
 

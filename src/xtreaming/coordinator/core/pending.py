@@ -13,7 +13,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Final
 
-from xtreaming.broker import Headers
+from xtreaming.broker.port import Headers
 
 
 @dataclass(slots=True)

@@ -37,10 +37,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
 
-from xtreaming.coordinator.pending import without
-from xtreaming.coordinator.reasons import blocker
-from xtreaming.coordinator.snapshot import NO_LABELS, Labels, PendingMessage, QueueState, Snapshot, fairness_key
-from xtreaming.coordinator.windows import WallClock, wall_clock
+from xtreaming.coordinator.core.pending import PendingMessage, without
+from xtreaming.coordinator.core.reasons import blocker
+from xtreaming.coordinator.core.snapshot import Snapshot
+from xtreaming.coordinator.core.state import NO_LABELS, Labels, QueueState, fairness_key
+from xtreaming.coordinator.core.windows import WallClock, wall_clock
 from xtreaming.errors import QueueNotFound
 
 #: What ``explain`` answers for a queue the next free slot on a suitable farm would go to.

@@ -4,7 +4,7 @@ with each task's message columns taken out, a newline, then those columns in bin
 A lease carries thousands of messages a task. As JSON, the coordinator would write every number
 as decimal text and escape every value (thousands of JSON documents or XML files), and the farm
 parse them back; binary values would travel as base64. Framed, each task's messages follow the
-head, in task order, packed (``xtreaming.packed``): five arrays of ``count`` little-endian signed
+head, in task order, packed (``xtreaming.wire.packed``): five arrays of ``count`` little-endian signed
 64-bit integers (partitions, offsets, attempts, key sizes with -1 for no key, value sizes), then
 the keys' bytes one after another, then the values' bytes. In the head, a task's ``messages`` is
 ``{"count": n, "headers": null or, per message, its [name, base64 value] pairs}``. The head is
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from xtreaming import packed
+from xtreaming.wire import packed
 
 MEDIA_TYPE: Final = "application/x-xtreaming-lease"
 

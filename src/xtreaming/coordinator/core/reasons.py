@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, tzinfo
 
-from xtreaming.coordinator.snapshot import Labels, QueueState, Snapshot, format_labels
-from xtreaming.coordinator.windows import WallClock, limit_at
+from xtreaming.coordinator.core.snapshot import Snapshot
+from xtreaming.coordinator.core.state import Labels, QueueState, format_labels
+from xtreaming.coordinator.core.windows import WallClock, limit_at
 
 
 def blocker(

@@ -9,21 +9,18 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from operator import attrgetter
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-from xtreaming.coordinator.windows import WallClock, limit_at
-
-if TYPE_CHECKING:
-    from datetime import datetime
-
-    from xtreaming.coordinator.snapshot import BaseState, QueueState
+from xtreaming.coordinator.core.state import BaseState, Fairness, QueueState
+from xtreaming.coordinator.core.windows import WallClock, limit_at
 
 #: A queue's place in its base's order of service (``QueueState.fairness``).
 fairness_of: Final = attrgetter("fairness")
 
 
-class QueueMap(Mapping[str, "QueueState"]):
+class QueueMap(Mapping[str, QueueState]):
     """Queues by topic, in the order topics were added, stored per base so a copy shares the other bases."""
 
     __slots__ = ("_base_of", "_by_base")
@@ -80,10 +77,8 @@ class QueueMap(Mapping[str, "QueueState"]):
         return QueueMap(base_of, by_base)
 
 
-#: ``QueueState.fairness``: higher priority, fewer running, least recently served, topic.
-Fairness = tuple[int, int, float, str]
 #: A candidate in back-off: ``(ready_at, fairness, queue)``.
-Timed = tuple["datetime", Fairness, "QueueState"]
+Timed = tuple[datetime, Fairness, QueueState]
 
 
 @dataclass(frozen=True, slots=True)
