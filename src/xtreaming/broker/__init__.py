@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from xtreaming.broker.partitioning import partition_for
-from xtreaming.broker.port import Broker, Headers, Message, Position, Positions, Record
+from xtreaming.broker.port import Broker, Headers, Message, Position, Record
 from xtreaming.errors import InvalidBrokerUrl
 
-__all__ = ["Broker", "Headers", "Message", "Position", "Positions", "Record", "open_broker", "partition_for"]
+__all__ = ["Broker", "Headers", "Message", "Position", "Record", "open_broker", "partition_for"]
 
 
 def open_broker(url: str) -> Broker:
     """Open the log named by ``url``: ``sqlite:///path/log.db`` (embedded, the default) or
-    ``kafka://host1:9092,host2:9092[?librdkafka settings]`` (see ``xtreaming.broker.kafka_config``).
+    ``kafka://host1:9092,host2:9092[?librdkafka settings]`` (see ``xtreaming.broker.kafka.config``).
 
     Raises ``InvalidBrokerUrl`` for a malformed URL and ``BrokerUnavailable`` when the log cannot be
     opened or, for Kafka, no server answers within the URL's ``timeout_s``.
@@ -22,7 +22,7 @@ def open_broker(url: str) -> Broker:
 
         return SqliteBroker.from_url(url)
     if scheme == "kafka":
-        from xtreaming.broker.kafka import KafkaBroker  # the only importer of confluent_kafka
+        from xtreaming.broker.kafka import KafkaBroker  # only the Kafka adapter's modules import confluent_kafka
 
         return KafkaBroker.from_url(url)
     raise InvalidBrokerUrl(

@@ -1,9 +1,14 @@
 """The broker port: the contract every log adapter (embedded SQLite, Kafka) implements faithfully.
 
 Semantics are Kafka's, reduced to what Xtreaming needs: a topic has a fixed number of
-partitions; each partition is an append-only sequence of records with dense offsets starting
-at 0; a record's partition comes from its key (same key → same partition, for ever); consumer
-groups keep one committed offset per partition ("the next offset to process").
+partitions; each partition is an append-only sequence of records whose offsets start at 0 and
+strictly increase; a record's partition comes from its key (same key → same partition, for ever);
+consumer groups keep one committed offset per partition ("the next offset to process").
+
+Offsets are dense (every offset below the end holds a record) on the embedded log only. On Kafka
+they may skip: other clients' transactions leave control records, which take offsets, and
+compaction removes records. So callers continue a read after the last offset they got, and never
+count records by subtracting offsets.
 """
 
 from __future__ import annotations
@@ -108,19 +113,24 @@ class Broker(Protocol):
         ...
 
     def append(self, topic: str, records: Sequence[Record]) -> Sequence[Position]:
-        """Append ``records`` atomically: after a crash, either all of them are in the log or none.
+        """Append ``records``; once this returns, all of them are in the log.
+
+        After a crash mid-append, the embedded log holds all of them or none (one transaction);
+        Kafka keeps, in each partition, a prefix of the batch's records for it: none skipped, none
+        twice (no transactions: ``xtreaming.broker.kafka.appender`` says why).
 
         A record with a key goes to ``partition_for(key, partition_count)``; records without a
         key are spread round-robin. Within a partition, records keep their order in
-        ``records`` and get dense, increasing offsets. Returns one position per record, in order.
+        ``records`` and get increasing offsets (consecutive on the embedded log; on Kafka, records
+        of other writers may come between). Returns one position per record, in order.
         """
         ...
 
     def begin_append(self, topic: str, records: Sequence[Record]) -> Callable[[], Sequence[Position]]:
         """``append``, in two steps: start it, and later call what this returns to wait until the
         records are appended and get their positions (same guarantees; an error may come from
-        either call). Lets a caller do other work while a remote log confirms a batch; a local log
-        appends at once."""
+        either call). Lets a caller do other work while the batch is confirmed: Kafka's
+        acknowledgements, or the embedded log's commit of a large batch (a small one commits at once)."""
         ...
 
     def read(
@@ -128,14 +138,18 @@ class Broker(Protocol):
     ) -> list[Message]:
         """Read records of one partition from ``offset`` on, in offset order.
 
-        Stops at ``max_records`` records or once ``max_bytes`` of values and keys are reached
-        (at least one record is returned when one exists, however large). Reading at or past
-        the end returns ``[]``; a negative offset raises ``ValueError``.
+        The first record returned is the first one at or after ``offset`` (on Kafka its offset may
+        be larger: offsets skip). Stops at ``max_records`` records or once ``max_bytes`` of values
+        and keys are reached (at least one record is returned when one exists, however large).
+        Reading at or past the end returns ``[]``; a negative offset raises ``ValueError``.
         """
         ...
 
     def end_offsets(self, topic: str) -> dict[int, int]:
-        """For each partition, the offset the next appended record will get (the high watermark)."""
+        """For each partition, its end (the high watermark): past every record it holds, and reading
+        from it returns ``[]``. On the embedded log, the offset the next appended record will get
+        and the partition's record count; on Kafka, the last stable offset, which may also be past
+        control records (so not a count)."""
         ...
 
     def end_offsets_of(self, topics: Iterable[str]) -> dict[str, dict[int, int]]:

@@ -3,15 +3,18 @@
 Layout. ``topics`` holds each topic's partition count and the first of its *partition ids*
 (``pid``): a topic's partitions get consecutive pids when it is created. Every record lives in
 one rowid table whose integer key is ``pid << 40 | offset``: appends and range reads walk the
-table's own B-tree (no secondary index), and a partition's end offset is one ``MAX(id)`` probe.
-That leaves 2^40 offsets per partition and 2^23 partitions in all.
+table's own B-tree (no secondary index). That leaves 2^40 offsets per partition and 2^23
+partitions in all. Offsets are dense. Each partition's end (its next offset) is kept in ``heads``
+by the appends themselves, so polling every queue's end is one small read; a log written before
+that table existed gets it from one ``MAX(id)`` probe per partition when opened.
 
 Concurrency. The database runs in WAL mode: readers never block writers nor each other.
 Appends take the write lock up front (``BEGIN IMMEDIATE``) and compute offsets inside that
 transaction, so appenders in several processes serialize without losing or reusing offsets;
 a busy writer is waited for (``busy_timeout``), not failed. ``begin_append`` inserts on the log's
-own writing connection and commits on a thread of its own, while the caller goes on (SQLite lets
-go of the GIL for the commit's writes); the caller's wait returns once the commit is done.
+own writing connection; a batch of ``COMMIT_ASIDE_FROM`` records or more commits on a thread of its
+own while the caller goes on (SQLite lets go of the GIL for the commit's writes), a smaller one at
+once; the caller's wait returns once the commit is done.
 
 Durability (fsync policy). ``synchronous=NORMAL`` by default: a committed append survives the
 process being killed at any moment (SIGKILL included) — the WAL is written before COMMIT

@@ -1,0 +1,124 @@
+"""The Kafka adapter on confluent-kafka (librdkafka): ``KafkaBroker``, wired from the modules beside it.
+
+Only the adapter's modules import ``confluent_kafka``: ``clients`` (every librdkafka setting),
+``calls`` (errors and outages), ``topics``, ``appender``, ``reader`` and
+``groups``. What the port's words mean here (the contract suite runs against tansu to prove it):
+
+* **append** goes through one idempotent producer (``acks=all``), without transactions: no
+  duplicates, the order of a batch kept within each partition, and no control records of its own.
+  Partitions are computed here with ``partition_for`` (librdkafka's ``consistent`` partitioner, so
+  the CRM's .NET producer agrees). **Atomic** means less than on the embedded log: after a crash,
+  each partition holds a prefix of the batch's records for it (``appender`` says why).
+* **read** uses one consumer with ``assign()`` and ``seek``, never a group join, fetching ahead and
+  pausing full partitions (``reader``). Offsets increase but may skip: other clients'
+  transactions leave control records, and compaction removes records.
+* **end_offsets** are the last stable offsets (``read_committed``) of all partitions asked, in one
+  ListOffsets request per leader.
+* **committed/commit** use the group's offsets without joining it (``groups``).
+* Outages: every call waits at most ``timeout_s``; once the cluster is found unreachable, calls fail
+  at once while a cheap probe asks again every second (``calls``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from re import Pattern
+
+from xtreaming.broker.kafka.appender import KafkaAppender
+from xtreaming.broker.kafka.calls import ClusterCalls
+from xtreaming.broker.kafka.clients import KafkaClients
+from xtreaming.broker.kafka.config import KafkaConfig
+from xtreaming.broker.kafka.groups import KafkaGroups
+from xtreaming.broker.kafka.reader import KafkaReader
+from xtreaming.broker.kafka.topics import KafkaTopics
+from xtreaming.broker.port import Message, Positions, Record
+
+
+class KafkaBroker:
+    """The broker port on a Kafka cluster (see the module docstring for what each method means here)."""
+
+    def __init__(self, config: KafkaConfig) -> None:
+        # The admin client reports to ``calls`` (librdkafka's error callback), and ``calls`` probes the
+        # cluster with the admin client: the probe looks the client up when an outage first needs it.
+        self._calls = calls = ClusterCalls(config.servers, config.timeout_s, probe=self._probe)
+        clients = KafkaClients(config, on_error=calls.on_error)
+        self._admin = clients.admin()
+        self._appender = KafkaAppender(clients.producer, calls)
+        self._reader = KafkaReader(clients.reader(), calls, appended=self._appender.appended)
+        self._topics = KafkaTopics(self._admin, calls, self._reader.topic_metadata, config.replication_factor)
+        self._groups = KafkaGroups(clients.group_consumer, calls)
+        calls.call("reach the cluster", lambda: self._admin.list_topics(timeout=config.timeout_s))
+
+    @classmethod
+    def from_url(cls, url: str) -> KafkaBroker:
+        """``kafka://host1:9092,host2:9092[?librdkafka settings, config_file, timeout_s, replication_factor]``."""
+        return cls(KafkaConfig.from_url(url))
+
+    # -- topics ---------------------------------------------------------------------------------
+
+    def create_topic(self, topic: str, partitions: int) -> int:
+        return self._topics.create(topic, partitions)
+
+    def list_topics(self, pattern: Pattern[str] | None = None) -> list[str]:
+        return self._topics.names(pattern)
+
+    def partition_count(self, topic: str) -> int:
+        return self._topics.partition_count(topic)
+
+    # -- records --------------------------------------------------------------------------------
+
+    def append(self, topic: str, records: Sequence[Record]) -> Positions:
+        return self.begin_append(topic, records)()
+
+    def begin_append(self, topic: str, records: Sequence[Record]) -> Callable[[], Positions]:
+        """Hands the records to librdkafka now; the returned function waits for the broker's
+        acknowledgements (the round trip a caller can spend on other work)."""
+        return self._appender.begin(topic, self._topics.partition_count(topic), records)
+
+    def read(
+        self, topic: str, partition: int, offset: int, max_records: int = 1000, max_bytes: int = 1 << 20
+    ) -> list[Message]:
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}")
+        self._topics.check_partition(topic, partition)
+        if max_records < 1:
+            return []
+        self._calls.check()
+        return self._reader.read(topic, partition, offset, max_records, max_bytes)
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        return self.end_offsets_of([topic])[topic]
+
+    def end_offsets_of(self, topics: Iterable[str]) -> dict[str, dict[int, int]]:
+        wanted = [(topic, self._topics.partition_count(topic)) for topic in topics]
+        result: dict[str, dict[int, int]] = {topic: {} for topic, _ in wanted}
+        asked = [(topic, p) for topic, count in wanted for p in range(count)]
+        if asked:
+            self._calls.check()
+            for (topic, partition), end in self._reader.ends(asked).items():
+                result[topic][partition] = end
+        return result
+
+    # -- consumer groups ------------------------------------------------------------------------
+
+    def committed(self, group: str, topic: str) -> dict[int, int]:
+        return self._groups.committed(group, topic, self._topics.partition_count(topic))
+
+    def commit(self, group: str, topic: str, offsets: Mapping[int, int]) -> None:
+        for partition, offset in offsets.items():
+            self._topics.check_partition(topic, partition)
+            if offset < 0:
+                raise ValueError(f"topic {topic!r} partition {partition}: committed offset must be >= 0, got {offset}")
+        self._groups.commit(group, topic, offsets)
+
+    def close(self) -> None:
+        if self._calls.closed:
+            return
+        self._calls.close()
+        self._appender.close()
+        self._reader.close()
+        self._groups.close()
+
+    def _probe(self, timeout_s: float) -> None:
+        """One cheap metadata request: whether the cluster answers again after an outage."""
+        self._admin.list_topics(timeout=timeout_s)

@@ -1,0 +1,230 @@
+"""Reading Kafka: one consumer assigned the partitions recently read, their records fetched ahead.
+
+The consumer uses ``assign()`` and ``seek``, never a group join: no rebalance waits. Partitions
+stay assigned between reads so that the next read is already fetched; a partition whose unread
+buffer is full is paused (back-pressure), and the least recently read partitions are unassigned
+past ``MAX_STREAMS``. Offsets read may skip (records of other clients' transactions leave control
+records; compaction removes records): readers accept gaps. End offsets are the last stable offsets
+(``read_committed``) of all partitions asked, in one ListOffsets request per leader.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Message as KafkaMessage
+
+from xtreaming.broker.kafka.calls import MISSING_TOPIC, ClusterCalls
+from xtreaming.broker.port import Headers, Message
+
+if TYPE_CHECKING:  # confluent_kafka.admin documents the class but does not re-export it for type checkers
+    from confluent_kafka.admin._metadata import ClusterMetadata
+
+log = logging.getLogger("xtreaming.broker.kafka")
+
+#: Partitions kept assigned to the reading consumer; the least recently read are unassigned past this.
+MAX_STREAMS: Final = 256
+#: At most this many partitions get their end checked with a fetch per ``ends`` call (the others in
+#: later calls): checking assigns them, and more than ``MAX_STREAMS`` would evict each other.
+MAX_CHECKS: Final = 64
+#: A partition with this many fetched, unread records is paused until it is read (bounded memory).
+STREAM_BUFFER: Final = 4096
+#: librdkafka's "offset not set" (OFFSET_INVALID) in position() answers.
+_NO_OFFSET: Final = -1001
+_OFFSET_END: Final = -1
+
+
+@dataclass(slots=True)
+class _Stream:
+    """One assigned partition: records fetched and not yet read, and where fetching stands."""
+
+    buffer: deque[KafkaMessage] = field(default_factory=deque)
+    #: The offset after the last record put in ``buffer`` (or where the partition was sought).
+    fetched: int = 0
+    #: The offset the next read is expected to ask for; another one means a seek.
+    next: int = 0
+    paused: bool = False
+
+
+class KafkaReader:
+    """Reads partitions and their ends through ``consumer`` (one call at a time); see the module docstring.
+
+    ``appended`` is each partition's end as this instance's own appends know it (``KafkaAppender``):
+    a read or an end never reports less than what this instance has seen appended.
+    """
+
+    def __init__(self, consumer: Consumer, calls: ClusterCalls, appended: Mapping[tuple[str, int], int]) -> None:
+        self._consumer = consumer
+        self._calls = calls
+        self._appended = appended
+        self._lock = threading.Lock()
+        self._streams: OrderedDict[tuple[str, int], _Stream] = OrderedDict()
+        #: The ListOffsets answer last checked with a fetch, per partition not assigned then.
+        self._checked: dict[tuple[str, int], int] = {}
+
+    def topic_metadata(self, topic: str) -> ClusterMetadata:
+        """Fresh metadata of ``topic``, asked through the reading consumer."""
+        with self._lock:
+            metadata: ClusterMetadata = self._calls.call(
+                f"look up topic {topic!r}", lambda: self._consumer.list_topics(topic, timeout=self._calls.timeout_s)
+            )
+            return metadata
+
+    def ends(self, asked: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """End offsets: the larger of ListOffsets' answer, this instance's appends and the last fetch's
+        high watermark. They agree on Kafka; tansu 0.6 answers ListOffsets with the first offset of the
+        partition's last record batch plus one (measured), so a partition whose answer moved and that
+        no fetch has seen is fetched once (it then stays assigned, and its fetches keep the end fresh).
+        """
+        with self._lock:
+            listed = self._calls.call(
+                "read end offsets",
+                lambda: self._consumer.offsets_for_times(
+                    [TopicPartition(t, p, _OFFSET_END) for t, p in asked], timeout=self._calls.timeout_s
+                ),
+            )
+            ends: dict[tuple[str, int], int] = {}
+            unsure: list[tuple[tuple[str, int], int]] = []
+            for answer in listed:
+                if answer.error is not None:
+                    raise self._calls.translate(answer.error, f"end offset of {answer.topic!r} {answer.partition}")
+                key = (answer.topic, answer.partition)
+                fetched = self._fetched_end(key)
+                ends[key] = max(answer.offset, self._appended.get(key, 0), fetched or 0)
+                if (
+                    fetched is None
+                    and ends[key] == answer.offset > 0
+                    and self._checked.get(key) != answer.offset
+                    and len(unsure) < MAX_CHECKS
+                ):
+                    unsure.append((key, answer.offset))
+                    self._checked[key] = answer.offset
+            if unsure:
+                self._fetch_ends(unsure)
+                for key, _ in unsure:
+                    ends[key] = max(ends[key], self._fetched_end(key) or 0)
+            return ends
+
+    def read(self, topic: str, partition: int, offset: int, max_records: int, max_bytes: int) -> list[Message]:
+        with self._lock:
+            try:
+                return self._read(topic, partition, offset, max_records, max_bytes)
+            except KafkaException as exc:
+                raise self._calls.translate(exc.args[0], f"read {topic!r} partition {partition}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._streams.clear()
+            self._consumer.close()
+
+    def _fetched_end(self, key: tuple[str, int]) -> int | None:
+        """The high watermark in the partition's last fetch response; None before its first one."""
+        if key not in self._streams:
+            return None
+        cached = self._consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
+        return cached[1] if cached and cached[1] >= 0 else None
+
+    def _fetch_ends(self, unsure: list[tuple[tuple[str, int], int]]) -> None:
+        for (topic, partition), listed in unsure:
+            if (topic, partition) not in self._streams:
+                self._stream(topic, partition, listed - 1)
+        deadline = time.monotonic() + self._calls.timeout_s
+        while any(self._fetched_end(key) is None for key, _ in unsure):
+            if time.monotonic() > deadline:
+                raise self._calls.mark_down("read end offsets: no fetch answered within the timeout")
+            self._fetch(0.01, None)
+
+    def _read(self, topic: str, partition: int, offset: int, max_records: int, max_bytes: int) -> list[Message]:
+        stream = self._stream(topic, partition, offset)
+        tp = TopicPartition(topic, partition)
+        result: list[Message] = []
+        size = 0
+        end: int | None = None
+        deadline: float | None = None
+        while True:
+            buffer = stream.buffer
+            while buffer and len(result) < max_records:
+                raw = buffer[0]
+                key, value = raw.key(), raw.value() or b""
+                size += len(value) + (len(key) if key else 0)
+                if size > max_bytes and result:
+                    return result
+                buffer.popleft()
+                stream.next = (raw.offset() or 0) + 1
+                result.append(_message(raw, key, value))
+            if len(result) >= max_records or size >= max_bytes:
+                return result
+            if stream.paused:
+                self._consumer.resume([tp])
+                stream.paused = False
+            position = max(stream.fetched, self._position(tp))
+            fetched_end = self._fetched_end((topic, partition))
+            if fetched_end is not None:  # the first fetch since the assignment answered: it knows the end
+                if end is None and position >= max(fetched_end, self._appended.get((topic, partition), 0)):
+                    # At the end as last fetched; ask the cluster whether records came since (on tansu the
+                    # answer may be short of the end, but it passes ``position`` when anything came).
+                    end = self._calls.call(
+                        f"read end of {topic!r} partition {partition}",
+                        lambda: self._consumer.get_watermark_offsets(tp, timeout=self._calls.timeout_s),
+                    )[1]
+                if position >= max(fetched_end, end or 0):
+                    return result
+            now = time.monotonic()
+            deadline = deadline or now + self._calls.timeout_s
+            if now > deadline:
+                raise self._calls.mark_down(f"read {topic!r} partition {partition}: no records within the timeout")
+            self._fetch(min(0.1, deadline - now), (topic, partition))
+
+    def _stream(self, topic: str, partition: int, offset: int) -> _Stream:
+        key = (topic, partition)
+        stream = self._streams.get(key)
+        if stream is None:
+            if len(self._streams) >= MAX_STREAMS:
+                (old_topic, old_partition), _ = self._streams.popitem(last=False)
+                self._consumer.incremental_unassign([TopicPartition(old_topic, old_partition)])
+            self._consumer.incremental_assign([TopicPartition(topic, partition, offset)])
+            stream = self._streams[key] = _Stream(fetched=offset, next=offset)
+        elif stream.next != offset:
+            self._consumer.seek(TopicPartition(topic, partition, offset))
+            stream.buffer.clear()
+            stream.fetched = stream.next = offset
+        self._streams.move_to_end(key)
+        return stream
+
+    def _position(self, tp: TopicPartition) -> int:
+        """Where the consumer stands in the partition: past control records too, unlike ``fetched``."""
+        [answer] = self._consumer.position([tp])
+        return int(answer.offset) if answer.offset != _NO_OFFSET else 0
+
+    def _fetch(self, timeout_s: float, reading: tuple[str, int] | None) -> None:
+        """Consume what librdkafka has fetched into the partitions' buffers; pause full ones."""
+        for raw in self._consumer.consume(1000, timeout=timeout_s):
+            error = raw.error()
+            if error is not None:
+                if error.fatal() or error.code() in MISSING_TOPIC:
+                    raise KafkaException(error)
+                log.debug("consumer: %s", error.str())
+                continue
+            key = (raw.topic() or "", raw.partition() or 0)
+            stream = self._streams.get(key)
+            if stream is None or (raw.offset() or 0) < stream.fetched:
+                continue  # an unassigned partition, or fetched before a seek
+            stream.buffer.append(raw)
+            stream.fetched = (raw.offset() or 0) + 1
+            if len(stream.buffer) >= STREAM_BUFFER and not stream.paused and key != reading:
+                self._consumer.pause([TopicPartition(*key)])
+                stream.paused = True
+
+
+def _message(raw: KafkaMessage, key: bytes | None, value: bytes) -> Message:
+    # A list of (name, bytes | None) pairs: librdkafka never hands back the dict form producers may use.
+    pairs: list[tuple[str, Any]] = raw.headers() or []  # type: ignore[assignment]
+    headers: Headers = tuple((name, data or b"") for name, data in pairs)
+    return Message(raw.topic() or "", raw.partition() or 0, raw.offset() or 0, key, value, headers, raw.timestamp()[1])
