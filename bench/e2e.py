@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,11 +105,11 @@ class BenchSite:
         command = [sys.executable, "-m", "xtreaming", *args]
         self.processes.append(subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT))
 
-    def wait(self, what: str, check: object, timeout_s: float = 60, every_s: float = 0.05) -> None:
+    def wait(self, what: str, check: Callable[[], object], timeout_s: float = 60, every_s: float = 0.05) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
-                if check():  # type: ignore[operator]
+                if check():
                     return
             except httpx.TransportError:
                 pass
@@ -184,7 +185,7 @@ def task_count(path: Path) -> int:
     """How many tasks the ACK records name."""
     log = SqliteBroker(path)
     ack = f"{TOPIC}.ACK"
-    tasks = set()
+    tasks: set[str] = set()
     for partition in range(log.partition_count(ack)):
         offset = 0
         while page := log.read(ack, partition, offset, max_records=10_000):

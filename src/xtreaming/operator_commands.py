@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from xtreaming.client import CoordinatorClient
-from xtreaming.config import Settings
+from xtreaming.config import ClientSettings
 
 out = Console(highlight=False)
 window_app = typer.Typer(no_args_is_help=True, help="Time windows limiting a base's workers.")
@@ -21,7 +21,7 @@ DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def client(url: str | None, token: str | None) -> CoordinatorClient:
-    settings = Settings()
+    settings = ClientSettings()
     return CoordinatorClient(url or settings.url, token or settings.token)
 
 

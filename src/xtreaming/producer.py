@@ -8,7 +8,7 @@ from itertools import islice
 from typing import Final
 
 from xtreaming.broker import Broker, Record, open_broker
-from xtreaming.config import Settings
+from xtreaming.defaults import DEFAULT_BROKER_URL, DEFAULT_PARTITIONS
 from xtreaming.errors import XtreamingError
 from xtreaming.seen_keys import SeenKeys
 from xtreaming.topics import TopicName
@@ -34,26 +34,29 @@ class PublishReport:
 class Producer:
     """Publishes records to work topics, one message per key.
 
+    Library code: it takes what it needs as arguments and reads no environment (an entry point passes
+    ``settings.broker_url`` and ``settings.default_partitions`` when it has ``Settings``).
+
     >>> with Producer("sqlite:///.xtreaming/log.db") as producer:
     ...     producer.publish("MULTCOB02.1186.IMPORTACAO.MAILING", [("12345678901", "<cliente/>")])
     """
 
     def __init__(
         self,
-        broker: Broker | str | None = None,
+        broker: Broker | str = DEFAULT_BROKER_URL,
         *,
-        partitions: int | None = None,
+        partitions: int = DEFAULT_PARTITIONS,
         batch_size: int = DEFAULT_BATCH_SIZE,
-        settings: Settings | None = None,
     ) -> None:
+        """``broker``: an open broker (left open by ``close``) or a URL to open (closed by ``close``);
+        ``partitions``: of a topic ``publish`` creates. Raises ValueError for a size below 1."""
+        if partitions < 1:
+            raise ValueError(f"partitions must be at least 1, got {partitions}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        settings = settings or Settings()
-        self._owns_broker = broker is None or isinstance(broker, str)
-        self.broker = (
-            open_broker(broker or settings.broker_url) if broker is None or isinstance(broker, str) else broker
-        )
-        self.partitions = partitions or settings.default_partitions
+        self._owns_broker = isinstance(broker, str)
+        self.broker = open_broker(broker) if isinstance(broker, str) else broker
+        self.partitions = partitions
         self.batch_size = batch_size
 
     def publish(

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from xtreaming.broker import Record
 from xtreaming.csv_source import CsvFile, Rejects
+from xtreaming.defaults import DEFAULT_PARTITIONS
 from xtreaming.producer import DEFAULT_BATCH_SIZE, Producer, PublishReport
 from xtreaming.topics import TopicName
 
@@ -41,12 +42,13 @@ def publish_csv(
     topic: str,
     broker_url: str,
     *,
-    partitions: int | None = None,
+    partitions: int = DEFAULT_PARTITIONS,
     batch_size: int = DEFAULT_BATCH_SIZE,
     console: Console | None = None,
 ) -> CsvOutcome:
     """Check the whole file, then publish it; nothing is written when the check fails.
 
+    ``partitions``: of the topic if it is created (the CLI passes ``settings.default_partitions``).
     Raises InvalidTopicName / InvalidInput before writing; BrokerUnavailable while writing
     (whole batches only were written then).
     """

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.waiting import wait_until
 from xtreaming.localhost import free_port
 
 TOPIC = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
@@ -43,18 +43,23 @@ def site(tmp_path: Path) -> Iterator[Site]:
     csv.write_text("cpf;nome\n111;Ana\n222;Bruno\n")
     assert site.run("publish", TOPIC, "--csv", str(csv)).returncode == 0
     server = subprocess.Popen([sys.executable, "-m", "xtreaming", "coordinator"], env=site.env)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(f"{site.url}/api/queues").json()["total"] == 1:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "coordinator did not come up with the queue"
-        time.sleep(0.1)
-    yield site
-    server.terminate()
-    server.wait(timeout=20)
+
+    def has_the_queue() -> bool:
+        assert server.poll() is None, f"the coordinator exited with {server.returncode}"
+        return bool(httpx.get(f"{site.url}/api/queues").json()["total"] == 1)
+
+    try:
+        wait_until(
+            has_the_queue,
+            20,
+            f"the coordinator to answer on {site.url} with the published queue",
+            every_s=0.1,
+            ignoring=(httpx.TransportError,),
+        )
+        yield site
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
 
 
 def test_queues_shows_the_figures(site: Site) -> None:

@@ -19,8 +19,8 @@ def broker_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/log.db"
 
 
-def xtreaming(broker_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "XTREAMING_BROKER_URL": broker_url, "COLUMNS": "200"}
+def xtreaming(broker_url: str, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "XTREAMING_BROKER_URL": broker_url, "COLUMNS": "200", **variables}
     return subprocess.run(
         [sys.executable, "-m", "xtreaming", *args], capture_output=True, text=True, env=env, timeout=60, check=False
     )
@@ -88,6 +88,39 @@ def test_a_missing_file_is_named(tmp_path: Path, broker_url: str) -> None:
     assert result.returncode == 1
     assert "cannot read" in result.stderr
     assert "nada.csv" in result.stderr
+
+
+def partition_count(broker_url: str, topic: str) -> int:
+    log = open_broker(broker_url)
+    try:
+        return log.partition_count(topic)
+    finally:
+        log.close()
+
+
+def test_a_new_topic_gets_the_configured_default_partitions_unless_told(tmp_path: Path, broker_url: str) -> None:
+    csv = tmp_path / "carteira.csv"
+    csv.write_text("cpf\n1\n2\n")
+
+    configured = {"XTREAMING_DEFAULT_PARTITIONS": "3"}
+
+    by_default = xtreaming(broker_url, "publish", TOPIC, "--csv", str(csv), **configured)
+    told = xtreaming(broker_url, "publish", f"{TOPIC}_2", "--csv", str(csv), "--partitions", "2", **configured)
+
+    assert (by_default.returncode, told.returncode) == (0, 0), by_default.stderr + told.stderr
+    assert (partition_count(broker_url, TOPIC), partition_count(broker_url, f"{TOPIC}_2")) == (3, 2)
+
+
+def test_invalid_settings_fail_in_a_sentence_and_write_nothing(tmp_path: Path, broker_url: str) -> None:
+    csv = tmp_path / "carteira.csv"
+    csv.write_text("cpf\n1\n")
+
+    result = xtreaming(broker_url, "publish", TOPIC, "--csv", str(csv), XTREAMING_DEFAULT_PARTITIONS="0")
+
+    assert result.returncode == 1
+    assert "invalid settings: default_partitions: Input should be greater than or equal to 1" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert message_count(broker_url) == 0
 
 
 def test_topics_lists_counts(tmp_path: Path, broker_url: str) -> None:

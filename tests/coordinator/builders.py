@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from xtreaming.coordinator.core.pending import PendingMessage
@@ -49,6 +50,14 @@ def message(
     """A pending message; its key defaults to ``cpf-<offset>`` (distinct per offset)."""
     raw = f"cpf-{offset}" if key == "" else key
     return PendingMessage(partition, offset, None if raw is None else raw.encode(), attempt, not_before)
+
+
+def random_messages(rng: random.Random, now: datetime, *, most: int = 14) -> list[PendingMessage]:
+    """1 to ``most`` messages whose keys often repeat or are None, a quarter in back-off ending before, at or
+    after ``now``: the cases the rule that holds a message back (``pending.leasable``) tells apart."""
+    keys = [None, "a", "b", "c"] + [""] * 8  # "": a key of its own
+    moments = [None] * 9 + [now - timedelta(minutes=1), now, now + timedelta(seconds=30), now + timedelta(minutes=1)]
+    return [message(o, key=rng.choice(keys), not_before=rng.choice(moments)) for o in range(rng.randint(1, most))]
 
 
 def make_queue(

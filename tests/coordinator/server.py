@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import uvicorn
 
+from tests.waiting import wait_until
 from xtreaming.config import Settings, Token
 from xtreaming.coordinator.api.app import create_app
 from xtreaming.localhost import free_port
@@ -44,11 +44,12 @@ class RunningCoordinator:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"coordinator did not start on {self.url}")
-            time.sleep(0.01)
+        server, thread = self._server, self._thread
+        wait_until(
+            lambda: server.started or not thread.is_alive(), 10, f"the coordinator to start on {self.url}", every_s=0.01
+        )
+        if not server.started:
+            raise RuntimeError(f"coordinator did not start on {self.url}")
         return self
 
     def stop(self) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,10 @@ import pytest
 
 from tests.coordinator.server import RunningCoordinator
 from tests.services import fresh_postgres_schema
+from tests.waiting import wait_until
 from xtreaming.broker import open_broker
 from xtreaming.config import Settings
+from xtreaming.coordinator.service import Assignment, Coordinator
 from xtreaming.farm.protocol import read_lease
 from xtreaming.wire import lease_frame
 
@@ -102,24 +105,35 @@ def test_a_farm_asking_for_framed_answers_gets_the_messages_untouched(api: httpx
     assert [data["messages"] for data, _ in answer.tasks] == [{"count": 2, "headers": None}] * 2
 
 
-def test_a_long_poll_wakes_up_when_a_message_arrives(api: httpx.Client) -> None:
+def test_a_long_poll_wakes_up_when_a_message_arrives(
+    api: httpx.Client, server: RunningCoordinator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     farm_id = register(api)
     publish(api, "MULTCOB02.1186.COBSINC.LOCALIZACAO", ["1"])
     complete(api, lease(api, farm_id, [0])[0])
+    coordinator = server.app.state.coordinator
+    answers: list[int] = []
 
+    def counted_lease(farm: str, slots: Sequence[int]) -> list[Assignment]:
+        assignments = Coordinator.lease(coordinator, farm, slots)
+        answers.append(len(assignments))
+        return assignments
+
+    monkeypatch.setattr(coordinator, "lease", counted_lease)
     started = time.monotonic()
     with httpx.Client(base_url=str(api.base_url), timeout=30) as other:
-        import threading
-
         got: list[list[dict[str, Any]]] = []
         waiter = threading.Thread(target=lambda: got.append(lease(other, farm_id, [0], wait_s=20)))
         waiter.start()
-        time.sleep(0.3)
+        # Found nothing, so it now waits (it holds the coordinator's lock until it does): publish.
+        wait_until(lambda: 0 in answers, 10, "the long poll to find no work")
         publish(api, "MULTCOB02.1186.COBSINC.LOCALIZACAO", ["2"])
         waiter.join(timeout=20)
 
     assert got[0][0]["messages"]["keys"] == ["2"]
-    assert time.monotonic() - started < 10
+    assert answers[0] == 0
+    assert answers[-1] == 1
+    assert time.monotonic() - started < 10  # woken by the message, not by the end of its 20 s wait
 
 
 def test_pause_resume_and_priority_change_the_servers_state(api: httpx.Client) -> None:
@@ -227,7 +241,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
 
 
 def test_restart_redoes_nothing_finished_and_keeps_leases(tmp_path: Path, backend: dict[str, str]) -> None:
-    server = RunningCoordinator(tmp_path, **backend).start()
+    server = RunningCoordinator(tmp_path, None, **backend).start()
     with httpx.Client(base_url=server.url, timeout=30) as api:
         publish(api, TOPIC, [f"{i:011d}" for i in range(1500)])
         farm_id = register(api, slots=3)

@@ -92,7 +92,7 @@ def api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
 def test_every_route_requires_its_role(server: RunningCoordinator) -> None:
     found = {}
     for route in api_routes(server.app.routes):
-        for method in route.methods:
+        for method in route.methods or ():
             found[(method, route.path)] = required_role(route.dependant)
 
     assert found == EXPECTED

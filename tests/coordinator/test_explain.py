@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 from functools import partial
 
 import pytest
 
-from tests.coordinator.builders import at, base, farms, make_queue, message, snapshot, window
+from tests.coordinator.builders import at, base, farms, make_queue, message, random_messages, snapshot, window
+from xtreaming.coordinator.core.pending import leasable
 from xtreaming.coordinator.core.scheduler import RUNNABLE, explain
 from xtreaming.coordinator.core.snapshot import Snapshot
 from xtreaming.errors import QueueNotFound
@@ -119,6 +121,28 @@ def test_keys_in_flight_and_back_off_together() -> None:
     assert why(snapshot(bulk(pending=pending, keys_in_flight=["111"]))) == (
         "all pending messages have keys in flight or are in back-off until 10:01:00"
     )
+
+
+def test_the_back_off_told_is_when_the_queue_may_next_lease() -> None:
+    in_flight_first = [message(0, key="111", not_before=NOW + timedelta(seconds=10)), message(1, key="222")]
+    in_flight_first.append(message(2, key="333", not_before=NOW + timedelta(minutes=1)))
+    state = snapshot(bulk(pending=in_flight_first, keys_in_flight=["111", "222"]))
+    assert why(state) == "all pending messages have keys in flight or are in back-off until 10:01:00"
+    behind_its_key = [message(0, key="111", not_before=NOW + timedelta(minutes=2))]
+    behind_its_key.append(message(1, key="111", not_before=NOW + timedelta(seconds=10)))
+    assert why(snapshot(bulk(pending=behind_its_key))) == "all pending messages are in back-off until 10:02:00"
+
+
+def test_a_queue_is_explained_as_held_back_exactly_when_the_rule_holds_back_all_its_messages() -> None:
+    rng = random.Random(13)
+    for _ in range(500):
+        queue = bulk(pending=random_messages(rng, NOW), keys_in_flight=rng.sample(["a", "b", "cpf-0"], 2))
+
+        reason = why(snapshot(queue))
+
+        held_back = not list(leasable(queue.pending, queue.keys_in_flight, NOW))
+        assert (reason != RUNNABLE) == held_back, reason
+        assert reason.startswith("all pending messages") == held_back, reason
 
 
 def test_waiting_behind_a_higher_priority_queue() -> None:

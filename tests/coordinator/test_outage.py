@@ -18,6 +18,7 @@ from tests.broker.contract import read_all
 from tests.coordinator.server import RunningCoordinator
 from tests.coordinator.test_api import TOPIC, queue_row, register
 from tests.services import Tansu, fresh_postgres_schema
+from tests.waiting import wait_until
 from xtreaming.broker import Message, open_broker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -82,13 +83,6 @@ def ack(message: Message) -> dict[str, Any]:
     return record
 
 
-def wait_for(what: str, condition: Any, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def test_a_broker_outage_is_shown_and_the_run_resumes_without_loss(
     server: RunningCoordinator, fresh_tansu: Tansu
 ) -> None:
@@ -102,7 +96,7 @@ def test_a_broker_outage_is_shown_and_the_run_resumes_without_loss(
     assert published.status_code == 200, published.text
     farm = ScriptedFarm(server.url, register(api))
     farm.start()
-    wait_for("some progress", lambda: queue_row(api)["consumed"] >= 3 * BATCH)
+    wait_until(lambda: queue_row(api)["consumed"] >= 3 * BATCH, 30, "some progress")
 
     fresh_tansu.pause()
     slowest_s = slowest_known_down_s = 0.0
@@ -123,8 +117,8 @@ def test_a_broker_outage_is_shown_and_the_run_resumes_without_loss(
         consumed_during_outage = queue_row(api)["consumed"]
     finally:
         fresh_tansu.resume()
-    wait_for("the run to finish", lambda: queue_row(api)["consumed"] == MESSAGES)
-    wait_for("the broker to be shown up", lambda: api.get("/api/status").json()["broker_ok"])
+    wait_until(lambda: queue_row(api)["consumed"] == MESSAGES, 30, "the run to finish")
+    wait_until(lambda: api.get("/api/status").json()["broker_ok"], 30, "the broker to be shown up")
     farm.stop.set()
     farm.join(timeout=10)
     api.close()

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from itertools import islice
 
 import pytest
 
-from tests.coordinator.builders import at, base, leased, make_queue, message, slot, snapshot, window
-from xtreaming.coordinator.core.pending import PendingMessage
+from tests.coordinator.builders import (
+    at,
+    base,
+    leased,
+    make_queue,
+    message,
+    random_messages,
+    slot,
+    snapshot,
+    window,
+)
+from xtreaming.coordinator.core.pending import PendingMessage, is_backing_off, leasable
 from xtreaming.coordinator.core.scheduler import Idle, Lease, apply_lease, schedule, take_batch
 from xtreaming.coordinator.core.state import QueueState
 
@@ -179,16 +190,35 @@ def rules_batch(queue: QueueState, now: datetime) -> tuple[PendingMessage, ...]:
     return tuple(batch)
 
 
-def test_a_batch_is_what_the_rules_give_message_by_message() -> None:
-    rng = random.Random(5)
-    moments = [None] * 6 + [NOW - timedelta(minutes=1), NOW + timedelta(minutes=1)]
+def test_the_rule_holds_back_what_the_batch_rules_say_message_by_message() -> None:
+    rng = random.Random(3)
     for _ in range(500):
-        keys = [None, "a", "b", "c"] + [""] * 8  # "": a key of its own
-        pending = [message(o, key=rng.choice(keys), not_before=rng.choice(moments)) for o in range(rng.randint(1, 14))]
-        in_flight = rng.sample(["a", "b", "cpf-1", "cpf-2", "cpf-3"], rng.randint(0, 2))
-        queue = make_queue(pending=pending, batch_size=rng.randint(1, 8), keys_in_flight=in_flight)
+        queue = make_queue(pending=random_messages(rng, NOW), batch_size=1_000, keys_in_flight=rng.sample("ab", 1))
 
-        assert take_batch(queue, NOW) == rules_batch(queue, NOW)
+        assert tuple(leasable(queue.pending, queue.keys_in_flight, NOW)) == rules_batch(queue, NOW)
+
+
+def test_a_batch_is_what_the_rule_gives_including_the_shortcut_for_the_usual_case() -> None:
+    rng = random.Random(5)
+    whole_heads = 0
+    for _ in range(500):
+        in_flight = rng.sample(["a", "b", "cpf-1", "cpf-2", "cpf-3"], rng.randint(0, 2))
+        queue = make_queue(pending=random_messages(rng, NOW), batch_size=rng.randint(1, 8), keys_in_flight=in_flight)
+
+        batch = take_batch(queue, NOW)
+
+        assert batch == tuple(islice(leasable(queue.pending, queue.keys_in_flight, NOW), queue.batch_size))
+        whole_heads += batch == queue.pending[: queue.batch_size]
+    assert whole_heads > 50  # the cases ``take_batch`` answers without walking the messages were tried
+
+
+def test_a_message_is_leasable_from_the_end_of_its_back_off_on() -> None:
+    for not_before in (None, NOW - timedelta(seconds=1), NOW, NOW + timedelta(microseconds=1)):
+        pending = [message(0, not_before=not_before)]
+
+        held_back = not list(leasable(pending, frozenset(), NOW))
+
+        assert held_back == is_backing_off(pending[0], NOW) == (not_before is not None and not_before > NOW)
 
 
 def test_messages_in_back_off_wait_until_their_deadline() -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,7 +67,7 @@ class Site:
         self.broker.append(topic, [Record(k.encode(), f"<cliente cpf='{k}'/>".encode()) for k in keys])
         self.coordinator.run_once()
 
-    def results(self, topic: str) -> list[dict[str, object]]:
+    def results(self, topic: str) -> list[dict[str, Any]]:
         if topic not in self.broker.list_topics():
             return []
         rows = []
@@ -138,7 +139,7 @@ def test_a_profile_sets_the_settings_of_matching_queues(site: Site) -> None:
 def test_an_answer_stops_once_it_carries_a_thousand_messages_and_small_tasks_go_together(site: Site) -> None:
     site.store.add_profile(r".*\.IMPORTACAO\..*", WorkSettings(batch_size=600, priority=9))
     site.store.add_profile(r".*\.COBSINC\..*", WorkSettings(batch_size=10, priority=1))
-    site.coordinator.update_base("MULTCOB03", "test", max_workers=40)
+    site.coordinator.controls.update_base("MULTCOB03", "test", max_workers=40)
     site.publish("MULTCOB03.1189.COBSINC.LOCALIZACAO", keys(400))
     site.publish(TOPIC, keys(3000))
     site.coordinator.discover()
@@ -164,7 +165,7 @@ def test_a_finished_task_writes_one_ack_per_message_and_moves_the_watermark(site
 
     assert (settled.accepted, settled.ok) == (True, 10)
     acks = site.results(f"{TOPIC}.ACK")
-    assert sorted(a["offset"] for a in acks) == list(range(10))  # type: ignore[type-var]
+    assert sorted(a["offset"] for a in acks) == list(range(10))
     assert {a["status"] for a in acks} == {"ok"}
     assert acks[0]["key"] == "10000000000"
     assert site.broker.committed("xtreaming", TOPIC) == {0: 10}
@@ -261,7 +262,7 @@ def test_a_paused_queue_gets_no_task_and_says_so(site: Site) -> None:
     site.publish(TOPIC, keys(2))
     farm_id = farm(site)
 
-    site.coordinator.update_queue(TOPIC, "ana", paused=True)
+    site.coordinator.controls.update_queue(TOPIC, "ana", paused=True)
 
     assert site.coordinator.lease(farm_id, [0]) == []
     assert site.coordinator.explain(TOPIC) == "paused"
@@ -272,7 +273,7 @@ def test_the_base_limit_caps_running_tasks_and_is_explained(site: Site) -> None:
     site.store.add_profile(".*", WorkSettings(batch_size=1))
     site.publish(TOPIC, keys(5))
     farm_id = farm(site, slots=4)
-    site.coordinator.update_base("MULTCOB03", "ana", max_workers=2)
+    site.coordinator.controls.update_base("MULTCOB03", "ana", max_workers=2)
 
     tasks = site.coordinator.lease(farm_id, [0, 1, 2, 3])
 
@@ -283,7 +284,7 @@ def test_the_base_limit_caps_running_tasks_and_is_explained(site: Site) -> None:
 def test_a_window_limits_the_base_at_its_hours(site: Site) -> None:
     site.store.add_profile(".*", WorkSettings(batch_size=1))
     site.publish(TOPIC, keys(5))
-    site.coordinator.add_window("MULTCOB03", "ana", weekdays=[1], start="08:00", end="18:00", max_workers=1)
+    site.coordinator.controls.add_window("MULTCOB03", "ana", weekdays=[1], start="08:00", end="18:00", max_workers=1)
 
     tasks = site.coordinator.lease(farm(site, slots=3), [0, 1, 2])
 
@@ -305,7 +306,7 @@ def test_a_restart_keeps_leased_tasks_and_redoes_nothing_finished(site: Site) ->
 
     assert nothing_new == []
     assert [(s.accepted, s.ok) for s in settled] == [(True, 4), (True, 4)]
-    acked = sorted((a["partition"], a["offset"]) for a in site.results(f"{TOPIC}.ACK"))  # type: ignore[type-var]
+    acked = sorted((a["partition"], a["offset"]) for a in site.results(f"{TOPIC}.ACK"))
     assert len(acked) == 12
     assert len(set(acked)) == 12
 
@@ -376,6 +377,6 @@ def test_a_completion_cut_short_by_a_broker_outage_counts_once_when_sent_again(
     again = site.coordinator.complete(task.task_id, ok(task))  # the farm sends its result again
 
     assert (again.accepted, again.ok) == (True, 10)
-    assert sorted(a["offset"] for a in site.results(f"{TOPIC}.ACK")) == list(range(10))  # type: ignore[type-var]
+    assert sorted(a["offset"] for a in site.results(f"{TOPIC}.ACK")) == list(range(10))
     [row], _ = site.coordinator.figures()
     assert (row.consumed, row.pending, row.in_flight) == (10, 0, 0)

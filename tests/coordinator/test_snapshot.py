@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -10,8 +11,8 @@ from functools import partial
 
 import pytest
 
-from tests.coordinator.builders import SITE, TOPIC, at, base, make_queue, message, snapshot, window
-from xtreaming.coordinator.core.pending import PendingMessage
+from tests.coordinator.builders import SITE, TOPIC, at, base, make_queue, message, random_messages, snapshot, window
+from xtreaming.coordinator.core.pending import PendingMessage, leasable, not_held_by_key
 from xtreaming.coordinator.core.snapshot import Snapshot
 from xtreaming.coordinator.core.state import BaseState, QueueState
 from xtreaming.coordinator.core.windows import wall_clock
@@ -146,6 +147,23 @@ def test_ready_at_reads_only_the_first_message_of_each_key_not_in_flight() -> No
     assert make_queue(pending=behind, keys_in_flight=["222"]).ready_at == later
     assert make_queue(pending=behind, keys_in_flight=["111"]).ready_at == soon
     assert make_queue(pending=[message(0, key="111"), message(1, not_before=soon)]).ready_at is None
+
+
+def test_ready_at_and_waits_for_keys_are_the_rule_read_ahead_of_time() -> None:
+    rng = random.Random(11)
+    for _ in range(500):
+        queue = make_queue(pending=random_messages(rng, NOW), keys_in_flight=rng.sample(["a", "b", "cpf-0"], 2))
+
+        def lease_at(moment: datetime, queue: QueueState = queue) -> list[PendingMessage]:
+            return list(leasable(queue.pending, queue.keys_in_flight, moment))
+
+        if queue.waits_for_keys:
+            assert not list(not_held_by_key(queue.pending, queue.keys_in_flight))
+        elif queue.ready_at is None:
+            assert lease_at(NOW - timedelta(days=1))  # before any back-off ends
+        else:
+            assert not lease_at(queue.ready_at - timedelta(microseconds=1))
+            assert lease_at(queue.ready_at)
 
 
 def test_a_queue_waits_for_keys_when_every_pending_message_has_its_key_in_flight() -> None:

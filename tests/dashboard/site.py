@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -63,15 +62,6 @@ def arrange_three_queues(api: httpx.Client) -> list[dict[str, Any]]:
     publish(api, BAIXA, 12)
     assert api.post(f"/api/queues/{BAIXA}/pause").status_code == 200
     return lease(api, register(api), [0])
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    """Wait for ``condition()`` to hold, checking every 20 ms, for ``timeout_s`` at most."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        time.sleep(0.02)
 
 
 @contextmanager

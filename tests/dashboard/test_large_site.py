@@ -10,7 +10,8 @@ from playwright.sync_api import expect
 
 from tests.coordinator.server import RunningCoordinator
 from tests.dashboard.conftest import RENDER_TIMES, PageOpener
-from tests.dashboard.site import lease, register, wait_until
+from tests.dashboard.site import lease, register
+from tests.waiting import wait_until
 from xtreaming.broker import Record, open_broker
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -41,7 +42,11 @@ def test_the_screen_renders_and_updates_two_thousand_queues(
     running = RunningCoordinator(tmp_path, heartbeat_interval_s=300).start()
     try:
         with httpx.Client(base_url=running.url, timeout=60) as api:
-            wait_until(lambda: len(api.get("/api/status").json()["queues"]) == QUEUES, timeout_s=120)
+            wait_until(
+                lambda: len(api.get("/api/status").json()["queues"]) == QUEUES,
+                120,
+                f"the coordinator to discover the {QUEUES} topics",
+            )
             for index in range(FARMS):
                 lease(api, register(api, f"farm-{index:02d}", slots=8), [0, 1])
 

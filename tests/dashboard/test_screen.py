@@ -23,8 +23,8 @@ from tests.dashboard.site import (
     publish,
     queue,
     register,
-    wait_until,
 )
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -126,7 +126,7 @@ def test_priority_buttons_and_the_priority_field_change_the_server_state(api: ht
     priority.fill("9")
     priority.press("Enter")
     expect(page.locator(".message.error")).to_have_count(0)
-    wait_until(lambda: queue(api, BUREAU)["priority"] == 9)
+    wait_until(lambda: queue(api, BUREAU)["priority"] == 9, 10, f"the priority of {BUREAU} to be 9")
 
     priority.fill("12")
     priority.press("Enter")
@@ -342,7 +342,11 @@ def test_lost_farms_stand_out(open_page: PageOpener, tmp_path: Path) -> None:
     try:
         with httpx.Client(base_url=running.url, timeout=30) as api, heartbeating(running.url, "farm-alive"):
             register(api, "farm-gone", slots=2)
-            wait_until(lambda: next(f for f in api.get("/api/farms").json() if f["id"] == "farm-gone")["lost"])
+            wait_until(
+                lambda: next(f for f in api.get("/api/farms").json() if f["id"] == "farm-gone")["lost"],
+                10,
+                "farm-gone to be shown lost",
+            )
             page = open_page(running.url + "/")
 
             expect(page.locator('tr[data-farm="farm-gone"]')).to_have_class("lost")

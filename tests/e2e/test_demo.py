@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.farm.site import wait_until
+from tests.waiting import wait_until
 from xtreaming.broker import open_broker
 from xtreaming.demo.scenario import DEMO_LOADS, URGENT_TOPIC
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
-from tests.farm.site import Site, once_each, wait_until
+import pytest
+
+from tests.farm.site import Site, once_each
+from tests.waiting import wait_until
+from xtreaming.coordinator.service import Assignment
 
 QUEUES = {
     "MULTCOB02.1186.IMPORTACAO.MAILING_PORTO_NOVO": 8000,
@@ -71,8 +75,25 @@ def test_20k_messages_on_three_queues_and_two_farms_are_acked_once_within_the_ba
             assert db.execute("SELECT count(*) FROM clientes").fetchone() == (count,)
 
 
-def test_pausing_a_queue_stops_new_tasks_within_one_lease_cycle(site: Site) -> None:
+def answered_long_polls(site: Site, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, how many tasks each long-poll of a farm was answered with (the coordinator's
+    ``lease_wait``, which a lease request reaches when there was no task to hand out at once)."""
+    coordinator = site.coordinator.app.state.coordinator
+    lease_wait = coordinator.lease_wait
+    answered: list[int] = []
+
+    def counted(farm_id: str, slots: Sequence[int], timeout_s: float) -> list[Assignment]:
+        assignments: list[Assignment] = lease_wait(farm_id, slots, timeout_s)
+        answered.append(len(assignments))
+        return assignments
+
+    monkeypatch.setattr(coordinator, "lease_wait", counted)
+    return answered
+
+
+def test_pausing_a_queue_stops_new_tasks_within_one_lease_cycle(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     topic = "MULTCOB02.1186.IMPORTACAO.CARGA"
+    # Each task takes 0.3 s (simulated work), so that tasks are running when the queue is paused.
     site.profile(".*", command=["{python}", "-c", "import time; time.sleep(0.3)"], batch_size=10, backoff_s=0)
     site.publish(topic, 200)
     site.farm("farm-poa", slots=2)
@@ -80,11 +101,15 @@ def test_pausing_a_queue_stops_new_tasks_within_one_lease_cycle(site: Site) -> N
 
     paused = site.call("POST", f"/api/queues/{topic}/pause")
     wait_until(lambda: site.queue(topic)["workers"] == 0, 5, "the running tasks to finish")
-    stays_idle_until = time.monotonic() + 1.5  # three of the farm's 0.5 s lease cycles
-    while time.monotonic() < stays_idle_until:
-        assert site.queue(topic)["workers"] == 0, "a task started after the pause"
-        time.sleep(0.05)
+    long_polls = answered_long_polls(site, monkeypatch)
 
+    def asked_three_times_while_idle() -> bool:
+        assert site.queue(topic)["workers"] == 0, "a task started after the pause"
+        return len(long_polls) >= 3
+
+    wait_until(asked_three_times_while_idle, 5, "the farm to ask for work three times (0.5 s lease cycles)")
+
+    assert set(long_polls) == {0}, "a long-poll was answered with a task after the pause"
     row = site.queue(topic)
     assert row["state"] == "paused"
     assert paused["consumed"] <= row["consumed"] <= paused["consumed"] + paused["in_flight"]

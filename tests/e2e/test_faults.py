@@ -9,7 +9,8 @@ from collections import Counter
 from collections.abc import Callable
 
 from tests.farm.builders import worker
-from tests.farm.site import Site, is_alive, once_each, wait_until
+from tests.farm.site import Site, is_alive, once_each
+from tests.waiting import wait_until
 
 TOPIC = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
 STDERR = "importer: base MULTCOB03 refused the connection (ORA-12541)"

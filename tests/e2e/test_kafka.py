@@ -18,8 +18,8 @@ import pytest
 
 from tests.broker.contract import read_all
 from tests.farm.builders import worker
-from tests.farm.site import wait_until
 from tests.services import Tansu, fresh_postgres_schema
+from tests.waiting import wait_until
 from xtreaming.broker import open_broker
 from xtreaming.localhost import free_port
 
@@ -97,6 +97,9 @@ class KafkaSite:
             return 0
         return int(response.json()["consumed"]) if response.status_code == 200 else 0
 
+    def wait_consumed(self, topic: str, count: int, timeout_s: float) -> None:
+        wait_until(lambda: self.consumed(topic) >= count, timeout_s, f"{count} messages of {topic} finished")
+
     def acks(self, topic: str) -> list[dict[str, Any]]:
         log = open_broker(self.broker_url)
         try:
@@ -131,7 +134,7 @@ def test_two_farms_finish_two_queues_on_kafka_and_postgres_each_message_acked_on
     site.farm("farm-sao", slots=2)
 
     for topic, count in QUEUES.items():
-        wait_until(lambda t=topic, c=count: site.consumed(t) >= c, 60, f"{count} messages of {topic} finished")
+        site.wait_consumed(topic, count, timeout_s=60)
 
     for topic, count in QUEUES.items():
         acks = site.acks(topic)
@@ -139,12 +142,15 @@ def test_two_farms_finish_two_queues_on_kafka_and_postgres_each_message_acked_on
         assert len({(a["partition"], a["offset"]) for a in acks}) == count
         assert Counter(a["status"] for a in acks) == {"ok": count}
     assert {a["farm"] for topic in QUEUES for a in site.acks(topic)} == {"farm-poa", "farm-sao"}
-    committed = open_broker(site.broker_url)
+    log = open_broker(site.broker_url)
     try:
-        for topic, count in QUEUES.items():
-            wait_until(lambda t=topic, c=count: sum(committed.committed("xtreaming", t).values()) == c, 10, "commits")
+        wait_until(
+            lambda: {topic: sum(log.committed("xtreaming", topic).values()) for topic in QUEUES} == QUEUES,
+            10,
+            f"the coordinator's group to commit every message's offset ({QUEUES})",
+        )
     finally:
-        committed.close()
+        log.close()
 
 
 def test_a_coordinator_killed_mid_run_loses_nothing_and_redoes_at_most_what_was_in_flight(site: KafkaSite) -> None:

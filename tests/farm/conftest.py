@@ -8,15 +8,17 @@ from pathlib import Path
 import pytest
 
 from tests.farm.site import Site
+from xtreaming.config import Token
 
 
 @pytest.fixture
 def make_site(tmp_path: Path) -> Iterator[Callable[..., Site]]:
-    """``make_site(**settings)``: a site whose coordinator runs with these settings (e.g. a short heartbeat)."""
+    """``make_site(tokens=None, **settings)``: a site whose coordinator takes these tokens and runs with these
+    settings (e.g. a short heartbeat)."""
     sites: list[Site] = []
 
-    def make(**settings: object) -> Site:
-        sites.append(Site(tmp_path, **settings))
+    def make(tokens: list[Token] | None = None, **settings: object) -> Site:
+        sites.append(Site(tmp_path, tokens, **settings))
         return sites[-1]
 
     yield make

@@ -35,6 +35,7 @@ def dies(batch: Batch) -> None:
 
 
 def hangs(batch: Batch) -> None:
+    """The fault under test: a handler that does not return, until the farm kills its process."""
     time.sleep(600)
 
 

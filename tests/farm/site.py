@@ -8,32 +8,18 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import psutil
-import pytest
 
 from tests.coordinator.server import RunningCoordinator
+from tests.waiting import wait_until
 from xtreaming.broker import Message, open_broker
+from xtreaming.config import Token
 from xtreaming.farm.processes import isolated_group
-
-T = TypeVar("T")
-
-
-def wait_until(condition: Callable[[], T], timeout_s: float, what: str, every_s: float = 0.02) -> T:
-    """Poll ``condition`` until it returns something true; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what} (last: {value!r})")
-        time.sleep(every_s)
 
 
 class Farm:
@@ -69,11 +55,11 @@ class Farm:
 class Site:
     """One coordinator (in this process, on a free port) and the farms a test starts."""
 
-    def __init__(self, root: Path, **settings: object) -> None:
+    def __init__(self, root: Path, tokens: list[Token] | None = None, **settings: object) -> None:
         self.root = root
         self.pids = root / "pids"
         self.pids.mkdir()
-        self.coordinator = RunningCoordinator(root, **settings).start()
+        self.coordinator = RunningCoordinator(root, tokens, **settings).start()
         self.url = self.coordinator.url
         self.api = httpx.Client(base_url=self.url, timeout=30)
         self.farms: list[Farm] = []

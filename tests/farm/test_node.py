@@ -6,38 +6,55 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import pytest
+
 from tests.farm.builders import worker
-from tests.farm.site import Site, once_each, wait_until
+from tests.farm.site import Site, once_each
+from tests.waiting import wait_until
 from xtreaming.config import Role, Token
 from xtreaming.coordinator.api.auth import hash_token
+from xtreaming.coordinator.records import SlotRecord
 from xtreaming.farm.config import FarmConfig
 from xtreaming.farm.node import FarmNode
 
 TOPIC = "MULTCOB02.1186.IMPORTACAO.CARGA"
 
 
-def test_heartbeats_show_each_slot_with_its_task_pid_progress_and_memory(make_site: Callable[..., Site]) -> None:
+def test_heartbeats_show_each_slot_with_its_task_pid_progress_and_memory(
+    make_site: Callable[..., Site], monkeypatch: pytest.MonkeyPatch
+) -> None:
     site = make_site(heartbeat_interval_s=0.2)
+    coordinator = site.coordinator.app.state.coordinator
+    heard: list[list[SlotRecord]] = []  # each heartbeat's slots, as the coordinator received them
+    receive = coordinator.heartbeat
+
+    def heartbeat(farm_id: str, slots: Sequence[SlotRecord]) -> None:
+        heard.append(list(slots))
+        receive(farm_id, slots)
+
+    monkeypatch.setattr(coordinator, "heartbeat", heartbeat)
     site.profile(".*", command=worker("sleep", "5"), batch_size=4)
     site.publish(TOPIC, 4)
     site.farm("farm-a", slots=2)
-    store = site.coordinator.app.state.coordinator.store
 
-    slots = wait_until(
-        lambda: [s for s in store.list_slots("farm-a") if s.state == "running" and s.done == 1 and s.rss_bytes],
+    def running(slots: list[SlotRecord]) -> list[SlotRecord]:
+        return [s for s in slots if s.state == "running" and s.done == 1 and s.rss_bytes]
+
+    beat = wait_until(
+        lambda: next((slots for slots in reversed(heard) if running(slots)), None),
         10,
         "a heartbeat with a running slot and its progress",
     )
 
-    [slot] = slots
+    [slot] = running(beat)
     assert slot.total == 4
     assert slot.pid
     assert slot.pid > 0
-    assert slot.task_id in {t.id for t in store.active_tasks()}
-    assert [s.state for s in store.list_slots("farm-a")] == ["running", "idle"]
+    assert slot.task_id in {t.id for t in coordinator.store.active_tasks()}
+    assert [s.state for s in beat] == ["running", "idle"]
 
 
 def running_tasks(work_dir: Path) -> int:

@@ -16,7 +16,6 @@ from xtreaming.farm.protocol import (
     InvalidTask,
     Outcome,
     Task,
-    Verdict,
     parse_output,
     parse_progress,
     read_lease,
@@ -25,6 +24,7 @@ from xtreaming.farm.protocol import (
 )
 from xtreaming.wire import lease_frame
 from xtreaming.wire.lease_frame import MessageColumns
+from xtreaming.wire.verdict import Verdict
 
 KNOWN = set(IDS)
 
@@ -153,7 +153,8 @@ def columns(*values: bytes, keys: list[bytes | None] | None = None) -> MessageCo
     return MessageColumns([0] * count, list(range(count)), [1] * count, keys or [None] * count, list(values))
 
 
-def task_head(task_id: str, count: int, headers: object = None) -> dict[str, Any]:
+def task_head(task_id: str, count: object, headers: object = None) -> dict[str, Any]:
+    """A task as the lease answer's JSON head carries it; ``count`` as given, so a test may send a wrong one."""
     return {"task_id": task_id, "topic": "A.1.B.C", "base": "A", "convenio": "1", "kind": "B", "process": "C",
             "slot": 0, "attempt": 1, "timeout_s": 1.0, "command": ["true"],
             "messages": {"count": count, "headers": headers}}  # fmt: skip

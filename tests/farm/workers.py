@@ -39,6 +39,7 @@ def write_pids(*pids: int) -> None:
 
 
 def sleep_for_ever() -> None:
+    """The fault under test: a worker that never finishes, until the farm kills it."""
     while True:
         time.sleep(60)
 
@@ -58,7 +59,7 @@ def main() -> int:
         Path(os.environ["XTREAMING_OUTPUT"]).write_text("".join(json.dumps(line) + "\n" for line in lines))
         return 0
     if mode == "hang" or (mode == "hang-once" and attempt == 1):
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # must die with it
         write_pids(os.getpid(), child.pid)
         sleep_for_ever()
     if (mode == "stuck-once" and attempt == 1) or (mode == "stuck-on" and os.environ["XTREAMING_FARM"] == arg):
@@ -67,7 +68,7 @@ def main() -> int:
     if mode == "sleep":
         sys.stdout.write(f"XTREAMING-PROGRESS 1/{len(messages())}\n")
         sys.stdout.flush()
-        time.sleep(float(arg))
+        time.sleep(float(arg))  # simulated work: keeps the task running for as long as the test needs
     if mode == "env":
         variables = {k: v for k, v in os.environ.items() if k.startswith("XTREAMING_")}
         Path(arg).write_text(json.dumps(variables))

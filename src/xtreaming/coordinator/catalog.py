@@ -19,17 +19,18 @@ from xtreaming.topics import TopicName, is_derived
 
 log = logging.getLogger("xtreaming.coordinator")
 
-#: Settings of a queue no profile matches, by kind: COBSINC is the urgent lane of single requests.
+#: Settings of a queue no profile matches, by kind: COBSINC is the urgent lane of single requests;
+#: IMPORTACAO takes ``WorkSettings``' own defaults (priority 5, batches of 500).
 KIND_DEFAULTS: Final = {
     "COBSINC": WorkSettings(priority=8, batch_size=1, timeout_s=120.0),
-    "IMPORTACAO": WorkSettings(priority=5, batch_size=500),
+    "IMPORTACAO": WorkSettings(),
 }
 
 T = TypeVar("T")
 
 
 class Catalog:
-    """The configuration half of the coordinator, kept in the store; every operator change is audited."""
+    """The configuration half of the coordinator, kept in the store; each change made for an operator is audited."""
 
     def __init__(self, store: Store, options: CoordinatorOptions) -> None:
         self.store = store

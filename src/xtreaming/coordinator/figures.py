@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from xtreaming.coordinator.core.snapshot import Snapshot
 from xtreaming.coordinator.core.windows import limit_in_force
-from xtreaming.coordinator.runtime import QueueRuntime
+from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,18 @@ class QueueFigures:
     eta_s: float | None
 
 
+def screen_figures(
+    snapshot: Snapshot, queues: Iterable[QueueRuntime], tasks: Iterable[TaskRuntime], now: datetime
+) -> tuple[list[QueueFigures], list[BaseFigures]]:
+    """The operator screen's rows: every queue and every base, now (``tasks``: those running)."""
+    bases = base_figures(snapshot, now)
+    in_flight: dict[str, int] = {}
+    for task in tasks:
+        in_flight[task.record.topic] = in_flight.get(task.record.topic, 0) + len(task.record.messages)
+    rows = [queue_figures(q, bases[q.record.base], in_flight.get(q.topic, 0), now) for q in queues]
+    return rows, list(bases.values())
+
+
 def base_figures(snapshot: Snapshot, now: datetime) -> dict[str, BaseFigures]:
     figures = {}
     for base in snapshot.bases.values():
@@ -82,7 +95,7 @@ def queue_figures(queue: QueueRuntime, base: BaseFigures, in_flight: int, now: d
         consumed=consumed,
         pending=pending,
         in_flight=in_flight,
-        failures=queue.waiting_retry,
+        failures=queue.retrying,
         dead=queue.dead,
         speed=round(speed, 1),
         eta_s=round(pending / speed, 1) if speed > 0 and pending else None,

@@ -1,31 +1,61 @@
-"""The coordinator's tunables, with the defaults a site starts with."""
+"""The coordinator's tunables, with the defaults a site starts with (``xtreaming.defaults``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+from xtreaming.defaults import (
+    DEFAULT_BASE_MAX_WORKERS,
+    DEFAULT_DISCOVERY_INTERVAL_S,
+    DEFAULT_GROUP,
+    DEFAULT_HEARTBEAT_INTERVAL_S,
+    DEFAULT_PARTITIONS,
+    DEFAULT_TIME_ZONE,
+)
+
+if TYPE_CHECKING:  # the coordinator runs, and is tested, without pydantic's settings machinery
+    from xtreaming.config import Settings
 
 
 @dataclass(frozen=True, slots=True)
 class CoordinatorOptions:
-    """Site-wide coordinator settings (built from ``Settings`` at the entry point)."""
+    """Site-wide coordinator settings: ``from_settings`` at the entry point, the defaults in tests.
 
-    #: The consumer group: one per site, so each site's coordinator sees every message once.
-    group: str = "xtreaming"
-    time_zone: str = "America/Sao_Paulo"
-    #: Limit of a base first seen through a new queue, until an operator sets one.
-    default_base_max_workers: int = 4
-    heartbeat_interval_s: float = 5.0
+    ``group``, ``time_zone``, ``default_base_max_workers``, ``heartbeat_interval_s``,
+    ``discovery_interval_s`` and ``default_partitions`` are also ``Settings`` fields (``XTREAMING_GROUP``,
+    …), with the same defaults from ``xtreaming.defaults``; the others are fixed here.
+    """
+
+    group: str = DEFAULT_GROUP
+    time_zone: str = DEFAULT_TIME_ZONE
+    default_base_max_workers: int = DEFAULT_BASE_MAX_WORKERS
+    heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S
     #: A farm silent for this many heartbeat intervals is lost and its leases expire.
     lost_after_heartbeats: int = 3
     #: Added to a queue's ``timeout_s`` for a task's deadline: the farm kills at the timeout, then reports.
     lease_grace_s: float = 30.0
-    discovery_interval_s: float = 5.0
+    discovery_interval_s: float = DEFAULT_DISCOVERY_INTERVAL_S
     commit_interval_s: float = 1.0
     #: Partitions of the ``.ACK``/``.DLQ`` topics when they are created (None: as the source topic).
     result_partitions: int | None = None
     #: How many expired tasks are remembered so that a late "ok" still finishes their messages.
     remembered_expired_tasks: int = 10_000
+    #: Partitions of a work topic created by a publish request that does not say.
+    default_partitions: int = DEFAULT_PARTITIONS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CoordinatorOptions:
+        """The options ``settings`` sets (the others keep their defaults)."""
+        return cls(
+            group=settings.group,
+            time_zone=settings.time_zone,
+            default_base_max_workers=settings.default_base_max_workers,
+            heartbeat_interval_s=settings.heartbeat_interval_s,
+            discovery_interval_s=settings.discovery_interval_s,
+            default_partitions=settings.default_partitions,
+        )
 
     @property
     def zone(self) -> ZoneInfo:

@@ -1,4 +1,4 @@
-"""What the coordinator keeps in its state store, as plain values: the store's input and output."""
+"""The coordinator's records as plain values: what its state store keeps and returns, and what farms report."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ DEFAULT_PRIORITY: Final = 5
 class WorkSettings:
     """How a queue's tasks run: from the first matching profile, overridable per queue.
 
-    ``command`` is the worker command template (``{base} {convenio} {kind} {process} {input}
-    {output} {task_id} {attempt}``); ``handler`` (``module:function``) runs Python workers
-    instead. Retry ``n`` waits ``backoff_s * 2**(n-1)`` seconds, at most ``backoff_max_s``.
+    ``command`` is the worker command template (``{base} {convenio} {kind} {process} {topic}
+    {input} {output} {task_id} {attempt} {python}``, the farm's placeholders); ``handler``
+    (``module:function``) runs Python workers instead. Retry ``n`` waits ``backoff_s * 2**(n-1)``
+    seconds, at most ``backoff_max_s``.
     """
 
     priority: int = DEFAULT_PRIORITY
@@ -74,7 +75,7 @@ class BaseRecord:
 
 @dataclass(frozen=True, slots=True)
 class WindowRecord:
-    """A time window of a base (see ``windows.Window``); ``id`` is 0 until stored."""
+    """A time window of a base (see ``core.windows.Window``); ``id`` is 0 until stored."""
 
     id: int
     base: str
@@ -99,7 +100,7 @@ class FarmRecord:
 
 @dataclass(frozen=True, slots=True)
 class SlotRecord:
-    """A farm's worker slot as its last heartbeat described it."""
+    """A farm's worker slot as a heartbeat reports it; not stored (its task's progress is kept in memory)."""
 
     farm_id: str
     index: int
@@ -172,7 +173,7 @@ class LedgerRecord:
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
-    """An admin action: who did what to which target, when."""
+    """An operator's action: who did what to which target, when."""
 
     id: int
     at: datetime

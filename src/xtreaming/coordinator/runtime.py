@@ -1,9 +1,9 @@
 """The coordinator's in-memory picture of each queue: read-ahead, pending messages, in-flight keys.
 
-Pure bookkeeping (no I/O): the service reads from the broker and the store and feeds the
-results in. Memory is bounded by the read-ahead of each partition (``read_ahead``) plus the
-messages leased: pending *counts* come from offsets (end of log minus finished), never from
-holding the backlog.
+Pure bookkeeping (no I/O): the coordinator's intake and settlement read from the broker and the
+store and feed the results in. Memory is bounded by the read-ahead of each partition
+(``read_ahead``) plus the messages leased: pending *counts* come from offsets (end of log minus
+finished), never from holding the backlog.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from xtreaming.coordinator.core.pending import (
     order_of,
     partition_of,
 )
-from xtreaming.coordinator.core.state import Labels, QueueState, labels_of
-from xtreaming.coordinator.records import FarmRecord, QueueRecord, TaskRecord
+from xtreaming.coordinator.core.state import QueueState, labels_of
+from xtreaming.coordinator.records import QueueRecord, TaskRecord
 from xtreaming.topics import TopicName
 
 #: A partition stops reading ahead when this many offsets separate its watermark from its read
@@ -177,10 +177,6 @@ class QueueRuntime:
                     held[key] = left
         self._state = None
 
-    def touch(self) -> None:
-        """Settings, pause or running tasks changed: the scheduler's view must be rebuilt."""
-        self._state = None
-
     def state(self) -> QueueState:
         """The scheduler's view of this queue, rebuilt only after a change."""
         if self._state is None:
@@ -236,11 +232,6 @@ class QueueRuntime:
     def end(self) -> int:
         return sum(runtime.end for runtime in self.partitions.values())
 
-    @property
-    def waiting_retry(self) -> int:
-        """Pending messages waiting for another attempt (kept as a count: the screen asks every second)."""
-        return self.retrying
-
 
 def retried(entry: PendingMessage, error: str, not_before: datetime) -> PendingMessage:
     """``entry`` after a failed attempt: next attempt, its back-off deadline, the error recorded."""
@@ -256,12 +247,3 @@ class TaskRuntime:
     entries: list[PendingMessage]
     done: int | None = None
     total: int | None = None
-
-
-@dataclass(slots=True)
-class FarmRuntime:
-    """A registered farm: its record, its labels as the scheduler matches them, whether it is lost."""
-
-    record: FarmRecord
-    labels: Labels
-    lost: bool = False

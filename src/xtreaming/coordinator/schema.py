@@ -122,18 +122,6 @@ FARMS = Table(
     Column("registered_at", UtcDateTime, nullable=False),
     Column("last_heartbeat_at", UtcDateTime, nullable=False),
 )
-SLOTS = Table(
-    "slots",
-    METADATA,
-    Column("farm_id", Text, ForeignKey(FARMS.c.id, name="fk_slots_farm_id", ondelete="CASCADE"), primary_key=True),
-    Column("slot", Integer, primary_key=True),
-    Column("state", Text, nullable=False),
-    Column("task_id", Text, nullable=True),
-    Column("pid", BigInteger, nullable=True),
-    Column("done", BigInteger, nullable=True),
-    Column("total", BigInteger, nullable=True),
-    Column("rss_bytes", BigInteger, nullable=True),
-)
 TASKS = Table(
     "tasks",
     METADATA,
@@ -141,11 +129,7 @@ TASKS = Table(
     Column("topic", Text, nullable=False),
     Column("farm_id", Text, nullable=False),
     Column("slot", Integer, nullable=False),
-    # The task's messages packed (store._packed_of). Rows of older versions have none and hold them in
-    # ``messages`` as JSON: {"partitions": [...], "offsets": [...], "keys": [hex or null, ...],
-    # "attempts": [...]}, or earlier [[partition, offset, key, attempt], ...].
-    Column("packed", LargeBinary, nullable=True),
-    Column("messages", JSON, nullable=True),
+    Column("packed", LargeBinary, nullable=False),  # the task's messages (store.tasks.pack_messages)
     Column("leased_at", UtcDateTime, nullable=False),
     Column("deadline_at", UtcDateTime, nullable=False),
 )

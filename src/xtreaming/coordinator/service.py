@@ -1,9 +1,11 @@
 """The coordinator service: the one place combining the state store, the broker and the scheduler.
 
-Thread-safe: every public method holds one lock, so the API's threads, the background loop and
-tests can call it at will. Time comes from an injected clock, and the background work is a
-``run_once()`` the tests drive (no sleeping). Reading from the broker lives in ``intake.py``,
-settling results in ``settlement.py``, configuration in ``catalog.py``.
+Thread-safe: every public method holds one lock (the operators' ``Coordinator.controls`` take the
+same), so the API's threads, the background loop and tests can call it at will. Time comes from
+an injected clock, and the background work is a ``run_once()`` the tests drive (no sleeping).
+What memory holds lives in ``memory.py``, reading from the broker in ``intake.py``, settling
+results in ``settlement.py``, the farms in ``farms.py``, configuration in ``catalog.py`` and the
+operators' changes to it in ``controls.py``.
 
 A lease is stored before it is handed out; consumer-group offsets (the ledger watermarks) are
 committed to the broker every ``commit_interval_s``; the store's ledger is the source of truth.
@@ -21,8 +23,8 @@ import logging
 import threading
 import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -30,29 +32,19 @@ from typing import Final
 
 from xtreaming.broker import Broker, Record
 from xtreaming.coordinator.catalog import Catalog
+from xtreaming.coordinator.controls import Controls
 from xtreaming.coordinator.core.pending import PendingMessage
 from xtreaming.coordinator.core.scheduler import FreeSlot, Idle, Lease, explain, schedule
 from xtreaming.coordinator.core.snapshot import Snapshot
-from xtreaming.coordinator.core.state import MAX_PRIORITY, MIN_PRIORITY, labels_of
-from xtreaming.coordinator.figures import BaseFigures, QueueFigures, base_figures, queue_figures
-from xtreaming.coordinator.intake import Intake
+from xtreaming.coordinator.figures import BaseFigures, QueueFigures, screen_figures
+from xtreaming.coordinator.memory import Memory
 from xtreaming.coordinator.options import CoordinatorOptions
-from xtreaming.coordinator.records import (
-    BaseRecord,
-    FarmRecord,
-    Profile,
-    QueueRecord,
-    SlotRecord,
-    TaskRecord,
-    WindowRecord,
-    WorkSettings,
-)
-from xtreaming.coordinator.runtime import FarmRuntime, QueueRuntime, TaskRuntime
-from xtreaming.coordinator.settlement import Report, Settled, Settlement
+from xtreaming.coordinator.records import FarmRecord, SlotRecord, TaskRecord, WorkSettings
+from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime
+from xtreaming.coordinator.settlement import Report, Settled
 from xtreaming.coordinator.store import Store
-from xtreaming.errors import BrokerUnavailable, FarmNotFound, StoreUnavailable
+from xtreaming.errors import BrokerUnavailable, StoreUnavailable
 from xtreaming.topics import TopicName
-from xtreaming.wire.verdict import Verdict
 
 __all__ = ["Assignment", "Coordinator", "Report", "Settled"]
 
@@ -96,28 +88,18 @@ class Coordinator:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self.catalog = Catalog(store, self.options)
-        self._queues: dict[str, QueueRuntime] = {}
-        self._farms: dict[str, FarmRuntime] = {}
-        self._tasks: dict[str, TaskRuntime] = {}
-        self._expired: OrderedDict[str, TaskRuntime] = OrderedDict()
-        self._snapshot: Snapshot | None = None
-        self._dirty: set[str] = set()
-        self._intake = Intake(broker, self._queues, self._tasks, self._dirty)
-        self._settlement = Settlement(broker, store, self.options, clock, self._dirty)
+        self.controls = Controls(self.catalog, self._changed, self.queue, self._queue_changed, self._bases_changed)
         self._next_discovery = 0.0
         self._next_commit = 0.0
         #: Why memory may be ahead of the store (a write failed midway), or None: see the module docstring.
         self._stale: str | None = None
-        self._load()
+        self._use(Memory.load(store, broker, self.options, clock))
 
-    def _load(self) -> None:
-        """Rebuild memory from the store: queues, farms, ledgers, retries, and the tasks in flight."""
-        ledgers = {(r.topic, r.partition): r.state for r in self.store.load_ledgers()}
-        for record in self.store.list_queues():
-            self._intake.adopt(record, ledgers)
-        for farm in self.store.list_farms():
-            self._farms[farm.id] = FarmRuntime(farm, labels_of(farm.labels))
-        self._intake.restore(self.store.active_tasks(), self.store.load_retries())
+    def _use(self, memory: Memory) -> None:
+        """Work on ``memory`` from now on; the scheduler's snapshot is built anew from it."""
+        self._queues, self._farms, self._tasks = memory.queues, memory.farms, memory.tasks
+        self._dirty, self._intake, self._settlement = memory.dirty, memory.intake, memory.settlement
+        self._snapshot: Snapshot | None = None
 
     @contextmanager
     def _consistent(self) -> Iterator[None]:
@@ -135,18 +117,7 @@ class Coordinator:
 
     def _reload(self) -> None:
         """Load memory again from the store, as a restart would; the old memory stays if this fails."""
-        saved = (self._queues, self._farms, self._tasks, self._expired, self._dirty, self._intake, self._settlement)
-        self._queues, self._farms, self._tasks, self._expired, self._dirty = {}, {}, {}, OrderedDict(), set()
-        self._intake = Intake(self.broker, self._queues, self._tasks, self._dirty)
-        self._settlement = Settlement(self.broker, self.store, self.options, self._clock, self._dirty)
-        self._snapshot = None
-        try:
-            self._load()
-        except BaseException:
-            self._queues, self._farms, self._tasks, self._expired, self._dirty, self._intake, self._settlement = saved
-            raise
-        finally:
-            self._snapshot = None
+        self._use(Memory.load(self.store, self.broker, self.options, self._clock))
         log.warning("memory reloaded from the state store (it was stale after: %s)", self._stale)
         self._stale = None
         self._changed.notify_all()
@@ -189,10 +160,10 @@ class Coordinator:
                 self._bases_changed()
             return added
 
-    def refresh(self, topics: Iterable[str] | None = None) -> int:
-        """Read ahead every queue (or those of ``topics``); returns how many messages became pending."""
+    def refresh(self) -> int:
+        """Read ahead every queue; returns how many messages became pending."""
         with self._lock:
-            return self._intake.refresh(topics)
+            return self._intake.refresh()
 
     def commit_offsets(self) -> None:
         """Commit each partition's watermark as the group's offset, where it moved."""
@@ -204,40 +175,18 @@ class Coordinator:
     def register_farm(self, name: str, labels: Mapping[str, str], slots: int) -> FarmRecord:
         """Register (or re-register, after a restart of either side) the farm called ``name``."""
         with self._lock:
-            now = self._clock()
-            known = self._farms.get(name)
-            record = FarmRecord(
-                id=name,
-                name=name,
-                labels=dict(labels),
-                slots=slots,
-                heartbeat_interval_s=self.options.heartbeat_interval_s,
-                registered_at=known.record.registered_at if known else now,
-                last_heartbeat_at=now,
-            )
-            self.store.put_farm(record)
-            self._farms[name] = FarmRuntime(record, labels_of(labels))
+            record = self._farms.register(name, labels, slots, self._clock())
             self._changed.notify_all()
             return record
 
     def heartbeat(self, farm_id: str, slots: Sequence[SlotRecord]) -> None:
-        """A farm is alive; ``slots`` describe its workers (state, pid, progress, RSS)."""
+        """A farm is alive; the progress its ``slots`` report goes to their tasks."""
         with self._lock:
-            farm = self._farm(farm_id)
-            now = self._clock()
-            self.store.record_heartbeat(farm_id, now, slots)
-            farm.record = replace(farm.record, last_heartbeat_at=now)
-            farm.lost = False
+            self._farms.heartbeat(farm_id, self._clock())
             for slot in slots:
                 task = self._tasks.get(slot.task_id) if slot.task_id else None
                 if task is not None and slot.total:
                     task.done, task.total = slot.done, slot.total
-
-    def _farm(self, farm_id: str) -> FarmRuntime:
-        farm = self._farms.get(farm_id)
-        if farm is None:
-            raise FarmNotFound(f"farm {farm_id!r} is not registered; register it first")
-        return farm
 
     # -- leases ---------------------------------------------------------------------------------
 
@@ -245,7 +194,7 @@ class Coordinator:
         """Tasks for the farm's idle ``slots`` (indexes), as many as there is work for, until they carry
         ``ANSWER_MESSAGES`` messages; never waits."""
         with self._lock, self._consistent():
-            farm = self._farm(farm_id)
+            farm = self._farms.require(farm_id)
             now = self._clock()
             farm.record = replace(farm.record, last_heartbeat_at=now)
             farm.lost = False
@@ -270,7 +219,7 @@ class Coordinator:
         """Settle a farm's finished tasks, then lease its idle slots: one store transaction for both."""
         with self._lock, self._consistent(), self.store.transaction():
             try:
-                # Results appended once; their round trip to a remote log goes on while the lease is made.
+                # Results appended once; the log confirms them (its round trip or its commit) while the lease is made.
                 with self._settlement.batched(overlap=True):
                     settled = [self.complete(task_id, report) for task_id, report in completions]
                 return settled, self.lease(farm_id, slots) if slots else []
@@ -287,11 +236,6 @@ class Coordinator:
                 if assignments or left <= 0:
                     return assignments
                 self._changed.wait(left)
-
-    def wake(self) -> None:
-        """Wake long-polling farms (new messages, freed capacity, changed settings)."""
-        with self._lock:
-            self._changed.notify_all()
 
     def _start_task(
         self, queue: QueueRuntime, farm_id: str, slot: int, lease: Lease, now: datetime, records: list[TaskRecord]
@@ -342,6 +286,9 @@ class Coordinator:
             self._dirty.clear()
         return self._snapshot
 
+    def _queue_changed(self, topic: str) -> None:
+        self._dirty.add(topic)
+
     def _bases_changed(self) -> None:
         self._snapshot = None
 
@@ -362,8 +309,7 @@ class Coordinator:
         with self._lock, self._consistent():
             task = self._tasks.pop(task_id, None)
             if task is None:
-                late = self._expired.get(task_id)
-                return Settled(accepted=False) if late is None else self._settlement.settle_late(late, report)
+                return self._settlement.settle_late(task_id, report)
             settled = self._settlement.settle(task, report, self._clock())
             self._changed.notify_all()
             return settled
@@ -372,35 +318,16 @@ class Coordinator:
         """Expire tasks past their deadline and the tasks of lost farms; returns how many expired."""
         with self._lock, self._consistent():
             now = now or self._clock()
-            lost = self._find_lost_farms(now)
+            lost = self._farms.find_lost(now)
             overdue = [t for t in self._tasks.values() if t.record.deadline_at <= now or t.record.farm_id in lost]
             for task in overdue:
                 del self._tasks[task.record.id]
-                why = "farm lost" if task.record.farm_id in lost else "deadline passed"
-                detail = f"lease expired ({why}): no result from farm {task.record.farm_id} slot {task.record.slot}"
-                self._settlement.settle(task, Report(Verdict.RETRY, {}, detail, backoff=why == "deadline passed"), now)
-                self._remember_expired(task)
+                self._settlement.expire(task, task.record.farm_id in lost, now)
             return len(overdue)
-
-    def _find_lost_farms(self, now: datetime) -> set[str]:
-        lost = set()
-        for farm in self._farms.values():
-            silence = timedelta(seconds=farm.record.heartbeat_interval_s * self.options.lost_after_heartbeats)
-            if farm.record.last_heartbeat_at + silence <= now:
-                if not farm.lost:
-                    log.warning("farm %s lost: silent since %s", farm.record.id, farm.record.last_heartbeat_at)
-                farm.lost = True
-                lost.add(farm.record.id)
-        return lost
-
-    def _remember_expired(self, task: TaskRuntime) -> None:
-        self._expired[task.record.id] = task
-        while len(self._expired) > self.options.remembered_expired_tasks:
-            self._expired.popitem(last=False)
 
     # -- producers ------------------------------------------------------------------------------
 
-    def publish(self, topic: str, records: Sequence[Record], partitions: int = 1) -> int:
+    def publish(self, topic: str, records: Sequence[Record], partitions: int) -> int:
         """Append ``records`` to the work topic ``topic`` (created when missing) and read them at once."""
         name = str(TopicName.parse(topic))
         self.broker.create_topic(name, partitions)
@@ -413,106 +340,21 @@ class Coordinator:
             self._changed.notify_all()
         return len(records)
 
-    # -- operator controls (each audited by the catalog) ------------------------------------------
-
-    def update_queue(
-        self, topic: str, actor: str, *, paused: bool | None = None, priority: int | None = None
-    ) -> QueueRecord:
-        """Pause/resume a queue or set its priority; the next decision sees it."""
-        with self._lock:
-            queue = self.catalog.require(self._queues, topic)
-            changes = {} if priority is None else {"priority": priority}
-            queue.with_record(self.catalog.set_queue(topic, actor, paused=paused, changes=changes))
-            self._dirty.add(topic)
-            self._changed.notify_all()
-            return queue.record
-
-    def configure_queue(self, topic: str, actor: str, changes: Mapping[str, object]) -> QueueRecord:
-        """Override settings of one queue (batch size, command, timeout, labels, …); audited."""
-        with self._lock:
-            queue = self.catalog.require(self._queues, topic)
-            queue.with_record(self.catalog.set_queue(topic, actor, changes=changes))
-            self._dirty.add(topic)
-            self._changed.notify_all()
-            return queue.record
-
-    def add_profile(self, pattern: str, settings: WorkSettings, position: int | None, actor: str) -> Profile:
-        """A profile for queues registered from now on; audited."""
-        profile = self.store.add_profile(pattern, settings, position)
-        self.store.audit(actor, "profile.add", pattern, {"id": profile.id, "position": profile.position})
-        return profile
-
-    def remove_profile(self, profile_id: int, actor: str) -> None:
-        self.store.remove_profile(profile_id)
-        self.store.audit(actor, "profile.remove", str(profile_id), {})
-
-    def move_priority(self, topic: str, delta: int, actor: str) -> QueueRecord:
-        """Raise (+1) or lower (-1) a queue's priority, staying within 0..9."""
-        with self._lock:
-            current = self.catalog.require(self._queues, topic).record.settings.priority
-            return self.update_queue(topic, actor, priority=min(MAX_PRIORITY, max(MIN_PRIORITY, current + delta)))
-
-    def update_base(
-        self,
-        name: str,
-        actor: str,
-        *,
-        max_workers: int | None = None,
-        min_workers: int | None = None,
-        paused: bool | None = None,
-    ) -> BaseRecord:
-        """Change a base's limits or pause it; running tasks are not killed."""
-        with self._lock:
-            record = self.catalog.set_base(name, actor, max_workers=max_workers, min_workers=min_workers, paused=paused)
-            self._bases_changed()
-            self._changed.notify_all()
-            return record
-
-    def add_window(
-        self, base: str, actor: str, *, weekdays: Iterable[int], start: str, end: str, max_workers: int
-    ) -> WindowRecord:
-        with self._lock:
-            record = self.catalog.add_window(
-                base, actor, weekdays=weekdays, start=start, end=end, max_workers=max_workers
-            )
-            self._bases_changed()
-            self._changed.notify_all()
-            return record
-
-    def remove_window(self, window_id: int, actor: str) -> None:
-        with self._lock:
-            self.catalog.remove_window(window_id, actor)
-            self._bases_changed()
-            self._changed.notify_all()
+    # -- reading state --------------------------------------------------------------------------
 
     def explain(self, topic: str) -> str:
         """Why ``topic`` is not being served now, in the operator's words ("runnable" when it is)."""
         with self._lock:
-            farms = [f.labels for f in self._farms.values() if not f.lost]
-            return explain(self._current_snapshot(), topic, self._clock(), farms)
-
-    # -- reading state --------------------------------------------------------------------------
+            return explain(self._current_snapshot(), topic, self._clock(), self._farms.live_labels())
 
     def queue(self, topic: str) -> QueueRuntime:
         with self._lock:
             return self.catalog.require(self._queues, topic)
 
-    def queues(self) -> list[QueueRuntime]:
-        with self._lock:
-            return list(self._queues.values())
-
     def figures(self) -> tuple[list[QueueFigures], list[BaseFigures]]:
         """The operator screen's rows: every queue and every base, now."""
         with self._lock:
-            now = self._clock()
-            bases = base_figures(self._current_snapshot(), now)
-            in_flight: dict[str, int] = {}
-            for task in self._tasks.values():
-                in_flight[task.record.topic] = in_flight.get(task.record.topic, 0) + len(task.record.messages)
-            rows = [
-                queue_figures(q, bases[q.record.base], in_flight.get(q.topic, 0), now) for q in self._queues.values()
-            ]
-            return rows, list(bases.values())
+            return screen_figures(self._current_snapshot(), self._queues.values(), self._tasks.values(), self._clock())
 
     def snapshot(self) -> Snapshot:
         with self._lock:
@@ -521,15 +363,7 @@ class Coordinator:
     def farms(self) -> list[tuple[FarmRecord, bool, int]]:
         """Each farm, whether it is lost, and how many of its slots run a task."""
         with self._lock:
-            self._find_lost_farms(self._clock())
-            busy: dict[str, int] = {}
-            for task in self._tasks.values():
-                busy[task.record.farm_id] = busy.get(task.record.farm_id, 0) + 1
-            return [(f.record, f.lost, busy.get(f.record.id, 0)) for f in self._farms.values()]
-
-    def tasks_of(self, topic: str) -> list[TaskRecord]:
-        with self._lock:
-            return [t.record for t in self._tasks.values() if t.record.topic == topic]
+            return self._farms.listing(self._clock(), Counter(t.record.farm_id for t in self._tasks.values()))
 
     def now(self) -> datetime:
         return self._clock()

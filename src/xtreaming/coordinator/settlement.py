@@ -1,5 +1,5 @@
-"""Settling a task: each message's outcome from the farm's report, then ACK/DLQ records, ledger
-progress, retries with back-off, and one store transaction.
+"""Settling a task: each message's outcome from the farm's report (or from its lease expiring), then
+ACK/DLQ records, ledger progress, retries with back-off, and one store transaction.
 
 Order matters for durability: the ``.ACK``/``.DLQ`` records are appended before the store
 settles. A crash in between redoes those messages after the restart (at-least-once: duplicates
@@ -8,6 +8,7 @@ bounded by what was in flight); the other order could lose an ACK.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSet, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -84,6 +85,8 @@ class Settlement:
         self._result_topics: set[str] = set()
         self._batch: _Batch | None = None
         self._unconfirmed: list[Callable[[], object]] = []
+        #: Tasks whose lease expired lately, by id, for the reports that still come for them.
+        self._expired: OrderedDict[str, TaskRuntime] = OrderedDict()
 
     @contextmanager
     def batched(self, *, overlap: bool = False) -> Iterator[None]:
@@ -91,7 +94,8 @@ class Settlement:
         results first, then the store, as for a single settlement.
 
         With ``overlap`` the appends are only started (``Broker.begin_append``): the caller goes on
-        while a remote log confirms them, and must ``confirm`` them before its store transaction
+        while the log confirms them (Kafka's round trip, or the embedded log's commit of a large batch on
+        a thread of its own), and must ``confirm`` them before its store transaction
         commits, which keeps the order results-then-store."""
         if self._batch is not None:
             yield
@@ -167,9 +171,23 @@ class Settlement:
                 retries.append(retried(entry, error, now + timedelta(seconds=delay_s)))
         return outcomes, retries, ignored
 
-    def settle_late(self, task: TaskRuntime, report: Report) -> Settled:
-        """A report for a task whose lease expired: its "ok" messages that nobody finished since are
-        finished now (first outcome wins); everything else was already retried."""
+    def expire(self, task: TaskRuntime, farm_lost: bool, now: datetime) -> None:
+        """Settle a task whose lease expired: every message is retried (at once when its farm was lost:
+        not the messages' fault), and the task is remembered for a late report."""
+        why = "farm lost" if farm_lost else "deadline passed"
+        detail = f"lease expired ({why}): no result from farm {task.record.farm_id} slot {task.record.slot}"
+        self.settle(task, Report(Verdict.RETRY, {}, detail, backoff=not farm_lost), now)
+        self._expired[task.record.id] = task
+        while len(self._expired) > self.options.remembered_expired_tasks:
+            self._expired.popitem(last=False)
+
+    def settle_late(self, task_id: str, report: Report) -> Settled:
+        """A report for a task no longer running. For one whose lease expired (and is still remembered),
+        its "ok" messages that nobody finished since are finished now (first outcome wins); everything
+        else was already retried. Nothing is accepted for an unknown or finished task."""
+        task = self._expired.get(task_id)
+        if task is None:
+            return Settled(accepted=False)
         queue = task.queue
         ok: list[PendingMessage] = []
         for entry, verdict, _ in report.verdicts_of(queue.topic, task.entries):

@@ -27,6 +27,7 @@ from rich.live import Live
 from rich.table import Table
 
 from xtreaming.client import CoordinatorClient, CoordinatorUnreachable
+from xtreaming.defaults import DEFAULT_PORT
 from xtreaming.demo.scenario import (
     DEMO_FARMS,
     DEMO_LOADS,
@@ -53,7 +54,7 @@ START_S: Final = 30.0
 class DemoOptions:
     data_dir: Path
     clients: int = 100_000
-    port: int = 8700
+    port: int = DEFAULT_PORT
     slots: int = 3
     fail_rate: float = 0.01
     error_rate: float = 0.001

@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-Headers = tuple[tuple[str, bytes], ...]
+from xtreaming.broker.port import Headers
+
 #: A task's messages on their way to a handler process: one list per ``HandlerMessage`` field, in
 #: field order (see ``leased.LeasedMessages.handler_columns``).
 Columns = tuple[list[str], list[str], list[int], list[int], list[bytes | None], list[bytes], list[Headers], list[int]]

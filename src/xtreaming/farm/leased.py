@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
 
-from xtreaming.farm.batch import Columns, Headers
+from xtreaming.broker.port import Headers
+from xtreaming.farm.batch import Columns
 from xtreaming.wire.lease_frame import MessageColumns
 from xtreaming.wire.message_id import message_ids
 

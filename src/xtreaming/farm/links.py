@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from xtreaming.client import ApiError, CoordinatorClient, CoordinatorUnreachable
+from xtreaming.defaults import DEFAULT_HEARTBEAT_INTERVAL_S
 from xtreaming.errors import XtreamingError
 from xtreaming.farm.config import FarmConfig
 from xtreaming.farm.reporting import Backoff, Outbox, Report
@@ -36,7 +37,7 @@ class Links:
         self.outbox = outbox
         self.slots = slots
         self.farm_id = config.name
-        self.heartbeat_interval_s = 5.0
+        self.heartbeat_interval_s = DEFAULT_HEARTBEAT_INTERVAL_S  # until the coordinator says its own
         self.stopping = stopping
         self._register_api = client_factory(config.coordinator_url, config.token)
         self._heartbeat_api = client_factory(config.coordinator_url, config.token)

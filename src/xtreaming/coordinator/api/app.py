@@ -62,13 +62,7 @@ class BackgroundLoop:
 
 def build_coordinator(settings: Settings) -> Coordinator:
     """Open the store and the broker named by ``settings`` and load the coordinator's state."""
-    options = CoordinatorOptions(
-        group=settings.group,
-        time_zone=settings.time_zone,
-        default_base_max_workers=settings.default_base_max_workers,
-        heartbeat_interval_s=settings.heartbeat_interval_s,
-        discovery_interval_s=settings.discovery_interval_s,
-    )
+    options = CoordinatorOptions.from_settings(settings)
     return Coordinator(Store.open(settings.database_url), open_broker(settings.broker_url), options)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from xtreaming.config import Role
 from xtreaming.coordinator.core.pending import PendingMessage
 from xtreaming.coordinator.figures import QueueFigures
+from xtreaming.coordinator.records import WorkSettings
+from xtreaming.defaults import MAX_PARTITIONS
 from xtreaming.wire import lease_frame
 from xtreaming.wire.verdict import Verdict
 
@@ -55,13 +57,6 @@ class SlotStatus(Body):
 
 class Heartbeat(Body):
     slots: list[SlotStatus] = Field(default_factory=list, max_length=1024)
-
-
-class EncodedBytes(BaseModel):
-    """Bytes in JSON: text when they are UTF-8, else base64 (``encoding`` says which)."""
-
-    data: str
-    encoding: Literal["utf-8", "base64"] = "utf-8"
 
 
 class TaskMessagesOut(BaseModel):
@@ -280,7 +275,12 @@ class OutgoingMessage(Body):
 
 class PublishRequest(Body):
     messages: list[OutgoingMessage] = Field(min_length=1, max_length=100_000)
-    partitions: int = Field(default=4, ge=1, le=1024, description="Partitions if the topic is created.")
+    partitions: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_PARTITIONS,
+        description="Partitions if the topic is created (default: the server's XTREAMING_DEFAULT_PARTITIONS).",
+    )
 
 
 class Published(BaseModel):
@@ -315,8 +315,12 @@ class AuditRow(BaseModel):
     details: dict[str, object]
 
 
-class Health(StrEnum):
-    OK = "ok"
+def settings_out(settings: WorkSettings) -> SettingsOut:
+    """A queue's or a profile's settings as the API shows them."""
+    values = asdict(settings)
+    values["command"] = list(settings.command)
+    values["required_labels"] = dict(settings.required_labels)
+    return SettingsOut(**values)
 
 
 Encoding = Literal["utf-8", "base64"]

@@ -1,13 +1,15 @@
-"""A queue's pending messages: their lease order and when one of them may next be leased.
+"""A queue's pending messages: their lease order, and the rule that holds one of them back.
 
-A message may be leased when its back-off (``not_before``) has passed, its key is not in flight,
-and no earlier message with the same key is still waiting. Only the *first* waiting message of
-each key can ever be next, so whether a queue has work is read from those alone.
+The rule, defined here once (``leasable``) and applied by the scheduler's batches, a queue's
+``readiness`` and the explanations: a message may be leased when its back-off (``not_before``) has
+passed (``is_backing_off``), its key is not in flight, and no earlier message with the same key is
+still waiting (``not_held_by_key``). Only the *first* waiting message of each key can ever be next,
+so whether a queue has work is read from those alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
@@ -81,26 +83,50 @@ def without(messages: tuple[PendingMessage, ...], leased: Collection[PendingMess
     return LeaseOrder(kept) if isinstance(messages, LeaseOrder) else tuple(kept)
 
 
-def readiness(messages: LeaseOrder, keys_in_flight: Collection[bytes]) -> tuple[datetime | None, bool]:
-    """``(ready_at, waits_for_keys)`` for a queue's messages.
+def is_backing_off(message: PendingMessage, now: datetime) -> bool:
+    """Its back-off has not passed at ``now``: a retried message may be leased from ``not_before`` on."""
+    not_before = message.not_before
+    return not_before is not None and not_before > now
 
-    ``ready_at``: when no message is free of both back-off and keys in flight, the earliest back-off
-    deadline that may free one; else None. ``waits_for_keys``: there are messages and every one
-    has its key in flight, so none can be leased before a task of the queue ends.
+
+def not_held_by_key(messages: Iterable[PendingMessage], keys_in_flight: Collection[bytes]) -> Iterator[PendingMessage]:
+    """The ``messages`` (in lease order) their key does not hold back: each one without a key, and the first
+    of each key not in flight; a later message of a key waits for the earlier one (so one key's messages
+    run in offset order, one at a time), whether that one is leased with it, in back-off or still waiting."""
+    met: set[bytes] = set()
+    for message in messages:
+        key = message.key
+        if key is not None:
+            if key in keys_in_flight or key in met:
+                continue
+            met.add(key)
+        yield message
+
+
+def leasable(
+    messages: Iterable[PendingMessage], keys_in_flight: Collection[bytes], now: datetime
+) -> Iterator[PendingMessage]:
+    """The ``messages`` (in lease order) nothing holds back at ``now``: neither their key nor a back-off."""
+    for message in not_held_by_key(messages, keys_in_flight):
+        not_before = message.not_before
+        if not_before is None or not_before <= now:  # not ``is_backing_off``, inlined (a test checks they agree)
+            yield message
+
+
+def readiness(messages: LeaseOrder, keys_in_flight: Collection[bytes]) -> tuple[datetime | None, bool]:
+    """``(ready_at, waits_for_keys)`` for a queue's messages, by the rule of ``leasable``.
+
+    ``ready_at``: when every message its key does not hold back is in back-off, the earliest of their
+    deadlines (from then on one is leasable); else None. ``waits_for_keys``: there are messages and every
+    one has its key in flight, so none can be leased before a task of the queue ends.
     """
     until: datetime | None = None
-    held: set[bytes] = set()  # keys whose first message is in back-off: later ones wait for it
-    for message in messages:  # usually ends at the first message
-        key = message.key
-        if key is not None and (key in keys_in_flight or key in held):
-            continue
+    for message in not_held_by_key(messages, keys_in_flight):  # usually ends at the first message
         not_before = message.not_before
         if not_before is None:
             return None, False
         if until is None or not_before < until:
             until = not_before
-        if key is not None:
-            held.add(key)
     return until, until is None and bool(messages)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, tzinfo
 
+from xtreaming.coordinator.core.pending import is_backing_off
 from xtreaming.coordinator.core.snapshot import Snapshot
 from xtreaming.coordinator.core.state import Labels, QueueState, format_labels
 from xtreaming.coordinator.core.windows import WallClock, limit_at
@@ -69,28 +70,19 @@ def _labels_phrase(labels: Collection[tuple[str, str]]) -> str:
 
 
 def _no_eligible_message(queue: QueueState, now: datetime, time_zone: tzinfo) -> str | None:
-    """Why no pending message can be leased now (back-off, keys in flight), or None when one can."""
+    """Why no pending message is ``leasable`` now (back-off, keys in flight), or None when one is.
+
+    The queue's ``waits_for_keys`` and ``ready_at`` hold the rule's verdict (``pending.readiness``), so
+    the time told is when the scheduler may next lease from the queue.
+    """
     if queue.waits_for_keys:
         return "all pending messages have keys in flight"
-    if queue.ready_at is None or queue.ready_at <= now:
+    ready_at = queue.ready_at
+    if ready_at is None or ready_at <= now:
         return None
-    until: datetime | None = None
-    held: set[bytes] = set()
-    keys_in_flight = 0
-    for message in queue.pending:
-        key = message.key
-        if message.not_before is not None and message.not_before > now:
-            until = message.not_before if until is None else min(until, message.not_before)
-            if key is not None:
-                held.add(key)
-        elif key is not None and key in queue.keys_in_flight:
-            keys_in_flight += 1
-        elif key is None or key not in held:
-            return None
-    if until is None:
-        return "all pending messages have keys in flight"
-    when = _format_until(until, now, time_zone)
-    if keys_in_flight:
+    when = _format_until(ready_at, now, time_zone)
+    in_flight = queue.keys_in_flight
+    if any(m.key in in_flight and not is_backing_off(m, now) for m in queue.pending):
         return f"all pending messages have keys in flight or are in back-off until {when}"
     return f"all pending messages are in back-off until {when}"
 

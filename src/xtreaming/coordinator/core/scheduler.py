@@ -7,9 +7,10 @@ A queue is a *candidate* for a slot when every rule below holds:
 * its base runs fewer tasks than the limit in force now: the smallest ``max_workers`` among the
   base's windows open now, else the base's default (``windows.limit_at``);
 * the slot's farm has every label the queue requires;
-* at least one pending message is eligible: its back-off (``not_before``) has passed, its key is
-  not in flight in the topic, and no earlier message with the same key is still waiting (so the
-  messages of one key run in offset order, one at a time).
+* at least one pending message is eligible (``pending.leasable``, the one statement of the rule):
+  its back-off (``not_before``) has passed, its key is not in flight in the topic, and no earlier
+  message with the same key is still waiting (so the messages of one key run in offset order, one
+  at a time).
 
 Among candidates the slot goes to, in this order:
 
@@ -35,9 +36,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import islice
 from typing import Final
 
-from xtreaming.coordinator.core.pending import PendingMessage, without
+from xtreaming.coordinator.core.pending import PendingMessage, leasable, without
 from xtreaming.coordinator.core.reasons import blocker
 from xtreaming.coordinator.core.snapshot import Snapshot
 from xtreaming.coordinator.core.state import NO_LABELS, Labels, QueueState, fairness_key
@@ -106,7 +108,7 @@ def apply_lease(snapshot: Snapshot, lease: Lease, now: datetime) -> Snapshot:
 
 
 def take_batch(queue: QueueState, now: datetime) -> tuple[PendingMessage, ...]:
-    """Up to ``batch_size`` eligible messages of ``queue`` at ``now``, oldest first, one per key."""
+    """Up to ``batch_size`` messages of ``queue`` that are ``leasable`` at ``now``, oldest first (one per key)."""
     head = queue.pending[: queue.batch_size]
     keys = [m.key for m in head]
     if (
@@ -115,26 +117,10 @@ def take_batch(queue: QueueState, now: datetime) -> tuple[PendingMessage, ...]:
         and len(set(keys)) == len(keys)
         and queue.keys_in_flight.isdisjoint(keys)
     ):
-        return tuple(head)  # the usual case, checked in C: the first messages are all eligible
-    batch: list[PendingMessage] = []
-    taken: set[bytes] = set()
-    held: set[bytes] = set()  # keys whose earlier message is in back-off: later ones wait for it
-    in_flight, size = queue.keys_in_flight, queue.batch_size
-    for message in queue.pending:
-        key = message.key
-        not_before = message.not_before
-        if not_before is not None and not_before > now:
-            if key is not None:
-                held.add(key)
-            continue
-        if key is not None:
-            if key in in_flight or key in taken or key in held:
-                continue
-            taken.add(key)
-        batch.append(message)
-        if len(batch) == size:
-            break
-    return tuple(batch)
+        # The usual case, checked in C: nothing holds back the first messages (no back-off, distinct
+        # keys none of which is in flight). The test of ``take_batch`` holds it to ``leasable``.
+        return tuple(head)
+    return tuple(islice(leasable(queue.pending, queue.keys_in_flight, now), queue.batch_size))
 
 
 def explain(snapshot: Snapshot, queue: str, now: datetime, farms: Iterable[Labels]) -> str:

@@ -1,6 +1,6 @@
 """Alembic's environment for the state store: migrates the connection ``Store.open`` hands over.
 
-``Store.open`` runs ``upgrade head`` itself, inside its own transaction (see ``store.migrate``).
+``Store.open`` runs ``upgrade head`` itself, inside its own transaction (see ``store.database.Database.migrate``).
 From the command line, give the URL instead:
 ``alembic -x url=sqlite:///.xtreaming/state.db -c /dev/null upgrade head`` with
 ``script_location`` pointing here (or ``--sql`` for the SQL without a database).

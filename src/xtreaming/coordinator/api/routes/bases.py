@@ -33,21 +33,23 @@ def get_base(name: str, request: Request, _: Viewer) -> BaseRow:
 
 @router.patch("/bases/{name}", response_model=BaseRow)
 def set_limits(name: str, body: BaseLimits, request: Request, who: Operator) -> BaseRow:
-    coordinator_of(request).update_base(name, who.name, max_workers=body.max_workers, min_workers=body.min_workers)
+    coordinator_of(request).controls.update_base(
+        name, who.name, max_workers=body.max_workers, min_workers=body.min_workers
+    )
     return get_base(name, request, who)
 
 
 @router.post("/bases/{name}/pause", response_model=BaseRow)
 def pause(name: str, request: Request, who: Operator) -> BaseRow:
     get_base(name, request, who)
-    coordinator_of(request).update_base(name, who.name, paused=True)
+    coordinator_of(request).controls.update_base(name, who.name, paused=True)
     return get_base(name, request, who)
 
 
 @router.post("/bases/{name}/resume", response_model=BaseRow)
 def resume(name: str, request: Request, who: Operator) -> BaseRow:
     get_base(name, request, who)
-    coordinator_of(request).update_base(name, who.name, paused=False)
+    coordinator_of(request).controls.update_base(name, who.name, paused=False)
     return get_base(name, request, who)
 
 
@@ -59,7 +61,7 @@ def list_windows(name: str, request: Request, who: Viewer) -> list[WindowOut]:
 @router.post("/bases/{name}/windows", response_model=WindowOut, status_code=status.HTTP_201_CREATED)
 def add_window(name: str, body: WindowIn, request: Request, who: Operator) -> WindowOut:
     get_base(name, request, who)
-    record = coordinator_of(request).add_window(
+    record = coordinator_of(request).controls.add_window(
         name, who.name, weekdays=body.weekdays, start=body.start, end=body.end, max_workers=body.max_workers
     )
     return window_out(record)
@@ -67,7 +69,7 @@ def add_window(name: str, body: WindowIn, request: Request, who: Operator) -> Wi
 
 @router.delete("/windows/{window_id}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_window(window_id: int, request: Request, who: Operator) -> None:
-    coordinator_of(request).remove_window(window_id, who.name)
+    coordinator_of(request).controls.remove_window(window_id, who.name)
 
 
 def base_rows(request: Request) -> list[BaseRow]:
@@ -80,7 +82,7 @@ def base_rows(request: Request) -> list[BaseRow]:
 def rows_of_bases(coordinator: Coordinator, bases: Iterable[BaseFigures]) -> list[BaseRow]:
     """The bases' figures with their windows, by name."""
     windows: dict[str, list[WindowOut]] = {}
-    for record in coordinator.store.list_windows():
+    for record in coordinator.controls.windows():
         windows.setdefault(record.base, []).append(window_out(record))
     return [BaseRow(**asdict(b), windows=windows.get(b.name, [])) for b in sorted(bases, key=lambda b: b.name)]
 

@@ -1,4 +1,4 @@
-"""Queues: the screen's figures, priority, pause/resume, "why is it not running?", publishing."""
+"""Queues: the screen's figures, priority, pause/resume, settings, "why is it not running?", publishing."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from xtreaming.broker import Record
-from xtreaming.coordinator.api.auth import Operator, Viewer
+from xtreaming.coordinator.api.auth import Admin, Operator, Viewer
 from xtreaming.coordinator.api.deps import coordinator_of
 from xtreaming.coordinator.api.schemas import (
     Explanation,
@@ -15,6 +15,9 @@ from xtreaming.coordinator.api.schemas import (
     Published,
     PublishRequest,
     QueuePage,
+    SettingsChange,
+    SettingsOut,
+    settings_out,
 )
 from xtreaming.coordinator.figures import QueueFigures
 from xtreaming.errors import InvalidInput
@@ -51,24 +54,36 @@ def get_queue(topic: str, request: Request, _: Viewer) -> QueueFigures:
 
 @router.post("/queues/{topic}/pause", response_model=QueueFigures)
 def pause(topic: str, request: Request, who: Operator) -> QueueFigures:
-    coordinator_of(request).update_queue(topic, who.name, paused=True)
+    coordinator_of(request).controls.update_queue(topic, who.name, paused=True)
     return get_queue(topic, request, who)
 
 
 @router.post("/queues/{topic}/resume", response_model=QueueFigures)
 def resume(topic: str, request: Request, who: Operator) -> QueueFigures:
-    coordinator_of(request).update_queue(topic, who.name, paused=False)
+    coordinator_of(request).controls.update_queue(topic, who.name, paused=False)
     return get_queue(topic, request, who)
 
 
 @router.post("/queues/{topic}/priority", response_model=QueueFigures)
 def priority(topic: str, body: PriorityChange, request: Request, who: Operator) -> QueueFigures:
-    coordinator = coordinator_of(request)
+    controls = coordinator_of(request).controls
     if body.delta is not None:
-        coordinator.move_priority(topic, body.delta, who.name)
+        controls.move_priority(topic, body.delta, who.name)
     else:
-        coordinator.update_queue(topic, who.name, priority=body.priority)
+        controls.update_queue(topic, who.name, priority=body.priority)
     return get_queue(topic, request, who)
+
+
+@router.get("/queues/{topic}/settings", response_model=SettingsOut)
+def queue_settings(topic: str, request: Request, _: Viewer) -> SettingsOut:
+    return settings_out(coordinator_of(request).queue(topic).record.settings)
+
+
+@router.patch("/queues/{topic}/settings", response_model=SettingsOut)
+def override_settings(topic: str, body: SettingsChange, request: Request, who: Admin) -> SettingsOut:
+    """Override a queue's settings (from its profile); takes effect on the next task."""
+    record = coordinator_of(request).controls.configure_queue(topic, who.name, body.changes())
+    return settings_out(record.settings)
 
 
 @router.get("/queues/{topic}/explain", response_model=Explanation)
@@ -87,7 +102,9 @@ def publish(topic: str, body: PublishRequest, request: Request, _: Operator) -> 
             raise InvalidInput(f"messages[{index}]: {exc}") from exc
         headers = tuple((k, v.encode()) for k, v in message.headers.items())
         records.append(Record(None if message.key is None else message.key.encode(), value, headers))
-    count = coordinator_of(request).publish(topic, records, body.partitions)
+    coordinator = coordinator_of(request)
+    partitions = coordinator.options.default_partitions if body.partitions is None else body.partitions
+    count = coordinator.publish(topic, records, partitions)
     return Published(topic=topic, published=count)
 
 

@@ -66,7 +66,7 @@ def audit(
     before_id: Annotated[int | None, Query(ge=1)] = None,
 ) -> list[AuditRow]:
     """Operator actions, newest first; page with ``before_id`` = the last id seen."""
-    entries = coordinator_of(request).store.list_audit(limit=limit, before_id=before_id)
+    entries = coordinator_of(request).controls.audit_log(limit, before_id)
     return [
         AuditRow(id=e.id, at=e.at, actor=e.actor, action=e.action, target=e.target, details=dict(e.details))
         for e in entries

@@ -1,0 +1,45 @@
+"""What the coordinator holds in memory between requests, and loading it from the state store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from xtreaming.broker import Broker
+from xtreaming.coordinator.farms import Farms
+from xtreaming.coordinator.intake import Intake
+from xtreaming.coordinator.options import CoordinatorOptions
+from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime
+from xtreaming.coordinator.settlement import Settlement
+from xtreaming.coordinator.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """The site as the coordinator knows it, and the helpers that change it (they share these objects).
+
+    Replaced as a whole when it is reloaded: no part of an old memory mixes with a new one."""
+
+    queues: dict[str, QueueRuntime]
+    farms: Farms
+    #: The tasks in flight, by id.
+    tasks: dict[str, TaskRuntime]
+    #: The queues changed since the scheduler's snapshot was last brought up to date.
+    dirty: set[str]
+    intake: Intake
+    settlement: Settlement
+
+    @classmethod
+    def load(cls, store: Store, broker: Broker, options: CoordinatorOptions, clock: Callable[[], datetime]) -> Memory:
+        """Memory rebuilt from the store, as at a start: queues, farms, ledgers, retries, and the tasks in flight."""
+        queues: dict[str, QueueRuntime] = {}
+        tasks: dict[str, TaskRuntime] = {}
+        dirty: set[str] = set()
+        intake, farms = Intake(broker, queues, tasks, dirty), Farms(store, options)
+        ledgers = {(r.topic, r.partition): r.state for r in store.load_ledgers()}
+        for record in store.list_queues():
+            intake.adopt(record, ledgers)
+        farms.load()
+        intake.restore(store.active_tasks(), store.load_retries())
+        return cls(queues, farms, tasks, dirty, intake, Settlement(broker, store, options, clock, dirty))

@@ -1,0 +1,30 @@
+"""The defaults a site starts with, each stated once: ``Settings`` offers them as ``XTREAMING_*`` variables.
+
+Plain constants with no imports, so that what runs without the server's ``Settings`` (the coordinator's
+options, the public ``Producer``, the API's request models) shares its defaults without importing pydantic.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: The embedded log and state store: everything runs with nothing installed, data under ./.xtreaming/.
+DEFAULT_BROKER_URL: Final = "sqlite:///.xtreaming/log.db"
+DEFAULT_DATABASE_URL: Final = "sqlite:///.xtreaming/state.db"
+#: Partitions of a work topic created by publishing to it (Kafka's auto-create does the same).
+DEFAULT_PARTITIONS: Final = 4
+#: The most partitions publishing may ask for: the bound of that setting and of a publish request.
+MAX_PARTITIONS: Final = 1024
+#: Where the coordinator listens: loopback, as no tokens are configured out of the box.
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 8700
+#: The consumer group: one per site, so each site's coordinator sees every message once.
+DEFAULT_GROUP: Final = "xtreaming"
+#: The site's clocks: time windows and the times explanations show are read in this zone.
+DEFAULT_TIME_ZONE: Final = "America/Sao_Paulo"
+#: Limit of a base first seen through a new queue, until an operator sets one.
+DEFAULT_BASE_MAX_WORKERS: Final = 4
+#: How often farms heartbeat; the coordinator tells each farm when it registers.
+DEFAULT_HEARTBEAT_INTERVAL_S: Final = 5.0
+#: How often the coordinator looks for new topics on the broker.
+DEFAULT_DISCOVERY_INTERVAL_S: Final = 5.0

@@ -1,0 +1,48 @@
+"""Leased tasks in the state store, on SQLite and PostgreSQL: their messages and times round trip."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from tests.coordinator.store.builders import task
+from xtreaming.coordinator.records import TaskMessage
+from xtreaming.coordinator.store import Store
+from xtreaming.errors import InvalidRecord
+
+
+def test_a_task_round_trips_its_messages_and_times(store: Store) -> None:
+    placed: list[tuple[int, bytes | None]] = [(0, b"12345678909"), (3, None), (3, b""), (1, bytes(range(256)))]
+    messages = tuple(TaskMessage(p, 10**12 + o, key, o + 1) for o, (p, key) in enumerate(placed))
+    record = task(messages=messages)
+
+    store.add_task(record)
+
+    got = store.active_tasks()
+    assert got == [record]
+    assert got[0].leased_at.utcoffset() == timedelta(0)
+
+
+def test_several_tasks_are_added_together_and_listed_oldest_lease_first(store: Store) -> None:
+    later = task("task-a", range(3, 5), leased_at=task().leased_at + timedelta(seconds=1))
+
+    store.add_tasks([later, task("task-b")])
+
+    assert store.active_tasks() == [task("task-b"), later]
+
+
+def test_a_task_id_is_taken_once(store: Store) -> None:
+    store.add_task(task("task-1"))
+
+    with pytest.raises(InvalidRecord, match="state store refused the write"):
+        store.add_task(task("task-1", range(5, 6)))
+
+    assert store.active_tasks() == [task("task-1")]
+
+
+def test_a_naive_datetime_is_refused(store: Store) -> None:
+    with pytest.raises(InvalidRecord, match="is naive"):
+        store.add_task(task(leased_at=datetime(2025, 3, 4, 10, 0)))
+
+    assert store.active_tasks() == []
