@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/coordinator.py
 	$(BIN)/python bench/e2e.py
 	$(BIN)/python bench/status.py
+	$(BIN)/python bench/outage_latency.py
 	$(BIN)/python bench/kafka_e2e.py
 
 clean:

@@ -181,6 +181,14 @@ def farm(
     lease_wait: Annotated[
         float, typer.Option(min=0.1, max=60, help="Seconds an idle farm's lease request waits for work.")
     ] = DEFAULT_LEASE_WAIT_S,
+    keep_running_when_unreachable: Annotated[
+        bool,
+        typer.Option(
+            "--keep-running-when-unreachable",
+            help="Keep tasks running while the coordinator does not answer, however long (by default they are "
+            "stopped before it would count the farm lost). It may then lease them again: a key may run twice.",
+        ),
+    ] = False,
 ) -> None:
     """Run a farm agent: take tasks from the coordinator and run them on this machine's worker slots.
 
@@ -207,6 +215,7 @@ def farm(
             token=settings.token,
             keep_failed=keep_failed,
             lease_wait_s=lease_wait,
+            keep_running_when_unreachable=keep_running_when_unreachable,
         )
         code = FarmNode(config).run()
     raise typer.Exit(code)

@@ -23,6 +23,16 @@ class BrokerUnavailable(XtreamingError, ConnectionError):
     """The broker cannot be reached or opened."""
 
 
+class RecordRejected(XtreamingError, ValueError):
+    """The broker refused records of an append for what they are (too large, malformed), not because it
+    is unreachable: ``rejected`` maps each refused record's index in the batch to why. The batch's other
+    records are in the log; appending the refused ones again as they are fails again."""
+
+    def __init__(self, message: str, rejected: dict[int, str]) -> None:
+        super().__init__(message)
+        self.rejected = rejected
+
+
 class InvalidBrokerUrl(XtreamingError, ValueError):
     """A broker URL with an unknown scheme or malformed parts."""
 
@@ -69,3 +79,7 @@ class WindowNotFound(XtreamingError, LookupError):
 
 class FarmNotFound(XtreamingError, LookupError):
     """No farm is registered under the id given."""
+
+
+class InvalidSlot(XtreamingError, ValueError):
+    """A lease asked for a slot the farm did not register (its slots are 0..slots-1): refused, nothing changed."""

@@ -25,7 +25,8 @@ from typing import IO
 import pytest
 
 from xtreaming.broker import Broker, Message, Position, Record, open_broker, partition_for
-from xtreaming.errors import PartitionNotFound, TopicNotFound
+from xtreaming.broker.port import record_size
+from xtreaming.errors import PartitionNotFound, RecordRejected, TopicNotFound
 
 APPENDER = Path(__file__).with_name("appender.py")
 
@@ -124,6 +125,9 @@ class BrokerContract:
     #: log). The port lets Kafka's skip (control records of transactions, compaction), so there the
     #: suite checks only that they strictly increase.
     dense_offsets: bool = True
+    #: The largest record the adapter takes as the suite opens it (``Broker.max_record_bytes``), or None
+    #: for no limit (the embedded log).
+    max_record_bytes: int | None = None
 
     def check_offsets(self, offsets: Sequence[int], where: str, end: int | None = None) -> None:
         """What the port promises of a partition's offsets read in order: strictly increasing, below
@@ -321,6 +325,49 @@ class BrokerContract:
 
         assert broker.append(f"{prefix}.A", []) == []
         assert broker.end_offsets(f"{prefix}.A") == {0: 0, 1: 0}
+
+    # -- the record size limit ------------------------------------------------------------------
+
+    def test_max_record_bytes_is_the_adapters_limit(self, broker: Broker) -> None:
+        assert broker.max_record_bytes == self.max_record_bytes
+
+    def test_a_record_as_large_as_max_record_bytes_round_trips(self, broker: Broker, prefix: str) -> None:
+        topic = f"{prefix}.A"
+        broker.create_topic(topic, 1)
+        size = broker.max_record_bytes or 3_000_000  # no limit: three times librdkafka's default
+        headers = (("xtreaming-source", b"T/0/1"), ("origem", b"o" * 100), ("trace", b"t" * 9000))
+        record = Record(b"12345678909", b"", headers)
+        record.value = b"v" * (size - record_size(record))
+
+        broker.append(topic, [record])
+
+        [message] = broker.read(topic, 0, 0)
+        assert Record(message.key, message.value, message.headers) == record
+        assert record_size(record) == size
+
+    def test_a_record_over_max_record_bytes_is_refused_alone_and_the_broker_stays_up(
+        self, broker: Broker, prefix: str
+    ) -> None:
+        topic = f"{prefix}.A"
+        broker.create_topic(topic, 1)
+        limit = broker.max_record_bytes
+        large = Record(b"12345678909", b"", (("trace", b"t" * 100),))
+        large.value = b"v" * ((limit or 3_000_000) + 1 - record_size(large))
+        records = [Record(b"1", b"before"), large, Record(b"2", b"after")]
+
+        if limit is None:  # no limit: nothing is refused, however large
+            broker.append(topic, records)
+            read = broker.read(topic, 0, 0, max_bytes=1 << 30)
+            assert [m.value == r.value for m, r in zip(read, records, strict=True)] == [True] * 3
+            return
+        with pytest.raises(RecordRejected, match=r"1 of 3 records refused.*record 1 \(key b'12345678909'\)") as caught:
+            broker.begin_append(topic, records)()
+
+        assert list(caught.value.rejected) == [1]
+        assert f"{limit + 1:,} bytes" in caught.value.rejected[1]
+        assert [m.value for m in broker.read(topic, 0, 0)] == [b"before", b"after"]
+        broker.append(topic, [Record(b"3", b"next")])  # at once: the refusal was not taken as an outage
+        assert [m.value for m in broker.read(topic, 0, 0)] == [b"before", b"after", b"next"]
 
     def test_read_starts_at_the_given_offset(self, broker: Broker, prefix: str) -> None:
         broker.create_topic(f"{prefix}.A", 1)

@@ -6,14 +6,15 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer  # a client of the CRM's kind, not the adapter: tests may use it
+from confluent_kafka import KafkaError, KafkaException, Producer  # a client of the CRM's kind: tests may use it
 
 from tests.broker.contract import BrokerContract, read_all
 from tests.services import Tansu
 from tests.waiting import wait_until
-from xtreaming.broker import Record, open_broker, partition_for
+from xtreaming.broker import Headers, Record, open_broker, partition_for
 from xtreaming.broker.kafka import KafkaBroker
 from xtreaming.broker.kafka.config import KafkaConfig
+from xtreaming.broker.port import record_size
 from xtreaming.errors import BrokerUnavailable, InvalidBrokerUrl
 from xtreaming.localhost import free_port
 
@@ -25,6 +26,7 @@ class TestKafkaBroker(BrokerContract):
 
     all_or_nothing_appends = False
     dense_offsets = False
+    max_record_bytes = 1_000_000  # librdkafka's default message.max.bytes
 
 
 # -- URLs and settings (no broker needed) ------------------------------------------------------------
@@ -55,6 +57,7 @@ def test_a_kafka_url_names_servers_librdkafka_settings_and_adapter_options(tmp_p
         ("kafka://k1:9092?replication_factor=2.5", "replication_factor='2.5' is not a int"),
         ("kafka://k1:9092?group.id=mine", "'group.id' is set by Xtreaming"),
         ("kafka://k1:9092?config_file=/nonexistent/kafka.properties", "cannot read it"),
+        ("kafka://k1:9092?message.max.bytes=lots", "message.max.bytes"),
     ],
 )
 def test_a_malformed_kafka_url_is_refused_in_a_sentence(url: str, message: str) -> None:
@@ -67,6 +70,53 @@ def test_a_url_error_does_not_echo_the_query_which_may_hold_a_password() -> None
         open_broker("kafka://user:pw@k1:9092?sasl.password=s3cret")
 
     assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "headers"),
+    [
+        (None, ()),
+        (b"", ()),
+        (b"12345678909", (("xtreaming-source", b"T/0/1"),)),
+        (b"k" * 300, (("a" * 63, b"v" * 63), ("b" * 64, b"v" * 64))),  # lengths whose varints widen
+        (b"k", (("trace", b"t" * 8191), ("trace", b"t" * 8192), ("convênio", "ação".encode()), ("empty", b""))),
+    ],
+)
+def test_record_size_is_what_librdkafka_measures(key: bytes | None, headers: Headers) -> None:
+    """The producer's own check, in ``produce`` (no broker needed): a record of ``record_size`` equal to
+    ``message.max.bytes`` is taken, one byte more is refused."""
+    limit = 30_000
+    producer = Producer({"bootstrap.servers": f"127.0.0.1:{free_port()}", "message.max.bytes": limit})
+
+    def refusal(value_bytes: int) -> int | None:
+        """librdkafka's error code for a record with a value of ``value_bytes``, or None when it takes it."""
+        try:
+            producer.produce("T", b"v" * value_bytes, key, 0, headers=list(headers) or None)
+        except KafkaException as exc:
+            code: int = exc.args[0].code()
+            return code
+        return None
+
+    try:
+        room = limit - record_size(Record(key, b"", headers))
+        assert (refusal(room), refusal(room + 1)) == (None, KafkaError.MSG_SIZE_TOO_LARGE)
+    finally:
+        producer.purge()
+        producer.flush(0)
+
+
+@pytest.mark.kafka
+def test_max_record_bytes_is_the_urls_message_max_bytes(tansu: Tansu, prefix: str) -> None:
+    broker = open_broker(f"{tansu.url}?message.max.bytes=2000000")
+    topic = f"{prefix}.A"
+    broker.create_topic(topic, 1)
+    record = Record(b"k", b"v" * 1_500_000)
+
+    broker.append(topic, [record])
+
+    assert broker.max_record_bytes == 2_000_000
+    assert len(broker.read(topic, 0, 0, max_bytes=1 << 30)[0].value) == 1_500_000
+    broker.close()
 
 
 def test_an_unreachable_cluster_fails_clearly_within_the_timeout() -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from tests.waiting import wait_until
 from xtreaming.config import Role, Token
 from xtreaming.coordinator.api.auth import hash_token
 from xtreaming.coordinator.records import SlotRecord
+from xtreaming.coordinator.service import Reconciled
 from xtreaming.farm.config import FarmConfig
 from xtreaming.farm.node import FarmNode
 
@@ -31,9 +33,10 @@ def test_heartbeats_show_each_slot_with_its_task_pid_progress_and_memory(
     heard: list[list[SlotRecord]] = []  # each heartbeat's slots, as the coordinator received them
     receive = coordinator.heartbeat
 
-    def heartbeat(farm_id: str, slots: Sequence[SlotRecord]) -> None:
+    def heartbeat(farm_id: str, slots: Sequence[SlotRecord], **more: Any) -> Reconciled:
         heard.append(list(slots))
-        receive(farm_id, slots)
+        reconciled: Reconciled = receive(farm_id, slots, **more)
+        return reconciled
 
     monkeypatch.setattr(coordinator, "heartbeat", heartbeat)
     site.profile(".*", command=worker("sleep", "5"), batch_size=4)

@@ -16,9 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from re import Pattern
-from typing import NamedTuple, Protocol, overload
+from typing import Final, NamedTuple, Protocol, overload
 
 Headers = tuple[tuple[str, bytes], ...]
+
+#: A record's framing at its largest in Kafka's record format v2 (length, attributes, timestamp and
+#: offset deltas, key and value lengths, header count: varints at their widest), as librdkafka counts
+#: it against ``message.max.bytes``.
+RECORD_OVERHEAD_BYTES: Final = 36
 
 
 @dataclass(slots=True)
@@ -32,6 +37,23 @@ class Record:
     key: bytes | None
     value: bytes
     headers: Headers = field(default=())
+
+
+def record_size(record: Record) -> int:
+    """The bytes ``record`` counts for against ``Broker.max_record_bytes``: its key, value and headers
+    (each name and value with their varint lengths) and its framing, as librdkafka measures a record
+    before accepting it (a record fits when this is at most the limit)."""
+    key = record.key
+    size = RECORD_OVERHEAD_BYTES + len(record.value) + (0 if key is None else len(key))
+    for name, value in record.headers:
+        name_bytes = len(name.encode())
+        size += name_bytes + len(value) + _varint_bytes(name_bytes) + _varint_bytes(len(value))
+    return size
+
+
+def _varint_bytes(length: int) -> int:
+    """The width of a length in Kafka's zigzag varints: 7 bits a byte, of twice the number."""
+    return max(1, ((2 * length).bit_length() + 6) // 7)
 
 
 class Position(NamedTuple):
@@ -93,8 +115,17 @@ class Broker(Protocol):
 
     Every method may raise ``BrokerUnavailable`` when the log cannot be reached. Methods that
     name a topic raise ``TopicNotFound`` when it does not exist, and ``PartitionNotFound`` for a
-    partition outside ``range(partition_count(topic))``.
+    partition outside ``range(partition_count(topic))``. A record the broker refuses for what it is
+    raises ``RecordRejected`` instead, which never means the broker is down.
     """
+
+    @property
+    def max_record_bytes(self) -> int | None:
+        """The largest ``record_size`` an append takes, or None when the log sets no limit (the
+        embedded log). On Kafka, the producer's ``message.max.bytes`` (librdkafka's default 1,000,000,
+        or the URL's setting); a cluster whose own limit is lower refuses records below it, which
+        ``append`` reports as ``RecordRejected`` too."""
+        ...
 
     def create_topic(self, topic: str, partitions: int) -> int:
         """Create ``topic`` with ``partitions`` partitions unless it exists.
@@ -123,6 +154,10 @@ class Broker(Protocol):
         key are spread round-robin. Within a partition, records keep their order in
         ``records`` and get increasing offsets (consecutive on the embedded log; on Kafka, records
         of other writers may come between). Returns one position per record, in order.
+
+        Raises ``RecordRejected`` naming the records the broker refused for what they are (larger
+        than ``max_record_bytes``, or refused by the cluster): every other record of the batch is in
+        the log, each partition's in their order, and the broker is not reported down.
         """
         ...
 

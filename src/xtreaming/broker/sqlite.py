@@ -21,12 +21,19 @@ process being killed at any moment (SIGKILL included) — the WAL is written bef
 returns — but the last transactions before a power loss or kernel crash may roll back (the
 file stays consistent). Append ``?synchronous=full`` to the URL to fsync the WAL on every
 commit and survive power loss too, at a cost in append throughput.
+
+Errors. Whatever SQLite raises (a full disk, an I/O error, a lock waited for too long, a damaged
+file) leaves the adapter as ``BrokerUnavailable`` with SQLite's error as its cause, and a write
+that fails is rolled back whole. SQLite rolls some transactions back by itself (after an I/O
+error, for one); a rollback that then fails is logged, never raised over the error that caused it.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -38,12 +45,17 @@ from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
 from re import Pattern
-from typing import Final
+from typing import Concatenate, Final, ParamSpec, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from xtreaming.broker.partitioning import partitions_for
 from xtreaming.broker.port import Headers, Message, Positions, Record
 from xtreaming.errors import BrokerUnavailable, InvalidBrokerUrl, PartitionNotFound, TopicNotFound
+
+log = logging.getLogger("xtreaming.broker.sqlite")
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 OFFSET_BITS: Final = 40
 OFFSET_MASK: Final = (1 << OFFSET_BITS) - 1
@@ -112,8 +124,24 @@ class _Topic:
         return lo, lo + OFFSET_MASK + 1
 
 
+def _translated(method: Callable[Concatenate[SqliteBroker, P], R]) -> Callable[Concatenate[SqliteBroker, P], R]:
+    """``method`` raising ``BrokerUnavailable`` (SQLite's error as its cause) where SQLite raised."""
+
+    @functools.wraps(method)
+    def translated(self: SqliteBroker, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise BrokerUnavailable(f"log {self.path}: {exc}") from exc
+
+    return translated
+
+
 class SqliteBroker:
     """The embedded, single-machine log (see the module docstring for layout and guarantees)."""
+
+    #: No limit to cut records to: values are SQLite blobs (SQLite's own bound is a billion bytes).
+    max_record_bytes: int | None = None
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = Path(path)
@@ -153,6 +181,7 @@ class SqliteBroker:
 
     # -- topics ---------------------------------------------------------------------------------
 
+    @_translated
     def create_topic(self, topic: str, partitions: int) -> int:
         if partitions < 1:
             raise ValueError(f"topic {topic!r}: partitions must be at least 1, got {partitions}")
@@ -169,15 +198,18 @@ class SqliteBroker:
             )
         return partitions
 
+    @_translated
     def list_topics(self, pattern: Pattern[str] | None = None) -> list[str]:
         names = [name for (name,) in self._read("SELECT name FROM topics ORDER BY name")]
         return [n for n in names if pattern.fullmatch(n)] if pattern is not None else names
 
+    @_translated
     def partition_count(self, topic: str) -> int:
         return self._topic(topic).partitions
 
     # -- records --------------------------------------------------------------------------------
 
+    @_translated
     def append(self, topic: str, records: Sequence[Record]) -> Positions:
         if not records:  # nothing to write: no write lock taken (an unknown topic is refused all the same)
             self._topic(topic)
@@ -185,6 +217,7 @@ class SqliteBroker:
         with self._write() as con:
             return self._insert(con, topic, records)
 
+    @_translated
     def begin_append(self, topic: str, records: Sequence[Record]) -> Callable[[], Positions]:
         """The records are inserted at once, on the log's own writing connection; their transaction
         commits on a thread of its own (SQLite lets go of the GIL meanwhile) when they are many,
@@ -254,6 +287,7 @@ class SqliteBroker:
             self._commits = ThreadPoolExecutor(1, thread_name_prefix="log-commit")
         return self._commits
 
+    @_translated
     def read(
         self, topic: str, partition: int, offset: int, max_records: int = 1000, max_bytes: int = 1 << 20
     ) -> list[Message]:
@@ -275,11 +309,13 @@ class SqliteBroker:
         cursor.close()
         return messages
 
+    @_translated
     def end_offsets(self, topic: str) -> dict[int, int]:
         meta = self._topic(topic)
         con = self._connection()
         return {p: _end_offset(con, meta, p) for p in range(meta.partitions)}
 
+    @_translated
     def end_offsets_of(self, topics: Iterable[str]) -> dict[str, dict[int, int]]:
         metas = [self._topic(topic) for topic in topics]
         con = self._connection()
@@ -295,6 +331,7 @@ class SqliteBroker:
 
     # -- consumer groups ------------------------------------------------------------------------
 
+    @_translated
     def committed(self, group: str, topic: str) -> dict[int, int]:
         meta = self._topic(topic)
         rows = self._read(
@@ -303,6 +340,7 @@ class SqliteBroker:
         )
         return {pid - meta.first_pid: offset for pid, offset in rows}
 
+    @_translated
     def commit(self, group: str, topic: str, offsets: Mapping[int, int]) -> None:
         meta = self._topic(topic)
         for partition, offset in offsets.items():
@@ -352,10 +390,7 @@ class SqliteBroker:
         return con
 
     def _read(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
-        try:
-            return self._connection().execute(sql, params)
-        except sqlite3.Error as exc:
-            raise BrokerUnavailable(f"log {self.path}: {exc}") from exc
+        return self._connection().execute(sql, params)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -376,7 +411,7 @@ class SqliteBroker:
         try:
             yield
         except BaseException:
-            con.execute("ROLLBACK")
+            _roll_back(con, self.path)
             raise
 
 
@@ -385,8 +420,20 @@ def _commit(con: sqlite3.Connection, path: Path) -> None:
     try:
         con.execute("COMMIT")
     except sqlite3.Error as exc:
-        con.execute("ROLLBACK")
+        _roll_back(con, path)
         raise BrokerUnavailable(f"log {path}: commit failed: {exc}") from exc
+
+
+def _roll_back(con: sqlite3.Connection, path: Path) -> None:
+    """Roll back the transaction open on ``con`` after an error, unless SQLite already did (it does
+    after an I/O error, for one). A rollback that fails is logged, not raised: the caller re-raises
+    the error that made it roll back, which says what happened."""
+    if not con.in_transaction:
+        return
+    try:
+        con.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        log.warning("log %s: rollback after a failed write failed too: %s", path, exc)
 
 
 def _create_schema(con: sqlite3.Connection) -> None:

@@ -3,25 +3,57 @@
 After a restart the ledger says which offsets are finished; reading resumes at each partition's
 watermark and skips them. Messages of tasks still leased are attached to their task (they are
 in flight, not pending); messages that failed before get their attempt count and back-off back.
+
+Not thread-safe: the coordinator holds its lock around every method, except the ones that only
+ask the broker (``look_up``, ``fetch``), which it calls without the lock so that nobody waits on a
+broker round trip. The background pass reads in three steps: ``wanted`` (under the lock: the log's
+ends recorded, the reads to make planned), ``fetch`` (no lock), ``take_in`` (under the lock: what was
+read becomes pending, but only where reading still stands where it was planned, so a message is
+never handed out twice nor an offset skipped). Offsets commits are computed under the lock
+(``moved``) and sent without it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, MutableSet
+from collections.abc import Iterable, Mapping, MutableSet, Sequence
 from contextlib import suppress
+from dataclasses import dataclass, field
 
 from xtreaming.broker import Broker, Message
 from xtreaming.coordinator.core.ledger import LedgerState
 from xtreaming.coordinator.core.pending import PendingMessage
 from xtreaming.coordinator.records import QueueRecord, RetryRecord, TaskRecord
-from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime
+from xtreaming.coordinator.runtime import PartitionRuntime, QueueRuntime, TaskRuntime
 from xtreaming.errors import TopicNotFound
+from xtreaming.topics import TopicName
 
 log = logging.getLogger("xtreaming.coordinator")
 
 #: The most messages one broker read asks for.
 READ_CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicFacts:
+    """What tracking a queue needs from the broker, asked without the coordinator's lock."""
+
+    partitions: int
+    #: Records in the topic's ``.DLQ`` (0 when it does not exist: nothing died yet).
+    dead: int
+    #: Each partition's end, when asked (a topic just discovered: it shows its pending messages at once).
+    ends: Mapping[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Want:
+    """A read planned under the lock: up to ``count`` messages of one partition from ``offset``."""
+
+    queue: QueueRuntime
+    partition: int
+    runtime: PartitionRuntime
+    offset: int
+    count: int
 
 
 class Intake:
@@ -41,19 +73,39 @@ class Intake:
         self._unread_tasks: dict[tuple[str, int, int], str] = {}
         self._retries: dict[tuple[str, int, int], RetryRecord] = {}
         self._committed: dict[tuple[str, int], int] = {}
+        #: Partitions with a planned read not taken in yet: nobody else reads them meanwhile.
+        self._fetching: set[tuple[str, int]] = set()
 
     def adopt(self, record: QueueRecord, ledgers: Mapping[tuple[str, int], LedgerState]) -> QueueRuntime | None:
         """Start tracking a queue from its stored ledgers; None (logged) when its topic is gone."""
-        try:
-            partitions = self.broker.partition_count(record.topic)
-        except TopicNotFound:
+        facts = self.look_up(TopicName.parse(record.topic))
+        if facts is None:
             log.warning("queue %s: its topic no longer exists on the broker; not served", record.topic)
             return None
-        queue = QueueRuntime(record)
-        for partition in range(partitions):
-            queue.restore_partition(partition, ledgers.get((record.topic, partition)))
+        return self.track(record, facts, ledgers)
+
+    def look_up(self, topic: TopicName, *, with_ends: bool = False) -> TopicFacts | None:
+        """Ask the broker what tracking ``topic`` needs (and its partitions' ends ``with_ends``); None when the
+        topic does not exist. Touches no memory: called without the lock."""
+        try:
+            partitions = self.broker.partition_count(str(topic))
+            ends = self.broker.end_offsets(str(topic)) if with_ends else {}
+        except TopicNotFound:
+            return None
+        dead = 0
         with suppress(TopicNotFound):  # no DLQ topic: nothing died yet
-            queue.dead = sum(self.broker.end_offsets(queue.name.dlq).values())
+            dead = sum(self.broker.end_offsets(topic.dlq).values())
+        return TopicFacts(partitions, dead, ends)
+
+    def track(
+        self, record: QueueRecord, facts: TopicFacts, ledgers: Mapping[tuple[str, int], LedgerState]
+    ) -> QueueRuntime:
+        """Start tracking a queue whose topic ``look_up`` found, from its stored ledgers."""
+        queue = QueueRuntime(record)
+        for partition in range(facts.partitions):
+            runtime = queue.restore_partition(partition, ledgers.get((record.topic, partition)))
+            runtime.end = facts.ends.get(partition, 0)
+        queue.dead = facts.dead
         self._queues[record.topic] = queue
         self._dirty.add(record.topic)
         return queue
@@ -79,22 +131,63 @@ class Intake:
             runtime.end = max(runtime.end, until)
             self.read(queue, partition, until=until)
 
-    def refresh(self, topics: Iterable[str] | None = None) -> int:
-        """Read ahead every queue (or those of ``topics``); returns how many messages became pending."""
-        fresh = 0
-        for name, ends in self.broker.end_offsets_of(list(self._queues) if topics is None else topics).items():
-            queue = self._queues[name]
-            for partition, end in ends.items():
+    def wanted(self, ends: Mapping[str, Mapping[int, int]]) -> list[Want]:
+        """Record the log's ``ends`` (``Broker.end_offsets_of``) and plan the reads that top up the read-ahead.
+
+        One plan at a time (the coordinator runs one refresh at a time); each planned partition is read by
+        ``fetch`` and nobody else (``read`` leaves it alone) until ``take_in`` gets the plan back."""
+        wants = []
+        for name, partition_ends in ends.items():
+            queue = self._queues.get(name)
+            if queue is None:
+                continue
+            for partition, end in partition_ends.items():
                 runtime = queue.restore_partition(partition, None)
-                if end == runtime.end and runtime.next_read >= end:
-                    continue  # nothing new, nothing unread
                 runtime.end = end
-                fresh += self.read(queue, partition)
-        return fresh
+                room = runtime.room(queue.buffered.get(partition, 0), queue.read_ahead)
+                if room > 0:
+                    wants.append(Want(queue, partition, runtime, runtime.next_read, room))
+                    self._fetching.add((name, partition))
+        return wants
+
+    def fetch(self, want: Want) -> list[Message]:
+        """Read what ``want`` plans from the broker. Touches no memory: called without the lock."""
+        messages: list[Message] = []
+        offset = want.offset
+        while len(messages) < want.count:
+            chunk = self.broker.read(
+                want.queue.topic, want.partition, offset, max_records=min(want.count - len(messages), READ_CHUNK)
+            )
+            if not chunk:
+                break
+            messages += chunk
+            offset = chunk[-1].offset + 1  # offsets may skip on Kafka: go on after the last one read
+        return messages
+
+    def take_in(self, wants: Sequence[Want], fetched: Sequence[Sequence[Message]]) -> int:
+        """Hand out what ``fetch`` read for the first ``len(fetched)`` of ``wants`` and end every plan of
+        ``wants`` (read or not); returns how many messages became pending.
+
+        A partition whose read position moved since the plan (memory reloaded, the ledger moved past
+        offsets finished before a restart) gets nothing: its next read starts where it stands now."""
+        added = 0
+        for index, want in enumerate(wants):
+            queue, runtime = want.queue, want.runtime
+            self._fetching.discard((queue.topic, want.partition))
+            if index >= len(fetched) or not fetched[index]:
+                continue
+            current = self._queues.get(queue.topic) is queue and queue.partitions.get(want.partition) is runtime
+            if current and runtime.next_read == want.offset:
+                added += self._hand_out(queue, fetched[index])
+        return added
 
     def read(self, queue: QueueRuntime, partition: int, until: int | None = None) -> int:
-        """Top up one partition's read-ahead (or read through ``until``); returns the messages made pending."""
+        """Top up one partition's read-ahead (or read through ``until``); returns the messages made pending.
+
+        A top-up leaves a partition alone while a planned read of it (``wanted``) is under way."""
         runtime = queue.partitions[partition]
+        if until is None and (queue.topic, partition) in self._fetching:
+            return 0
         added = 0
         while True:
             if until is not None and runtime.next_read < until:
@@ -106,20 +199,22 @@ class Intake:
             messages = self.broker.read(queue.topic, partition, runtime.next_read, max_records=min(room, READ_CHUNK))
             if not messages:
                 return added
-            offsets = [m.offset for m in messages]
-            fresh = runtime.ledger.hand_out_all(offsets)  # fewer: some finished before a restart
-            if len(fresh) == len(offsets) and not self._unread_tasks and not self._retries:
-                # The usual case: every message is new work, in one step.
-                queue.add_pending(
-                    [PendingMessage(m.partition, m.offset, m.key, 1, None, m.value, m.headers) for m in messages]
-                )
-                self._dirty.add(queue.topic)
-                added += len(messages)
-                continue
-            handed_out = set(fresh)
-            for message in messages:
-                if message.offset in handed_out:
-                    added += self._place(queue, message)
+            added += self._hand_out(queue, messages)
+
+    def _hand_out(self, queue: QueueRuntime, messages: Sequence[Message]) -> int:
+        """Hand out ``messages``, read in order from the partition's read position; returns those made pending."""
+        runtime = queue.partitions[messages[0].partition]
+        offsets = [m.offset for m in messages]
+        fresh = runtime.ledger.hand_out_all(offsets)  # fewer: some finished before a restart
+        if len(fresh) == len(offsets) and not self._unread_tasks and not self._retries:
+            # The usual case: every message is new work, in one step.
+            queue.add_pending(
+                [PendingMessage(m.partition, m.offset, m.key, 1, None, m.value, m.headers) for m in messages]
+            )
+            self._dirty.add(queue.topic)
+            return len(messages)
+        handed_out = set(fresh)
+        return sum(self._place(queue, message) for message in messages if message.offset in handed_out)
 
     def _place(self, queue: QueueRuntime, message: Message) -> int:
         """Attach a message read back after a restart to its task, or make it pending (with its retry
@@ -143,14 +238,16 @@ class Intake:
         self._dirty.add(queue.topic)
         return 1
 
-    def commit_offsets(self, group: str) -> None:
-        """Commit each partition's watermark as ``group``'s offset, where it moved since the last commit."""
+    def moved(self) -> dict[str, dict[int, int]]:
+        """Each partition's watermark, by topic, where it moved since the last commit ``committed`` recorded."""
+        moved: dict[str, dict[int, int]] = {}
         for queue in self._queues.values():
-            moved = {}
             for partition, runtime in queue.partitions.items():
                 if self._committed.get((queue.topic, partition)) != runtime.ledger.watermark:
-                    moved[partition] = runtime.ledger.watermark
-            if moved:
-                self.broker.commit(group, queue.topic, moved)
-                for partition, watermark in moved.items():
-                    self._committed[(queue.topic, partition)] = watermark
+                    moved.setdefault(queue.topic, {})[partition] = runtime.ledger.watermark
+        return moved
+
+    def committed(self, topic: str, offsets: Mapping[int, int]) -> None:
+        """Record that ``offsets`` of ``topic`` (from ``moved``) are committed."""
+        for partition, watermark in offsets.items():
+            self._committed[(topic, partition)] = watermark

@@ -96,6 +96,8 @@ class FarmRecord:
     heartbeat_interval_s: float
     registered_at: datetime
     last_heartbeat_at: datetime
+    #: The farm process's id, new at each start (None: a farm that does not send one).
+    instance: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,11 +12,15 @@ from enum import StrEnum
 from json.encoder import encode_basestring
 
 from xtreaming.broker import Record
+from xtreaming.broker.port import RECORD_OVERHEAD_BYTES
 from xtreaming.coordinator.core.pending import PendingMessage
+from xtreaming.coordinator.fitting import fit_ack, fit_dlq
 from xtreaming.wire.message_id import message_id
 
 #: Keys JSON takes between quotes as they are: printable ASCII but the quote and the backslash.
 _PLAIN = re.compile(rb"[ !#-\[\]-~]*")
+#: The most an ACK's three numbers (partition, offset, attempts) add to its template: 20 digits each.
+_NUMBER_DIGITS = 60
 
 
 class Status(StrEnum):
@@ -41,7 +45,7 @@ class Finished:
     messages: Sequence[PendingMessage]
 
 
-def ack_records(done: Finished) -> list[Record]:
+def ack_records(done: Finished, max_record_bytes: int | None = None) -> list[Record]:
     """The ``.ACK`` record of each finished message: JSON, keyed like the source message.
 
     The same JSON as ``json.dumps({"key": …, "topic": …, "partition": …, "offset": …, "status": …,
@@ -49,6 +53,9 @@ def ack_records(done: Finished) -> list[Record]:
     ensure_ascii=False, separators=(",", ":"))``, written by hand: one is made per message, and
     what the messages of a task share (topic, outcome, task, farm, time) is encoded once. Keys
     that JSON takes as they are (the usual client ids) go in without being decoded.
+
+    A record larger than ``max_record_bytes`` (None: no limit) is cut to fit (``fitting.fit_ack``); with
+    the usual keys one bound for the whole task says none is.
     """
     topic = f'"topic":{encode_basestring(done.topic)},'
     status = f'"status":"{done.status.value}","attempts":'
@@ -61,11 +68,17 @@ def ack_records(done: Finished) -> list[Record]:
     if None not in keys and _PLAIN.fullmatch(b"".join(keys)):  # type: ignore[arg-type]
         topic, tail = topic.replace("%", "%%"), tail.replace("%", "%%")  # literal text in a %-template
         template = f'{{"key":"%b",{topic}"partition":%d,"offset":%d,{status}%d{tail}'.encode()
-        return [
+        records = [
             Record(key, template % (key, m.partition, m.offset, m.attempt))
             for key, m in zip(keys, done.messages, strict=True)
         ]
-    return [
+        if max_record_bytes is None or not keys:
+            return records
+        # The key twice (record key and JSON), the template and its numbers: the largest an ACK can be.
+        longest = max(map(len, keys))  # type: ignore[arg-type]
+        largest = RECORD_OVERHEAD_BYTES + 2 * longest + len(template) + _NUMBER_DIGITS
+        return records if largest <= max_record_bytes else [fit_ack(r, max_record_bytes) for r in records]
+    records = [
         Record(
             m.key,
             (
@@ -75,12 +88,14 @@ def ack_records(done: Finished) -> list[Record]:
         )
         for m in done.messages
     ]
+    return records if max_record_bytes is None else [fit_ack(r, max_record_bytes) for r in records]
 
 
-def dlq_records(done: Finished) -> list[Record]:
+def dlq_records(done: Finished, max_record_bytes: int | None = None) -> list[Record]:
     """The ``.DLQ`` record of each message: the original key, value and headers untouched, plus
-    ``xtreaming-*`` headers with the source position, the attempts and the error history (JSON list)."""
-    return [
+    ``xtreaming-*`` headers with the source position, the attempts and the error history (JSON list).
+    A record larger than ``max_record_bytes`` (None: no limit) is cut to fit (``fitting.fit_dlq``)."""
+    records = [
         Record(
             m.key,
             m.value,
@@ -94,3 +109,4 @@ def dlq_records(done: Finished) -> list[Record]:
         )
         for m in done.messages
     ]
+    return records if max_record_bytes is None else [fit_dlq(r, max_record_bytes) for r in records]

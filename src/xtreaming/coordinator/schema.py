@@ -121,6 +121,7 @@ FARMS = Table(
     Column("heartbeat_interval_s", Float, nullable=False),
     Column("registered_at", UtcDateTime, nullable=False),
     Column("last_heartbeat_at", UtcDateTime, nullable=False),
+    Column("instance", Text, nullable=True),  # the registered process (farms send a new id at each start)
 )
 TASKS = Table(
     "tasks",

@@ -1,7 +1,9 @@
 """The coordinator service: the one place combining the state store, the broker and the scheduler.
 
 Thread-safe: every public method holds one lock (the operators' ``Coordinator.controls`` take the
-same), so the API's threads, the background loop and tests can call it at will. Time comes from
+same), so the API's threads, the background loop and tests can call it at will. The background work
+holds it only to read and change memory, never across its broker round trips, and the screen's
+reads wait for it only briefly (``screen``). Time comes from
 an injected clock, and the background work is a ``run_once()`` the tests drive (no sleeping).
 What memory holds lives in ``memory.py``, reading from the broker in ``intake.py``, settling
 results in ``settlement.py``, the farms in ``farms.py``, configuration in ``catalog.py`` and the
@@ -13,8 +15,10 @@ committed to the broker every ``commit_interval_s``; the store's ledger is the s
 Outages. When the broker or the store fails in the middle of a change (an ACK append during a
 settlement, a lease being stored), memory may be ahead of the store: it is reloaded from the
 store, as a restart would, before the next lease or completion; until the reload succeeds they
-are refused with the error (HTTP 503: farms keep their results and retry). The API's reads keep
-answering from memory meanwhile, and the background loop shows the broker as down.
+are refused with the error (HTTP 503: farms keep their results and retry). Any other error raised
+midway does the same. The API's reads keep answering from memory meanwhile, and the background
+loop shows the broker as down. A request that cannot be served (an unknown farm, a slot it does
+not have) is refused before anything changes.
 """
 
 from __future__ import annotations
@@ -24,18 +28,19 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from xtreaming.broker import Broker, Record
+from xtreaming.broker import Broker, Message, Record
 from xtreaming.coordinator.catalog import Catalog
 from xtreaming.coordinator.controls import Controls
 from xtreaming.coordinator.core.pending import PendingMessage
 from xtreaming.coordinator.core.scheduler import FreeSlot, Idle, Lease, explain, schedule
 from xtreaming.coordinator.core.snapshot import Snapshot
+from xtreaming.coordinator.farms import FarmRuntime, Reconciled
 from xtreaming.coordinator.figures import BaseFigures, QueueFigures, screen_figures
 from xtreaming.coordinator.memory import Memory
 from xtreaming.coordinator.options import CoordinatorOptions
@@ -43,10 +48,10 @@ from xtreaming.coordinator.records import FarmRecord, SlotRecord, TaskRecord, Wo
 from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime
 from xtreaming.coordinator.settlement import Report, Settled
 from xtreaming.coordinator.store import Store
-from xtreaming.errors import BrokerUnavailable, StoreUnavailable
+from xtreaming.errors import BrokerUnavailable, InvalidSlot
 from xtreaming.topics import TopicName
 
-__all__ = ["Assignment", "Coordinator", "Report", "Settled"]
+__all__ = ["Assignment", "Coordinator", "Reconciled", "Report", "Screen", "Settled"]
 
 log = logging.getLogger("xtreaming.coordinator")
 
@@ -54,6 +59,9 @@ log = logging.getLogger("xtreaming.coordinator")
 #: while the coordinator prepares the next (a farm asks again at once for its slots still idle),
 #: rather than every slot waiting for the last one's task. Small tasks still go many to an answer.
 ANSWER_MESSAGES: Final = 1000
+#: How long a screen read waits for the lock before answering with the figures last taken: a lease or a
+#: settlement may hold the lock across a broker or store round trip (the broker's timeout, when it is down).
+SCREEN_WAIT_S: Final = 0.05
 
 Clock = Callable[[], datetime]
 
@@ -75,6 +83,17 @@ class Assignment:
     deadline_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Screen:
+    """What the operator screen shows, as of ``at``: every queue and base, and each farm with whether it
+    is lost and how many of its slots run a task."""
+
+    at: datetime
+    queues: list[QueueFigures]
+    bases: list[BaseFigures]
+    farms: list[tuple[FarmRecord, bool, int]]
+
+
 class Coordinator:
     """Keeps the site's queues, leases and ledgers; see the module docstring."""
 
@@ -91,9 +110,14 @@ class Coordinator:
         self.controls = Controls(self.catalog, self._changed, self.queue, self._queue_changed, self._bases_changed)
         self._next_discovery = 0.0
         self._next_commit = 0.0
+        # One refresh and one commit at a time (each across its broker round trips, which nothing else waits
+        # on): a publish's refresh then reads what it appended, and an older watermark never lands after a newer.
+        self._refreshing = threading.Lock()
+        self._committing = threading.Lock()
         #: Why memory may be ahead of the store (a write failed midway), or None: see the module docstring.
         self._stale: str | None = None
         self._use(Memory.load(store, broker, self.options, clock))
+        self._screen = self._screen_now()
 
     def _use(self, memory: Memory) -> None:
         """Work on ``memory`` from now on; the scheduler's snapshot is built anew from it."""
@@ -104,15 +128,18 @@ class Coordinator:
     @contextmanager
     def _consistent(self) -> Iterator[None]:
         """Around a change that writes to the broker or the store: reload first if memory is stale,
-        and mark it stale when one of them fails midway (see the module docstring)."""
+        and mark it stale when the change fails midway (see the module docstring), whatever the error:
+        any of them may leave memory ahead of the store, the source of truth. A request refused before
+        it changes anything is refused before this block: a refusal inside it costs a reload."""
         if self._stale is not None:
             self._reload()
         try:
             yield
-        except (BrokerUnavailable, StoreUnavailable) as exc:
+        except BaseException as exc:
+            why = f"{type(exc).__name__}: {exc}"
             if self._stale is None:
-                log.warning("memory will be reloaded from the state store: a change failed midway: %s", exc)
-            self._stale = str(exc)
+                log.warning("memory will be reloaded from the state store: a change failed midway: %s", why)
+            self._stale = why
             raise
 
     def _reload(self) -> None:
@@ -125,106 +152,229 @@ class Coordinator:
     # -- background work ------------------------------------------------------------------------
 
     def run_once(self) -> None:
-        """One pass of the background loop: discover topics, read ahead, expire, commit offsets."""
+        """One pass of the background loop: discover topics, read ahead, expire, commit offsets.
+
+        The broker is asked without the lock (topics, ends, reads, commits) and what it answered is
+        applied under it: the API's reads and the farms' requests never wait on this loop's broker round
+        trips. One exception: memory stale after a change cut short is reloaded under the lock (it is
+        replaced as a whole: nothing may change meanwhile), and only once this pass found the broker
+        answering; while it does not, the pass ends at its first broker call."""
         now_s = time.monotonic()
+        if now_s >= self._next_discovery:
+            self.discover()
+            self._next_discovery = now_s + self.options.discovery_interval_s
+        self.refresh()
         with self._lock:
             if self._stale is not None:
                 self._reload()
-            now = self._clock()
-            if now_s >= self._next_discovery:
-                self.discover()
-                self._next_discovery = now_s + self.options.discovery_interval_s
-            fresh = self._intake.refresh()
-            expired = self.expire(now)
-            if now_s >= self._next_commit:
-                self._intake.commit_offsets(self.options.group)
-                self._next_commit = now_s + self.options.commit_interval_s
-            if fresh or expired:
+            if self.expire(self._clock()):
                 self._changed.notify_all()
+        if now_s >= self._next_commit:
+            self.commit_offsets()
+            self._next_commit = now_s + self.options.commit_interval_s
 
     def discover(self) -> list[str]:
-        """Register work topics that appeared on the broker; returns the new ones."""
+        """Register work topics that appeared on the broker; returns the new ones.
+
+        The broker is asked without the lock; a new topic is stored and tracked under it."""
+        names = self.broker.list_topics()
+        with self._lock:
+            intake = self._intake
+            candidates = []
+            for name in names:
+                topic = None if name in self._queues else self.catalog.work_topic(name)
+                if topic is not None:
+                    candidates.append(topic)
+        if not candidates:
+            return []
+        found = [(topic, intake.look_up(topic, with_ends=True)) for topic in candidates]
         with self._lock:
             added = []
-            for name in self.broker.list_topics():
-                if name in self._queues:
-                    continue
-                topic = self.catalog.work_topic(name)
-                if topic is None:
-                    continue
+            for topic, facts in found:
+                name = str(topic)
+                if facts is None or name in self._queues:
+                    continue  # gone since it was listed, or registered meanwhile (a publish, a reload)
                 record = self.catalog.register_queue(topic, self._clock())
-                if self._intake.adopt(record, {}) is not None:
-                    added.append(name)
+                self._intake.track(record, facts, {})
+                added.append(name)
                 log.info("queue %s registered (priority %d)", name, record.settings.priority)
             if added:  # a new queue may bring a new base, which the snapshot does not have yet
                 self._bases_changed()
             return added
 
-    def refresh(self) -> int:
-        """Read ahead every queue; returns how many messages became pending."""
-        with self._lock:
-            return self._intake.refresh()
+    def refresh(self, topics: Iterable[str] | None = None) -> int:
+        """Read ahead every queue (or those of ``topics``); returns how many messages became pending.
+
+        The log's ends and the reads are asked without the lock (so never call this holding it); what they
+        answered is applied under it."""
+        with self._refreshing:
+            with self._lock:
+                intake = self._intake
+                names = list(self._queues) if topics is None else [t for t in topics if t in self._queues]
+            if not names:
+                return 0
+            ends = self.broker.end_offsets_of(names)
+            with self._lock:
+                if intake is not self._intake:
+                    return 0  # memory reloaded meanwhile: the next pass reads for the new one
+                wants = intake.wanted(ends)
+            if not wants:
+                return 0
+            fetched: list[list[Message]] = []
+            try:
+                for want in wants:
+                    fetched.append(intake.fetch(want))
+            finally:  # what was read before a failure is taken in; every planned read ends
+                with self._lock:
+                    fresh = intake.take_in(wants, fetched)
+                    if fresh:
+                        self._changed.notify_all()
+            return fresh
 
     def commit_offsets(self) -> None:
-        """Commit each partition's watermark as the group's offset, where it moved."""
-        with self._lock:
-            self._intake.commit_offsets(self.options.group)
+        """Commit each partition's watermark as the group's offset, where it moved: computed under the lock,
+        sent without it. Not while memory is stale: it may be ahead of the store, the source of truth."""
+        with self._committing:
+            with self._lock:
+                if self._stale is not None:
+                    return
+                intake, moved = self._intake, self._intake.moved()
+            for topic, offsets in moved.items():
+                self.broker.commit(self.options.group, topic, offsets)
+                with self._lock:
+                    intake.committed(topic, offsets)
 
     # -- farms ----------------------------------------------------------------------------------
 
-    def register_farm(self, name: str, labels: Mapping[str, str], slots: int) -> FarmRecord:
-        """Register (or re-register, after a restart of either side) the farm called ``name``."""
+    def register_farm(
+        self, name: str, labels: Mapping[str, str], slots: int, instance: str | None = None
+    ) -> FarmRecord:
+        """Register (or re-register, after a restart of either side) the farm called ``name``; a new
+        ``instance`` of a known farm (its process restarted) releases the tasks of the one before."""
         with self._lock:
-            record = self._farms.register(name, labels, slots, self._clock())
+            record, replaced = self._farms.register(name, labels, slots, instance, self._clock())
+            if replaced:
+                previous = [t.record.id for t in self._tasks.values() if t.record.farm_id == name]
+                self._release(previous, "its farm restarted")
             self._changed.notify_all()
             return record
 
-    def heartbeat(self, farm_id: str, slots: Sequence[SlotRecord]) -> None:
-        """A farm is alive; the progress its ``slots`` report goes to their tasks."""
+    def heartbeat(
+        self,
+        farm_id: str,
+        slots: Sequence[SlotRecord],
+        *,
+        reporting: Collection[str] = (),
+        instance: str | None = None,
+    ) -> Reconciled:
+        """A farm is alive; the progress its ``slots`` report goes to their tasks, and what they run is
+        reconciled with the leases: the tasks it runs that are not leased to it are to be stopped (the
+        answer), and its tasks that neither run in a slot nor wait to be reported (``reporting``) for two
+        heartbeats are released. ``instance``: the farm process's id, when it sends one."""
         with self._lock:
-            self._farms.heartbeat(farm_id, self._clock())
+            now = self._clock()
+            running = {slot.task_id for slot in slots if slot.task_id}
+            if not self._farms.heartbeat(farm_id, instance, now):
+                return Reconciled(tuple(sorted(running)), superseded=True)
+            if self._stale is not None:  # memory may be ahead of the store: reconcile once it is reloaded
+                return Reconciled()
+            stop = []
             for slot in slots:
                 task = self._tasks.get(slot.task_id) if slot.task_id else None
-                if task is not None and slot.total:
+                if task is None or task.record.farm_id != farm_id:
+                    if slot.task_id:
+                        stop.append(slot.task_id)
+                elif slot.total:
                     task.done, task.total = slot.done, slot.total
+            leased = {t.record.id: t.record.leased_at for t in self._tasks.values() if t.record.farm_id == farm_id}
+            missing = self._farms.missing(farm_id, leased, running.union(reporting), now)
+            if missing:
+                self._release(missing, "its farm's slot is not running it")
+            if stop:
+                log.warning("farm %s runs task(s) not leased to it, told to stop them: %s", farm_id, ", ".join(stop))
+            return Reconciled(tuple(stop))
+
+    def _release(self, task_ids: Sequence[str], why: str) -> None:
+        """Give the messages of the tasks ``task_ids`` back at once, no attempt counted (``Settlement.release``)."""
+        if not task_ids:
+            return
+        with self._consistent():  # looked up inside: memory may be reloaded first
+            for task_id in task_ids:
+                task = self._tasks.pop(task_id, None)
+                if task is None:
+                    continue
+                released = self._settlement.release(task)
+                log.warning(
+                    "task %s of farm %s slot %d released (%s): %d message(s) pending again",
+                    task.record.id, task.record.farm_id, task.record.slot, why, released,
+                )  # fmt: skip
+        self._changed.notify_all()
 
     # -- leases ---------------------------------------------------------------------------------
 
     def lease(self, farm_id: str, slots: Sequence[int]) -> list[Assignment]:
         """Tasks for the farm's idle ``slots`` (indexes), as many as there is work for, until they carry
-        ``ANSWER_MESSAGES`` messages; never waits."""
-        with self._lock, self._consistent():
-            farm = self._farms.require(farm_id)
-            now = self._clock()
-            farm.record = replace(farm.record, last_heartbeat_at=now)
-            farm.lost = False
-            assignments: list[Assignment] = []
-            records: list[TaskRecord] = []
-            carried = 0
-            for slot in slots:
-                if carried >= ANSWER_MESSAGES:
-                    break
-                decision = schedule(self._current_snapshot(), FreeSlot(farm_id, farm.labels), now)
-                if isinstance(decision, Idle):
-                    break
-                queue = self._queues[decision.queue]
-                assignments.append(self._start_task(queue, farm_id, slot, decision, now, records))
-                carried += len(decision.messages)
-            self.store.add_tasks(records)  # stored before anything is handed out
-            return assignments
+        ``ANSWER_MESSAGES`` messages; never waits. Raises FarmNotFound, or InvalidSlot for a slot the farm
+        did not register, having changed nothing."""
+        with self._lock:
+            farm = self._leasing_farm(farm_id, slots)
+            with self._consistent():
+                return self._lease(farm, slots)
+
+    def _lease(self, farm: FarmRuntime, slots: Sequence[int]) -> list[Assignment]:
+        """``lease`` once the request is known to be sound (the lock held, in a ``_consistent`` block)."""
+        farm_id = farm.record.id
+        now = self._clock()
+        farm.record = replace(farm.record, last_heartbeat_at=now)
+        farm.lost = False
+        assignments: list[Assignment] = []
+        records: list[TaskRecord] = []
+        carried = 0
+        for slot in slots:
+            if carried >= ANSWER_MESSAGES:
+                break
+            decision = schedule(self._current_snapshot(), FreeSlot(farm_id, farm.labels), now)
+            if isinstance(decision, Idle):
+                break
+            queue = self._queues[decision.queue]
+            assignments.append(self._start_task(queue, farm_id, slot, decision, now, records))
+            carried += len(decision.messages)
+        self.store.add_tasks(records)  # stored before anything is handed out
+        return assignments
 
     def settle_and_lease(
         self, farm_id: str, completions: Sequence[tuple[str, Report]], slots: Sequence[int]
     ) -> tuple[list[Settled], list[Assignment]]:
-        """Settle a farm's finished tasks, then lease its idle slots: one store transaction for both."""
-        with self._lock, self._consistent(), self.store.transaction():
-            try:
-                # Results appended once; the log confirms them (its round trip or its commit) while the lease is made.
-                with self._settlement.batched(overlap=True):
-                    settled = [self.complete(task_id, report) for task_id, report in completions]
-                return settled, self.lease(farm_id, slots) if slots else []
-            finally:
+        """Settle a farm's finished tasks, then lease its idle slots: one store transaction for both.
+        A lease ``lease`` would refuse is refused before anything is settled."""
+        with self._lock:
+            farm = self._leasing_farm(farm_id, slots) if slots else None
+            with self._consistent(), self.store.transaction():
+                try:
+                    # Results appended once; the log confirms them (its round trip or its commit) while the
+                    # lease is made.
+                    with self._settlement.batched(overlap=True):
+                        settled = [self.complete(task_id, report) for task_id, report in completions]
+                    assignments = self._lease(farm, slots) if farm is not None else []
+                except BaseException:
+                    with suppress(Exception):  # the error raised already is the one to report; memory is reloaded
+                        self._settlement.confirm()
+                    raise
                 self._settlement.confirm()  # the results are in the log before the store commits
+                return settled, assignments
+
+    def _leasing_farm(self, farm_id: str, slots: Iterable[int]) -> FarmRuntime:
+        """The farm asking for ``slots``, memory reloaded first if stale. Raises FarmNotFound, or InvalidSlot
+        for a slot outside the farm's ``0..slots-1``, before anything changes: a task made in memory for a
+        slot the store cannot hold would fail only as it is stored."""
+        if self._stale is not None:
+            self._reload()
+        farm = self._farms.require(farm_id)
+        count = farm.record.slots
+        for slot in slots:
+            if not 0 <= slot < count:
+                raise InvalidSlot(f"farm {farm_id!r} registered slots 0..{count - 1}: it has no slot {slot}")
+        return farm
 
     def lease_wait(self, farm_id: str, slots: Sequence[int], timeout_s: float) -> list[Assignment]:
         """``lease``, waiting up to ``timeout_s`` for work to appear (long-poll)."""
@@ -307,10 +457,13 @@ class Coordinator:
         """Settle a task with the farm's report. Idempotent: a repeated or late report changes no count,
         except that a late "ok" still finishes messages nobody has finished since (first outcome wins)."""
         with self._lock, self._consistent():
-            task = self._tasks.pop(task_id, None)
+            task = self._tasks.get(task_id)
             if task is None:
                 return self._settlement.settle_late(task_id, report)
             settled = self._settlement.settle(task, report, self._clock())
+            # Forgotten only once settled: a settlement cut short leaves the task to be reported again
+            # (memory is reloaded first, from the store, which still has it until the settlement commits).
+            del self._tasks[task_id]
             self._changed.notify_all()
             return settled
 
@@ -333,10 +486,11 @@ class Coordinator:
         self.broker.create_topic(name, partitions)
         self.broker.append(name, records)
         with self._lock:
-            if name not in self._queues:
-                self.discover()
-            if name in self._queues:
-                self._intake.refresh([name])
+            known = name in self._queues
+        if not known:
+            self.discover()
+        self.refresh([name])
+        with self._lock:
             self._changed.notify_all()
         return len(records)
 
@@ -355,6 +509,20 @@ class Coordinator:
         """The operator screen's rows: every queue and every base, now."""
         with self._lock:
             return screen_figures(self._current_snapshot(), self._queues.values(), self._tasks.values(), self._clock())
+
+    def screen(self, wait_s: float = SCREEN_WAIT_S) -> Screen:
+        """The operator screen's figures now, or the ones last taken when the lock is not free within
+        ``wait_s`` (held across a broker or store round trip): the screen never waits on the broker."""
+        if self._lock.acquire(timeout=wait_s):
+            try:
+                self._screen = self._screen_now()
+            finally:
+                self._lock.release()
+        return self._screen
+
+    def _screen_now(self) -> Screen:
+        queues, bases = self.figures()
+        return Screen(self._clock(), queues, bases, self.farms())
 
     def snapshot(self) -> Snapshot:
         with self._lock:

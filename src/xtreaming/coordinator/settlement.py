@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from xtreaming.broker import Broker, Record
 from xtreaming.coordinator.core.pending import PendingMessage
+from xtreaming.coordinator.fitting import Fit, append_results, begin_results, fit_ack, fit_dlq
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.records import LedgerRecord, RetryRecord
 from xtreaming.coordinator.results import Finished, Status, ack_records, dlq_records
@@ -103,8 +104,9 @@ class Settlement:
         batch = self._batch = _Batch()
         try:
             yield
-            for (topic, partitions), records in batch.results.items():
-                self._unconfirmed.append(self.broker.begin_append(self._result_topic(topic, partitions), records))
+            for (topic, partitions, fit), records in batch.results.items():
+                result_topic = self._result_topic(topic, partitions)
+                self._unconfirmed.append(begin_results(self.broker, result_topic, records, fit))
             if not overlap:
                 self.confirm()
             self.store.settle(
@@ -177,6 +179,25 @@ class Settlement:
         why = "farm lost" if farm_lost else "deadline passed"
         detail = f"lease expired ({why}): no result from farm {task.record.farm_id} slot {task.record.slot}"
         self.settle(task, Report(Verdict.RETRY, {}, detail, backoff=not farm_lost), now)
+        self._remember(task)
+
+    def release(self, task: TaskRuntime) -> int:
+        """Give a task's messages back at once, on the attempt they were on: nothing runs them any more
+        (their farm restarted, or its heartbeats show the slot doing something else), which is no fault
+        of the messages. The task is remembered for a late report, as an expired one is; returns how
+        many messages went back."""
+        queue = task.queue
+        queue.running.discard(task.record.id)
+        queue.release_keys(e.key for e in task.entries)
+        queue.add_pending([replace(e, not_before=None) for e in task.entries])
+        self._dirty.add(queue.topic)
+        # Only the task row goes: retry rows stay right, as no attempt is counted.
+        self._persist(queue, [task.record.id], [], [], cleared=())
+        self._remember(task)
+        return len(task.entries)
+
+    def _remember(self, task: TaskRuntime) -> None:
+        """Keep a task no longer running for the report that may still come for it (the newest ones)."""
         self._expired[task.record.id] = task
         while len(self._expired) > self.options.remembered_expired_tasks:
             self._expired.popitem(last=False)
@@ -245,18 +266,19 @@ class Settlement:
         """One append of the ACK records of every outcome (and one of the DLQ records, if any died)."""
         if not finished:
             return
-        topic = queue.name
-        self._append(topic.ack, queue, [record for done in finished for record in ack_records(done)])
-        dead = [record for done in finished if done.status is Status.DEAD for record in dlq_records(done)]
+        topic, limit = queue.name, self.broker.max_record_bytes  # records cut to fit it before appending
+        self._append(topic.ack, queue, [record for done in finished for record in ack_records(done, limit)], fit_ack)
+        dead = [record for done in finished if done.status is Status.DEAD for record in dlq_records(done, limit)]
         if dead:
-            self._append(topic.dlq, queue, dead)
+            self._append(topic.dlq, queue, dead, fit_dlq)
 
-    def _append(self, result_topic: str, queue: QueueRuntime, records: list[Record]) -> None:
+    def _append(self, result_topic: str, queue: QueueRuntime, records: list[Record], fit: Fit) -> None:
+        """Append (or, in ``batched``, collect) result records; ``fit`` cuts one the broker refuses anyway."""
         partitions = self.options.result_partitions or len(queue.partitions) or 1
         if self._batch is not None:
-            self._batch.results.setdefault((result_topic, partitions), []).extend(records)
+            self._batch.results.setdefault((result_topic, partitions, fit), []).extend(records)
         else:
-            self.broker.append(self._result_topic(result_topic, partitions), records)
+            append_results(self.broker, self._result_topic(result_topic, partitions), records, fit)
 
     def _result_topic(self, result_topic: str, partitions: int) -> str:
         """``result_topic``, created first when this coordinator has not written to it yet."""
@@ -278,7 +300,7 @@ def offsets_by_partition(messages: Iterable[PendingMessage]) -> dict[int, list[i
 class _Batch:
     """Writes collected by ``Settlement.batched``."""
 
-    results: dict[tuple[str, int], list[Record]] = field(default_factory=dict)
+    results: dict[tuple[str, int, Fit], list[Record]] = field(default_factory=dict)
     tasks: list[str] = field(default_factory=list)
     ledgers: dict[tuple[str, int], LedgerRecord] = field(default_factory=dict)
     retries: dict[tuple[str, int, int], RetryRecord] = field(default_factory=dict)

@@ -17,6 +17,10 @@ DEFAULT_LEASE_WAIT_S: Final = 5.0
 DEFAULT_FLUSH_S: Final = 30.0
 #: Where task directories go, one folder per farm name, unless ``--work-dir`` says otherwise.
 DEFAULT_WORK_ROOT: Final = Path(".xtreaming/farm")
+#: A farm that cannot renew its leases stops its tasks this many heartbeat intervals before the
+#: coordinator would count it lost (``lost_after_heartbeats``, from the registration answer) and lease
+#: them again: the margin covers killing the worker trees and a heartbeat that was on its way.
+UNREACHABLE_MARGIN_HEARTBEATS: Final = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,3 +36,6 @@ class FarmConfig:
     keep_failed: int = DEFAULT_KEEP_FAILED
     lease_wait_s: float = DEFAULT_LEASE_WAIT_S
     flush_s: float = DEFAULT_FLUSH_S
+    #: Keep tasks running while the coordinator does not answer, however long: it may lease them again
+    #: once it counts the farm lost, and the same key may then run twice. Off: they are stopped first.
+    keep_running_when_unreachable: bool = False

@@ -1,14 +1,28 @@
 """One running task's shared state: what heartbeats report (pid, progress, memory) and how to kill it.
 
 The slot's thread runs the task and attaches the process; the heartbeat thread reads; the
-timeout watchdog and the farm's second signal call ``kill``. Killing before the process is
-attached is remembered, and the process is killed as soon as it is.
+timeout watchdog, the farm's second signal and the renewal watch call ``kill``. Killing before the
+process is attached is remembered, and the process is killed as soon as it is.
+
+Attached processes run at a lower priority than the farm (``lower_priority``): workers that keep
+every core busy must not starve the farm's heartbeat, or the coordinator would count a farm lost
+whose tasks still run. Lowering the workers needs no privilege, where raising the farm would (a
+negative nice on POSIX); children a worker starts later inherit its priority.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 from collections.abc import Callable
+from typing import Final
+
+import psutil
+
+#: POSIX nice steps a worker runs below its farm (19 at most): the farm's few threads then get the
+#: processor before workers as busy as can be.
+WORKER_NICE_STEPS: Final = 10
 
 
 class TaskControl:
@@ -32,7 +46,9 @@ class TaskControl:
         rss: Callable[[], int | None] | None = None,
         refresh: Callable[[], None] | None = None,
     ) -> None:
-        """The task's process started: how to kill it, measure it, and read its progress."""
+        """The task's process started: how to kill it, measure it, and read its progress. It is put
+        below the farm's priority first (``lower_priority``)."""
+        lower_priority(pid)
         with self._lock:
             self.pid, self._kill, self._rss, self._refresh = pid, kill, rss, refresh
             killed = self.killed
@@ -68,3 +84,29 @@ class TaskControl:
         with self._lock:
             rss = self._rss
         return None if rss is None else rss()
+
+
+def lower_priority(pid: int) -> None:
+    """Run the process ``pid`` and the children it has below this process's priority: ``WORKER_NICE_STEPS``
+    more nice on POSIX, the below-normal class on Windows. Never raises it; a process gone or out of reach
+    is left as it is."""
+    try:
+        process = psutil.Process(pid)
+        if sys.platform == "win32":
+            wanted = psutil.BELOW_NORMAL_PRIORITY_CLASS
+            keep = {psutil.BELOW_NORMAL_PRIORITY_CLASS, psutil.IDLE_PRIORITY_CLASS}
+        else:
+            wanted = min(19, psutil.Process().nice() + WORKER_NICE_STEPS)
+            keep = set(range(wanted, 20))
+        _lower(process, wanted, keep)
+        children = process.children(recursive=True)  # those started before it was lowered (later ones inherit)
+    except psutil.Error:
+        return
+    for child in children:
+        _lower(child, wanted, keep)
+
+
+def _lower(process: psutil.Process, wanted: int, keep: set[int]) -> None:
+    with contextlib.suppress(psutil.Error):
+        if process.nice() not in keep:
+            process.nice(wanted)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 import multiprocessing
+import os
 import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, Final
@@ -25,6 +26,7 @@ import psutil
 
 from xtreaming.farm.batch import Batch, Columns, from_columns
 from xtreaming.farm.control import TaskControl
+from xtreaming.farm.lifeline import UNBOUND, Lifeline
 from xtreaming.farm.processes import kill_tree, tree_rss
 from xtreaming.farm.protocol import InvalidOutput, Outcome, Task, failed, verdicts_of
 from xtreaming.wire.verdict import Verdict
@@ -41,8 +43,8 @@ Request = tuple[str, tuple[str, str, str, str, str, str, int], Columns]
 class HandlerPool:
     """One ``HandlerWorker`` per slot (see the module docstring)."""
 
-    def __init__(self, slots: int, *, clock: Clock = time.monotonic) -> None:
-        self._workers = [HandlerWorker(index, clock) for index in range(slots)]
+    def __init__(self, slots: int, *, clock: Clock = time.monotonic, lifeline: Lifeline = UNBOUND) -> None:
+        self._workers = [HandlerWorker(index, clock, lifeline) for index in range(slots)]
 
     def start(self) -> None:
         """Start every slot's process now, without waiting for them: an interpreter takes a tenth of a
@@ -61,9 +63,11 @@ class HandlerPool:
 class HandlerWorker:
     """A slot's handler process: runs one task at a time; never raises for anything a handler does."""
 
-    def __init__(self, slot: int, clock: Clock = time.monotonic) -> None:
+    def __init__(self, slot: int, clock: Clock = time.monotonic, lifeline: Lifeline = UNBOUND) -> None:
         self.slot = slot
         self._clock = clock
+        self._lifeline = lifeline
+        self._registration = 0
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         self._handle: psutil.Process | None = None
@@ -123,13 +127,15 @@ class HandlerWorker:
         self._reap()
         context = multiprocessing.get_context("spawn")  # the same on Linux and Windows; no forked state
         parent, child = context.Pipe()
-        process = context.Process(target=serve, args=(child,), name=f"xtreaming-handler-{self.slot}")
+        environ = dict(self._lifeline.environ())
+        process = context.Process(target=serve, args=(child, environ), name=f"xtreaming-handler-{self.slot}")
         process.start()
         child.close()
         self._process, self._conn = process, parent
         pid = process.pid
         if pid is None:  # start() returned, so the OS gave it a pid; this keeps pid 0 from ever being used
             raise RuntimeError(f"handler process of slot {self.slot} has no pid")
+        self._registration = self._lifeline.adopt(pid)
         try:
             self._handle = psutil.Process(pid)
         except psutil.Error:
@@ -155,6 +161,8 @@ class HandlerWorker:
         if process.exitcode is None:
             process.kill()
             process.join(timeout=5)
+        if process.exitcode is not None:  # waited for: its pid may be reused from now on
+            self._lifeline.release(self._registration)
         return process.exitcode
 
     def close(self) -> None:
@@ -169,11 +177,18 @@ class HandlerWorker:
         self._reap()
 
 
-def serve(conn: Connection) -> None:
-    """The worker process's loop: handle requests until the farm sends None or goes away."""
+def serve(conn: Connection, environ: Mapping[str, str] | None = None) -> None:
+    """The worker process's loop: handle requests until the farm sends None or goes away.
+
+    ``environ``: variables for whatever a handler starts (the farm's lifeline tag)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the farm decides when its workers stop
     if sys.platform == "win32":
         signal.signal(signal.SIGBREAK, signal.SIG_IGN)
+    else:
+        # A group of its own, as a command worker's: the farm's watchdog kills it whole, and a hang-up
+        # of the farm's terminal (which stops the farm gracefully) does not kill a running handler.
+        os.setsid()
+    os.environ.update(environ or {})
     handlers: dict[str, Callable[[Batch], object]] = {}
     while True:
         try:

@@ -3,10 +3,12 @@
 Threads: the dispatcher (``run`` / ``run_once``: lease and start tasks for idle slots), one per
 running task (``slots.Slot``: when its task ends it reports it and leases its next one in one
 round trip, so the coordinator prepares one slot's task while the farm starts another's), the
-heartbeat, and the reporter (``reporting.Outbox``: results that could not go that way). The coordinator may
-go away at any moment: every call is retried with back-off, running tasks carry on, and their
-results are kept until it answers again. A first stop request (SIGTERM, Ctrl-C) takes no new
-tasks and lets running ones finish; a second kills them and reports them for retry.
+heartbeat, the reporter (``reporting.Outbox``: results that could not go that way) and the renewal
+watch (``links``). The coordinator may go away at any moment: every call is retried with back-off,
+and results are kept until it answers again; running tasks carry on until it would count the farm
+lost, and are stopped then (``links`` says when; ``--keep-running-when-unreachable`` keeps them). A
+task the coordinator says is no longer this farm's is killed at once. A first stop request (SIGTERM,
+Ctrl-C) takes no new tasks and lets running ones finish; a second kills them and reports them for retry.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from types import FrameType
 from typing import Any, Final
@@ -26,6 +29,7 @@ from xtreaming.errors import XtreamingError
 from xtreaming.farm.config import FarmConfig
 from xtreaming.farm.control import TaskControl
 from xtreaming.farm.handlers import HandlerPool
+from xtreaming.farm.lifeline import farm_lifeline
 from xtreaming.farm.links import Links
 from xtreaming.farm.protocol import InvalidTask, Outcome, Task, read_lease
 from xtreaming.farm.reporting import Backoff, Outbox, Report
@@ -65,13 +69,14 @@ class FarmNode:
         self.config = config
         dirs = TaskDirs(config.work_dir / "tasks", config.keep_failed)
         dirs.prune()  # directories left by an earlier run count as kept ones
-        self.runner = runner or CommandRunner(dirs, farm=config.name)
-        self.handlers = handlers or HandlerPool(config.slots)
+        self.lifeline = farm_lifeline()  # taken hold of at start: from then on its workers die with the farm
+        self.runner = runner or CommandRunner(dirs, farm=config.name, lifeline=self.lifeline)
+        self.handlers = handlers or HandlerPool(config.slots, lifeline=self.lifeline)
         self.slots = [Slot(index) for index in range(config.slots)]
         self.outbox = Outbox()
         self.stopping = threading.Event()
         self.aborting = threading.Event()
-        self.links = Links(config, self.outbox, self.slots, client_factory, self.stopping)
+        self.links = Links(config, self.outbox, self.slots, client_factory, self.stopping, self.stop_tasks)
         self._api = client_factory(config.coordinator_url, config.token)
         self._backoff = Backoff()
         self._wake = threading.Event()
@@ -80,9 +85,11 @@ class FarmNode:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def run(self) -> int:
-        """Register, then lease and run tasks until stopped; returns the exit code (0)."""
+        """Register, then lease and run tasks until stopped; returns the exit code: 0, or 1 when another
+        process registered under this farm's name (it took the farm over)."""
         restore = self._install_signals()
         try:
+            self.lifeline.start()
             if self.links.register(self.stopping):
                 self.links.start()
                 self.handlers.start()
@@ -90,7 +97,7 @@ class FarmNode:
                 while self._step():
                     pass
             self.finish()
-            return 0
+            return 1 if self.links.superseded.is_set() else 0
         finally:
             restore()
 
@@ -137,6 +144,14 @@ class FarmNode:
         self._kill_all()
         self._wake.set()
 
+    def stop_tasks(self, task_ids: Collection[str] | None, reason: str) -> None:
+        """Kill the running tasks ``task_ids`` (None: all); their results report them for retry."""
+        for slot in self.slots:
+            task, control = slot.task, slot.control
+            if task is not None and (task_ids is None or task.task_id in task_ids) and control.killed is None:
+                control.kill(reason)
+        self._wake.set()
+
     def finish(self) -> None:
         """After the last task: deliver the results still waiting, then stop the other threads."""
         self.outbox.handoff(True)
@@ -148,6 +163,7 @@ class FarmNode:
             )
         self.links.stop()
         self.handlers.close()
+        self.lifeline.close()
         self._api.close()
 
     @property
@@ -160,6 +176,7 @@ class FarmNode:
         reports = self.outbox.take_piggyback()
         self.outbox.handoff(True)  # results finishing during the long-poll go on their own
         body = {"slots": idle, "wait_s": wait_s, "completions": [{"task_id": r.task_id, **r.body} for r in reports]}
+        sent = time.monotonic()
         try:
             answer = self._post_lease(body, wait_s + LEASE_MARGIN_S)
         except (CoordinatorUnreachable, ApiError) as exc:
@@ -169,6 +186,7 @@ class FarmNode:
             self.outbox.done(len(reports))
         self._backoff.reset()
         self.links.reachable()
+        self.links.renewed(sent)  # a lease request renews the farm's leases as a heartbeat does
         self._take(answer, set(idle))
 
     def _post_lease(self, body: Mapping[str, Any], timeout_s: float) -> bytes:
@@ -225,6 +243,7 @@ class FarmNode:
         if not outcome.is_success:
             log.warning("task %s (%s): %s", task.task_id, task.topic, outcome.summary(len(task.messages)))
         report = Report(task.task_id, outcome.completion())
+        self.links.finished(task.task_id)  # before the slot frees: heartbeats always account for the task
         if self._carry_on(slot, report):
             return
         slot.release()
@@ -239,11 +258,13 @@ class FarmNode:
             self.outbox.put(report)
             return False
         body = {"slots": [slot.index], "wait_s": 0, "completions": [{"task_id": report.task_id, **report.body}]}
+        sent = time.monotonic()
         try:
             answer = self._post_lease(body, LEASE_MARGIN_S)
         except (CoordinatorUnreachable, ApiError):
             self.outbox.put(report)  # the dispatcher and the reporter know how to deal with it
             return False
+        self.links.renewed(sent)
         self._take(answer, {slot.index})  # one task at most: one slot was asked for
         return slot.task is not None and slot.task.task_id != report.task_id
 

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -104,20 +104,29 @@ def launch(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], stdout: Pa
 
 
 def kill_tree(root: psutil.Process) -> None:
-    """Kill ``root`` and all its descendants. Each is suspended as it is found, so none can fork
+    """Kill ``root`` and all its descendants (see ``kill_trees``)."""
+    kill_trees([root])
+
+
+def kill_trees(roots: Iterable[psutil.Process]) -> None:
+    """Kill each root and all its descendants. Each is suspended as it is found, so none can fork
     or be orphaned out of sight between looking and killing; then all are killed together."""
-    victims = [root]
-    _signal(root, psutil.Process.suspend)
-    for _ in range(5):
-        try:
-            found = [p for p in root.children(recursive=True) if p not in victims]
-        except psutil.Error:
-            break
-        if not found:
-            break
-        for process in found:
-            _signal(process, psutil.Process.suspend)
-        victims.extend(found)
+    victims: list[psutil.Process] = []
+    for root in roots:
+        if root in victims:
+            continue
+        victims.append(root)
+        _signal(root, psutil.Process.suspend)
+        for _ in range(5):
+            try:
+                found = [p for p in root.children(recursive=True) if p not in victims]
+            except psutil.Error:
+                break
+            if not found:
+                break
+            for process in found:
+                _signal(process, psutil.Process.suspend)
+            victims.extend(found)
     for process in victims:
         _signal(process, psutil.Process.kill)
     _wait_gone(victims, KILL_WAIT_S)

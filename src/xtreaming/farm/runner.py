@@ -22,6 +22,7 @@ from typing import Final
 
 from xtreaming.farm.config import DEFAULT_KEEP_FAILED
 from xtreaming.farm.control import TaskControl
+from xtreaming.farm.lifeline import UNBOUND, Lifeline, tethered
 from xtreaming.farm.processes import Launcher, LineFollower, WorkerProcess, launch, read_tail
 from xtreaming.farm.protocol import (
     InvalidCommand,
@@ -100,10 +101,11 @@ class CommandRunner:
         clock: Clock = time.monotonic,
         python: str = sys.executable,
         environ: Mapping[str, str] | None = None,
+        lifeline: Lifeline = UNBOUND,
     ) -> None:
         self.dirs = dirs
         self.farm = farm
-        self._launch = launcher
+        self._launch = tethered(launcher, lifeline)  # each worker, and what it starts, dies with the farm
         self._clock = clock
         self._python = python
         base = os.environ if environ is None else environ

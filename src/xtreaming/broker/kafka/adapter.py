@@ -17,12 +17,15 @@ Only the adapter's modules import ``confluent_kafka``: ``clients`` (every librdk
 * **committed/commit** use the group's offsets without joining it (``groups``).
 * Outages: every call waits at most ``timeout_s``; once the cluster is found unreachable, calls fail
   at once while a cheap probe asks again every second (``calls``).
+* **max_record_bytes** is the producer's ``message.max.bytes`` (librdkafka checks every record against
+  it before sending); a record refused for what it is raises ``RecordRejected``, never an outage.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from re import Pattern
+from typing import Final
 
 from xtreaming.broker.kafka.appender import KafkaAppender
 from xtreaming.broker.kafka.calls import ClusterCalls
@@ -32,6 +35,10 @@ from xtreaming.broker.kafka.groups import KafkaGroups
 from xtreaming.broker.kafka.reader import KafkaReader
 from xtreaming.broker.kafka.topics import KafkaTopics
 from xtreaming.broker.port import Message, Positions, Record
+from xtreaming.errors import InvalidBrokerUrl
+
+#: librdkafka's default ``message.max.bytes``: the largest record its producer sends.
+DEFAULT_MESSAGE_MAX_BYTES: Final = 1_000_000
 
 
 class KafkaBroker:
@@ -43,7 +50,7 @@ class KafkaBroker:
         self._calls = calls = ClusterCalls(config.servers, config.timeout_s, probe=self._probe)
         clients = KafkaClients(config, on_error=calls.on_error)
         self._admin = clients.admin()
-        self._appender = KafkaAppender(clients.producer, calls)
+        self._appender = KafkaAppender(clients.producer, calls, _message_max_bytes(config))
         self._reader = KafkaReader(clients.reader(), calls, appended=self._appender.appended)
         self._topics = KafkaTopics(self._admin, calls, self._reader.topic_metadata, config.replication_factor)
         self._groups = KafkaGroups(clients.group_consumer, calls)
@@ -66,6 +73,11 @@ class KafkaBroker:
         return self._topics.partition_count(topic)
 
     # -- records --------------------------------------------------------------------------------
+
+    @property
+    def max_record_bytes(self) -> int:
+        """The producer's ``message.max.bytes``: librdkafka refuses a larger record in ``produce``."""
+        return self._appender.max_record_bytes
 
     def append(self, topic: str, records: Sequence[Record]) -> Positions:
         return self.begin_append(topic, records)()
@@ -122,3 +134,14 @@ class KafkaBroker:
     def _probe(self, timeout_s: float) -> None:
         """One cheap metadata request: whether the cluster answers again after an outage."""
         self._admin.list_topics(timeout=timeout_s)
+
+
+def _message_max_bytes(config: KafkaConfig) -> int:
+    """The producer's record limit: the URL's (or config file's) ``message.max.bytes``, else librdkafka's."""
+    text = config.settings.get("message.max.bytes")
+    if text is None:
+        return DEFAULT_MESSAGE_MAX_BYTES
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidBrokerUrl(f"kafka {config.servers}: message.max.bytes={text!r} is not a number of bytes") from None

@@ -36,7 +36,26 @@ _UNREACHABLE: Final = frozenset(
     }
 )
 
+#: Errors about one record, not the cluster: too large (librdkafka's own check in ``produce`` uses
+#: MSG_SIZE_TOO_LARGE too), malformed, a bad timestamp. Sending it again fails again; the others go on.
+_REFUSED_RECORD: Final = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.INVALID_MSG_SIZE,
+        KafkaError.INVALID_MSG,
+        KafkaError.INVALID_RECORD,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+        KafkaError.INVALID_TIMESTAMP,
+    }
+)
+
 T = TypeVar("T")
+
+
+def is_refused_record(error: object) -> bool:
+    """Whether ``error`` (librdkafka's, from ``produce`` or a delivery report) refuses a record for what it
+    is, rather than saying the cluster cannot take any: such an error never marks the cluster down."""
+    return isinstance(error, KafkaError) and error.code() in _REFUSED_RECORD
 
 
 class ClusterCalls:

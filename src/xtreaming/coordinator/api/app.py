@@ -7,6 +7,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -28,7 +29,10 @@ log = logging.getLogger("xtreaming.coordinator")
 
 
 class BackgroundLoop:
-    """Runs ``coordinator.run_once()`` every ``interval_s`` in a thread; remembers whether the broker is down."""
+    """Runs ``coordinator.run_once()`` every ``interval_s`` in a thread; remembers whether the broker is down.
+
+    A pass may wait on the broker for its whole timeout; it does so without the coordinator's lock
+    (``Coordinator.run_once``), so the API answers meanwhile."""
 
     def __init__(self, coordinator: Coordinator, interval_s: float) -> None:
         self.coordinator = coordinator
@@ -76,8 +80,8 @@ def create_app(settings: Settings, coordinator: Coordinator | None = None) -> Fa
         loop.start()
         try:
             yield
-        finally:
-            loop.stop()
+        finally:  # joining may wait for a pass stuck on the broker: not on the event loop
+            await anyio.to_thread.run_sync(loop.stop)
 
     app = FastAPI(title="Xtreaming coordinator", version="0.1.0", lifespan=lifespan)
     app.state.coordinator = coordinator

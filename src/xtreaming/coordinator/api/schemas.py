@@ -25,6 +25,10 @@ LabelValue = Annotated[str, Field(min_length=1, max_length=128)]
 Priority = Annotated[int, Field(ge=0, le=9)]
 Workers = Annotated[int, Field(ge=0, le=100_000)]
 Detail = Annotated[str, Field(max_length=16_384)]
+#: A count or id a farm reports (a pid, progress, bytes): at most what a signed 64-bit column holds.
+Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
+#: A farm's slot index: a farm registers at most 1,024 slots, numbered from 0.
+SlotIndex = Annotated[int, Field(ge=0, le=1023)]
 
 
 class Body(BaseModel):
@@ -34,29 +38,52 @@ class Body(BaseModel):
 # -- farms ----------------------------------------------------------------------------------------
 
 
+#: A farm process's id (new at each start) and a task's id, as farms send them.
+InstanceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+TaskId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class FarmRegistration(Body):
     name: Name
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=32)
     slots: int = Field(ge=1, le=1024)
+    #: The farm process, new at each start: another instance of a known farm releases the tasks of the
+    #: one before. Optional for farms that do not send one (they keep their tasks across registrations).
+    instance: InstanceId | None = None
 
 
 class FarmRegistered(BaseModel):
     farm_id: str
     heartbeat_interval_s: float
+    #: A farm silent for this many heartbeat intervals is lost and its tasks are leased again: a farm
+    #: that cannot renew stops its tasks before (see ``xtreaming.farm.links``).
+    lost_after_heartbeats: int
 
 
 class SlotStatus(Body):
-    index: int = Field(ge=0, le=1023)
+    index: SlotIndex
     state: Literal["idle", "running", "stopping"]
     task_id: str | None = Field(default=None, max_length=64)
-    pid: int | None = Field(default=None, ge=0)
-    done: int | None = Field(default=None, ge=0)
-    total: int | None = Field(default=None, ge=0)
-    rss_bytes: int | None = Field(default=None, ge=0)
+    pid: Count | None = None
+    done: Count | None = None
+    total: Count | None = None
+    rss_bytes: Count | None = None
 
 
 class Heartbeat(Body):
     slots: list[SlotStatus] = Field(default_factory=list, max_length=1024)
+    #: Tasks finished on the farm whose results are on their way: not running, yet not to be released.
+    reporting: list[TaskId] = Field(default_factory=list, max_length=4096)
+    #: The farm process sending it (``FarmRegistration.instance``), when it sends one.
+    instance: InstanceId | None = None
+
+
+class HeartbeatAnswer(BaseModel):
+    """``stop``: tasks the farm runs that are not leased to it (unknown, or leased elsewhere): it kills
+    them. ``superseded``: another process registered under the farm's name since this one did."""
+
+    stop: list[str]
+    superseded: bool = False
 
 
 class TaskMessagesOut(BaseModel):
@@ -94,8 +121,8 @@ class TaskOut(BaseModel):
 
 
 class Progress(Body):
-    done: int = Field(ge=0)
-    total: int = Field(ge=0)
+    done: Count
+    total: Count
 
 
 class MessageResult(Body):
@@ -131,7 +158,7 @@ class TaskSettled(SettledOut):
 class LeaseRequest(Body):
     """Ask for tasks for idle ``slots``, after settling ``completions`` (one round trip for both)."""
 
-    slots: list[int] = Field(min_length=1, max_length=1024)
+    slots: list[SlotIndex] = Field(min_length=1, max_length=1024)
     wait_s: float = Field(default=20.0, ge=0, le=60)
     completions: list[TaskCompletion] = Field(default_factory=list, max_length=1024)
 

@@ -6,12 +6,20 @@ SQLite. The file runs in WAL mode (readers never block the writer) with ``synchr
 a committed transaction survives the process being killed, though the last ones before a power
 loss may roll back. Writes start with ``BEGIN IMMEDIATE``, so two writers wait for each other
 (up to ``BUSY_TIMEOUT_S``) instead of failing when one upgrades a read lock.
+
+Errors. Whatever the driver raises leaves as ours, its error kept as the cause: a value or row the
+database refuses (a duplicate key, an integer too large for its column) as ``InvalidRecord``, any
+other database failure (a full disk, a lost connection, a backend killed) as ``StoreUnavailable``.
+A transaction that fails is rolled back; when the rollback or the commit fails too, its connection
+is dropped (the pool opens a new one; on PostgreSQL, ``pool_pre_ping`` also replaces connections
+that died while idle), and the caller sees the first error, not the rollback's.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,11 +29,13 @@ from typing import Any, Final
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
-from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, IntegrityError, InterfaceError, OperationalError, StatementError
+from sqlalchemy.engine import URL, RootTransaction
+from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from xtreaming.errors import InvalidRecord, InvalidStoreUrl, StoreUnavailable
+
+log = logging.getLogger("xtreaming.coordinator")
 
 #: An unreachable database fails ``Store.open`` in seconds instead of hanging on TCP retries.
 CONNECT_TIMEOUT_S: Final = 5
@@ -65,7 +75,7 @@ class Database:
             with self._translated():
                 yield current
             return
-        with self._translated(), self._engine.begin() as conn:
+        with self._begun() as conn, self._translated():
             yield conn
 
     @contextmanager
@@ -75,7 +85,7 @@ class Database:
         if getattr(self._local, "conn", None) is not None:
             yield
             return
-        with self._translated(), self._engine.begin() as conn:
+        with self._begun() as conn:
             self._local.conn = conn
             try:
                 yield
@@ -112,19 +122,54 @@ class Database:
             command.upgrade(config, "head")
 
     @contextmanager
+    def _begun(self) -> Iterator[Connection]:
+        """A connection in a transaction of its own, committed when the block ends, rolled back if it
+        raises. SQLAlchemy's ``engine.begin()`` would raise a failing rollback's error over the one
+        that caused it; here the first error is the one raised, and a connection whose rollback or
+        commit failed is dropped rather than given to the next caller in an unknown state. Errors of
+        the block itself are not translated here (``write()`` translates the statements')."""
+        with self._translated():
+            conn = self._engine.connect()  # on PostgreSQL, pre-pinged: a connection killed while idle is replaced
+        with conn:
+            with self._translated():
+                transaction = conn.begin()
+            try:
+                yield conn
+            except BaseException:
+                self._roll_back(conn, transaction)
+                raise
+            with self._translated():
+                try:
+                    transaction.commit()
+                except BaseException:
+                    _drop(conn)
+                    raise
+
+    def _roll_back(self, conn: Connection, transaction: RootTransaction) -> None:
+        """Roll back after an error; a rollback that fails is logged and its connection dropped, never raised."""
+        try:
+            transaction.rollback()
+        except Exception as exc:
+            log.warning("state store %s: rollback failed too, connection dropped: %s", self._shown_url, exc)
+            _drop(conn)
+
+    @contextmanager
     def _translated(self) -> Iterator[None]:
-        """Turn the driver's errors into ours: refused rows → InvalidRecord, lost database → StoreUnavailable."""
+        """Turn the driver's errors into ours: refused rows and values → InvalidRecord, any other database
+        failure → StoreUnavailable."""
         try:
             yield
-        except IntegrityError as exc:
+        except (IntegrityError, DataError) as exc:  # a duplicate key, a value out of its column's range
             raise InvalidRecord(f"state store refused the write: {_first_line(exc.orig)}") from exc
-        except (OperationalError, InterfaceError, PoolTimeoutError) as exc:
+        except (DBAPIError, PoolTimeoutError) as exc:  # lost, killed, full, damaged, locked too long
             reason = _first_line(exc.orig if isinstance(exc, StatementError) else exc)
             raise StoreUnavailable(f"state store {self._shown_url} is unavailable: {reason}") from exc
         except StatementError as exc:
-            if isinstance(exc.orig, ValueError | TypeError):  # raised by a value's conversion (a naive datetime)
+            if isinstance(exc.orig, ValueError | TypeError | OverflowError):  # a value's conversion (a naive datetime)
                 raise InvalidRecord(f"state store refused a value: {exc.orig}") from exc
             raise
+        except OverflowError as exc:  # sqlite3 binding an integer beyond 64 bits raises it unwrapped
+            raise InvalidRecord(f"state store refused a value: {exc}") from exc
 
 
 def _parse_url(url: str) -> URL:
@@ -175,6 +220,12 @@ def _configure_sqlite(dbapi_connection: Any, _record: object) -> None:
 
 def _begin_sqlite(conn: Connection) -> None:
     conn.exec_driver_sql(conn.get_execution_options().get(_SQLITE_BEGIN, "BEGIN IMMEDIATE"))
+
+
+def _drop(conn: Connection) -> None:
+    """Close ``conn``'s database connection for good: the pool opens a new one for the next caller."""
+    if not conn.invalidated and not conn.closed:
+        conn.invalidate()
 
 
 def _first_line(error: BaseException | None) -> str:

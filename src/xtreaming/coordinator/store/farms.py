@@ -1,4 +1,5 @@
-"""Registered farms in the store: who they are, their labels and slots, and when each was last heard from."""
+"""Registered farms in the store: who they are (name and process instance), their labels and slots, and when
+each was last heard from."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class FarmTable:
             "heartbeat_interval_s": record.heartbeat_interval_s,
             "registered_at": record.registered_at,
             "last_heartbeat_at": record.last_heartbeat_at,
+            "instance": record.instance,
         }
         with self._database.write() as conn:
             upsert(conn, FARMS, [row], keys=("id",))
@@ -58,4 +60,5 @@ def _farm_of(row: Row[Any]) -> FarmRecord:
         row.heartbeat_interval_s,
         row.registered_at,
         row.last_heartbeat_at,
+        row.instance,
     )

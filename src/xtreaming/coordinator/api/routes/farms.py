@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Request, Response
 
 from xtreaming.coordinator.api.auth import Farm, Viewer
 from xtreaming.coordinator.api.deps import coordinator_of
@@ -16,6 +17,7 @@ from xtreaming.coordinator.api.schemas import (
     FarmRegistration,
     FarmRow,
     Heartbeat,
+    HeartbeatAnswer,
     LeaseRequest,
     LeaseResponse,
     Progress,
@@ -23,27 +25,35 @@ from xtreaming.coordinator.api.schemas import (
     message_columns,
     packed_messages,
 )
-from xtreaming.coordinator.records import SlotRecord
-from xtreaming.coordinator.service import Assignment, Report, Settled
+from xtreaming.coordinator.records import FarmRecord, SlotRecord
+from xtreaming.coordinator.service import Assignment, Coordinator, Report, Settled
 from xtreaming.wire import lease_frame
 
 router = APIRouter(prefix="/api", tags=["farms"])
 
-#: Long-polling farms each hold a worker thread while they wait; this many may wait at once.
+#: Lease requests run on worker threads of their own (settling, leasing, long-polling), so that farms
+#: waiting on the coordinator never take the threads of the other routes (the screen's); this many at once.
 MAX_WAITING_LEASES = 1024
 _waiting = anyio.CapacityLimiter(MAX_WAITING_LEASES)
 
 
 @router.post("/farms/register", response_model=FarmRegistered)
 def register(body: FarmRegistration, request: Request, _: Farm) -> FarmRegistered:
-    record = coordinator_of(request).register_farm(body.name, body.labels, body.slots)
-    return FarmRegistered(farm_id=record.id, heartbeat_interval_s=record.heartbeat_interval_s)
+    coordinator = coordinator_of(request)
+    record = coordinator.register_farm(body.name, body.labels, body.slots, body.instance)
+    return FarmRegistered(
+        farm_id=record.id,
+        heartbeat_interval_s=record.heartbeat_interval_s,
+        lost_after_heartbeats=coordinator.options.lost_after_heartbeats,
+    )
 
 
-@router.post("/farms/{farm_id}/heartbeat", status_code=status.HTTP_204_NO_CONTENT)
-def heartbeat(farm_id: str, body: Heartbeat, request: Request, _: Farm) -> None:
+@router.post("/farms/{farm_id}/heartbeat", response_model=HeartbeatAnswer)
+def heartbeat(farm_id: str, body: Heartbeat, request: Request, _: Farm) -> HeartbeatAnswer:
+    """The farm's slots now; answers the tasks it must stop (farms that ignore the answer keep working)."""
     slots = [SlotRecord(farm_id, s.index, s.state, s.task_id, s.pid, s.done, s.total, s.rss_bytes) for s in body.slots]
-    coordinator_of(request).heartbeat(farm_id, slots)
+    reconciled = coordinator_of(request).heartbeat(farm_id, slots, reporting=body.reporting, instance=body.instance)
+    return HeartbeatAnswer(stop=list(reconciled.stop), superseded=reconciled.superseded)
 
 
 @router.post("/farms/{farm_id}/lease", response_model=LeaseResponse)
@@ -51,16 +61,43 @@ async def lease(farm_id: str, body: LeaseRequest, request: Request, _: Farm) -> 
     """Tasks for the given idle slots; waits up to ``wait_s`` when there is no work (long-poll).
 
     JSON, or framed with the messages' columns in binary after it when the request accepts
-    ``application/x-xtreaming-lease`` (``xtreaming.wire.lease_frame``: what farms ask for)."""
+    ``application/x-xtreaming-lease`` (``xtreaming.wire.lease_frame``: what farms ask for).
+
+    Nothing here runs on the event loop but the hand-offs: the service takes its lock and may wait on
+    the store and the broker, so it is called on a worker thread (``_waiting``'s), the answer built there too."""
     coordinator = coordinator_of(request)
+    framed = lease_frame.MEDIA_TYPE in request.headers.get("accept", "")
+    answer, settled = await anyio.to_thread.run_sync(
+        _settle_and_lease, coordinator, farm_id, body, framed, limiter=_waiting
+    )
+    if answer is None:  # no task yet: wait for work
+        answer = await anyio.to_thread.run_sync(
+            _wait_for_work, coordinator, farm_id, body, framed, settled, limiter=_waiting, abandon_on_cancel=True
+        )
+    return answer
+
+
+def _settle_and_lease(
+    coordinator: Coordinator, farm_id: str, body: LeaseRequest, framed: bool
+) -> tuple[Response | None, list[dict[str, Any]]]:
+    """Settle the completions and lease the slots; the answer, or None when it should wait for work."""
     completions = [(c.task_id, report_of(c)) for c in body.completions]
     results, tasks = coordinator.settle_and_lease(farm_id, completions, body.slots)
     settled = [settled_out(s) | {"task_id": c.task_id} for s, c in zip(results, body.completions, strict=True)]
     if not tasks and body.wait_s > 0:
-        tasks = await anyio.to_thread.run_sync(
-            coordinator.lease_wait, farm_id, body.slots, body.wait_s, limiter=_waiting, abandon_on_cancel=True
-        )
-    if lease_frame.MEDIA_TYPE in request.headers.get("accept", ""):
+        return None, settled
+    return _lease_answer(tasks, settled, framed), settled
+
+
+def _wait_for_work(
+    coordinator: Coordinator, farm_id: str, body: LeaseRequest, framed: bool, settled: list[dict[str, Any]]
+) -> Response:
+    """The long-poll: lease the slots as soon as there is work, for up to ``wait_s``."""
+    return _lease_answer(coordinator.lease_wait(farm_id, body.slots, body.wait_s), settled, framed)
+
+
+def _lease_answer(tasks: list[Assignment], settled: list[dict[str, Any]], framed: bool) -> Response:
+    if framed:
         packed = [packed_messages(task.messages) for task in tasks]
         content = _answer([_task_json(task, head) for task, (head, _) in zip(tasks, packed, strict=True)], settled)
         return Response(lease_frame.frame(content, [data for _, data in packed]), media_type=lease_frame.MEDIA_TYPE)
@@ -99,6 +136,11 @@ def farms(request: Request, _: Viewer) -> list[FarmRow]:
 
 
 def farm_rows(request: Request) -> list[FarmRow]:
+    return rows_of_farms(coordinator_of(request).farms())
+
+
+def rows_of_farms(farms: Iterable[tuple[FarmRecord, bool, int]]) -> list[FarmRow]:
+    """``Coordinator.farms()`` (each farm, whether it is lost, its busy slots) as the API's rows."""
     return [
         FarmRow(
             id=record.id,
@@ -108,7 +150,7 @@ def farm_rows(request: Request) -> list[FarmRow]:
             last_heartbeat_at=record.last_heartbeat_at,
             lost=lost,
         )
-        for record, lost, busy in coordinator_of(request).farms()
+        for record, lost, busy in farms
     ]
 
 

@@ -12,7 +12,7 @@ from pydantic import TypeAdapter
 from xtreaming.coordinator.api.auth import Admin, Viewer
 from xtreaming.coordinator.api.deps import coordinator_of
 from xtreaming.coordinator.api.routes.bases import rows_of_bases
-from xtreaming.coordinator.api.routes.farms import farm_rows
+from xtreaming.coordinator.api.routes.farms import rows_of_farms
 from xtreaming.coordinator.api.routes.queues import in_screen_order
 from xtreaming.coordinator.api.schemas import AuditRow, BaseRow, FarmRow, Status
 from xtreaming.coordinator.figures import QueueFigures
@@ -38,23 +38,27 @@ _STATUS_JSON = TypeAdapter(_StatusBody)
 
 @router.get("/api/status", response_model=Status)
 def status(request: Request, _: Viewer) -> Response:
-    """Queues, bases and farms in one answer: the screen polls this, not one request per row."""
+    """Queues, bases and farms in one answer: the screen polls this, not one request per row.
+
+    From memory, whatever the broker does: while a farm's request holds the coordinator across a broker
+    or store round trip, the figures last taken (``now`` says when they were)."""
     coordinator = coordinator_of(request)
     loop = request.app.state.loop
-    queues, bases = coordinator.figures()
+    screen = coordinator.screen()
     body = _StatusBody(
-        now=coordinator.now(),
+        now=screen.at,
         broker_ok=loop.broker_error is None,
         broker_error=loop.broker_error,
-        queues=in_screen_order(queues),
-        bases=rows_of_bases(coordinator, bases),
-        farms=farm_rows(request),
+        queues=in_screen_order(screen.queues),
+        bases=rows_of_bases(coordinator, screen.bases),
+        farms=rows_of_farms(screen.farms),
     )
     return Response(_STATUS_JSON.dump_json(body), media_type="application/json")
 
 
 @router.get("/healthz")
-def health() -> dict[str, str]:
+async def health() -> dict[str, str]:
+    """On the event loop itself, touching nothing that may block: alive means the server answers."""
     return {"status": "ok"}
 
 
