@@ -154,6 +154,11 @@ class LeaseSite:
     def runs(self) -> list[Run]:
         return read_runs(self.journal)
 
+    def runs_once(self, count: int) -> list[Run] | None:
+        """The journal's runs once it has at least ``count`` of them, else None (for ``wait_until``)."""
+        runs = self.runs()
+        return runs if len(runs) >= count else None
+
     def wait_gone(self, pids: set[int], timeout_s: float, what: str) -> int:
         """Wait until none of ``pids`` runs; returns a moment (monotonic ns) at which all were gone."""
         wait_until(lambda: not any(is_running(pid) for pid in pids), timeout_s, what, every_s=0.005)

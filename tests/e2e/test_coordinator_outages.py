@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.broker.refused_writes import writes_refused
-from tests.e2e.journal import Run, overlapping, runs_per_key
+from tests.e2e.journal import overlapping, runs_per_key
 from tests.e2e.lease_site import LeaseSite, is_running
 from tests.e2e.relay import Relay
 from tests.waiting import wait_until
@@ -35,23 +35,11 @@ OUTAGE_S = 5 * HEARTBEAT_S
 TASK_S = 10.0
 
 
-def runs_when(site: LeaseSite, count: int) -> list[Run] | None:
-    runs = site.runs()
-    return runs if len(runs) >= count else None
-
-
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[LeaseSite]:
     site = LeaseSite(tmp_path, HEARTBEAT_S)
     yield site
     site.close()
-
-
-@pytest.fixture
-def relay(site: LeaseSite) -> Iterator[Relay]:
-    relay = Relay(int(site.url.rsplit(":", 1)[1]))
-    yield relay
-    relay.close()
 
 
 def sigkill_then_restart(site: LeaseSite, relay: Relay, outage: Callable[[], None]) -> None:
@@ -79,7 +67,7 @@ def test_tasks_kept_running_through_a_long_coordinator_outage_run_once_and_never
     site.profile(first_s=TASK_S, then_s=0, batch_size=5)
     site.publish(TOPIC, 10)
     farm = site.farm_via("farm-a", 2, relay.url, "--keep-running-when-unreachable")
-    wait_until(lambda: runs_when(site, 10), 20, "farm-a's two tasks to start")
+    wait_until(lambda: site.runs_once(10), 20, "farm-a's two tasks to start")
     down = time.monotonic()
 
     def outage() -> None:  # the fault itself lasts OUTAGE_S
@@ -102,7 +90,7 @@ def test_by_default_a_farm_stops_its_tasks_when_the_coordinator_is_away_and_they
     site.profile(first_s=TASK_S, then_s=0, batch_size=5)
     site.publish(TOPIC, 10)
     farm = site.farm("farm-a", 4)
-    first = wait_until(lambda: runs_when(site, 10), 20, "two tasks to start")
+    first = wait_until(lambda: site.runs_once(10), 20, "two tasks to start")
     workers = {run.pid for run in first}
 
     site.coordinator.kill()
@@ -127,7 +115,7 @@ def test_a_state_store_refusing_writes_neither_loses_a_farm_nor_makes_it_stop_it
     site.profile(first_s=TASK_S, then_s=0, batch_size=5)
     site.publish(TOPIC, 10)
     farm = site.farm("farm-a", 2)
-    first = wait_until(lambda: runs_when(site, 10), 20, "two tasks to start")
+    first = wait_until(lambda: site.runs_once(10), 20, "two tasks to start")
     workers = {run.pid for run in first}
 
     start = time.monotonic()

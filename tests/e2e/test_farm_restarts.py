@@ -22,18 +22,13 @@ TOPIC = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
 HEARTBEAT_S = 2.0
 
 
-def runs_when(site: LeaseSite, count: int) -> list[Run] | None:
-    runs = site.runs()
-    return runs if len(runs) >= count else None
-
-
 def test_a_farm_restarted_at_once_gets_its_tasks_back_at_once_with_no_attempt_counted(tmp_path: Path) -> None:
     site = LeaseSite(tmp_path, HEARTBEAT_S)
     try:
         site.profile(first_s=600, then_s=0, batch_size=5)  # the first run of a key would outlast the test
         site.publish(TOPIC, 10)
         farm = site.farm("farm-a", 2)
-        first = wait_until(lambda: runs_when(site, 10), 20, "the farm's two tasks to start")
+        first = wait_until(lambda: site.runs_once(10), 20, "the farm's two tasks to start")
         workers = {run.pid for run in first}
 
         farm.kill()  # the crash: the farm and its worker trees die at once
@@ -47,7 +42,7 @@ def test_a_farm_restarted_at_once_gets_its_tasks_back_at_once_with_no_attempt_co
         def rerun_within_its_slots() -> list[Run] | None:
             row = site.farm_row("farm-a")
             assert row["busy"] <= row["slots"] == 2, f"farm-a shows {row['busy']} busy slots of {row['slots']}"
-            return runs_when(site, 20)
+            return site.runs_once(20)
 
         runs = wait_until(rerun_within_its_slots, 10, "the previous process's messages to run again")
         acks = site.wait_acked(TOPIC, 10, timeout_s=20)
@@ -72,7 +67,7 @@ def test_a_second_process_under_a_farms_name_takes_its_tasks_and_the_first_kills
         site.profile(first_s=600, then_s=0, batch_size=5)
         site.publish(TOPIC, 10)
         first = site.farm("farm-a", 2)
-        workers = {run.pid for run in wait_until(lambda: runs_when(site, 10), 20, "the first process's tasks")}
+        workers = {run.pid for run in wait_until(lambda: site.runs_once(10), 20, "the first process's tasks")}
 
         second = site.farm("farm-a", 2)  # e.g. started by hand while the service still ran
         wait_until(lambda: " registered at " in second.output(), 20, "the second process to register")

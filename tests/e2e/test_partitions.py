@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.journal import Run, overlapping
+from tests.e2e.journal import overlapping
 from tests.e2e.lease_site import LeaseSite, is_running
 from tests.e2e.relay import Relay
 from tests.waiting import wait_until
@@ -39,18 +39,6 @@ def site(tmp_path: Path) -> Iterator[LeaseSite]:
     site.close()
 
 
-@pytest.fixture
-def relay(site: LeaseSite) -> Iterator[Relay]:
-    relay = Relay(int(site.url.rsplit(":", 1)[1]))
-    yield relay
-    relay.close()
-
-
-def runs_when(site: LeaseSite, count: int) -> list[Run] | None:
-    runs = site.runs()
-    return runs if len(runs) >= count else None
-
-
 def logged_at(output: str, text: str) -> datetime:
     """When a process logged the first line containing ``text`` (its log lines start with the time)."""
     [line] = [line for line in output.splitlines() if text in line][:1]
@@ -65,7 +53,7 @@ def test_a_partitioned_farm_stops_its_tasks_before_the_coordinator_leases_them_e
     site.profile(first_s=60, then_s=0, batch_size=5)
     site.publish(TOPIC, 10)
     farm_a = site.farm_via("farm-a", 2, relay.url)
-    first = wait_until(lambda: runs_when(site, 10), 20, "farm-a's two tasks to start")
+    first = wait_until(lambda: site.runs_once(10), 20, "farm-a's two tasks to start")
     workers = {run.pid for run in first}
     farm_b = site.farm("farm-b", 2)
     wait_until(lambda: " registered at " in farm_b.output(), 20, "farm-b to register")
@@ -90,7 +78,7 @@ def test_a_farm_back_from_a_partition_kills_the_tasks_the_coordinator_gave_up_at
     site.profile(first_s=60, then_s=0, batch_size=5)
     site.publish(TOPIC, 10)
     farm = site.farm_via("farm-a", 2, relay.url, "--keep-running-when-unreachable")
-    first = wait_until(lambda: runs_when(site, 10), 20, "two tasks to start")
+    first = wait_until(lambda: site.runs_once(10), 20, "two tasks to start")
     workers = {run.pid for run in first}
 
     relay.cut()
