@@ -387,6 +387,16 @@ class BrokerContract:
         assert broker.read(f"{prefix}.A", full, ends[full] + 1000) == []
         assert broker.read(f"{prefix}.A", empty, ends[empty]) == []
 
+    def test_a_read_at_the_end_sees_what_the_same_broker_appends_next(self, broker: Broker, prefix: str) -> None:
+        broker.create_topic(f"{prefix}.A", 1)
+        broker.append(f"{prefix}.A", [Record(None, b"0"), Record(None, b"1")])
+        assert [m.value for m in broker.read(f"{prefix}.A", 0, 0)] == [b"0", b"1"]
+        assert broker.read(f"{prefix}.A", 0, 2) == []  # read to its end
+
+        broker.append(f"{prefix}.A", [Record(None, b"2")])
+
+        assert [(m.offset, m.value) for m in broker.read(f"{prefix}.A", 0, 2)] == [(2, b"2")]
+
     def test_read_stops_at_max_records(self, broker: Broker, prefix: str) -> None:
         broker.create_topic(f"{prefix}.A", 1)
         broker.append(f"{prefix}.A", [Record(None, b"%d" % i) for i in range(10)])

@@ -167,14 +167,15 @@ class KafkaReader:
             position = max(stream.fetched, self._position(tp))
             fetched_end = self._fetched_end((topic, partition))
             if fetched_end is not None:  # the first fetch since the assignment answered: it knows the end
-                if end is None and position >= max(fetched_end, self._appended.get((topic, partition), 0)):
+                appended = self._appended.get((topic, partition), 0)  # what this broker appended is there too
+                if end is None and position >= max(fetched_end, appended):
                     # At the end as last fetched; ask the cluster whether records came since (on tansu the
                     # answer may be short of the end, but it passes ``position`` when anything came).
                     end = self._calls.call(
                         f"read end of {topic!r} partition {partition}",
                         lambda: self._consumer.get_watermark_offsets(tp, timeout=self._calls.timeout_s),
                     )[1]
-                if position >= max(fetched_end, end or 0):
+                if position >= max(fetched_end, end or 0, appended):
                     return result
             now = time.monotonic()
             deadline = deadline or now + self._calls.timeout_s
