@@ -174,11 +174,15 @@ class Intake:
         for index, want in enumerate(wants):
             queue, runtime = want.queue, want.runtime
             self._fetching.discard((queue.topic, want.partition))
-            if index >= len(fetched) or not fetched[index]:
+            if index >= len(fetched):
                 continue
             current = self._queues.get(queue.topic) is queue and queue.partitions.get(want.partition) is runtime
-            if current and runtime.next_read == want.offset:
+            if not (current and runtime.next_read == want.offset):
+                continue
+            if fetched[index]:
                 added += self._hand_out(queue, fetched[index])
+            else:
+                runtime.ledger.skip_to(want.offset + want.count)  # nothing there: gaps up to the planned end
         return added
 
     def read(self, queue: QueueRuntime, partition: int, until: int | None = None) -> int:
@@ -198,6 +202,7 @@ class Intake:
                 return added
             messages = self.broker.read(queue.topic, partition, runtime.next_read, max_records=min(room, READ_CHUNK))
             if not messages:
+                runtime.ledger.skip_to(runtime.next_read + room)  # nothing there: gaps (see ``skip_to``)
                 return added
             added += self._hand_out(queue, messages)
 

@@ -80,6 +80,36 @@ def test_offsets_absent_from_the_log_do_not_hold_the_watermark_back() -> None:
     assert ledger.is_finished(3)
 
 
+def test_offsets_a_read_found_empty_at_the_end_count_as_finished() -> None:
+    ledger = PartitionLedger()
+    ledger.hand_out_all([0, 1, 2])  # a transaction's records; its commit marker holds offset 3
+    ledger.finish_all([0, 1])
+
+    ledger.skip_to(4)
+
+    assert (ledger.high, ledger.watermark) == (4, 2)  # offset 2 is still in flight
+    ledger.finish(2)
+    assert ledger.watermark == 4
+    assert ledger.export() == LedgerState(4)
+
+
+def test_skipping_to_an_offset_already_read_changes_nothing() -> None:
+    ledger = PartitionLedger()
+    ledger.hand_out_all([0, 1, 2])
+
+    ledger.skip_to(2)
+
+    assert (ledger.high, ledger.watermark, ledger.in_flight) == (3, 0, 3)
+
+
+def test_a_restored_finished_offset_inside_a_skipped_range_is_forgotten() -> None:
+    ledger = PartitionLedger(LedgerState(0, ((5, 6),)))
+
+    ledger.skip_to(8)
+
+    assert ledger.export() == LedgerState(8)
+
+
 def test_a_restart_redoes_only_what_was_in_flight() -> None:
     before = handed_out(*range(10))
     for offset in (1, 2, 4, 5, 8):

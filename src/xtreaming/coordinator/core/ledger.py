@@ -119,6 +119,16 @@ class PartitionLedger:
             return offsets
         return [offset for offset in offsets if self.hand_out(offset)]
 
+    def skip_to(self, offset: int) -> None:
+        """Record that the log has no message in ``[high, offset)`` (a read there found none, e.g. the
+        control record a transaction leaves at the end of a Kafka partition): those offsets count as
+        finished, so the watermark can reach ``offset``. Does nothing for ``offset <= high``."""
+        if offset <= self._high:
+            return
+        self._forget(self._high, offset)
+        self._high = offset
+        self._advance()
+
     def finish(self, offset: int) -> bool:
         """Mark an offset in flight finished (ok or dead); False, changing nothing, for any other offset.
 
