@@ -188,6 +188,20 @@ def test_a_task_whose_headers_do_not_match_its_messages_is_refused() -> None:
         Task.from_json({**task_head("t", 1), "messages": []}, columns(b"a"))
 
 
+@pytest.mark.parametrize("task_id", ["../../victim", "/etc", "a/b", "a\\b", "..", "", "x" * 65, 5, None])
+def test_a_task_id_that_could_name_a_path_outside_the_work_dir_is_refused(task_id: object) -> None:
+    head = {**task_head("t", 0), "task_id": task_id}
+
+    with pytest.raises(InvalidTask, match=r"task id .* is not 1 to 64 letters, digits, '-' or '_'"):
+        Task.from_json(head, columns())
+
+
+def test_the_coordinators_task_ids_are_accepted() -> None:
+    task = Task.from_json(task_head("0123456789abcdef0123456789abcdef", 0), columns())
+
+    assert task.task_id == "0123456789abcdef0123456789abcdef"
+
+
 def test_a_task_without_a_field_is_refused() -> None:
     head = task_head("t", 0)
     del head["timeout_s"]

@@ -14,9 +14,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Final, Protocol
 
 import psutil
 
@@ -181,6 +181,12 @@ def read_tail(path: Path, limit: int) -> str:
     return ("…" + text) if size > limit else text
 
 
+#: The worker's stdout is read this much at a time, and a line longer than ``MAX_LINE_BYTES`` is passed
+#: over (it cannot be a progress line): a worker printing hundreds of megabytes costs the farm no more.
+READ_CHUNK_BYTES: Final = 1 << 16
+MAX_LINE_BYTES: Final = 1 << 12
+
+
 class LineFollower:
     """Reads the lines appended to a file since the last call (the worker's stdout, for progress)."""
 
@@ -188,20 +194,30 @@ class LineFollower:
         self.path = path
         self._offset = 0
         self._partial = b""
+        #: The line being read grew past ``MAX_LINE_BYTES``: the rest of it, up to its newline, is dropped.
+        self._overlong = False
         self._file: IO[bytes] | None = None
 
-    def new_lines(self) -> list[bytes]:
+    def new_lines(self) -> Iterator[bytes]:
+        """Each complete line appended since the last call, read a chunk at a time; overlong lines skipped."""
         try:
             if self._file is None:
                 self._file = self.path.open("rb")
             self._file.seek(self._offset)
-            data = self._file.read()
+            while chunk := self._file.read(READ_CHUNK_BYTES):
+                self._offset += len(chunk)
+                lines = chunk.split(b"\n")
+                lines[0] = self._partial + lines[0]
+                self._partial = lines.pop()
+                for line in lines:
+                    if self._overlong:  # the end of a line already passed over
+                        self._overlong = False
+                        continue
+                    yield line
+                if len(self._partial) > MAX_LINE_BYTES:
+                    self._partial, self._overlong = b"", True
         except OSError:
-            return []
-        self._offset += len(data)
-        lines = (self._partial + data).split(b"\n")
-        self._partial = lines.pop()
-        return lines
+            return
 
     def close(self) -> None:
         if self._file is not None:

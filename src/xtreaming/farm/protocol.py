@@ -32,6 +32,10 @@ MAX_TASK_DETAIL: Final = 4000
 MAX_COMPLETION_BYTES: Final = 512 * 1024
 
 _PROGRESS = re.compile(rb"^XTREAMING-PROGRESS\s+(\d{1,18})\s*/\s*(\d{1,18})\s*$")
+#: A task id names the task's directory: letters, digits, ``-`` and ``_`` only (the coordinator sends 32
+#: hex digits), so that no lease — from a coordinator of another version or anyone in the middle — can
+#: name a path such as ``../../victim`` or ``/etc`` for the farm to write into or remove.
+_TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class InvalidOutput(XtreamingError, ValueError):
@@ -67,9 +71,12 @@ class Task:
     def from_json(cls, data: Mapping[str, Any], columns: lease_frame.MessageColumns) -> Task:
         """Build from one entry of a lease answer and its messages (see ``read_lease``); raises
         InvalidTask naming a missing field."""
+        task_id = data.get("task_id")
+        if not isinstance(task_id, str) or not _TASK_ID.fullmatch(task_id):
+            raise InvalidTask(f"lease response: task id {task_id!r} is not 1 to 64 letters, digits, '-' or '_'")
         try:
             return cls(
-                task_id=str(data["task_id"]),
+                task_id=task_id,
                 topic=str(data["topic"]),
                 base=str(data["base"]),
                 convenio=str(data["convenio"]),
