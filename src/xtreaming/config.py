@@ -59,7 +59,9 @@ class Settings(BaseSettings):
     tokens: list[Token] = Field(default_factory=list)
     time_zone: str = DEFAULT_TIME_ZONE
     group: str = DEFAULT_GROUP
-    heartbeat_interval_s: float = Field(default=DEFAULT_HEARTBEAT_INTERVAL_S, gt=0, le=300)
+    #: At least 0.2 s: a farm is lost after three intervals, and whatever it ran must be dead by then
+    #: (its watchdog kills its workers within tens of milliseconds of its death).
+    heartbeat_interval_s: float = Field(default=DEFAULT_HEARTBEAT_INTERVAL_S, ge=0.2, le=300)
     discovery_interval_s: float = Field(default=DEFAULT_DISCOVERY_INTERVAL_S, gt=0, le=3600)
     default_base_max_workers: int = Field(default=DEFAULT_BASE_MAX_WORKERS, ge=0, le=10_000)
     #: Largest request body the API accepts, except publishing.
