@@ -32,6 +32,8 @@ from xtreaming.broker.sqlite import SqliteBroker
 from xtreaming.localhost import free_port
 
 URGENT = "MULTCOB02.1186.COBSINC.LOCALIZACAO"
+#: The queues' worker: the farms here are the benchmark itself, but a queue with none is never scheduled.
+NOOP = "xtreaming.demo.worker:noop"
 
 
 def start_coordinator(root: Path, port: int) -> subprocess.Popen[bytes]:
@@ -98,6 +100,7 @@ def round_trips(root: Path, count: int, farms: int, slots: int) -> tuple[float, 
         url = f"http://127.0.0.1:{port}"
         api = wait_for(url, f"/api/queues/{URGENT}", 30)
         api.patch("/api/bases/MULTCOB02", json={"max_workers": farms * slots})  # the default of 4 would cap it
+        api.patch(f"/api/queues/{URGENT}/settings", json={"handler": NOOP})  # no worker: never scheduled
         api.close()
         results: Queue[tuple[int, float, list[float]]] = Queue()
         clients = [Process(target=farm_loop, args=(url, f"farm-{i}", count, slots, results)) for i in range(farms)]
@@ -137,6 +140,7 @@ def backlog_memory(root: Path, pending: int, topics: int = 20) -> tuple[float, f
         rows = api.get("/api/queues").json()["items"]
         ready_s = time.perf_counter() - started
         assert sum(r["pending"] for r in rows) == per_topic * topics, "pending must come from offsets"
+        api.post("/api/profiles", json={"pattern": ".*", "settings": {"handler": NOOP}})  # no worker: never scheduled
         farm = api.post("/api/farms/register", json={"name": "bench", "slots": 8}).json()["farm_id"]
         for _ in range(5):  # some leases and completions, so memory includes work in flight
             for task in api.post(f"/api/farms/{farm}/lease", json={"slots": list(range(8)), "wait_s": 0}).json()[

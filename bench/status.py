@@ -31,6 +31,8 @@ from xtreaming.broker import Record, open_broker
 TARGET_P95_MS = 50.0
 BASES = 40
 SLOTS_PER_FARM = 16
+#: The queues' worker: the farms here are the benchmark itself.
+NOOP = "xtreaming.demo.worker:noop"
 #: How long the coordinator may take to start and discover every topic.
 START_TIMEOUT_S = 120.0
 
@@ -83,6 +85,10 @@ def wait_for(api: httpx.Client, queues: int, server: subprocess.Popen[bytes]) ->
 
 def arrange(api: httpx.Client, farms: int) -> dict[str, int]:
     """Windows on every base, farms registered, some slots running tasks, some tasks completed."""
+    # The kinds' defaults with a worker: a queue with none is never scheduled.
+    urgent = {"handler": NOOP, "priority": 8, "batch_size": 1, "timeout_s": 120}
+    for pattern, settings in ((r".*\.COBSINC\..*", urgent), (".*", {"handler": NOOP})):
+        api.post("/api/profiles", json={"pattern": pattern, "settings": settings}).raise_for_status()
     for base in range(BASES):
         name = f"MULTCOB{base:02d}"
         api.patch(f"/api/bases/{name}", json={"max_workers": 20, "min_workers": 1}).raise_for_status()

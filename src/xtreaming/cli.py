@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings
 from rich.console import Console
 from rich.table import Table
 
-from xtreaming import operator_commands
+from xtreaming import operator_commands, profile_commands
 from xtreaming.config import ClientSettings, Role, Settings
 from xtreaming.csv_source import CsvFile, ValueFormat
 from xtreaming.defaults import DEFAULT_HOST, DEFAULT_PORT
@@ -305,6 +305,15 @@ for _window_command in operator_commands.window_app.registered_commands:
     assert _window_command.callback is not None
     _window_command.callback = _mapped(_window_command.callback)
 app.add_typer(operator_commands.window_app, name="window")
+for _bulk_command in operator_commands.bulk_app.registered_commands:
+    assert _bulk_command.callback is not None
+    _bulk_command.callback = _mapped(_bulk_command.callback)
+app.add_typer(operator_commands.bulk_app, name="bulk")
+app.command()(_mapped(profile_commands.settings))
+for _profile_command in profile_commands.profile_app.registered_commands:
+    assert _profile_command.callback is not None
+    _profile_command.callback = _mapped(_profile_command.callback)
+app.add_typer(profile_commands.profile_app, name="profile")
 
 
 def main() -> None:

@@ -14,6 +14,10 @@ from xtreaming.config import ClientSettings
 
 out = Console(highlight=False)
 window_app = typer.Typer(no_args_is_help=True, help="Time windows limiting a base's workers.")
+bulk_app = typer.Typer(
+    no_args_is_help=True,
+    help="Pause, resume or reprioritize every queue matching a filter (--base, --kind, --pattern), in one action.",
+)
 
 UrlOption = Annotated[str | None, typer.Option("--url", help="Coordinator URL (default: XTREAMING_URL).")]
 TokenOption = Annotated[str | None, typer.Option("--token", help="Bearer token (default: XTREAMING_TOKEN).")]
@@ -104,6 +108,78 @@ def priority(
     with client(url, token) as api:
         row = api.post(f"/api/queues/{queue}/priority", body)
     out.print(f"queue {queue}: priority {row['priority']}")
+
+
+BaseFilter = Annotated[str | None, typer.Option("--base", help="Queues of this base, e.g. MULTCOB03.")]
+KindFilter = Annotated[str | None, typer.Option("--kind", help="Queues of this kind (IMPORTACAO, COBSINC, …).")]
+PatternFilter = Annotated[
+    str | None, typer.Option("--pattern", help="RE2 expression searched for in the topic (anchor with ^…$).")
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Only list the queues and what would change.")]
+
+
+@bulk_app.command("pause")
+def bulk_pause(
+    base: BaseFilter = None,
+    kind: KindFilter = None,
+    pattern: PatternFilter = None,
+    dry_run: DryRun = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Pause every matching queue: no new tasks; running ones finish."""
+    _bulk("pause", _selection(base, kind, pattern, dry_run), url, token)
+
+
+@bulk_app.command("resume")
+def bulk_resume(
+    base: BaseFilter = None,
+    kind: KindFilter = None,
+    pattern: PatternFilter = None,
+    dry_run: DryRun = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Resume every matching queue."""
+    _bulk("resume", _selection(base, kind, pattern, dry_run), url, token)
+
+
+@bulk_app.command("priority")
+def bulk_priority(
+    set_to: Annotated[int | None, typer.Option("--set", min=0, max=9, help="New priority, 0..9.")] = None,
+    up: Annotated[bool, typer.Option("--up", help="Raise each by one.")] = False,
+    down: Annotated[bool, typer.Option("--down", help="Lower each by one.")] = False,
+    base: BaseFilter = None,
+    kind: KindFilter = None,
+    pattern: PatternFilter = None,
+    dry_run: DryRun = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Set, raise or lower the priority of every matching queue (within 0..9)."""
+    if [set_to is not None, up, down].count(True) != 1:
+        raise typer.BadParameter("give exactly one of --set N, --up, --down")
+    change: dict[str, object] = {"priority": set_to} if set_to is not None else {"delta": 1 if up else -1}
+    _bulk("priority", {**_selection(base, kind, pattern, dry_run), **change}, url, token)
+
+
+def _selection(base: str | None, kind: str | None, pattern: str | None, dry_run: bool) -> dict[str, object]:
+    if base is None and kind is None and pattern is None:
+        raise typer.BadParameter("give at least one of --base, --kind, --pattern")
+    given = {"base": base, "kind": kind, "pattern": pattern}
+    return {**{k: v for k, v in given.items() if v is not None}, "dry_run": dry_run}
+
+
+def _bulk(action: str, body: dict[str, object], url: str | None, token: str | None) -> None:
+    with client(url, token) as api:
+        outcome = api.post(f"/api/queues/bulk/{action}", body)
+    table = Table("Fila", "Prio", "Estado", "Muda")
+    for row in outcome["queues"]:
+        state = "paused" if row["paused"] else "active"
+        table.add_row(row["topic"], str(row["priority"]), state, "yes" if row["changed"] else "-")
+    out.print(table)
+    verb = "would change" if outcome["dry_run"] else "changed"
+    out.print(f"{action} {outcome['filter']}: {len(outcome['queues'])} queues match, {verb} {outcome['changed']}")
 
 
 def base_limit(

@@ -56,6 +56,9 @@ def site(tmp_path: Path) -> Iterator[Site]:
             every_s=0.1,
             ignoring=(httpx.TransportError,),
         )
+        # A queue with no worker is never scheduled, nor explained beyond that: give it one.
+        configured = site.run("settings", TOPIC, "--command", '["worker.exe", "{input}"]')
+        assert configured.returncode == 0, configured.stderr
         yield site
     finally:
         server.terminate()

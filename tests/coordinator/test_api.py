@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.coordinator.server import RunningCoordinator
+from tests.coordinator.workers import WORKER, give_workers_over
 from tests.services import fresh_postgres_schema
 from tests.waiting import wait_until
 from xtreaming.broker import open_broker
@@ -29,6 +30,7 @@ def publish(api: httpx.Client, topic: str, keys: list[str]) -> None:
     body = {"messages": [{"key": k, "value": f"<cliente cpf='{k}'/>"} for k in keys], "partitions": 1}
     response = api.post(f"/api/topics/{topic}/messages", json=body)
     assert response.status_code == 200, response.text
+    give_workers_over(api)
 
 
 def register(api: httpx.Client, name: str = "farm-a", slots: int = 2) -> str:
@@ -91,7 +93,8 @@ def test_a_farm_asking_for_framed_answers_gets_the_messages_untouched(api: httpx
     values = [b"<cliente nome='Jo\xc3\xa3o'/>\n", b"\xff\x00\n\xfe", b"", b'{"cpf":"4"}']
     body = {"messages": [{"key": str(i), "value": base64.b64encode(v).decode(), "encoding": "base64"}
                          for i, v in enumerate(values)], "partitions": 1}  # fmt: skip
-    api.post("/api/profiles", json={"pattern": ".*", "settings": {"batch_size": 2}}).raise_for_status()
+    settings = {"batch_size": 2, "command": list(WORKER)}
+    api.post("/api/profiles", json={"pattern": ".*", "settings": settings}).raise_for_status()
     api.post(f"/api/topics/{TOPIC}/messages", json=body).raise_for_status()
     farm_id = register(api)
 

@@ -27,6 +27,9 @@ EXPECTED = {
     ("GET", "/api/farms"): Role.VIEWER,
     ("GET", "/api/queues"): Role.VIEWER,
     ("GET", "/api/queues/{topic}"): Role.VIEWER,
+    ("POST", "/api/queues/bulk/pause"): Role.OPERATOR,
+    ("POST", "/api/queues/bulk/resume"): Role.OPERATOR,
+    ("POST", "/api/queues/bulk/priority"): Role.OPERATOR,
     ("POST", "/api/queues/{topic}/pause"): Role.OPERATOR,
     ("POST", "/api/queues/{topic}/resume"): Role.OPERATOR,
     ("POST", "/api/queues/{topic}/priority"): Role.OPERATOR,
@@ -51,6 +54,10 @@ EXPECTED = {
     ("GET", "/api/whoami"): Role.VIEWER,
     # The operator screen's page holds no data (it reads /api/status with the operator's token).
     ("GET", "/"): None,
+    ("GET", "/metrics"): Role.VIEWER,
+    # The API's page and its Swagger UI sign-in helper hold no data, like the OpenAPI document.
+    ("GET", "/docs"): None,
+    ("GET", "/docs/oauth2-redirect"): None,
 }
 SECRETS = {role: f"secret-{role.value}" for role in Role}
 

@@ -17,6 +17,7 @@ import pytest
 from tests.broker.contract import read_all
 from tests.coordinator.server import RunningCoordinator
 from tests.coordinator.test_api import TOPIC, queue_row, register
+from tests.coordinator.workers import WORKER
 from tests.services import Tansu, fresh_postgres_schema
 from tests.waiting import wait_until
 from xtreaming.broker import Message, open_broker
@@ -87,7 +88,8 @@ def test_a_broker_outage_is_shown_and_the_run_resumes_without_loss(
     server: RunningCoordinator, fresh_tansu: Tansu
 ) -> None:
     api = httpx.Client(base_url=server.url, timeout=10)
-    assert api.post("/api/profiles", json={"pattern": ".*", "settings": {"batch_size": BATCH}}).status_code == 201
+    settings = {"batch_size": BATCH, "command": list(WORKER)}
+    assert api.post("/api/profiles", json={"pattern": ".*", "settings": settings}).status_code == 201
     body = {
         "messages": [{"key": f"{i:011d}", "value": f"<cliente n='{i}'/>"} for i in range(MESSAGES)],
         "partitions": 2,

@@ -18,6 +18,7 @@ import pytest
 from confluent_kafka import Producer  # the foreign producer, of the CRM's kind: tests may use it
 
 from tests.coordinator.test_service import Site, farm, keys
+from tests.coordinator.workers import give_workers
 from tests.services import Tansu, fresh_postgres_schema
 from tests.waiting import wait_until
 from xtreaming.broker import Message, Record, partition_for
@@ -49,6 +50,7 @@ class PoisonSite(Site):
         else:
             self.broker.append(TOPIC, records)
         wait_until(lambda: self._pending() == len(records), 10, f"the coordinator to read the {len(records)} messages")
+        give_workers(self.coordinator)
 
     def _pending(self) -> int:
         self.coordinator.run_once()

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.coordinator.workers import WORKER, give_workers
 from tests.services import fresh_postgres_schema
 from xtreaming.broker import Broker, Record, open_broker
 from xtreaming.coordinator.options import CoordinatorOptions
@@ -66,6 +67,7 @@ class Site:
         self.broker.create_topic(topic, partitions)
         self.broker.append(topic, [Record(k.encode(), f"<cliente cpf='{k}'/>".encode()) for k in keys])
         self.coordinator.run_once()
+        give_workers(self.coordinator)
 
     def results(self, topic: str) -> list[dict[str, Any]]:
         if topic not in self.broker.list_topics():
@@ -137,8 +139,8 @@ def test_a_profile_sets_the_settings_of_matching_queues(site: Site) -> None:
 
 
 def test_an_answer_stops_once_it_carries_a_thousand_messages_and_small_tasks_go_together(site: Site) -> None:
-    site.store.add_profile(r".*\.IMPORTACAO\..*", WorkSettings(batch_size=600, priority=9))
-    site.store.add_profile(r".*\.COBSINC\..*", WorkSettings(batch_size=10, priority=1))
+    site.store.add_profile(r".*\.IMPORTACAO\..*", WorkSettings(batch_size=600, priority=9, command=WORKER))
+    site.store.add_profile(r".*\.COBSINC\..*", WorkSettings(batch_size=10, priority=1, command=WORKER))
     site.coordinator.controls.update_base("MULTCOB03", "test", max_workers=40)
     site.publish("MULTCOB03.1189.COBSINC.LOCALIZACAO", keys(400))
     site.publish(TOPIC, keys(3000))

@@ -9,16 +9,21 @@ from typing import Any
 
 import httpx
 
+from tests.coordinator.workers import give_workers_over
+
 #: Three queues as on the design's examples: an import, the urgent sync lane, and a paused import.
 BUREAU = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
 SYNC = "MULTCOB02.1186.COBSINC.LOCALIZACAO"
 BAIXA = "MULTCOB09.1186.IMPORTACAO.BAIXA_SQL"
 
 
-def publish(api: httpx.Client, topic: str, count: int, first: int = 0) -> None:
+def publish(api: httpx.Client, topic: str, count: int, first: int = 0, *, worker: bool = True) -> None:
+    """``count`` messages on ``topic``; with ``worker``, its queue gets one (an admin's call)."""
     messages = [{"key": f"{first + i:011d}", "value": f"<cliente n='{first + i}'/>"} for i in range(count)]
     response = api.post(f"/api/topics/{topic}/messages", json={"messages": messages, "partitions": 1})
     assert response.status_code == 200, response.text
+    if worker:
+        give_workers_over(api)  # a queue with no worker is never scheduled; these tests lease as its farm
 
 
 def register(api: httpx.Client, name: str = "farm-a", slots: int = 4, **labels: str) -> str:

@@ -386,7 +386,7 @@ def test_a_viewer_sees_the_controls_disabled(open_page: PageOpener, tmp_path: Pa
     running = RunningCoordinator(tmp_path, tokens=tokens).start()
     try:
         with httpx.Client(base_url=running.url, headers={"Authorization": "Bearer operator-secret"}) as api:
-            publish(api, BUREAU, 10)
+            publish(api, BUREAU, 10, worker=False)  # settings are an admin's
 
         anonymous = open_page(running.url + "/")
         expect(anonymous.locator("#connection")).to_have_text("não autorizado")

@@ -72,6 +72,8 @@ class CoordinatorProcess:
     def publish(self, topic: str, count: int) -> None:
         messages = [{"key": f"{i:011d}", "value": json.dumps({"cpf": f"{i:011d}"})} for i in range(count)]
         self.call("POST", f"/api/topics/{topic}/messages", {"messages": messages, "partitions": 1})
+        # A queue with no worker is never scheduled: the tests here play the farm, so any command will do.
+        self.call("PATCH", f"/api/queues/{topic}/settings", {"command": ["worker.exe", "{input}"]})
 
     def register(self, name: str, slots: int) -> str:
         farm_id: str = self.call("POST", "/api/farms/register", {"name": name, "slots": slots})["farm_id"]

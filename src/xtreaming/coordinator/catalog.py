@@ -56,20 +56,38 @@ class Catalog:
     def register_queue(self, topic: TopicName, now: datetime) -> QueueRecord:
         """Store a new queue with the settings of the first matching profile (or the kind's defaults)."""
         profile = self.matching_profile(str(topic))
-        settings = profile.settings if profile else KIND_DEFAULTS.get(topic.kind, WorkSettings())
         self.ensure_base(topic.base)
         record = QueueRecord(
             topic=str(topic),
             base=topic.base,
             kind=topic.kind,
-            settings=settings,
+            settings=_inherited(topic.kind, profile),
             profile_id=profile.id if profile else None,
             discovered_at=now,
         )
         return self.store.add_queue(record)
 
-    def matching_profile(self, topic: str) -> Profile | None:
-        return next((p for p in self.store.list_profiles() if re.fullmatch(p.pattern, topic)), None)
+    def matching_profile(self, topic: str, profiles: Iterable[Profile] | None = None) -> Profile | None:
+        """The first profile (by position) whose pattern matches all of ``topic``, or None."""
+        found = self.store.list_profiles() if profiles is None else profiles
+        return next((p for p in found if re.fullmatch(p.pattern, topic)), None)
+
+    def follow_profiles(self) -> list[QueueRecord]:
+        """Work every queue's settings out again after profiles changed, and store those that differ.
+
+        Precedence: the queue's own overrides, then the first matching profile, then its kind's defaults;
+        so a profile added later reaches queues on kind defaults (or on a profile since removed), never
+        a setting an operator set on a queue. Returns the queues changed."""
+        profiles = self.store.list_profiles()
+        changed = []
+        for queue in self.store.list_queues():
+            profile = self.matching_profile(queue.topic, profiles)
+            own = {name: getattr(queue.settings, name) for name in queue.overridden}
+            settings = replace(_inherited(queue.kind, profile), **own)
+            profile_id = profile.id if profile else None
+            if settings != queue.settings or profile_id != queue.profile_id:
+                changed.append(self.store.follow_profile(queue.topic, settings, profile_id))
+        return changed
 
     def ensure_base(self, name: str) -> BaseRecord:
         for base in self.store.list_bases():
@@ -103,7 +121,8 @@ class Catalog:
         if priority is not None and not MIN_PRIORITY <= priority <= MAX_PRIORITY:
             raise InvalidInput(f"priority {priority} is not in {MIN_PRIORITY}..{MAX_PRIORITY}")
         new_settings = replace(current.settings, **changes) if changes else None
-        record = self.store.update_queue(topic, paused=paused, settings=new_settings)
+        overridden = current.overridden | changes.keys() if changes else None
+        record = self.store.update_queue(topic, paused=paused, settings=new_settings, overridden=overridden)
         details = {**changes, **({} if paused is None else {"paused": paused})}
         self.store.audit(actor, "queue.update", topic, details)
         return record
@@ -173,6 +192,11 @@ class Catalog:
         if found is None:
             raise QueueNotFound(f"queue {topic!r} is not registered")
         return found
+
+
+def _inherited(kind: str, profile: Profile | None) -> WorkSettings:
+    """What a queue of ``kind`` gets from ``profile``, or from its kind when no profile matches."""
+    return profile.settings if profile else KIND_DEFAULTS.get(kind, WorkSettings())
 
 
 def _given(**values: Any) -> dict[str, Any]:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 
 from xtreaming.coordinator.catalog import Catalog
 from xtreaming.coordinator.core.state import MAX_PRIORITY, MIN_PRIORITY
+from xtreaming.coordinator.queue_filter import QueueFilter
 from xtreaming.coordinator.records import AuditEntry, BaseRecord, Profile, QueueRecord, WindowRecord, WorkSettings
 from xtreaming.coordinator.runtime import QueueRuntime
+from xtreaming.errors import InvalidInput, QueueNotFound
 
 
 class Controls:
@@ -59,6 +62,49 @@ class Controls:
             self._changed.notify_all()
             return queue.record
 
+    def update_matching(
+        self,
+        queues: QueueFilter,
+        actor: str,
+        *,
+        paused: bool | None = None,
+        priority: int | None = None,
+        delta: int | None = None,
+        dry_run: bool = False,
+    ) -> list[tuple[QueueRecord, QueueRecord]]:
+        """Pause/resume every queue ``queues`` lets through, or set (``priority``) or move (``delta``, within
+        0..9) its priority, as one change: one store transaction with one audit entry (the filter, the action,
+        the queues matched and those it changed), applied under the coordinator's lock, so no other change
+        lands between two of its queues and a failure changes none of them. Returns each matching queue
+        before and after the change (as it would be on a ``dry_run``, which stores nothing). Raises
+        QueueNotFound (nothing changes) when no queue matches."""
+        with self._changed:
+            matching = [
+                self._queue(r.topic) for r in self.store.list_queues() if queues.matches(r.topic, r.base, r.kind)
+            ]
+            if not matching:
+                raise QueueNotFound(f"no queue matches {queues}")
+            before = [q.record for q in matching]
+            after = [_changed_record(r, paused, priority, delta) for r in before]
+            changed = [(q, r) for q, r in zip(matching, after, strict=True) if r != q.record]
+            if dry_run:
+                return list(zip(before, after, strict=True))
+            action = "pause" if paused else "resume" if paused is not None else "priority"
+            details: dict[str, object] = {"action": action, "filter": queues.criteria()}
+            details.update({k: v for k, v in (("priority", priority), ("delta", delta)) if v is not None})
+            details.update(queues=[r.topic for r in after], changed=[r.topic for _, r in changed])
+            with self.store.transaction():  # every queue and the audit entry, or none of them
+                stored = [
+                    self.store.update_queue(r.topic, paused=r.paused, settings=r.settings, overridden=r.overridden)
+                    for _, r in changed
+                ]
+                self.store.audit(actor, "queues.bulk", str(queues), details)
+            for (queue, _), record in zip(changed, stored, strict=True):
+                queue.with_record(record)
+                self._queue_changed(record.topic)
+            self._changed.notify_all()
+            return [(old, q.record) for old, q in zip(before, matching, strict=True)]
+
     # -- bases and their windows ----------------------------------------------------------------
 
     def update_base(
@@ -98,17 +144,35 @@ class Controls:
         """Every base's windows (read from the store: the screen asks every second, and waits for no lease)."""
         return self.store.list_windows()
 
-    # -- profiles and the audit log: in the store only, so no lock -------------------------------
+    # -- profiles: stored, then every queue's settings worked out again -------------------------
 
     def add_profile(self, pattern: str, settings: WorkSettings, position: int | None, actor: str) -> Profile:
-        """A profile for queues registered from now on; audited."""
-        profile = self.store.add_profile(pattern, settings, position)
-        self.store.audit(actor, "profile.add", pattern, {"id": profile.id, "position": profile.position})
-        return profile
+        """A profile for the queues it matches first, registered now or later, except for the settings an
+        operator set on a queue; audited with the queues it changed."""
+        with self._changed:
+            profile = self.store.add_profile(pattern, settings, position)
+            applied = self._follow_profiles()
+            details = {"id": profile.id, "position": profile.position, "queues": applied}
+            self.store.audit(actor, "profile.add", pattern, details)
+            return profile
 
     def remove_profile(self, profile_id: int, actor: str) -> None:
-        self.store.remove_profile(profile_id)
-        self.store.audit(actor, "profile.remove", str(profile_id), {})
+        """Remove a profile: its queues follow the next matching profile, else their kind's defaults."""
+        with self._changed:
+            self.store.remove_profile(profile_id)
+            applied = self._follow_profiles()
+            self.store.audit(actor, "profile.remove", str(profile_id), {"queues": applied})
+
+    def _follow_profiles(self) -> int:
+        changed = self.catalog.follow_profiles()
+        for record in changed:
+            self._queue(record.topic).with_record(record)
+            self._queue_changed(record.topic)
+        if changed:
+            self._changed.notify_all()
+        return len(changed)
+
+    # -- the audit log: in the store only, so no lock --------------------------------------------
 
     def profiles(self) -> list[Profile]:
         return self.store.list_profiles()
@@ -116,3 +180,16 @@ class Controls:
     def audit_log(self, limit: int, before_id: int | None) -> list[AuditEntry]:
         """Operator actions, newest first, from before ``before_id`` when given."""
         return self.store.list_audit(limit=limit, before_id=before_id)
+
+
+def _changed_record(record: QueueRecord, paused: bool | None, priority: int | None, delta: int | None) -> QueueRecord:
+    """``record`` paused/resumed or with its priority set or moved; a priority an operator gives becomes the
+    queue's own (overridden), as one given to that queue alone does, so no profile change undoes it."""
+    if paused is not None:
+        return replace(record, paused=paused)
+    if priority is None and delta is not None:
+        priority = min(MAX_PRIORITY, max(MIN_PRIORITY, record.settings.priority + delta))
+    if priority is None or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise InvalidInput(f"priority {priority} is not in {MIN_PRIORITY}..{MAX_PRIORITY}")
+    settings = replace(record.settings, priority=priority)
+    return replace(record, settings=settings, overridden=record.overridden | {"priority"})

@@ -32,7 +32,7 @@ class QueueFigures:
     base: str
     kind: str
     priority: int
-    state: str  # paused | base-paused | running | waiting | idle | done
+    state: str  # no-worker | paused | base-paused | running | waiting | idle | done
     workers: int
     max_workers: int | None
     base_in_use: int
@@ -103,6 +103,9 @@ def queue_figures(queue: QueueRuntime, base: BaseFigures, in_flight: int, now: d
 
 
 def _state(queue: QueueRuntime, base: BaseFigures, pending: int, workers: int) -> str:
+    settings = queue.record.settings
+    if not (settings.command or settings.handler):
+        return "no-worker"  # never scheduled: said first, whatever else holds
     if queue.record.paused:
         return "paused"
     if base.paused:

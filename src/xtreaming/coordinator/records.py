@@ -61,6 +61,9 @@ class QueueRecord:
     paused: bool = False
     profile_id: int | None = None
     discovered_at: datetime | None = None
+    #: The settings an operator set on this queue (``WorkSettings`` field names): they win over any
+    #: profile; the others follow the first matching profile, else the kind's defaults.
+    overridden: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,6 +195,7 @@ class QueueRuntime:
                 last_served=self.last_served,
                 pending=self._pending_view,
                 keys_in_flight=frozenset(self.keys_in_flight),
+                has_worker=bool(settings.command or settings.handler),
             )
         return self._state
 

@@ -87,6 +87,8 @@ QUEUES = Table(
     Column("paused", Boolean, nullable=False),
     Column("profile_id", Integer, ForeignKey(PROFILES.c.id, name="fk_queues_profile_id", ondelete="SET NULL")),
     Column("discovered_at", UtcDateTime, nullable=True),
+    # Names of the settings an operator set on this queue: profiles never change them.
+    Column("overridden", JSON, nullable=False, server_default="[]"),
     Index("ix_queues_base", "base"),
 )
 BASES = Table(

@@ -44,6 +44,7 @@ from xtreaming.coordinator.farms import FarmRuntime, Reconciled
 from xtreaming.coordinator.figures import BaseFigures, QueueFigures, screen_figures
 from xtreaming.coordinator.memory import Memory
 from xtreaming.coordinator.options import CoordinatorOptions
+from xtreaming.coordinator.outcomes import Outcome, SettlementListener, tell
 from xtreaming.coordinator.records import FarmRecord, SlotRecord, TaskRecord, WorkSettings
 from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime
 from xtreaming.coordinator.settlement import Report, Settled
@@ -116,6 +117,11 @@ class Coordinator:
         self._committing = threading.Lock()
         #: Why memory may be ahead of the store (a write failed midway), or None: see the module docstring.
         self._stale: str | None = None
+        #: Told each settlement's outcomes once they are durable (``outcomes.py``).
+        self._listeners: list[SettlementListener] = []
+        #: Outcomes settled and not told yet, collected while anybody listens. Kept here, not in the settlement:
+        #: those already durable when a later change failed survive the reload and are told with the next.
+        self._outcomes: list[Outcome] = []
         self._use(Memory.load(store, broker, self.options, clock))
         self._screen = self._screen_now()
 
@@ -123,6 +129,7 @@ class Coordinator:
         """Work on ``memory`` from now on; the scheduler's snapshot is built anew from it."""
         self._queues, self._farms, self._tasks = memory.queues, memory.farms, memory.tasks
         self._dirty, self._intake, self._settlement = memory.dirty, memory.intake, memory.settlement
+        self._settlement.outcomes = self._outcomes if self._listeners else None
         self._snapshot: Snapshot | None = None
 
     @contextmanager
@@ -149,6 +156,26 @@ class Coordinator:
         self._stale = None
         self._changed.notify_all()
 
+    def add_settlement_listener(self, listener: SettlementListener) -> None:
+        """Tell ``listener`` the outcomes of every settlement from now on, once they are durable: after the
+        store transaction that settled them committed, outside the lock (see ``outcomes.py``)."""
+        with self._lock:
+            self._listeners.append(listener)
+            self._settlement.outcomes = self._outcomes
+
+    def _take_outcomes(self) -> list[Outcome]:
+        """The outcomes settled since last taken, all durable (the lock held)."""
+        if not self._outcomes:
+            return []
+        taken = self._outcomes.copy()
+        self._outcomes.clear()
+        return taken
+
+    def _tell(self, outcomes: list[Outcome]) -> None:
+        """Give durable ``outcomes`` to the listeners; never holding the lock (a listener may be slow or ask us)."""
+        if outcomes:
+            tell(list(self._listeners), outcomes)
+
     # -- background work ------------------------------------------------------------------------
 
     def run_once(self) -> None:
@@ -167,8 +194,10 @@ class Coordinator:
         with self._lock:
             if self._stale is not None:
                 self._reload()
-            if self.expire(self._clock()):
+            if self._expire(self._clock()):
                 self._changed.notify_all()
+            outcomes = self._take_outcomes()
+        self._tell(outcomes)
         if now_s >= self._next_commit:
             self.commit_offsets()
             self._next_commit = now_s + self.options.commit_interval_s
@@ -349,19 +378,26 @@ class Coordinator:
         A lease ``lease`` would refuse is refused before anything is settled."""
         with self._lock:
             farm = self._leasing_farm(farm_id, slots) if slots else None
-            with self._consistent(), self.store.transaction():
-                try:
-                    # Results appended once; the log confirms them (its round trip or its commit) while the
-                    # lease is made.
-                    with self._settlement.batched(overlap=True):
-                        settled = [self.complete(task_id, report) for task_id, report in completions]
-                    assignments = self._lease(farm, slots) if farm is not None else []
-                except BaseException:
-                    with suppress(Exception):  # the error raised already is the one to report; memory is reloaded
-                        self._settlement.confirm()
-                    raise
-                self._settlement.confirm()  # the results are in the log before the store commits
-                return settled, assignments
+            told = len(self._outcomes)
+            try:
+                with self._consistent(), self.store.transaction():
+                    try:
+                        # Results appended once; the log confirms them (its round trip or its commit) while the
+                        # lease is made.
+                        with self._settlement.batched(overlap=True):
+                            settled = [self._complete(task_id, report) for task_id, report in completions]
+                        assignments = self._lease(farm, slots) if farm is not None else []
+                    except BaseException:
+                        with suppress(Exception):  # the error raised already is the one to report; memory is reloaded
+                            self._settlement.confirm()
+                        raise
+                    self._settlement.confirm()  # the results are in the log before the store commits
+            except BaseException:
+                del self._outcomes[told:]  # rolled back with the transaction: never told
+                raise
+            outcomes = self._take_outcomes()  # committed
+        self._tell(outcomes)
+        return settled, assignments
 
     def _leasing_farm(self, farm_id: str, slots: Iterable[int]) -> FarmRuntime:
         """The farm asking for ``slots``, memory reloaded first if stale. Raises FarmNotFound, or InvalidSlot
@@ -456,6 +492,14 @@ class Coordinator:
     def complete(self, task_id: str, report: Report) -> Settled:
         """Settle a task with the farm's report. Idempotent: a repeated or late report changes no count,
         except that a late "ok" still finishes messages nobody has finished since (first outcome wins)."""
+        with self._lock:
+            settled = self._complete(task_id, report)
+            outcomes = self._take_outcomes()  # the store's write is the settlement's last step: committed
+        self._tell(outcomes)
+        return settled
+
+    def _complete(self, task_id: str, report: Report) -> Settled:
+        """``complete``, its outcomes left for the caller to tell once they are durable."""
         with self._lock, self._consistent():
             task = self._tasks.get(task_id)
             if task is None:
@@ -469,6 +513,14 @@ class Coordinator:
 
     def expire(self, now: datetime | None = None) -> int:
         """Expire tasks past their deadline and the tasks of lost farms; returns how many expired."""
+        with self._lock:
+            expired = self._expire(now)
+            outcomes = self._take_outcomes()  # each expired task's settlement commits on its own
+        self._tell(outcomes)
+        return expired
+
+    def _expire(self, now: datetime | None = None) -> int:
+        """``expire``, its outcomes left for the caller to tell."""
         with self._lock, self._consistent():
             now = now or self._clock()
             lost = self._farms.find_lost(now)

@@ -18,6 +18,7 @@ from xtreaming.broker import Broker, Record
 from xtreaming.coordinator.core.pending import PendingMessage
 from xtreaming.coordinator.fitting import Fit, append_results, begin_results, fit_ack, fit_dlq
 from xtreaming.coordinator.options import CoordinatorOptions
+from xtreaming.coordinator.outcomes import Outcome, Result
 from xtreaming.coordinator.records import LedgerRecord, RetryRecord
 from xtreaming.coordinator.results import Finished, Status, ack_records, dlq_records
 from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime, retried
@@ -88,6 +89,9 @@ class Settlement:
         self._unconfirmed: list[Callable[[], object]] = []
         #: Tasks whose lease expired lately, by id, for the reports that still come for them.
         self._expired: OrderedDict[str, TaskRuntime] = OrderedDict()
+        #: The outcomes settled since the coordinator last took them, for the settlement hook; None while
+        #: nobody listens, so that settling costs nothing more then.
+        self.outcomes: list[Outcome] | None = None
 
     @contextmanager
     def batched(self, *, overlap: bool = False) -> Iterator[None]:
@@ -145,6 +149,8 @@ class Settlement:
         self._dirty.add(queue.topic)
         finished = [_finished(task, status, detail, messages, now) for (status, detail), messages in outcomes.items()]
         self._persist(queue, [task.record.id], finished, retries, offsets=finished_offsets)
+        if self.outcomes is not None:
+            self.outcomes += _outcomes(task, finished, retries, now)
         ok = sum(len(f.messages) for f in finished if f.status is Status.OK)
         dead = sum(len(f.messages) for f in finished if f.status is Status.DEAD)
         return Settled(True, ok=ok, retried=len(retries), dead=dead, ignored=ignored)
@@ -221,6 +227,8 @@ class Settlement:
         if ok:  # the expiry stored a retry row for each of them
             finished = _finished(task, Status.OK, "reported after its lease expired", ok, self._clock())
             self._persist(queue, [], [finished], [], cleared=ok)
+            if self.outcomes is not None:
+                self.outcomes += _outcomes(task, [finished], [], finished.finished_at)
         return Settled(accepted=False, ok=len(ok), ignored=len(task.entries) - len(ok))
 
     def _persist(
@@ -312,3 +320,24 @@ def _finished(
 ) -> Finished:
     r = task.record
     return Finished(r.topic, r.id, r.farm_id, r.slot, now, status, detail, messages)
+
+
+_RESULTS = {Status.OK: Result.OK, Status.DEAD: Result.DEAD}
+
+
+def _outcomes(
+    task: TaskRuntime, finished: Sequence[Finished], retries: Sequence[PendingMessage], now: datetime
+) -> list[Outcome]:
+    """The settlement hook's view of a task's settled messages (``retries``: on their next attempt)."""
+    r = task.record
+    topic, farm, slot, task_id, spent_s = r.topic, r.farm_id, r.slot, r.id, (now - r.leased_at).total_seconds()
+    outcomes: list[Outcome] = []
+    add = outcomes.append
+    for f in finished:
+        result, detail = _RESULTS[f.status], f.detail
+        for m in f.messages:
+            add(Outcome(result, topic, m.partition, m.offset, m.key, m.attempt, farm, slot, task_id, spent_s, detail))
+    for m in retries:  # on their next attempt already: the one that ended is the one before
+        attempt, error = m.attempt - 1, m.errors[-1]
+        add(Outcome(Result.RETRY, topic, m.partition, m.offset, m.key, attempt, farm, slot, task_id, spent_s, error))
+    return outcomes

@@ -74,7 +74,7 @@ export class QueueTable {
   /** The messages every row shows, looked up once per render. */
   labels() {
     const states = {};
-    for (const state of ["running", "waiting", "paused", "base-paused", "idle", "done"]) states[state] = t(`state.${state}`);
+    for (const state of ["running", "waiting", "no-worker", "paused", "base-paused", "idle", "done"]) states[state] = t(`state.${state}`);
     return {
       states,
       pause: t("action.pause"),

@@ -57,7 +57,7 @@ def worker_command(bases_dir: Path, behaviour: WorkerBehaviour) -> list[str]:
 
 
 def add_profiles(api: CoordinatorClient, command: list[str]) -> None:
-    """Profiles for the queues about to appear (a profile applies to queues registered after it):
+    """Profiles for the queues about to appear (added first, so no queue is ever without a worker):
     imports run the sample worker as an external command per batch of 500; COBSINC requests, one
     at a time, run it as a Python handler in long-lived processes (no process start per request)."""
     imports = {"command": command, "batch_size": 500, "timeout_s": 300, "max_attempts": 3, "backoff_s": 2}

@@ -10,12 +10,14 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
 
 from xtreaming.broker import open_broker
 from xtreaming.config import Settings
 from xtreaming.coordinator.api.auth import TokenTable
 from xtreaming.coordinator.api.limits import BodyLimit
-from xtreaming.coordinator.api.routes import bases, farms, profiles, queues, screen, status
+from xtreaming.coordinator.api.routes import bases, docs, farms, metrics, profiles, queues, screen, status
+from xtreaming.coordinator.metrics import CoordinatorCollector, OutcomeCounts, RequestTimer
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.service import Coordinator
 from xtreaming.coordinator.store import Store
@@ -83,19 +85,27 @@ def create_app(settings: Settings, coordinator: Coordinator | None = None) -> Fa
         finally:  # joining may wait for a pass stuck on the broker: not on the event loop
             await anyio.to_thread.run_sync(loop.stop)
 
-    app = FastAPI(title="Xtreaming coordinator", version="0.1.0", lifespan=lifespan)
+    # /docs is served from the package's own copy of Swagger UI (routes/docs.py); ReDoc would need a CDN.
+    app = FastAPI(title="Xtreaming coordinator", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.coordinator = coordinator
     app.state.loop = loop
     app.state.tokens = TokenTable(settings.tokens)
-    for module in (farms, queues, profiles, bases, status, screen):
+    for module in (farms, queues, profiles, bases, status, screen, metrics, docs):
         app.include_router(module.router)
     app.mount("/static", screen.static_files(), name="static")
+    app.mount(docs.ASSETS_PATH, docs.SwaggerAssets(), name="docs-assets")
+    # One registry per app (tests run several): the figures read at scrape time, outcomes counted by the hook.
+    registry = app.state.metrics = CollectorRegistry()
+    outcomes = OutcomeCounts(registry)
+    coordinator.add_settlement_listener(outcomes)
+    registry.register(CoordinatorCollector(coordinator, outcomes, lambda: loop.broker_error))
     publish_path = "/api/topics/"
 
     def limit_for(path: str) -> int:
         return settings.max_publish_bytes if path.startswith(publish_path) else settings.max_body_bytes
 
     app.add_middleware(BodyLimit, limit_for=limit_for)
+    app.add_middleware(RequestTimer, registry=registry)
     app.add_exception_handler(XtreamingError, _xtreaming_error)
     return app
 

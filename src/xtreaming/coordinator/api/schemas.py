@@ -210,6 +210,10 @@ class SettingsOut(BaseModel):
     backoff_max_s: float
     required_labels: dict[str, str]
     max_workers: int | None
+    #: A queue's only: the profile its other settings follow (None: its kind's defaults) and the
+    #: settings set on the queue itself, which no profile changes.
+    profile_id: int | None = None
+    overridden: list[str] = Field(default_factory=list)
 
 
 class ProfileOut(BaseModel):
@@ -230,6 +234,55 @@ class PriorityChange(Body):
         if (self.priority is None) == (self.delta is None):
             raise ValueError("give exactly one of 'priority' (0..9) or 'delta' (+1 or -1)")
         return self
+
+
+class QueueSelection(Body):
+    """The queues a bulk action is for (at least one criterion; each one left out lets every queue through),
+    and whether only to list what would change (``dry_run``)."""
+
+    base: Name | None = None
+    kind: Name | None = None
+    pattern: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="RE2 expression searched for in the topic name (anchor with ^…$).",
+        examples=["^MULTCOB0[23]\\..*\\.ATUALIZA_"],
+    )
+    dry_run: bool = False
+
+
+class BulkPriorityChange(QueueSelection):
+    """Set ``priority`` (0..9) or move it by ``delta`` (+1 up, -1 down, within 0..9) for every queue selected."""
+
+    priority: Priority | None = None
+    delta: Literal[-1, 1] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> BulkPriorityChange:
+        if (self.priority is None) == (self.delta is None):
+            raise ValueError("give exactly one of 'priority' (0..9) or 'delta' (+1 or -1)")
+        return self
+
+
+class BulkQueue(BaseModel):
+    topic: str
+    paused: bool
+    priority: int
+    changed: bool = Field(
+        description="Whether the action changes (or changed) this queue: its state, its priority, or its priority "
+        "becoming its own (kept over profiles)."
+    )
+
+
+class BulkOutcome(BaseModel):
+    """What a bulk action did (or would do, on a dry run): the filter, the action, each queue matched as after it."""
+
+    filter: str
+    action: str
+    dry_run: bool
+    queues: list[BulkQueue]
+    changed: int
 
 
 class BaseLimits(Body):

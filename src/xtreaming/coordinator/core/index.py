@@ -109,7 +109,7 @@ class Index:
             base_running[queue.base] = base_running.get(queue.base, 0) + queue.running
             if queue.is_contender:
                 grouped.setdefault(queue.base, []).append(queue)
-            elif queue.pending:
+            elif queue.pending and queue.paused:
                 paused_with_pending += 1
         contenders = {base: tuple(sorted(group, key=fairness_of)) for base, group in grouped.items()}
         candidates = {base: kept for base, group in contenders.items() if (kept := _free(group))}

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime, tzinfo
+from typing import Final
 
 from xtreaming.coordinator.core.pending import is_backing_off
 from xtreaming.coordinator.core.snapshot import Snapshot
 from xtreaming.coordinator.core.state import Labels, QueueState, format_labels
 from xtreaming.coordinator.core.windows import WallClock, limit_at
+
+#: Said of a queue whose settings give neither a worker command nor a handler (it is never scheduled).
+NO_WORKER: Final = "no worker configured"
 
 
 def blocker(
@@ -26,6 +30,8 @@ def blocker(
     that one farm's labels and a label mismatch is told about that farm.
     """
     base = snapshot.bases[queue.base]
+    if not queue.has_worker:
+        return NO_WORKER
     if queue.paused:
         return "paused"
     if base.paused:

@@ -56,6 +56,9 @@ class QueueState:
     last_served: datetime | None = None
     pending: tuple[PendingMessage, ...] = ()
     keys_in_flight: frozenset[bytes] = frozenset()
+    #: False when the queue's settings name neither a worker command nor a handler: every task would
+    #: fail and its messages end in the DLQ, so the queue is never a contender until one is set.
+    has_worker: bool = True
     #: When no pending message is free of both back-off and keys in flight, the earliest back-off
     #: deadline that may free one, else None: lets a decision skip a queue in back-off unread.
     ready_at: datetime | None = field(init=False, repr=False, compare=False)
@@ -85,8 +88,8 @@ class QueueState:
 
     @property
     def is_contender(self) -> bool:
-        """Not paused and has pending messages: worth considering for a slot at all."""
-        return bool(self.pending) and not self.paused
+        """Not paused, has a worker and pending messages: worth considering for a slot at all."""
+        return bool(self.pending) and not self.paused and self.has_worker
 
     @property
     def is_at_max_workers(self) -> bool:

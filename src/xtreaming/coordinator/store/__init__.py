@@ -122,10 +122,21 @@ class Store:
         return self._catalog.add_queue(record)
 
     def update_queue(
-        self, topic: str, *, paused: bool | None = None, settings: WorkSettings | None = None
+        self,
+        topic: str,
+        *,
+        paused: bool | None = None,
+        settings: WorkSettings | None = None,
+        overridden: frozenset[str] | None = None,
     ) -> QueueRecord:
-        """Pause or resume a queue and/or replace its settings; the queue as stored. Raises QueueNotFound."""
-        return self._catalog.update_queue(topic, paused, settings)
+        """Pause or resume a queue and/or replace its settings and the names of those an operator set; the
+        queue as stored. Raises QueueNotFound."""
+        return self._catalog.update_queue(topic, paused, settings, overridden)
+
+    def follow_profile(self, topic: str, settings: WorkSettings, profile_id: int | None) -> QueueRecord:
+        """Give a queue the settings worked out from ``profile_id`` (None: its kind's defaults) and its own
+        overrides; the queue as stored. Raises QueueNotFound."""
+        return self._catalog.follow_profile(topic, settings, profile_id)
 
     # -- bases and their windows ------------------------------------------------------------
 

@@ -76,18 +76,29 @@ class CatalogTables:
             "paused": record.paused,
             "profile_id": record.profile_id,
             "discovered_at": record.discovered_at,
+            "overridden": sorted(record.overridden),
         }
         with self._database.write() as conn:
             upsert(conn, QUEUES, [row], keys=("topic",), replace=False)
             return _queue_of(conn.execute(select(QUEUES).where(QUEUES.c.topic == record.topic)).one())
 
-    def update_queue(self, topic: str, paused: bool | None, settings: WorkSettings | None) -> QueueRecord:
+    def update_queue(
+        self, topic: str, paused: bool | None, settings: WorkSettings | None, overridden: frozenset[str] | None
+    ) -> QueueRecord:
         values: dict[str, Any] = {} if settings is None else _settings_row(settings)
         if paused is not None:
             values["paused"] = paused
+        if overridden is not None:
+            values["overridden"] = sorted(overridden)
         with self._database.write() as conn:
             if values:
                 conn.execute(update(QUEUES).where(QUEUES.c.topic == topic).values(values))
+            return _queue_of(one(conn, QUEUES, QUEUES.c.topic == topic, QueueNotFound, f"queue {topic!r}"))
+
+    def follow_profile(self, topic: str, settings: WorkSettings, profile_id: int | None) -> QueueRecord:
+        values = {**_settings_row(settings), "profile_id": profile_id}
+        with self._database.write() as conn:
+            conn.execute(update(QUEUES).where(QUEUES.c.topic == topic).values(values))
             return _queue_of(one(conn, QUEUES, QUEUES.c.topic == topic, QueueNotFound, f"queue {topic!r}"))
 
     # -- bases and their windows ------------------------------------------------------------
@@ -172,7 +183,16 @@ def _settings_of(row: Row[Any]) -> WorkSettings:
 
 
 def _queue_of(row: Row[Any]) -> QueueRecord:
-    return QueueRecord(row.topic, row.base, row.kind, _settings_of(row), row.paused, row.profile_id, row.discovered_at)
+    return QueueRecord(
+        row.topic,
+        row.base,
+        row.kind,
+        _settings_of(row),
+        row.paused,
+        row.profile_id,
+        row.discovered_at,
+        frozenset(row.overridden),
+    )
 
 
 def _base_of(row: Row[Any]) -> BaseRecord:

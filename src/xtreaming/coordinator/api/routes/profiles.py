@@ -1,4 +1,4 @@
-"""Profiles: topic pattern → settings of the queues discovered from then on."""
+"""Profiles: topic pattern → settings of the queues it matches first, but for those set on a queue."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def list_profiles(request: Request, _: Viewer) -> list[ProfileOut]:
 
 @router.post("/profiles", response_model=ProfileOut, status_code=status.HTTP_201_CREATED)
 def add_profile(body: ProfileIn, request: Request, who: Admin) -> ProfileOut:
-    """Settings for queues discovered from now on whose topic matches ``pattern`` (first match wins)."""
+    """Settings for the queues whose topic matches ``pattern`` (first match wins), registered now or later;
+    a setting overridden on a queue stays as it is."""
     settings = replace(WorkSettings(), **body.settings.changes())  # type: ignore[arg-type]
     profile = coordinator_of(request).controls.add_profile(body.pattern, settings, body.position, who.name)
     return ProfileOut(

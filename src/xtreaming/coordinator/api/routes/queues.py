@@ -10,16 +10,22 @@ from xtreaming.broker import Record
 from xtreaming.coordinator.api.auth import Admin, Operator, Viewer
 from xtreaming.coordinator.api.deps import coordinator_of
 from xtreaming.coordinator.api.schemas import (
+    BulkOutcome,
+    BulkPriorityChange,
+    BulkQueue,
     Explanation,
     PriorityChange,
     Published,
     PublishRequest,
     QueuePage,
+    QueueSelection,
     SettingsChange,
     SettingsOut,
     settings_out,
 )
 from xtreaming.coordinator.figures import QueueFigures
+from xtreaming.coordinator.queue_filter import QueueFilter
+from xtreaming.coordinator.records import QueueRecord
 from xtreaming.errors import InvalidInput
 
 router = APIRouter(prefix="/api", tags=["queues"])
@@ -52,6 +58,48 @@ def get_queue(topic: str, request: Request, _: Viewer) -> QueueFigures:
     return next(r for r in rows if r.topic == topic)
 
 
+# The bulk routes come before the per-queue ones, whose "{topic}" would otherwise take "bulk".
+@router.post("/queues/bulk/pause", response_model=BulkOutcome)
+def bulk_pause(body: QueueSelection, request: Request, who: Operator) -> BulkOutcome:
+    """Pause every queue matching the filter, in one audited change (404 when none matches)."""
+    return _bulk(request, who.name, body, "pause", paused=True)
+
+
+@router.post("/queues/bulk/resume", response_model=BulkOutcome)
+def bulk_resume(body: QueueSelection, request: Request, who: Operator) -> BulkOutcome:
+    """Resume every queue matching the filter, in one audited change (404 when none matches)."""
+    return _bulk(request, who.name, body, "resume", paused=False)
+
+
+@router.post("/queues/bulk/priority", response_model=BulkOutcome)
+def bulk_priority(body: BulkPriorityChange, request: Request, who: Operator) -> BulkOutcome:
+    """Set or move the priority of every queue matching the filter, in one audited change."""
+    return _bulk(request, who.name, body, "priority", priority=body.priority, delta=body.delta)
+
+
+def _bulk(
+    request: Request,
+    actor: str,
+    body: QueueSelection,
+    action: str,
+    *,
+    paused: bool | None = None,
+    priority: int | None = None,
+    delta: int | None = None,
+) -> BulkOutcome:
+    queues = QueueFilter.parse(body.base, body.kind, body.pattern)  # a bad pattern: 422 before anything
+    pairs = coordinator_of(request).controls.update_matching(
+        queues, actor, paused=paused, priority=priority, delta=delta, dry_run=body.dry_run
+    )
+    rows = [
+        BulkQueue(topic=a.topic, paused=a.paused, priority=a.settings.priority, changed=a != b)
+        for b, a in sorted(pairs, key=lambda pair: (-pair[1].settings.priority, pair[1].topic))
+    ]
+    return BulkOutcome(
+        filter=str(queues), action=action, dry_run=body.dry_run, queues=rows, changed=sum(r.changed for r in rows)
+    )
+
+
 @router.post("/queues/{topic}/pause", response_model=QueueFigures)
 def pause(topic: str, request: Request, who: Operator) -> QueueFigures:
     coordinator_of(request).controls.update_queue(topic, who.name, paused=True)
@@ -76,14 +124,21 @@ def priority(topic: str, body: PriorityChange, request: Request, who: Operator) 
 
 @router.get("/queues/{topic}/settings", response_model=SettingsOut)
 def queue_settings(topic: str, request: Request, _: Viewer) -> SettingsOut:
-    return settings_out(coordinator_of(request).queue(topic).record.settings)
+    """A queue's settings, the profile it follows (None: its kind's defaults) and those set on the queue."""
+    return queue_settings_out(coordinator_of(request).queue(topic).record)
 
 
 @router.patch("/queues/{topic}/settings", response_model=SettingsOut)
 def override_settings(topic: str, body: SettingsChange, request: Request, who: Admin) -> SettingsOut:
-    """Override a queue's settings (from its profile); takes effect on the next task."""
+    """Override a queue's settings: kept over any profile, added or removed later; takes effect on the next task."""
     record = coordinator_of(request).controls.configure_queue(topic, who.name, body.changes())
-    return settings_out(record.settings)
+    return queue_settings_out(record)
+
+
+def queue_settings_out(record: QueueRecord) -> SettingsOut:
+    return settings_out(record.settings).model_copy(
+        update={"profile_id": record.profile_id, "overridden": sorted(record.overridden)}
+    )
 
 
 @router.get("/queues/{topic}/explain", response_model=Explanation)
