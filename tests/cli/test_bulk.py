@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.cli.test_operator import Site
-from tests.waiting import wait_until
+from tests.cli.site import Site
 
 QUEUES = (
     "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU",
@@ -23,14 +20,8 @@ QUEUES = (
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
     site = Site(tmp_path)
-    server = subprocess.Popen([sys.executable, "-m", "xtreaming", "coordinator"], env=site.env)
     try:
-
-        def answers() -> bool:
-            assert server.poll() is None, f"the coordinator exited with {server.returncode}"
-            return httpx.get(f"{site.url}/healthz").status_code == 200
-
-        wait_until(answers, 20, f"the coordinator on {site.url}", every_s=0.1, ignoring=(httpx.TransportError,))
+        site.start(lambda: httpx.get(f"{site.url}/healthz").status_code == 200, f"the coordinator on {site.url}")
         profile = httpx.post(f"{site.url}/api/profiles", json={"pattern": ".*", "settings": {"command": ["true"]}})
         assert profile.status_code == 201, profile.text
         for topic in QUEUES:
@@ -40,8 +31,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
             assert published.status_code == 200, published.text
         yield site
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        site.stop()
 
 
 def states(site: Site) -> dict[str, tuple[str, int]]:

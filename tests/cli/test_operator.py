@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.waiting import wait_until
-from xtreaming.localhost import free_port
+from tests.cli.site import Site
 
 TOPIC = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
-
-
-class Site:
-    def __init__(self, root: Path) -> None:
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.env = {
-            **os.environ,
-            "XTREAMING_BROKER_URL": f"sqlite:///{root}/log.db",
-            "XTREAMING_DATABASE_URL": f"sqlite:///{root}/state.db",
-            "XTREAMING_PORT": str(port),
-            "XTREAMING_URL": self.url,
-            "COLUMNS": "250",
-        }
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "xtreaming", *args], env=self.env, capture_output=True, text=True, timeout=60
-        )
 
 
 @pytest.fixture
@@ -42,27 +19,14 @@ def site(tmp_path: Path) -> Iterator[Site]:
     csv = tmp_path / "carteira.csv"
     csv.write_text("cpf;nome\n111;Ana\n222;Bruno\n")
     assert site.run("publish", TOPIC, "--csv", str(csv)).returncode == 0
-    server = subprocess.Popen([sys.executable, "-m", "xtreaming", "coordinator"], env=site.env)
-
-    def has_the_queue() -> bool:
-        assert server.poll() is None, f"the coordinator exited with {server.returncode}"
-        return bool(httpx.get(f"{site.url}/api/queues").json()["total"] == 1)
-
     try:
-        wait_until(
-            has_the_queue,
-            20,
-            f"the coordinator to answer on {site.url} with the published queue",
-            every_s=0.1,
-            ignoring=(httpx.TransportError,),
-        )
+        site.start(lambda: site.queue_count() == 1, f"the coordinator to answer on {site.url} with the published queue")
         # A queue with no worker is never scheduled, nor explained beyond that: give it one.
         configured = site.run("settings", TOPIC, "--command", '["worker.exe", "{input}"]')
         assert configured.returncode == 0, configured.stderr
         yield site
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        site.stop()
 
 
 def test_queues_shows_the_figures(site: Site) -> None:

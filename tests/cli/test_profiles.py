@@ -3,10 +3,6 @@ with SIGKILL in the middle, its API between."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,52 +10,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.waiting import wait_until
-from xtreaming.localhost import free_port
+from tests.cli.site import Site
 
 OWN = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"  # gets overrides of its own
 PLAIN = "MULTCOB04.1190.IMPORTACAO.CARGA"  # follows profiles only
 NOOP = "xtreaming.demo.worker:noop"
 
 
-class Site:
-    def __init__(self, root: Path) -> None:
-        self.url = f"http://127.0.0.1:{free_port()}"
-        self.env = {
-            **os.environ,
-            "XTREAMING_BROKER_URL": f"sqlite:///{root}/log.db",
-            "XTREAMING_DATABASE_URL": f"sqlite:///{root}/state.db",
-            "XTREAMING_PORT": self.url.rsplit(":", 1)[1],
-            "XTREAMING_URL": self.url,
-            "COLUMNS": "250",
-        }
-        self.server: subprocess.Popen[bytes] | None = None
+class ProfileSite(Site):
+    """The CLI site, and what these tests read of a queue over the API."""
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "xtreaming", *args], env=self.env, capture_output=True, text=True, timeout=60
-        )
-
-    def ok(self, *args: str) -> str:
-        result = self.run(*args)
-        assert result.returncode == 0, f"{args}: {result.stderr}"
-        return result.stdout
-
-    def start(self) -> None:
-        server = self.server = subprocess.Popen([sys.executable, "-m", "xtreaming", "coordinator"], env=self.env)
-
-        def has_both_queues() -> bool:
-            assert server.poll() is None, f"the coordinator exited with {server.returncode}"
-            return bool(httpx.get(f"{self.url}/api/queues").json()["total"] == 2)
-
-        wait_until(
-            has_both_queues, 20, "the coordinator with both queues", every_s=0.1, ignoring=(httpx.TransportError,)
-        )
-
-    def kill(self) -> None:
-        assert self.server is not None
-        self.server.send_signal(signal.SIGKILL)
-        self.server.wait(timeout=20)
+    def start_with_both_queues(self) -> None:
+        self.start(lambda: self.queue_count() == 2, "the coordinator with both queues")
 
     def settings(self, topic: str) -> dict[str, Any]:
         found: dict[str, Any] = httpx.get(f"{self.url}/api/queues/{topic}/settings").raise_for_status().json()
@@ -71,21 +33,21 @@ class Site:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    site = Site(tmp_path)
+def site(tmp_path: Path) -> Iterator[ProfileSite]:
+    site = ProfileSite(tmp_path)
     csv = tmp_path / "carteira.csv"
     csv.write_text("cpf;nome\n111;Ana\n222;Bruno\n")
     for topic in (OWN, PLAIN):
         site.ok("publish", topic, "--csv", str(csv))
-    site.start()
+    site.start_with_both_queues()
     yield site
-    if site.server is not None and site.server.poll() is None:
-        site.server.terminate()
-        site.server.wait(timeout=20)
+    site.stop()
 
 
 @pytest.mark.slow
-def test_a_profile_reaches_registered_queues_but_never_a_setting_set_on_one_even_across_a_sigkill(site: Site) -> None:
+def test_a_profile_reaches_registered_queues_but_never_a_setting_set_on_one_even_across_a_sigkill(
+    site: ProfileSite,
+) -> None:
     assert site.state(OWN) == site.state(PLAIN) == "no-worker"
     site.ok("settings", OWN, "--batch-size", "7", "--priority", "2")
 
@@ -100,7 +62,7 @@ def test_a_profile_reaches_registered_queues_but_never_a_setting_set_on_one_even
     assert ".*" in site.ok("profile", "list")
 
     site.kill()  # what was stored survives; nothing is worked out again at start that would undo it
-    site.start()
+    site.start_with_both_queues()
     assert site.settings(OWN) == own
     assert site.settings(PLAIN) == plain
 

@@ -3,9 +3,6 @@ an RE2 pattern paused, resumed or reprioritized in one audited change, or none o
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +14,9 @@ from sqlalchemy import event
 
 from tests.broker.refused_writes import writes_refused
 from tests.coordinator.server import RunningCoordinator
-from tests.waiting import wait_until
+from tests.e2e.coordinator_process import CoordinatorProcess
 from xtreaming.config import Role, Token
 from xtreaming.coordinator.api.auth import hash_token
-from xtreaming.localhost import free_port
 
 QUEUES = (
     "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU",
@@ -225,35 +221,13 @@ def test_the_audit_entry_names_the_filter_the_action_and_the_queues(api: httpx.C
 # -- a coordinator in its own process: a fault (a full disk, a pattern built to stall) hits it alone --
 
 
-class CoordinatorProcess:
-    def __init__(self, root: Path) -> None:
-        self.url = f"http://127.0.0.1:{free_port()}"
-        env = {
-            **os.environ,
-            "XTREAMING_BROKER_URL": f"sqlite:///{root}/log.db",
-            "XTREAMING_DATABASE_URL": f"sqlite:///{root}/state.db",
-            "XTREAMING_PORT": self.url.rsplit(":", 1)[1],
-        }
-        self.process = subprocess.Popen([sys.executable, "-m", "xtreaming", "coordinator"], env=env)
-
-        def answers() -> bool:
-            assert self.process.poll() is None, f"the coordinator exited with {self.process.returncode}"
-            return httpx.get(f"{self.url}/healthz").status_code == 200
-
-        wait_until(answers, 20, f"the coordinator to answer on {self.url}", every_s=0.05, ignoring=(httpx.HTTPError,))
-
-    def stop(self) -> None:
-        self.process.kill()  # a coordinator stalled in a pattern would not stop on SIGTERM
-        self.process.wait(timeout=10)
-
-
 @pytest.fixture
 def process(tmp_path: Path) -> Iterator[CoordinatorProcess]:
-    coordinator = CoordinatorProcess(tmp_path)
+    coordinator = CoordinatorProcess(tmp_path, f"sqlite:///{tmp_path}/log.db", f"sqlite:///{tmp_path}/state.db")
     try:
-        yield coordinator
+        yield coordinator.start()
     finally:
-        coordinator.stop()
+        coordinator.close()  # a kill: a coordinator stalled in a pattern would not stop on SIGTERM
 
 
 @pytest.mark.slow
@@ -278,7 +252,7 @@ def test_a_full_disk_during_a_bulk_action_changes_no_queue_and_the_action_works_
 ) -> None:
     with httpx.Client(base_url=process.url, timeout=10) as api:
         publish(api)
-        with writes_refused(process.process.pid):
+        with writes_refused(process.pid):
             refused = api.post("/api/queues/bulk/pause", json={"base": "MULTCOB03"})
             assert refused.status_code == 503, refused.text
             assert "disk I/O error" in refused.json()["detail"]

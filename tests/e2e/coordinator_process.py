@@ -38,7 +38,8 @@ class CoordinatorProcess:
             "XTREAMING_POLL_INTERVAL_S": "0.02",
             "XTREAMING_DISCOVERY_INTERVAL_S": "0.2",
         }
-        self.api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        self.url = f"http://127.0.0.1:{port}"
+        self.api = httpx.Client(base_url=self.url, timeout=30)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> CoordinatorProcess:
