@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -43,7 +44,8 @@ class CoordinatorProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> CoordinatorProcess:
-        with self.log_path.open("wb") as log:
+        """Start (or start again, after ``kill``) and wait until it answers; the log keeps every start's lines."""
+        with self.log_path.open("ab") as log:
             command = [sys.executable, "-m", "xtreaming", "coordinator"]
             self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         wait_until(self._healthy, 30, "the coordinator to answer")
@@ -103,6 +105,12 @@ class CoordinatorProcess:
         finally:
             log.close()
         return Counter(r["offset"] for r in records if r["status"] == "ok")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would; ``start`` runs it again on the same log, state store and port."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        assert self.process.wait(10) == -signal.SIGKILL
 
     def close(self) -> None:
         if self.process is not None and self.process.poll() is None:

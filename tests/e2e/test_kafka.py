@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections import Counter
@@ -17,11 +16,11 @@ import httpx
 import pytest
 
 from tests.broker.contract import read_all
+from tests.e2e.coordinator_process import CoordinatorProcess
 from tests.farm.builders import worker
 from tests.services import Tansu, fresh_postgres_schema
 from tests.waiting import wait_until
 from xtreaming.broker import open_broker
-from xtreaming.localhost import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -34,43 +33,15 @@ class KafkaSite:
     def __init__(self, root: Path, broker_url: str, database_url: str) -> None:
         self.root = root
         self.broker_url = broker_url
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.env = {
-            **os.environ,
-            "XTREAMING_BROKER_URL": broker_url,
-            "XTREAMING_DATABASE_URL": database_url,
-            "XTREAMING_PORT": str(port),
-            "XTREAMING_POLL_INTERVAL_S": "0.02",
-            "XTREAMING_DISCOVERY_INTERVAL_S": "0.2",
-        }
-        self.api = httpx.Client(base_url=self.url, timeout=30)
-        self.coordinator: subprocess.Popen[bytes] | None = None
+        self.coordinator = CoordinatorProcess(root, broker_url, database_url)
+        self.url, self.api = self.coordinator.url, self.coordinator.api
         self.farms: list[subprocess.Popen[bytes]] = []
-        self.starts = 0
 
     def start_coordinator(self) -> None:
-        self.starts += 1
-        with (self.root / f"coordinator-{self.starts}.log").open("wb") as log:
-            command = [sys.executable, "-m", "xtreaming", "coordinator"]
-            self.coordinator = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._healthy, 30, "the coordinator to answer")
-
-    def _healthy(self) -> bool:
-        assert self.coordinator is not None
-        assert self.coordinator.poll() is None, f"the coordinator exited:\n{self.log()}"
-        try:
-            return self.api.get("/healthz").status_code == 200
-        except httpx.TransportError:
-            return False
+        self.coordinator.start()
 
     def kill_coordinator(self) -> None:
-        assert self.coordinator is not None
-        self.coordinator.send_signal(signal.SIGKILL)
-        assert self.coordinator.wait(10) == -signal.SIGKILL
-
-    def log(self) -> str:
-        return (self.root / f"coordinator-{self.starts}.log").read_text(errors="replace")[-3000:]
+        self.coordinator.kill()
 
     def farm(self, name: str, slots: int) -> None:
         command = [sys.executable, "-m", "xtreaming", "farm", "--coordinator", self.url, "--name", name]
@@ -80,9 +51,7 @@ class KafkaSite:
             self.farms.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.api.request(method, path, json=body)
-        assert response.status_code < 400, response.text
-        return response.json() if response.content else None
+        return self.coordinator.call(method, path, body)
 
     def publish(self, topic: str, count: int, first: int = 0) -> None:
         messages = [
@@ -108,11 +77,11 @@ class KafkaSite:
             log.close()
 
     def close(self) -> None:
-        for process in [*self.farms, *([self.coordinator] if self.coordinator else [])]:
+        for process in self.farms:
             if process.poll() is None:
                 process.kill()
             process.wait()
-        self.api.close()
+        self.coordinator.close()
 
 
 @pytest.fixture

@@ -95,7 +95,7 @@ def test_a_poison_message_goes_to_the_dlq_cut_once_and_the_farm_carries_on(site:
     assert len([a for a in acks if a["task_id"] == poison_ack["task_id"]]) == 7  # one task: the seven
     status = site.call("GET", "/api/status")
     assert (status["broker_ok"], status["broker_error"]) == (True, None)
-    assert "reloaded" not in site.log()  # memory never taken as stale: the broker was never down
+    assert "reloaded" not in site.coordinator.log()  # memory never taken as stale: the broker was never down
     farm_log = (site.root / "farm-poa.log").read_text(errors="replace")
     assert "unreachable" not in farm_log
     assert "refused" not in farm_log
