@@ -12,7 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from xtreaming.coordinator.figures import QueueFigures
 from xtreaming.coordinator.outcomes import Outcome, Result
 from xtreaming.coordinator.service import Coordinator
 
@@ -60,6 +61,19 @@ class OutcomeCounts:
             return dict(self._counts)
 
 
+#: Each queue's figures as gauges: name, help, and the figure (``QueueFigures``) it shows.
+QUEUE_GAUGES: Final[tuple[tuple[str, str, Callable[[QueueFigures], float]], ...]] = (
+    ("xtreaming_queue_pending_messages", "Messages not finished yet (in flight included).", attrgetter("pending")),
+    ("xtreaming_queue_consumed_messages", "Messages finished (ok or dead).", attrgetter("consumed")),
+    ("xtreaming_queue_retrying_messages", "Pending messages past their first attempt.", attrgetter("failures")),
+    ("xtreaming_queue_dlq_messages", "Messages sent to the .DLQ topic.", attrgetter("dead")),
+    ("xtreaming_queue_running_tasks", "Tasks of the queue running now.", attrgetter("workers")),
+    ("xtreaming_queue_in_flight_messages", "Messages in running tasks.", attrgetter("in_flight")),
+    ("xtreaming_queue_rate_messages_per_second", "Messages finished per second, lately.", attrgetter("speed")),
+    ("xtreaming_queue_priority", "The queue's priority (0..9, highest first).", attrgetter("priority")),
+)
+
+
 class CoordinatorCollector(Collector):
     """The coordinator's figures at scrape time (see the module docstring)."""
 
@@ -73,45 +87,20 @@ class CoordinatorCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         screen = self._coordinator.screen()
         queue_labels = ["queue", "base", "kind"]
-        pending = GaugeMetricFamily(
-            "xtreaming_queue_pending_messages", "Messages not finished yet (in flight included).", labels=queue_labels
-        )
-        consumed = GaugeMetricFamily(
-            "xtreaming_queue_consumed_messages", "Messages finished (ok or dead).", labels=queue_labels
-        )
-        failed = GaugeMetricFamily(
-            "xtreaming_queue_retrying_messages", "Pending messages past their first attempt.", labels=queue_labels
-        )
-        dead = GaugeMetricFamily(
-            "xtreaming_queue_dlq_messages", "Messages sent to the .DLQ topic.", labels=queue_labels
-        )
-        running = GaugeMetricFamily(
-            "xtreaming_queue_running_tasks", "Tasks of the queue running now.", labels=queue_labels
-        )
-        in_flight = GaugeMetricFamily(
-            "xtreaming_queue_in_flight_messages", "Messages in running tasks.", labels=queue_labels
-        )
-        rate = GaugeMetricFamily(
-            "xtreaming_queue_rate_messages_per_second", "Messages finished per second, lately.", labels=queue_labels
-        )
-        priority = GaugeMetricFamily(
-            "xtreaming_queue_priority", "The queue's priority (0..9, highest first).", labels=queue_labels
-        )
+        gauges = [
+            (GaugeMetricFamily(name, help_text, labels=queue_labels), figure)
+            for name, help_text, figure in QUEUE_GAUGES
+        ]
         state = GaugeMetricFamily(
             "xtreaming_queue_state", "1 for the queue's state now.", labels=[*queue_labels, "state"]
         )
         for q in screen.queues:
             labels = [q.topic, q.base, q.kind]
-            pending.add_metric(labels, q.pending)
-            consumed.add_metric(labels, q.consumed)
-            failed.add_metric(labels, q.failures)
-            dead.add_metric(labels, q.dead)
-            running.add_metric(labels, q.workers)
-            in_flight.add_metric(labels, q.in_flight)
-            rate.add_metric(labels, q.speed)
-            priority.add_metric(labels, q.priority)
+            for gauge, figure in gauges:
+                gauge.add_metric(labels, figure(q))
             state.add_metric([*labels, q.state], 1)
-        yield from (pending, consumed, failed, dead, running, in_flight, rate, priority, state)
+        yield from (gauge for gauge, _ in gauges)
+        yield state
 
         in_use = GaugeMetricFamily("xtreaming_base_workers_in_use", "Workers the base runs now.", labels=["base"])
         limit = GaugeMetricFamily(
