@@ -18,7 +18,7 @@ from xtreaming.coordinator.schema import METADATA, UtcDateTime
 from xtreaming.coordinator.store import MIGRATIONS, Store
 
 TABLES = {"profiles", "queues", "bases", "windows", "farms", "tasks", "ledger", "retries", "audit_log"}
-NEWEST = "0005"
+NEWEST = "0008"
 #: ``tasks`` as versions before 0002 wrote it: messages as JSON (0002 adds ``packed``, NULL for these rows).
 OLD_TASKS = table(
     "tasks",
