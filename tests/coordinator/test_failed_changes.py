@@ -54,10 +54,12 @@ def test_a_completion_the_log_refuses_is_accepted_when_sent_again_and_each_messa
             with pytest.raises(BrokerUnavailable, match="disk I/O error"):
                 report(site, farm_id, second)
         leased_while_refused = {t.id for t in site.store.active_tasks()}
+        shown_while_refused = site.coordinator.broker_health.error
     again = report(site, farm_id, second)
     last = report(site, farm_id, third)
 
     assert leased_while_refused == {second.task_id, third.task_id}
+    assert shown_while_refused is not None and "disk I/O error" in shown_while_refused  # the status says so at once
     assert (again.accepted, again.ok, last.accepted, last.ok) == (True, BATCH, True, BATCH)
     acked = Counter(a["offset"] for a in site.results(f"{TOPIC}.ACK"))
     assert acked == dict.fromkeys(range(MESSAGES), 1)

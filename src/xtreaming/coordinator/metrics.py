@@ -77,12 +77,9 @@ QUEUE_GAUGES: Final[tuple[tuple[str, str, Callable[[QueueFigures], float]], ...]
 class CoordinatorCollector(Collector):
     """The coordinator's figures at scrape time (see the module docstring)."""
 
-    def __init__(
-        self, coordinator: Coordinator, outcomes: OutcomeCounts, broker_error: Callable[[], str | None]
-    ) -> None:
+    def __init__(self, coordinator: Coordinator, outcomes: OutcomeCounts) -> None:
         self._coordinator = coordinator
         self._outcomes = outcomes
-        self._broker_error = broker_error
 
     def collect(self) -> Iterator[Metric]:
         screen = self._coordinator.screen()
@@ -128,12 +125,14 @@ class CoordinatorCollector(Collector):
         yield settled
 
         yield GaugeMetricFamily(
-            "xtreaming_broker_up", "1 when the broker answered the last pass.", value=self._up_broker()
+            "xtreaming_broker_up",
+            "1 while the broker answers (0 from a failed call to the next whole pass).",
+            value=self._up_broker(),
         )
         yield GaugeMetricFamily("xtreaming_store_up", "1 when the state store answers a read.", value=self._up_store())
 
     def _up_broker(self) -> int:
-        return 1 if self._broker_error() is None else 0
+        return 1 if self._coordinator.broker_health.error is None else 0
 
     def _up_store(self) -> int:
         try:

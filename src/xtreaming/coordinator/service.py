@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from xtreaming.broker import Broker, Message, Record
+from xtreaming.coordinator.broker_health import BrokerHealth
 from xtreaming.coordinator.catalog import Catalog
 from xtreaming.coordinator.controls import Controls
 from xtreaming.coordinator.core.pending import PendingMessage
@@ -105,6 +106,8 @@ class Coordinator:
         self.broker = broker
         self.options = options or CoordinatorOptions()
         self._clock = clock
+        #: Whether the broker answers, from any of the calls below (``broker_health.py``).
+        self.broker_health = BrokerHealth()
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self.catalog = Catalog(store, self.options)
@@ -143,6 +146,8 @@ class Coordinator:
         try:
             yield
         except BaseException as exc:
+            if isinstance(exc, BrokerUnavailable):
+                self.broker_health.failed(exc)
             why = f"{type(exc).__name__}: {exc}"
             if self._stale is None:
                 log.warning("memory will be reloaded from the state store: a change failed midway: %s", why)
@@ -535,8 +540,9 @@ class Coordinator:
     def publish(self, topic: str, records: Sequence[Record], partitions: int) -> int:
         """Append ``records`` to the work topic ``topic`` (created when missing) and read them at once."""
         name = str(TopicName.parse(topic))
-        self.broker.create_topic(name, partitions)
-        self.broker.append(name, records)
+        with self.broker_health.watching():
+            self.broker.create_topic(name, partitions)
+            self.broker.append(name, records)
         with self._lock:
             known = name in self._queues
         if not known:

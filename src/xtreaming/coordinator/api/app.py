@@ -31,7 +31,8 @@ log = logging.getLogger("xtreaming.coordinator")
 
 
 class BackgroundLoop:
-    """Runs ``coordinator.run_once()`` every ``interval_s`` in a thread; remembers whether the broker is down.
+    """Runs ``coordinator.run_once()`` every ``interval_s`` in a thread; a pass that fails on the broker marks it
+    down, a whole pass marks it up (``coordinator.broker_health``).
 
     A pass may wait on the broker for its whole timeout; it does so without the coordinator's lock
     (``Coordinator.run_once``), so the API answers meanwhile."""
@@ -39,7 +40,6 @@ class BackgroundLoop:
     def __init__(self, coordinator: Coordinator, interval_s: float) -> None:
         self.coordinator = coordinator
         self.interval_s = interval_s
-        self.broker_error: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="xtreaming-coordinator-loop", daemon=True)
 
@@ -51,16 +51,13 @@ class BackgroundLoop:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        health = self.coordinator.broker_health
         while not self._stop.is_set():
             try:
                 self.coordinator.run_once()
-                if self.broker_error is not None:
-                    log.warning("broker reachable again")
-                self.broker_error = None
+                health.answered()
             except BrokerUnavailable as exc:
-                if self.broker_error is None:
-                    log.error("broker unavailable: %s", exc)
-                self.broker_error = str(exc)
+                health.failed(exc)
             except Exception:  # the loop must survive anything; the log says what happened
                 log.exception("coordinator loop failed; continuing")
             self._stop.wait(self.interval_s)
@@ -98,7 +95,7 @@ def create_app(settings: Settings, coordinator: Coordinator | None = None) -> Fa
     registry = app.state.metrics = CollectorRegistry()
     outcomes = OutcomeCounts(registry)
     coordinator.add_settlement_listener(outcomes)
-    registry.register(CoordinatorCollector(coordinator, outcomes, lambda: loop.broker_error))
+    registry.register(CoordinatorCollector(coordinator, outcomes))
     publish_path = "/api/topics/"
 
     def limit_for(path: str) -> int:

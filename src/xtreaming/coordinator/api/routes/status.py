@@ -43,12 +43,12 @@ def status(request: Request, _: Viewer) -> Response:
     From memory, whatever the broker does: while a farm's request holds the coordinator across a broker
     or store round trip, the figures last taken (``now`` says when they were)."""
     coordinator = coordinator_of(request)
-    loop = request.app.state.loop
     screen = coordinator.screen()
+    broker_error = coordinator.broker_health.error
     body = _StatusBody(
         now=screen.at,
-        broker_ok=loop.broker_error is None,
-        broker_error=loop.broker_error,
+        broker_ok=broker_error is None,
+        broker_error=broker_error,
         queues=in_screen_order(screen.queues),
         bases=rows_of_bases(coordinator, screen.bases),
         farms=rows_of_farms(screen.farms),
