@@ -256,12 +256,27 @@ def coordinator(
 def token(
     name: Annotated[str, typer.Option(help="Who uses it (shown as the actor in the audit log).")],
     role: Annotated[Role, typer.Option(help="viewer, operator, admin or farm.")],
+    farm: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="For a farm token (required there): a farm name it may act as, or a pattern like 'poa-*' "
+            "('*': any farm); repeat for several."
+        ),
+    ] = None,
 ) -> None:
     """Make a new bearer token: give the token to its user, add the entry to XTREAMING_TOKENS."""
     from xtreaming.coordinator.api.auth import hash_token, new_token
 
+    if role is Role.FARM and not farm:
+        raise typer.BadParameter(
+            "a farm token is bound to the farms it may act as: give --farm NAME", param_hint="--farm"
+        )
+    if farm and role is not Role.FARM:
+        raise typer.BadParameter("only a farm token is bound to farms", param_hint="--farm")
     secret = new_token()
-    entry = {"name": name, "role": role.value, "sha256": hash_token(secret)}
+    entry: dict[str, object] = {"name": name, "role": role.value, "sha256": hash_token(secret)}
+    if farm:
+        entry["farms"] = farm
     out.print(f"token (give it to {name}; it is not stored): {secret}")
     out.print(f"XTREAMING_TOKENS entry: {json.dumps(entry)}")
 

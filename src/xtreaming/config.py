@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from enum import StrEnum
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +39,9 @@ class Token(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     role: Role
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    #: For a farm token, the farm names it may act as (shell-style patterns: ``poa-1``, ``poa-*``); None, as
+    #: in entries made before tokens were bound to farms, lets it act as any farm (a warning at start says so).
+    farms: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(default=None, max_length=64)
 
 
 class Settings(BaseSettings):

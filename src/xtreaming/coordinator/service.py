@@ -411,10 +411,13 @@ class Coordinator:
         if self._stale is not None:
             self._reload()
         farm = self._farms.require(farm_id)
-        count = farm.record.slots
+        count, seen = farm.record.slots, set()
         for slot in slots:
             if not 0 <= slot < count:
                 raise InvalidSlot(f"farm {farm_id!r} registered slots 0..{count - 1}: it has no slot {slot}")
+            if slot in seen:
+                raise InvalidSlot(f"slot {slot} is asked for twice: each slot takes one task")
+            seen.add(slot)
         return farm
 
     def lease_wait(self, farm_id: str, slots: Sequence[int], timeout_s: float) -> list[Assignment]:
@@ -484,6 +487,12 @@ class Coordinator:
         self._snapshot = None
 
     # -- completion -----------------------------------------------------------------------------
+
+    def farm_of_task(self, task_id: str) -> str | None:
+        """The farm ``task_id`` is (or was, until its lease expired lately) leased to; None for an unknown task."""
+        with self._lock:
+            task = self._tasks.get(task_id) or self._settlement.remembered(task_id)
+            return None if task is None else task.record.farm_id
 
     def progress(self, task_id: str, done: int, total: int) -> bool:
         """Record a task's progress; False for an unknown (finished or expired) task."""

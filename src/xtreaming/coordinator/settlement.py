@@ -208,6 +208,10 @@ class Settlement:
         while len(self._expired) > self.options.remembered_expired_tasks:
             self._expired.popitem(last=False)
 
+    def remembered(self, task_id: str) -> TaskRuntime | None:
+        """The task ``task_id`` if its lease expired (or it was released) lately, for a report that still comes."""
+        return self._expired.get(task_id)
+
     def settle_late(self, task_id: str, report: Report) -> Settled:
         """A report for a task no longer running. For one whose lease expired (and is still remembered),
         its "ok" messages that nobody finished since are finished now (first outcome wins); everything

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,13 +24,30 @@ ADMITS: Final[dict[Role, frozenset[Role]]] = {
 }
 ANONYMOUS: Final = "anonymous"
 
+log = logging.getLogger("xtreaming.coordinator")
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a configured token's name and role (the actor in the audit log)."""
+    """Who is calling: a configured token's name and role (the actor in the audit log), and for a farm token
+    the farm names it may act as (shell-style patterns; None: any farm)."""
 
     name: str
     role: Role
+    farms: tuple[str, ...] | None = None
+
+    def may_act_as(self, farm: str) -> bool:
+        """Whether this caller may register, heartbeat, lease or report as the farm called ``farm``."""
+        if self.role is Role.ADMIN or self.farms is None:
+            return True
+        return any(fnmatch.fnmatchcase(farm, pattern) for pattern in self.farms)
+
+    def check_farm(self, farm: str) -> None:
+        """Refuse (403) a farm request made as a farm this caller's token is not bound to."""
+        if not self.may_act_as(farm):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"token {self.name!r} may not act as farm {farm!r} (it is bound to others)"
+            )
 
 
 def hash_token(token: str) -> str:
@@ -45,6 +64,13 @@ class TokenTable:
 
     def __init__(self, tokens: Sequence[Token]) -> None:
         self._tokens = list(tokens)
+        for token in self._tokens:
+            if token.role is Role.FARM and token.farms is None:
+                log.warning(
+                    "farm token %r is not bound to farm names: it may act as any farm "
+                    "(make a new one with 'xtreaming token --role farm --farm NAME')",
+                    token.name,
+                )
 
     @property
     def open(self) -> bool:
@@ -58,7 +84,7 @@ class TokenTable:
         digest = hash_token(authorization[7:].strip())
         for token in self._tokens:
             if hmac.compare_digest(token.sha256, digest):
-                return Principal(token.name, token.role)
+                return Principal(token.name, token.role, None if token.farms is None else tuple(token.farms))
         return None
 
 

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from xtreaming.coordinator.api.auth import Farm, Viewer
+from xtreaming.coordinator.api.auth import Farm, Principal, Viewer
 from xtreaming.coordinator.api.deps import coordinator_of
 from xtreaming.coordinator.api.schemas import (
     Completion,
@@ -38,7 +38,8 @@ _waiting = anyio.CapacityLimiter(MAX_WAITING_LEASES)
 
 
 @router.post("/farms/register", response_model=FarmRegistered)
-def register(body: FarmRegistration, request: Request, _: Farm) -> FarmRegistered:
+def register(body: FarmRegistration, request: Request, caller: Farm) -> FarmRegistered:
+    caller.check_farm(body.name)
     coordinator = coordinator_of(request)
     record = coordinator.register_farm(body.name, body.labels, body.slots, body.instance)
     return FarmRegistered(
@@ -49,15 +50,16 @@ def register(body: FarmRegistration, request: Request, _: Farm) -> FarmRegistere
 
 
 @router.post("/farms/{farm_id}/heartbeat", response_model=HeartbeatAnswer)
-def heartbeat(farm_id: str, body: Heartbeat, request: Request, _: Farm) -> HeartbeatAnswer:
+def heartbeat(farm_id: str, body: Heartbeat, request: Request, caller: Farm) -> HeartbeatAnswer:
     """The farm's slots now; answers the tasks it must stop (farms that ignore the answer keep working)."""
+    caller.check_farm(farm_id)
     slots = [SlotRecord(farm_id, s.index, s.state, s.task_id, s.pid, s.done, s.total, s.rss_bytes) for s in body.slots]
     reconciled = coordinator_of(request).heartbeat(farm_id, slots, reporting=body.reporting, instance=body.instance)
     return HeartbeatAnswer(stop=list(reconciled.stop), superseded=reconciled.superseded)
 
 
 @router.post("/farms/{farm_id}/lease", response_model=LeaseResponse)
-async def lease(farm_id: str, body: LeaseRequest, request: Request, _: Farm) -> Response:
+async def lease(farm_id: str, body: LeaseRequest, request: Request, caller: Farm) -> Response:
     """Tasks for the given idle slots; waits up to ``wait_s`` when there is no work (long-poll).
 
     JSON, or framed with the messages' columns in binary after it when the request accepts
@@ -65,6 +67,7 @@ async def lease(farm_id: str, body: LeaseRequest, request: Request, _: Farm) -> 
 
     Nothing here runs on the event loop but the hand-offs: the service takes its lock and may wait on
     the store and the broker, so it is called on a worker thread (``_waiting``'s), the answer built there too."""
+    caller.check_farm(farm_id)
     coordinator = coordinator_of(request)
     framed = lease_frame.MEDIA_TYPE in request.headers.get("accept", "")
     answer, settled = await anyio.to_thread.run_sync(
@@ -81,6 +84,8 @@ def _settle_and_lease(
     coordinator: Coordinator, farm_id: str, body: LeaseRequest, framed: bool
 ) -> tuple[Response | None, list[dict[str, Any]]]:
     """Settle the completions and lease the slots; the answer, or None when it should wait for work."""
+    for completion in body.completions:
+        _check_owner(coordinator, completion.task_id, farm_id)
     completions = [(c.task_id, report_of(c)) for c in body.completions]
     results, tasks = coordinator.settle_and_lease(farm_id, completions, body.slots)
     settled = [settled_out(s) | {"task_id": c.task_id} for s, c in zip(results, body.completions, strict=True)]
@@ -106,14 +111,34 @@ def _lease_answer(tasks: list[Assignment], settled: list[dict[str, Any]], framed
 
 
 @router.post("/tasks/{task_id}/progress")
-def progress(task_id: str, body: Progress, request: Request, _: Farm) -> dict[str, bool]:
-    return {"known": coordinator_of(request).progress(task_id, body.done, body.total)}
+def progress(task_id: str, body: Progress, request: Request, caller: Farm) -> dict[str, bool]:
+    coordinator = coordinator_of(request)
+    _check_caller(coordinator, task_id, caller)
+    return {"known": coordinator.progress(task_id, body.done, body.total)}
 
 
 @router.post("/tasks/{task_id}/complete", response_model=SettledOut)
-def complete(task_id: str, body: Completion, request: Request, _: Farm) -> SettledOut:
+def complete(task_id: str, body: Completion, request: Request, caller: Farm) -> SettledOut:
     """Settle a task. Idempotent: repeating it, or reporting an expired task, never double counts."""
-    return SettledOut(**settled_out(coordinator_of(request).complete(task_id, report_of(body))))
+    coordinator = coordinator_of(request)
+    _check_caller(coordinator, task_id, caller)
+    return SettledOut(**settled_out(coordinator.complete(task_id, report_of(body))))
+
+
+def _check_caller(coordinator: Coordinator, task_id: str, caller: Principal) -> None:
+    """Refuse (403) a report on a task leased to a farm the caller's token may not act as."""
+    farm = coordinator.farm_of_task(task_id)
+    if farm is not None:
+        caller.check_farm(farm)
+
+
+def _check_owner(coordinator: Coordinator, task_id: str, farm_id: str) -> None:
+    """Refuse (403) a farm's lease request that reports a task leased to another farm."""
+    farm = coordinator.farm_of_task(task_id)
+    if farm is not None and farm != farm_id:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"task {task_id!r} is leased to farm {farm!r}, not to {farm_id!r}"
+        )
 
 
 def report_of(body: Completion) -> Report:
