@@ -45,10 +45,14 @@ class TaskControl:
         kill: Callable[[], None],
         rss: Callable[[], int | None] | None = None,
         refresh: Callable[[], None] | None = None,
+        *,
+        lowered: bool = False,
     ) -> None:
         """The task's process started: how to kill it, measure it, and read its progress. It is put
-        below the farm's priority first (``lower_priority``)."""
-        lower_priority(pid)
+        below the farm's priority first (``lower_priority``), unless it was already (``lowered``: a handler
+        process, lowered once when it started, runs task after task)."""
+        if not lowered:
+            lower_priority(pid)
         with self._lock:
             self.pid, self._kill, self._rss, self._refresh = pid, kill, rss, refresh
             killed = self.killed

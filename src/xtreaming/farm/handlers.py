@@ -25,7 +25,7 @@ from typing import Any, Final
 import psutil
 
 from xtreaming.farm.batch import Batch, Columns, from_columns
-from xtreaming.farm.control import TaskControl
+from xtreaming.farm.control import TaskControl, lower_priority
 from xtreaming.farm.lifeline import UNBOUND, Lifeline
 from xtreaming.farm.processes import kill_tree, tree_rss
 from xtreaming.farm.protocol import InvalidOutput, Outcome, Task, failed, verdicts_of
@@ -82,7 +82,7 @@ class HandlerWorker:
         conn, pid = self._ensure_started()
         context = (task.task_id, task.topic, task.base, task.convenio, task.kind, task.process, task.attempt)
         request: Request = (task.handler, context, task.messages.handler_columns())
-        control.attach(pid, self._kill, self._rss)
+        control.attach(pid, self._kill, self._rss, lowered=True)  # lowered as it started: not again per task
         try:
             conn.send(request)
             return self._await(conn, task, control)
@@ -136,6 +136,7 @@ class HandlerWorker:
         if pid is None:  # start() returned, so the OS gave it a pid; this keeps pid 0 from ever being used
             raise RuntimeError(f"handler process of slot {self.slot} has no pid")
         self._registration = self._lifeline.adopt(pid)
+        lower_priority(pid)  # once: what it starts later inherits its priority
         try:
             self._handle = psutil.Process(pid)
         except psutil.Error:
