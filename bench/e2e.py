@@ -1,6 +1,7 @@
 """End to end: no-op messages through coordinator and farm, next to the raw broker path, in one run.
 
 Run: .venv/bin/python bench/e2e.py [--messages 200000] [--handler-batch 5000] [--command-batch 500] [--runs 3]
+     [--history] [--one-per-key]
 
 Everything is real and on this machine: the embedded log and state, ``xtreaming coordinator``
 and ``xtreaming farm --slots 2`` as their own processes, over HTTP. Each mode gets a fresh
@@ -17,14 +18,24 @@ coordinator nothing; asking the coordinator at that pace would load it).
 * raw broker: the physical limit of this path on the same log: read every message of a
   topic and append one record per message to another, of a real ACK's size and shape (``ACK``),
   with nothing in between.
+
+Per-message history is on in every mode (the default). ``--history`` also runs handler mode with
+history off, and with history in the state store's own SQLite file, in the same interleaved runs, and
+prints what history costs (target: ≤ 10% of handler mode's throughput).
+
+The bench topic is an IMPORTACAO queue, so every mode takes one message per key (its kind's default).
+``--one-per-key`` also runs handler mode with it off, in the same interleaved runs, and prints what it
+costs (target: nothing measurable).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -86,7 +97,7 @@ def raw_broker(root: Path, count: int) -> float:
 class BenchSite:
     """A coordinator process and one farm process on a fresh embedded log and state."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
         self.root = root
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
@@ -96,6 +107,7 @@ class BenchSite:
             "XTREAMING_DATABASE_URL": f"sqlite:///{root}/state.db",
             "XTREAMING_PORT": str(port),
             "XTREAMING_DISCOVERY_INTERVAL_S": "0.2",
+            **env,
         }
         self.processes: list[subprocess.Popen[bytes]] = []
         self.api = httpx.Client(base_url=self.url, timeout=60)
@@ -132,12 +144,18 @@ class Run:
     tasks: int
     coordinator_cpu_s: float
     farm_cpu_s: float
+    #: Seconds after the last ACK until the history held every message's attempt (None: not watched).
+    history_lag_s: float | None = None
 
 
-def end_to_end(root: Path, count: int, settings: dict[str, object]) -> Run:
+def end_to_end(
+    root: Path, count: int, settings: dict[str, object], env: dict[str, str] | None = None, history: Path | None = None
+) -> Run:
     """Seconds from resuming the queue until every message is finished, the tasks it took, and the
-    CPU seconds the coordinator and the farm (with its workers) spent meanwhile."""
-    site = BenchSite(root)
+    CPU seconds the coordinator and the farm (with its workers) spent meanwhile; ``env`` adds to the
+    coordinator's environment; with ``history`` (its SQLite file), how long after the last ACK it held
+    every attempt."""
+    site = BenchSite(root, env or {})
     try:
         site.start("coordinator")
         site.wait("the coordinator", lambda: site.api.get("/healthz").status_code == 200)
@@ -159,10 +177,24 @@ def end_to_end(root: Path, count: int, settings: dict[str, object]) -> Run:
         elapsed = time.perf_counter() - started
         cpu_after = cpu_s(coordinator), cpu_s(farm)
         log.close()
+        lag_s = None
+        if history is not None:
+            site.wait("the history", lambda: history_rows(history) >= count, 120, every_s=0.02)
+            lag_s = time.perf_counter() - started - elapsed
         site.wait("every message", lambda: site.api.get(f"/api/queues/{TOPIC}").json()["consumed"] >= count)
-        return Run(elapsed, task_count(root / "log.db"), cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])
+        cpu = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
+        return Run(elapsed, task_count(root / "log.db"), *cpu, lag_s)
     finally:
         site.close()
+
+
+def history_rows(path: Path) -> int:
+    """Attempts the history's SQLite file holds (0 before its table exists)."""
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn:
+        try:
+            return int(conn.execute("SELECT count(*) FROM message_history").fetchone()[0])
+        except sqlite3.OperationalError:  # no such table yet
+            return 0
 
 
 def quiet(*processes: psutil.Process) -> bool:
@@ -203,26 +235,81 @@ def alone_ms(program: list[str], runs: int = 50) -> float:
     return (time.perf_counter() - started) / runs * 1000
 
 
+#: Handler mode's other runs with ``--history``: the coordinator's extra environment under a site's root, and
+#: the history's file (None: off).
+HISTORY_VARIANTS: dict[str, Callable[[Path], tuple[dict[str, str], Path | None]]] = {
+    "history off": lambda _: ({"XTREAMING_HISTORY_ENABLED": "false"}, None),
+    "history on (in the state file)": lambda root: (
+        {"XTREAMING_HISTORY_DATABASE_URL": f"sqlite:///{root}/state.db"},
+        root / "state.db",
+    ),
+}
+
+
+def print_history_cost(console: Console, count: int, batch: int, variants: dict[str, list[Run]]) -> None:
+    """Handler mode's throughput with history on and off, median runs, and what history costs."""
+    off = statistics.median(count / run.seconds for run in variants["history off"])
+    table = Table(title=f"Per-message history: handler mode, batch {batch:,}, median of {len(variants['history off'])}")
+    for column in ("variant", "msgs/s", "vs off", "coordinator CPU s", "history complete after s", "runs (msgs/s)"):
+        table.add_column(column, justify="left" if column in ("variant", "runs (msgs/s)") else "right")
+    for name, runs in variants.items():
+        rate = statistics.median(count / run.seconds for run in runs)
+        cpu = statistics.median(run.coordinator_cpu_s for run in runs)
+        each = ", ".join(f"{count / run.seconds:,.0f}" for run in runs)
+        lags = [run.history_lag_s for run in runs if run.history_lag_s is not None]
+        lag = f"+{statistics.median(lags):.2f}" if lags else "-"
+        table.add_row(name, f"{rate:,.0f}", f"{rate / off:.0%}", f"{cpu:.1f}", lag, each)
+    console.print(table)
+    console.print("target: history on costs ≤ 10% of handler mode's throughput (≥ 90% of history off)")
+
+
+def print_one_per_key_cost(console: Console, count: int, batch: int, on: list[Run], off: list[Run]) -> None:
+    """Handler mode's throughput with one message per key on (the IMPORTACAO default) and off, median runs."""
+    rate_off = statistics.median(count / run.seconds for run in off)
+    table = Table(title=f"One message per key: handler mode, batch {batch:,}, median of {len(off)}")
+    for column in ("one_per_key", "msgs/s", "vs off", "coordinator CPU s", "runs (msgs/s)"):
+        table.add_column(column, justify="left" if column in ("one_per_key", "runs (msgs/s)") else "right")
+    for name, runs in (("on (IMPORTACAO default)", on), ("off", off)):
+        rate = statistics.median(count / run.seconds for run in runs)
+        cpu = statistics.median(run.coordinator_cpu_s for run in runs)
+        each = ", ".join(f"{count / run.seconds:,.0f}" for run in runs)
+        table.add_row(name, f"{rate:,.0f}", f"{rate / rate_off:.0%}", f"{cpu:.1f}", each)
+    console.print(table)
+    console.print("target: one message per key on is not slower than off")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--handler-batch", type=int, default=5000)
     parser.add_argument("--command-batch", type=int, default=500)
     parser.add_argument("--runs", type=int, default=3, help="Runs of each path; the table shows the median run.")
+    parser.add_argument("--history", action="store_true", help="Also handler mode with history off, or in the state.")
+    parser.add_argument("--one-per-key", action="store_true", help="Also handler mode with one message per key off.")
     args = parser.parse_args()
     n = args.messages
     noop = [shutil.which("true") or sys.executable] + ([] if shutil.which("true") else ["-c", "pass"])
     raws: list[float] = []
     handlers: list[Run] = []
     commands: list[Run] = []
+    variants: dict[str, list[Run]] = {name: [] for name in HISTORY_VARIANTS} if args.history else {}
+    keys_off: list[Run] = []
     for _ in range(args.runs):  # interleaved, so that a slow spell of the machine hits every path alike
         with tempfile.TemporaryDirectory() as tmp:
             raws.append(raw_broker(Path(tmp), n))
         with tempfile.TemporaryDirectory() as tmp:
             settings = {"handler": "xtreaming.demo.worker:noop", "batch_size": args.handler_batch}
-            handlers.append(end_to_end(Path(tmp), n, settings))
+            handlers.append(end_to_end(Path(tmp), n, settings, history=Path(tmp) / "state.history.db"))
         with tempfile.TemporaryDirectory() as tmp:
             commands.append(end_to_end(Path(tmp), n, {"command": noop, "batch_size": args.command_batch}))
+        for name, runs in variants.items():
+            with tempfile.TemporaryDirectory() as tmp:
+                env, history = HISTORY_VARIANTS[name](Path(tmp))
+                runs.append(end_to_end(Path(tmp), n, settings, env, history))
+        if args.one_per_key:
+            with tempfile.TemporaryDirectory() as tmp:
+                off = {**settings, "one_per_key": False}
+                keys_off.append(end_to_end(Path(tmp), n, off, history=Path(tmp) / "state.history.db"))
     raw = statistics.median(raws)
     handler, command = (sorted(runs, key=lambda run: run.seconds)[len(runs) // 2] for runs in (handlers, commands))
     program_ms = alone_ms(noop)
@@ -255,6 +342,10 @@ def main() -> None:
     if args.runs > 1:
         spread = ", ".join(f"{n / h.seconds / r:.0%}" for h, r in zip(handlers, raws, strict=True))
         console.print(f"handler mode vs raw in each run: {spread}")
+    if variants:
+        print_history_cost(console, n, args.handler_batch, {"history on (own file, default)": handlers, **variants})
+    if keys_off:
+        print_one_per_key_cost(console, n, args.handler_batch, handlers, keys_off)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from xtreaming.csv_source import CsvFile, Rejects, ValueFormat
 from xtreaming.errors import InvalidInput
+from xtreaming.keys import MAX_KEY_BYTES
 
 
 def write(tmp_path: Path, content: str | bytes, name: str = "carteira.csv") -> Path:
@@ -185,3 +188,122 @@ def test_json_values_match_the_json_module_for_awkward_text(tmp_path: Path) -> N
 def test_a_repeated_column_name_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="column 'nome' appears more than once"):
         CsvFile(write(tmp_path, "cpf,nome,nome\n1,a,b\n"), "cpf").check_file()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"delimiter": ";;"}, "delimiter ';;': give one character"),
+        ({"delimiter": '"'}, "delimiter '\"': give one character"),
+        ({"value_format": ValueFormat.RAW, "value_column": "xml"}, "value format 'raw' publishes whole lines"),
+    ],
+    ids=["two-characters", "quote", "raw-and-value-column"],
+)
+def test_options_that_cannot_work_together_are_refused_at_once(
+    tmp_path: Path, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        CsvFile(write(tmp_path, "cpf\n1\n"), "cpf", **options)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            'cpf,obs\n1,a\n2,"b\n3,c\n',
+            "line 3: a quoted field opened on this line is never closed (a closing quote is missing?): "
+            "it runs to the end of the file",
+        ),
+        (
+            'cpf,obs\n1,a\n2,"b\n3,"c",x\n',
+            "line 3: a quoted field opened on this line is never closed (a closing quote is missing?): "
+            "the reader stopped on line 4",
+        ),
+        ('cpf,obs\n1,"a"b\n2,c\n', "line 2: text after a closing quote"),
+        ("cpf,obs\n1," + "x" * 131_073 + "\n2,c\n", "line 2: a field is longer than 131,072 characters"),
+        ('cpf,"obs"x\n1,a\n', "line 1: text after a closing quote"),
+    ],
+    ids=["quote-open-to-the-end", "quote-open-to-the-next", "text-after-a-quote", "field-too-long", "bad-header"],
+)
+def test_the_check_stops_where_the_reader_would_with_the_line(tmp_path: Path, content: str, message: str) -> None:
+    source = CsvFile(write(tmp_path, content), "cpf")
+
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        source.check_file()
+
+
+def test_what_the_check_passes_streams_to_the_end_and_what_would_stop_the_stream_fails_the_check(
+    tmp_path: Path,
+) -> None:
+    awkward = write(tmp_path, 'cpf,obs\n1,"a\nb"\n2,' + "x" * 131_073 + '\n3,"c"d\n4,"e\n5,ok\n')
+    raw, as_json = CsvFile(awkward, "cpf", ValueFormat.RAW), CsvFile(awkward, "cpf")
+
+    layout = raw.check_file()  # raw rows are judged line by line: the odd ones are rejects
+    streamed = [line for line, _ in raw.records(layout, Rejects())]
+
+    assert (streamed, layout.rows) == ([4, 7], 2)
+    with pytest.raises(InvalidInput, match="line 4: a field is longer than 131,072 characters"):
+        as_json.check_file()
+
+
+def test_raw_rows_the_csv_reader_cannot_split_are_rejected_by_line(tmp_path: Path) -> None:
+    path = write(tmp_path, 'cpf,obs\n1,"' + "x" * 131_073 + '"\n2,"a"b\n3,ok\n')
+
+    rows, rejects = load(CsvFile(path, "cpf", ValueFormat.RAW))
+
+    assert [key for _, key, _ in rows] == [b"3"]
+    assert rejects.samples[0] == "line 2: a field is longer than 131,072 characters, the most a CSV field may hold"
+    assert rejects.samples[1].startswith("line 3: text after a closing quote")
+
+
+def test_rows_whose_message_is_over_the_broker_limit_are_named_by_line(tmp_path: Path) -> None:
+    big = "x" * 1_100_000
+    path = write(tmp_path, f"cpf,obs\n1,a\n2,{big}\n3,b\n4,{big}\n")
+
+    with pytest.raises(
+        InvalidInput,
+        match=r"line 3: its message is 1,100,039 bytes, more than the broker takes \(1,000,000 bytes.*line 5",
+    ):
+        CsvFile(path, "cpf", ValueFormat.RAW).check_file(1_000_000)
+    assert CsvFile(path, "cpf", ValueFormat.RAW).check_file().rows == 4  # no limit: every row fits
+
+
+def test_keys_follow_the_one_rule_of_every_publisher(tmp_path: Path) -> None:
+    long_key = "9" * (MAX_KEY_BYTES + 1)
+    path = write(tmp_path, f"cpf,nome\n111,Ana\n{long_key},Bruno\n{'9' * MAX_KEY_BYTES},Carla\n")
+
+    rows, rejects = load(CsvFile(path, "cpf"))
+
+    assert [line for line, _, _ in rows] == [2, 4]
+    assert rejects.samples == [f"line 3: column 'cpf' is 1,025 bytes long; a key is at most {MAX_KEY_BYTES:,} bytes"]
+
+
+def test_a_file_without_a_usable_row_is_refused_by_the_check(tmp_path: Path) -> None:
+    with pytest.raises(
+        InvalidInput, match=r"no row can become a message \(line 2: column 'cpf' is empty; line 3: 1 fields"
+    ):
+        CsvFile(write(tmp_path, "cpf,nome\n,Ana\nBruno\n"), "cpf").check_file()
+
+
+def test_the_check_sizes_a_row_by_its_json_not_by_its_text(tmp_path: Path) -> None:
+    escaped = "\x01" * 85_000  # 85,000 characters, 510,000 bytes of JSON (\u0001 each)
+    path = tmp_path / "c.csv"
+    with path.open("w", encoding="utf-8", newline="") as out:
+        csv.writer(out).writerows([["cpf", "a", "b"], ["111", "ok", "ok"], ["222", escaped, escaped]])
+
+    with pytest.raises(InvalidInput, match=r"line 3: its message is 1,020,06\d bytes"):
+        CsvFile(path, "cpf").check_file(1_000_000)
+    assert CsvFile(path, "cpf").check_file(1_100_000).rows == 2
+
+
+def test_from_line_publishes_the_rest_of_a_file_the_check_still_reads_whole(tmp_path: Path) -> None:
+    path = write(tmp_path, "cpf,nome\n111,Ana\n,sem chave\n333,Carla\n444,Diego\n")
+
+    rows, rejects = load(CsvFile(path, "cpf", from_line=4))
+
+    assert [(line, key) for line, key, _ in rows] == [(4, b"333"), (5, b"444")]
+    assert rejects.count == 0  # line 3 is before the rows published: not judged again
+    with pytest.raises(InvalidInput, match="line 2: a quoted field opened on this line is never closed"):
+        CsvFile(write(tmp_path, 'cpf,nome\n1,"Ana\n2,b\n', "aspas.csv"), "cpf", from_line=3).check_file()
+    with pytest.raises(InvalidInput, match=r"no row can become a message \(none begins on line 9 or after\)"):
+        CsvFile(path, "cpf", from_line=9).check_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,10 @@ from pydantic import ValidationError
 from xtreaming.broker import Record, open_broker
 from xtreaming.broker.port import Broker
 from xtreaming.config import Settings
-from xtreaming.defaults import DEFAULT_PARTITIONS
-from xtreaming.errors import InvalidTopicName, XtreamingError
-from xtreaming.producer import Producer
+from xtreaming.defaults import DEFAULT_PARTITIONS, MAX_PARTITIONS
+from xtreaming.errors import InvalidInput, InvalidTopicName, XtreamingError
+from xtreaming.keys import MAX_KEY_BYTES
+from xtreaming.producer import Producer, PublishReport
 
 TOPIC = "MULTCOB02.1186.IMPORTACAO.MAILING"
 
@@ -125,6 +127,40 @@ def test_the_producer_builds_no_server_settings_and_reads_no_environment(
         log.close()
 
 
-def test_partitions_below_one_are_refused(log: Broker) -> None:
-    with pytest.raises(ValueError, match="partitions must be at least 1, got 0"):
-        Producer(log, partitions=0)
+@pytest.mark.parametrize("partitions", [0, MAX_PARTITIONS + 1])
+def test_partitions_out_of_the_range_the_cli_and_api_take_are_refused(log: Broker, partitions: int) -> None:
+    with pytest.raises(ValueError, match=f"partitions must be from 1 to 1,024, got {partitions:,}"):
+        Producer(log, partitions=partitions)
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("", "key b'' is empty"),
+        ("9" * (MAX_KEY_BYTES + 1), f"is {MAX_KEY_BYTES + 1:,} bytes long; a key is at most {MAX_KEY_BYTES:,} bytes"),
+    ],
+    ids=["empty", "too-long"],
+)
+def test_a_key_the_api_would_refuse_is_refused_before_its_batch_is_written(log: Broker, key: str, message: str) -> None:
+    records = [("111", "a"), ("222", "b"), (key, "c"), ("333", "d")]
+
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        Producer(log, batch_size=2).publish(TOPIC, records)
+
+    assert sorted(all_values(log, TOPIC)) == [b"a", b"b"]  # the batch before it only
+
+
+def test_a_load_without_a_record_creates_no_topic(log: Broker) -> None:
+    report = Producer(log).publish(TOPIC, [])
+
+    assert report.published == 0
+    assert log.list_topics() == []
+
+
+def test_the_report_passed_in_says_what_was_written_when_publish_fails(log: Broker) -> None:
+    report = PublishReport(TOPIC)
+
+    with pytest.raises(InvalidInput):
+        Producer(log, batch_size=2).publish(TOPIC, [("1", "a"), ("1", "b"), ("3", "c"), ("", "d")], report=report)
+
+    assert (report.published, report.duplicates) == (1, 1)

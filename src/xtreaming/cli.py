@@ -8,22 +8,22 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from xtreaming import operator_commands, profile_commands
-from xtreaming.config import ClientSettings, Role, Settings
+from xtreaming import dlq_commands, history_commands, operator_commands, profile_commands
+from xtreaming.config import ClientSettings, Role, Settings, validated
 from xtreaming.csv_source import CsvFile, ValueFormat
-from xtreaming.defaults import DEFAULT_HOST, DEFAULT_PORT
-from xtreaming.errors import XtreamingError
+from xtreaming.defaults import DEFAULT_HOST, DEFAULT_PORT, MAX_PARTITIONS
+from xtreaming.errors import InvalidBrokerUrl, InvalidInput, InvalidTopicName, XtreamingError
 from xtreaming.farm.config import (
     DEFAULT_KEEP_FAILED,
     DEFAULT_LEASE_WAIT_S,
@@ -34,6 +34,7 @@ from xtreaming.farm.config import (
 from xtreaming.producer import DEFAULT_BATCH_SIZE
 
 EXIT_FAILED = 1
+EXIT_USAGE = 2
 EXIT_REJECTED_ROWS = 3
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Xtreaming: one message per client, at scale.")
@@ -46,13 +47,14 @@ BrokerOption = Annotated[
 
 
 @contextmanager
-def _failures() -> Iterator[None]:
-    """Our errors become one line on stderr and exit code 1; anything else is a bug and shows its traceback."""
+def _failures(usage: tuple[type[XtreamingError], ...] = ()) -> Iterator[None]:
+    """Our errors become one line on stderr and exit code 1, or 2 for the ``usage`` errors (what was given
+    cannot work: nothing was done); anything else is a bug and shows its traceback."""
     try:
         yield
     except XtreamingError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(EXIT_FAILED) from exc
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE if isinstance(exc, usage) else EXIT_FAILED) from exc
 
 
 @app.command()
@@ -72,16 +74,32 @@ def publish(
     encoding: Annotated[str, typer.Option(help="File encoding, e.g. utf-8 or cp1252.")] = "utf-8",
     partitions: Annotated[
         int | None,
-        typer.Option(min=1, help="Partitions when the topic is created (default: XTREAMING_DEFAULT_PARTITIONS)."),
+        typer.Option(
+            min=1,
+            max=MAX_PARTITIONS,
+            help="Partitions when the topic is created (default: XTREAMING_DEFAULT_PARTITIONS).",
+        ),
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Records per atomic append.")] = DEFAULT_BATCH_SIZE,
+    from_line: Annotated[
+        int,
+        typer.Option(
+            min=2,
+            help="Publish only rows from this line on (the whole file is still checked): to finish a run the "
+            "broker stopped, from the line its message names. Keys are then deduplicated from that line on.",
+        ),
+    ] = 2,
     broker: BrokerOption = None,
 ) -> None:
-    """Form a queue: publish one message per key of a CSV file, with a progress bar."""
+    """Form a queue: publish one message per key of a CSV file, with a progress bar.
+
+    A file, topic or option that cannot work exits 2 with nothing written; a run the broker stops exits 1
+    saying which lines were written.
+    """
     from xtreaming.publishing import publish_csv
 
-    source = CsvFile(csv_path, key_column, value_format, value_column, delimiter, encoding)
-    with _failures():
+    with _failures(usage=(InvalidInput, InvalidTopicName, InvalidBrokerUrl)):
+        source = CsvFile(csv_path, key_column, value_format, value_column, delimiter, encoding, from_line)
         settings = _settings()
         outcome = publish_csv(
             source,
@@ -189,15 +207,21 @@ def farm(
             "stopped before it would count the farm lost). It may then lease them again: a key may run twice.",
         ),
     ] = False,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(help="PEM certificates to trust for an https:// coordinator (default: XTREAMING_CA_FILE)."),
+    ] = None,
 ) -> None:
     """Run a farm agent: take tasks from the coordinator and run them on this machine's worker slots.
 
-    The token comes from XTREAMING_TOKEN. Ctrl-C (or SIGTERM) once: no new tasks, running ones
+    The token comes from XTREAMING_TOKEN_FILE (a file only its owner may read: best, as the processes the farm
+    starts cannot see it) or XTREAMING_TOKEN. Ctrl-C (or SIGTERM) once: no new tasks, running ones
     finish; twice: running tasks are killed and reported for retry.
     """
     import logging
     import socket
 
+    from xtreaming.client import CoordinatorClient
     from xtreaming.farm.node import FarmNode
 
     labels = _labels(label or [])
@@ -205,7 +229,7 @@ def farm(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns what matters
     with _failures():
-        settings = _validated(ClientSettings, {})
+        settings = validated(ClientSettings, {} if ca_file is None else {"ca_file": ca_file})
         config = FarmConfig(
             coordinator_url=coordinator or settings.url,
             name=farm_name,
@@ -217,7 +241,7 @@ def farm(
             lease_wait_s=lease_wait,
             keep_running_when_unreachable=keep_running_when_unreachable,
         )
-        code = FarmNode(config).run()
+        code = FarmNode(config, client_factory=functools.partial(CoordinatorClient, ca_file=settings.ca_file)).run()
     raise typer.Exit(code)
 
 
@@ -237,6 +261,12 @@ def coordinator(
         str | None, typer.Option(help=f"Address to bind (default: XTREAMING_HOST, {DEFAULT_HOST}).")
     ] = None,
     port: Annotated[int | None, typer.Option(help=f"Port (default: XTREAMING_PORT, {DEFAULT_PORT}).")] = None,
+    certfile: Annotated[
+        Path | None, typer.Option(help="Serve HTTPS with this PEM certificate (default: XTREAMING_CERTFILE).")
+    ] = None,
+    keyfile: Annotated[
+        Path | None, typer.Option(help="The certificate's PEM private key (default: XTREAMING_KEYFILE).")
+    ] = None,
 ) -> None:
     """Run the coordinator: API, operator screen and scheduling loop, on the configured broker and state."""
     import uvicorn
@@ -245,11 +275,19 @@ def coordinator(
     from xtreaming.coordinator.heap import settle_heap
 
     with _failures():
-        settings = _settings(host=host, port=port)
+        settings = _settings(host=host, port=port, certfile=certfile, keyfile=keyfile)
         application = create_app(settings)
     settle_heap()  # state loaded: keep full garbage collections from stalling decisions
-    out.print(f"coordinator on http://{settings.host}:{settings.port} (API docs at /docs)")
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level="warning")
+    scheme = "http" if settings.certfile is None else "https"
+    out.print(f"coordinator on {scheme}://{settings.host}:{settings.port} (API docs at /docs)")
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        ssl_certfile=settings.certfile,
+        ssl_keyfile=settings.keyfile,
+    )
 
 
 @app.command()
@@ -263,6 +301,9 @@ def token(
             "('*': any farm); repeat for several."
         ),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object {name, role, token, entry} (the default when piped).")
+    ] = False,
 ) -> None:
     """Make a new bearer token: give the token to its user, add the entry to XTREAMING_TOKENS."""
     from xtreaming.coordinator.api.auth import hash_token, new_token
@@ -277,24 +318,16 @@ def token(
     entry: dict[str, object] = {"name": name, "role": role.value, "sha256": hash_token(secret)}
     if farm:
         entry["farms"] = farm
-    out.print(f"token (give it to {name}; it is not stored): {secret}")
-    out.print(f"XTREAMING_TOKENS entry: {json.dumps(entry)}")
-
-
-SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+    if as_json or not sys.stdout.isatty():  # a script reads it: one line, never wrapped, no prose
+        sys.stdout.write(json.dumps({"name": name, "role": role.value, "token": secret, "entry": entry}) + "\n")
+        return
+    out.print(f"token (give it to {name}; it is not stored): {secret}", soft_wrap=True)
+    out.print(f"XTREAMING_TOKENS entry: {json.dumps(entry)}", soft_wrap=True)
 
 
 def _settings(**overrides: object) -> Settings:
     """Settings from the environment with command-line values on top; invalid ones fail in a sentence."""
-    return _validated(Settings, {k: v for k, v in overrides.items() if v is not None})
-
-
-def _validated(kind: type[SettingsT], values: dict[str, object]) -> SettingsT:
-    try:
-        return kind.model_validate(values)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
-        raise XtreamingError(f"invalid settings: {problems}") from None
+    return validated(Settings, {k: v for k, v in overrides.items() if v is not None})
 
 
 def _mapped(command: Callable[..., None]) -> Callable[..., None]:
@@ -313,6 +346,7 @@ for _command in (
     operator_commands.priority,
     operator_commands.farms,
     operator_commands.explain,
+    history_commands.history,
 ):
     app.command()(_mapped(_command))
 app.command("base-limit")(_mapped(operator_commands.base_limit))
@@ -329,6 +363,10 @@ for _profile_command in profile_commands.profile_app.registered_commands:
     assert _profile_command.callback is not None
     _profile_command.callback = _mapped(_profile_command.callback)
 app.add_typer(profile_commands.profile_app, name="profile")
+for _dlq_command in dlq_commands.dlq_app.registered_commands:
+    assert _dlq_command.callback is not None
+    _dlq_command.callback = _mapped(_dlq_command.callback)
+app.add_typer(dlq_commands.dlq_app, name="dlq")
 
 
 def main() -> None:

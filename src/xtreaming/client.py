@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import ssl
 from typing import Any
 
 import httpx
@@ -27,10 +29,22 @@ class CoordinatorUnreachable(XtreamingError, ConnectionError):
 class CoordinatorClient:
     """Calls the coordinator's ``/api`` with an optional bearer token."""
 
-    def __init__(self, url: str, token: str | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        ca_file: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """``ca_file``: PEM certificates to trust for an ``https://`` URL besides the system's (a private CA)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
+        verify: ssl.SSLContext | bool = True
+        if ca_file is not None:
+            verify = ssl.create_default_context()
+            verify.load_verify_locations(cafile=os.fspath(ca_file))
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s, verify=verify)
 
     def get(self, path: str, **params: Any) -> Any:
         return self._call("GET", path, params={k: v for k, v in params.items() if v is not None})
@@ -76,11 +90,13 @@ class CoordinatorClient:
 
 
 def _detail(response: httpx.Response) -> str:
-    """The coordinator's words for an error: its ``detail``, with FastAPI's field errors spelled out."""
+    """The coordinator's words for an error: the ``detail`` of its ``Problem`` answer (a sentence naming each
+    field refused, for a request refused by validation), or the start of whatever else answered."""
     try:
-        detail = response.json().get("detail")
+        body = response.json()
     except ValueError:
-        return f"HTTP {response.status_code}: {response.text[:200]}"
-    if isinstance(detail, list):  # request validation: [{"loc": [...], "msg": ...}, ...]
-        return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', [])[1:])}: {e.get('msg')}" for e in detail)
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if not isinstance(detail, str):  # not the coordinator (a proxy's page), or an older one
+        detail = response.text[:200]
     return f"HTTP {response.status_code}: {detail}"

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import stat
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Self
+from pathlib import Path
+from typing import Annotated, Any, Self, TypeVar
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from xtreaming.defaults import (
@@ -14,14 +18,18 @@ from xtreaming.defaults import (
     DEFAULT_BROKER_URL,
     DEFAULT_DATABASE_URL,
     DEFAULT_DISCOVERY_INTERVAL_S,
+    DEFAULT_DLQ_REPLAY_MAX_RATE_PER_S,
+    DEFAULT_DLQ_REPLAY_RATE_PER_S,
     DEFAULT_GROUP,
     DEFAULT_HEARTBEAT_INTERVAL_S,
+    DEFAULT_HISTORY_RETENTION_DAYS,
     DEFAULT_HOST,
     DEFAULT_PARTITIONS,
     DEFAULT_PORT,
     DEFAULT_TIME_ZONE,
     MAX_PARTITIONS,
 )
+from xtreaming.errors import XtreamingError
 
 
 class Role(StrEnum):
@@ -60,6 +68,9 @@ class Settings(BaseSettings):
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
     #: JSON list of {"name", "role", "sha256"}; ``xtreaming token`` makes one.
     tokens: list[Token] = Field(default_factory=list)
+    #: Serve HTTPS with this PEM certificate (chain) and its key; both or neither.
+    certfile: Path | None = None
+    keyfile: Path | None = None
     time_zone: str = DEFAULT_TIME_ZONE
     group: str = DEFAULT_GROUP
     #: At least 0.2 s: a farm is lost after three intervals, and whatever it ran must be dead by then
@@ -72,6 +83,32 @@ class Settings(BaseSettings):
     #: Largest body of a publish request (a batch of messages).
     max_publish_bytes: int = Field(default=16 << 20, ge=1024)
     poll_interval_s: float = Field(default=0.05, gt=0, le=10)
+    dlq_replay_rate_per_s: float = Field(default=DEFAULT_DLQ_REPLAY_RATE_PER_S, gt=0)
+    dlq_replay_max_rate_per_s: float = Field(default=DEFAULT_DLQ_REPLAY_MAX_RATE_PER_S, gt=0)
+    #: Keep every settled attempt in the per-message history (``xtreaming history KEY``).
+    history_enabled: bool = True
+    history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS
+    #: The history's own database; unset: a sibling ``X.history.db`` of a SQLite state file ``X.db``, else
+    #: the state store's database.
+    history_database_url: str | None = None
+
+    @field_validator("history_retention_days")
+    @classmethod
+    def _refuse_no_retention(cls, days: int) -> int:
+        if days < 1:
+            raise ValueError(f"history_retention_days is {days}: history is kept at least 1 day (default 30)")
+        return days
+
+    @model_validator(mode="after")
+    def _certificate_with_its_key(self) -> Self:
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError(
+                "TLS needs both a certificate file and its key file (XTREAMING_CERTFILE, XTREAMING_KEYFILE)"
+            )
+        for path in (self.certfile, self.keyfile):
+            if path is not None and not path.is_file():
+                raise ValueError(f"TLS file {path} does not exist")
+        return self
 
     @model_validator(mode="after")
     def _refuse_open_network_bind(self) -> Self:
@@ -104,3 +141,59 @@ class ClientSettings(BaseSettings):
 
     url: str = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
     token: str | None = None
+    #: The site's zone: the times commands show (``xtreaming history``) read in it, as on the screen.
+    time_zone: str = DEFAULT_TIME_ZONE
+    #: A file holding the token instead (readable by its owner only): kept out of the environment, where the
+    #: processes a farm starts, and anyone reading ``/proc/<pid>/environ`` as the same user, would find it.
+    token_file: Path | None = None
+    #: PEM certificates to trust for an ``https://`` coordinator (a site's private CA), besides the system's.
+    ca_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _token_from_file(self) -> Self:
+        if self.token_file is None:
+            return self
+        if self.token is not None:
+            raise ValueError("both XTREAMING_TOKEN and XTREAMING_TOKEN_FILE are set: keep one (the file)")
+        self.token = read_secret(self.token_file)
+        return self
+
+    @field_validator("ca_file")
+    @classmethod
+    def _readable_ca(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"CA file {path} does not exist")
+        return path
+
+
+def read_secret(path: Path) -> str:
+    """The secret in the file at ``path`` (its first line), refused when others than its owner may read it."""
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    if os.name == "posix" and mode & 0o077:
+        raise ValueError(
+            f"{path} may be read by others (mode {stat.S_IMODE(mode):o}): make it readable by its owner only "
+            f"(chmod 600 {path})"
+        )
+    secret = text.strip()
+    if not secret or "\n" in secret:
+        raise ValueError(f"{path} must hold the token alone, on one line")
+    return secret
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def validated(kind: type[SettingsT], values: Mapping[str, Any]) -> SettingsT:
+    """``kind`` from the environment with ``values`` on top; invalid settings raise XtreamingError in a sentence."""
+    try:
+        return kind(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise XtreamingError(f"invalid settings: {problems}") from None

@@ -28,3 +28,9 @@ DEFAULT_BASE_MAX_WORKERS: Final = 4
 DEFAULT_HEARTBEAT_INTERVAL_S: Final = 5.0
 #: How often the coordinator looks for new topics on the broker.
 DEFAULT_DISCOVERY_INTERVAL_S: Final = 5.0
+#: Days each settled attempt stays in the per-message history ("what happened to CPF …").
+DEFAULT_HISTORY_RETENTION_DAYS: Final = 30
+#: Dead letters a replay appends per second back onto their work topic, unless the operator asks otherwise.
+DEFAULT_DLQ_REPLAY_RATE_PER_S: Final = 500.0
+#: The most a replay may ask for: a replay competes with the work topic's producers for the broker.
+DEFAULT_DLQ_REPLAY_MAX_RATE_PER_S: Final = 5000.0

@@ -83,3 +83,8 @@ class FarmNotFound(XtreamingError, LookupError):
 
 class InvalidSlot(XtreamingError, ValueError):
     """A lease asked for a slot the farm did not register (its slots are 0..slots-1): refused, nothing changed."""
+
+
+class RecordTooLarge(XtreamingError, ValueError):
+    """A record over the broker's record limit (``Broker.max_record_bytes``), found before anything of its
+    batch was written: the message names the record, its size and the limit."""

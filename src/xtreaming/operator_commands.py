@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from xtreaming.client import CoordinatorClient
-from xtreaming.config import ClientSettings
+from xtreaming.config import ClientSettings, validated
 
 out = Console(highlight=False)
 window_app = typer.Typer(no_args_is_help=True, help="Time windows limiting a base's workers.")
@@ -25,8 +25,8 @@ DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def client(url: str | None, token: str | None) -> CoordinatorClient:
-    settings = ClientSettings()
-    return CoordinatorClient(url or settings.url, token or settings.token)
+    settings = validated(ClientSettings, {})
+    return CoordinatorClient(url or settings.url, token or settings.token, ca_file=settings.ca_file)
 
 
 def queues(

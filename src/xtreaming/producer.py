@@ -8,8 +8,9 @@ from itertools import islice
 from typing import Final
 
 from xtreaming.broker import Broker, Record, open_broker
-from xtreaming.defaults import DEFAULT_BROKER_URL, DEFAULT_PARTITIONS
-from xtreaming.errors import XtreamingError
+from xtreaming.defaults import DEFAULT_BROKER_URL, DEFAULT_PARTITIONS, MAX_PARTITIONS
+from xtreaming.errors import InvalidInput, XtreamingError
+from xtreaming.keys import key_problem
 from xtreaming.seen_keys import SeenKeys
 from xtreaming.topics import TopicName
 
@@ -49,9 +50,10 @@ class Producer:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         """``broker``: an open broker (left open by ``close``) or a URL to open (closed by ``close``);
-        ``partitions``: of a topic ``publish`` creates. Raises ValueError for a size below 1."""
-        if partitions < 1:
-            raise ValueError(f"partitions must be at least 1, got {partitions}")
+        ``partitions``: of a topic ``publish`` creates, 1 to ``MAX_PARTITIONS`` (as the CLI and the API).
+        Raises ValueError for a size out of its range."""
+        if not 1 <= partitions <= MAX_PARTITIONS:
+            raise ValueError(f"partitions must be from 1 to {MAX_PARTITIONS:,}, got {partitions:,}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self._owns_broker = isinstance(broker, str)
@@ -66,23 +68,30 @@ class Producer:
         *,
         dedupe: bool = True,
         on_batch: Callable[[int], None] | None = None,
+        report: PublishReport | None = None,
     ) -> PublishReport:
-        """Publish ``records`` to the work topic ``topic``, creating it when missing.
+        """Publish ``records`` to the work topic ``topic``, creating it with its first message.
 
         With ``dedupe`` (the default) only the first record of each key is published — "one
         message per client" — and later ones are counted in the report. Records are appended in
         atomic batches of ``batch_size``: a failure leaves whole batches, never part of one.
-        ``on_batch`` is called after each batch with the number of input records it consumed.
-        Raises InvalidTopicName before anything is written.
+        ``on_batch`` is called after each batch is appended with the number of input records it
+        consumed; ``report`` (a new one by default) is filled batch by batch, so a caller that passes
+        one knows what was written when this raises.
+        Raises InvalidTopicName before anything is written; InvalidInput for a key that is empty or
+        longer than ``xtreaming.keys.MAX_KEY_BYTES`` (before its batch is written: earlier batches are).
         """
         TopicName.parse(topic)
-        self.broker.create_topic(topic, self.partitions)
-        report = PublishReport(topic)
+        report = PublishReport(topic) if report is None else report
+        created = False
         seen = SeenKeys() if dedupe else None
         try:
             for batch in _batches(map(_as_record, records), self.batch_size):
                 kept = self._drop_duplicates(batch, seen, report) if seen is not None else batch
                 if kept:
+                    if not created:  # no topic for a load without a single message
+                        self.broker.create_topic(topic, self.partitions)
+                        created = True
                     self.broker.append(topic, kept)
                 report.published += len(kept)
                 if on_batch is not None:
@@ -119,12 +128,18 @@ class Producer:
 
 def _as_record(item: RecordLike) -> Record:
     if isinstance(item, Record):
-        return item
-    try:
-        key, value = item
-    except (TypeError, ValueError) as exc:
-        raise XtreamingError(f"expected a Record or a (key, value) pair, got {item!r:.80}") from exc
-    return Record(key.encode() if isinstance(key, str) else key, value.encode() if isinstance(value, str) else value)
+        record = item
+    else:
+        try:
+            key, value = item
+        except (TypeError, ValueError) as exc:
+            raise XtreamingError(f"expected a Record or a (key, value) pair, got {item!r:.80}") from exc
+        record = Record(
+            key.encode() if isinstance(key, str) else key, value.encode() if isinstance(value, str) else value
+        )
+    if record.key is not None and (problem := key_problem(record.key)) is not None:
+        raise InvalidInput(f"key {record.key[:40]!r}{'…' if len(record.key) > 40 else ''} {problem}")
+    return record
 
 
 def _batches(records: Iterator[Record], size: int) -> Iterator[list[Record]]:

@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from xtreaming.coordinator.patterns import compile_pattern
+from xtreaming.errors import InvalidInput
 from xtreaming.operator_commands import TokenOption, UrlOption, client
 
 out = Console(highlight=False)
@@ -43,6 +45,14 @@ MaxAttempts = Annotated[int | None, typer.Option("--max-attempts", min=1, help="
 Backoff = Annotated[float | None, typer.Option("--backoff", min=0, help="Seconds before the first retry (doubling).")]
 Labels = Annotated[list[str] | None, typer.Option("--label", help="Required farm label k=v (repeatable).")]
 MaxWorkers = Annotated[int | None, typer.Option("--max-workers", min=0, help="Most tasks of one queue at once.")]
+OnePerKey = Annotated[
+    bool | None,
+    typer.Option(
+        "--one-per-key/--no-one-per-key",
+        help="Finish a message as a duplicate when one with its key is pending or running in the queue "
+        "(left out of a profile: each queue's kind decides, on for IMPORTACAO, off for COBSINC).",
+    ),
+]
 
 
 @profile_app.command("add")
@@ -57,13 +67,20 @@ def profile_add(
     backoff: Backoff = None,
     label: Labels = None,
     max_workers: MaxWorkers = None,
+    one_per_key: OnePerKey = None,
     position: Annotated[int | None, typer.Option("--position", min=0, help="Place among profiles (0: first).")] = None,
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
     """Add a profile: every queue it matches first follows it (now and when discovered), except settings
     set on the queue itself (`xtreaming settings`). Settings left out take the built-in defaults."""
-    settings = _settings(command, handler, batch_size, priority, timeout, max_attempts, backoff, label, max_workers)
+    try:
+        compile_pattern(pattern)  # the coordinator's own rule (RE2), told before anything is sent
+    except InvalidInput as exc:
+        _refuse(f"profile {exc}")
+    settings = _settings(
+        command, handler, batch_size, priority, timeout, max_attempts, backoff, label, max_workers, one_per_key
+    )
     body: dict[str, Any] = {"pattern": pattern, "settings": settings}
     if position is not None:
         body["position"] = position
@@ -79,7 +96,9 @@ def profile_list(url: UrlOption = None, token: TokenOption = None) -> None:
     """Profiles in the order they are tried (the first match wins)."""
     with client(url, token) as api:
         profiles = api.get("/api/profiles")
-    table = Table("ID", "Pos", "Padrão", "Worker", "Lote", "Prio", "Timeout", "Tentativas", "Rótulos", "Max")
+    table = Table(
+        "ID", "Pos", "Padrão", "Worker", "Lote", "Prio", "Timeout", "Tentativas", "Rótulos", "Max", "Uma por chave"
+    )
     for p in profiles:
         s = p["settings"]
         table.add_row(
@@ -93,6 +112,7 @@ def profile_list(url: UrlOption = None, token: TokenOption = None) -> None:
             str(s["max_attempts"]),
             _labels(s["required_labels"]),
             "-" if s["max_workers"] is None else str(s["max_workers"]),
+            _one_per_key(s["one_per_key"]),
         )
     out.print(table)
 
@@ -120,11 +140,14 @@ def settings(
     backoff: Backoff = None,
     label: Labels = None,
     max_workers: MaxWorkers = None,
+    one_per_key: OnePerKey = None,
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
     """Show a queue's settings, or override some: an override stays over any profile, added or removed later."""
-    changes = _settings(command, handler, batch_size, priority, timeout, max_attempts, backoff, label, max_workers)
+    changes = _settings(
+        command, handler, batch_size, priority, timeout, max_attempts, backoff, label, max_workers, one_per_key
+    )
     with client(url, token) as api:
         shown = (
             api.patch(f"/api/queues/{queue}/settings", changes) if changes else api.get(f"/api/queues/{queue}/settings")
@@ -136,6 +159,7 @@ def settings(
         out.print(f"  {name}{'*' if name in own else ''}: {_value(shown[name])}")
     out.print(f"  required_labels{'*' if 'required_labels' in own else ''}: {_labels(shown['required_labels'])}")
     out.print(f"  max_workers{'*' if 'max_workers' in own else ''}: {_value(shown['max_workers'])}")
+    out.print(f"  one_per_key{'*' if 'one_per_key' in own else ''}: {_one_per_key(shown['one_per_key'])}")
     if not (shown["command"] or shown["handler"]):
         out.print("  no worker configured: the queue is not scheduled until a profile or --command/--handler gives one")
 
@@ -150,6 +174,7 @@ def _settings(
     backoff: float | None,
     labels: list[str] | None,
     max_workers: int | None,
+    one_per_key: bool | None,
 ) -> dict[str, Any]:
     """The API's settings body from the options given; refuses bad input (exit 2)."""
     if command is not None and handler is not None:
@@ -166,6 +191,7 @@ def _settings(
         "backoff_s": backoff,
         "required_labels": None if labels is None else _label_pairs(labels),
         "max_workers": max_workers,
+        "one_per_key": one_per_key,
     }
     return {name: value for name, value in values.items() if value is not None}
 
@@ -205,6 +231,11 @@ def _worker(profile: dict[str, Any]) -> str:
 
 def _labels(labels: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "-"
+
+
+def _one_per_key(value: bool | None) -> str:
+    """A queue's or profile's ``one_per_key``: None (a profile's) leaves it to each queue's kind."""
+    return "by kind" if value is None else "on" if value else "off"
 
 
 def _value(value: object) -> str:

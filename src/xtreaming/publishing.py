@@ -1,4 +1,10 @@
-"""``xtreaming publish``: a checked CSV file → the producer, with a progress bar showing the rate."""
+"""``xtreaming publish``: a checked CSV file → the producer, with a progress bar showing the rate.
+
+All or nothing as far as the file decides: the check reads the whole file with the publishing pass's own
+reader and the broker's record limit, so a bad file writes nothing. What the file cannot decide (the
+broker going away mid-run) stops the run with exactly what was written: the rows, by line, and where
+each partition of the topic ended before the run (an append-only log cannot take records back).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +16,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from xtreaming.broker import Record
+from xtreaming.broker import Broker, Record
 from xtreaming.csv_source import CsvFile, Rejects
 from xtreaming.defaults import DEFAULT_PARTITIONS
+from xtreaming.errors import TopicNotFound, XtreamingError
 from xtreaming.producer import DEFAULT_BATCH_SIZE, Producer, PublishReport
 from xtreaming.topics import TopicName
+
+
+class PublishInterrupted(XtreamingError):
+    """Publishing stopped after some rows were written; the message says which and where."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +48,18 @@ class RateColumn(ProgressColumn):
         return Text(f"{task.speed:,.0f}/s" if task.speed else "-/s", style="progress.data.speed")
 
 
+@dataclass(slots=True)
+class _Progress:
+    """How far the file has been read (``read_through``) and written (``written_through``), by line."""
+
+    read_through: int = 1
+    written_through: int = 1
+
+
 def publish_csv(
     source: CsvFile,
     topic: str,
-    broker_url: str,
+    broker: Broker | str,
     *,
     partitions: int = DEFAULT_PARTITIONS,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -48,32 +67,76 @@ def publish_csv(
 ) -> CsvOutcome:
     """Check the whole file, then publish it; nothing is written when the check fails.
 
-    ``partitions``: of the topic if it is created (the CLI passes ``settings.default_partitions``).
-    Raises InvalidTopicName / InvalidInput before writing; BrokerUnavailable while writing
-    (whole batches only were written then).
+    ``broker``: an open broker (left open) or a URL. ``partitions``: of the topic if it is created (the
+    CLI passes ``settings.default_partitions``). Raises InvalidTopicName / InvalidInput before writing;
+    PublishInterrupted when the broker fails while writing, saying what was written.
     """
     TopicName.parse(topic)
-    layout = source.check_file()
-    rejects = Rejects()
-    last_line = 1
+    with Producer(broker, partitions=partitions, batch_size=batch_size) as producer:
+        layout = source.check_file(producer.broker.max_record_bytes)
+        ends_before = _end_offsets(producer.broker, topic)
+        rejects = Rejects()
+        report = PublishReport(topic)
+        where = _Progress()
 
-    def records() -> Iterator[Record]:
-        nonlocal last_line
-        for line, record in source.records(layout, rejects):
-            last_line = line
-            yield record
+        def records() -> Iterator[Record]:
+            for line, record in source.records(layout, rejects):
+                where.read_through = line
+                yield record
 
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
-    started = time.perf_counter()
-    with Producer(broker_url, partitions=partitions, batch_size=batch_size) as producer, progress:
-        task = progress.add_task(topic, total=layout.lines - 1)
-        report = producer.publish(topic, records(), on_batch=lambda _: progress.update(task, completed=last_line - 1))
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            RateColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+
+        def written(_: int) -> None:
+            where.written_through = where.read_through
+            progress.update(task, completed=where.read_through - 1)
+
+        started = time.perf_counter()
+        with progress:
+            task = progress.add_task(topic, total=layout.lines - 1)
+            try:
+                producer.publish(topic, records(), on_batch=written, report=report)
+            except XtreamingError as exc:
+                raise PublishInterrupted(_interrupted(source, report, where, ends_before, exc)) from exc
     return CsvOutcome(report, rejects, time.perf_counter() - started)
+
+
+def _end_offsets(broker: Broker, topic: str) -> dict[int, int]:
+    try:
+        return broker.end_offsets(topic)
+    except TopicNotFound:
+        return {}
+
+
+def _interrupted(
+    source: CsvFile, report: PublishReport, where: _Progress, ends_before: dict[int, int], exc: Exception
+) -> str:
+    """What was written before ``exc`` stopped the run, in words an operator can resume from."""
+    if where.written_through > 1:
+        written = f"rows of lines 2–{where.written_through} are in the log ({report.published:,} messages"
+        written += (
+            ", appended to partitions that ended at " + ", ".join(f"{p}:{o:,}" for p, o in sorted(ends_before.items()))
+            if ends_before
+            else ", the topic's first"
+        )
+        written += ")"
+    else:
+        written = "no row was written"
+    pending = ""
+    if where.read_through > where.written_through:
+        pending = (
+            f"; lines {where.written_through + 1}–{where.read_through} were being appended (none of them on "
+            "the embedded log; on Kafka, each partition may hold a first part of them)"
+        )
+    return (
+        f"{source.path}: publishing stopped: {exc}. {written[0].upper()}{written[1:]}{pending}; "
+        f"rows from line {where.read_through + 1} on were not written. To finish, publish the file again "
+        f"with --from-line {where.written_through + 1}"
+    )

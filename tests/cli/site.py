@@ -32,9 +32,15 @@ class Site:
         }
         self.server: subprocess.Popen[bytes] | None = None
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, answer: str | None = None) -> subprocess.CompletedProcess[str]:
+        """``xtreaming *args``; ``answer`` is typed at its prompts."""
         return subprocess.run(
-            [sys.executable, "-m", "xtreaming", *args], env=self.env, capture_output=True, text=True, timeout=60
+            [sys.executable, "-m", "xtreaming", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            input=answer,
         )
 
     def ok(self, *args: str) -> str:

@@ -50,6 +50,12 @@ EXPECTED = {
     ("DELETE", "/api/windows/{window_id}"): Role.OPERATOR,
     ("GET", "/api/status"): Role.VIEWER,
     ("GET", "/api/audit"): Role.ADMIN,
+    ("GET", "/api/dlq"): Role.VIEWER,
+    ("GET", "/api/dlq/replays/{replay_id}"): Role.VIEWER,
+    ("GET", "/api/dlq/{topic}"): Role.VIEWER,
+    ("POST", "/api/dlq/{topic}/replay"): Role.OPERATOR,
+    ("POST", "/api/dlq/{topic}/skip"): Role.OPERATOR,
+    ("POST", "/api/dlq/{topic}/purge"): Role.ADMIN,
     ("GET", "/healthz"): None,
     ("GET", "/api/whoami"): Role.VIEWER,
     # The operator screen's page holds no data (it reads /api/status with the operator's token).

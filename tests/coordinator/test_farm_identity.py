@@ -70,6 +70,10 @@ def test_a_farm_token_cannot_register_another_farm(server: RunningCoordinator) -
     assert hijack.status_code == 403, hijack.text
     assert "may not act as farm 'farm-a'" in hijack.json()["detail"]
     assert farms(server) == before == {"farm-a": (2, {"site": "poa"})}
+    with as_token(server, "admin") as admin:
+        audited = [(e["actor"], e["action"], e["target"], e["details"]) for e in admin.get("/api/audit").json()]
+    assert ("farm-a", "farm.register", "farm-a", {"slots": 2, "labels": {"site": "poa"}, "instance": None}) in audited
+    assert not any(e[2] == "farm-a" and e[0] == "farm-b" for e in audited)
 
 
 def test_a_farm_token_cannot_heartbeat_lease_or_report_as_another_farm(server: RunningCoordinator) -> None:
@@ -112,3 +116,14 @@ def test_a_lease_names_each_of_the_farms_slots_once(server: RunningCoordinator, 
 
     assert answer.status_code == 422, answer.text
     assert leased_tasks(server) == 0
+
+
+@pytest.mark.parametrize("indexes", [[0, 0], [2], [-1]])
+def test_a_heartbeat_names_each_of_the_farms_slots_once(server: RunningCoordinator, indexes: list[int]) -> None:
+    with as_token(server, "farm-a") as a:
+        register(a, "farm-a", slots=2)
+        slots = [{"index": i, "state": "idle"} for i in indexes]
+
+        answer = a.post("/api/farms/farm-a/heartbeat", json={"slots": slots})
+
+    assert answer.status_code == 422, answer.text

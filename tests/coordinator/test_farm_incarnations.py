@@ -191,7 +191,7 @@ def test_a_coordinator_that_did_not_run_for_an_interval_counts_no_farm_lost_befo
 
     with Store.open(f"sqlite:///{tmp_path}/state.db") as store:
         farms = Farms(store, CoordinatorOptions(heartbeat_interval_s=HEARTBEAT_S), ticks=lambda: ticks[0])
-        farms.register("farm-a", {}, 2, "first", at(0))
+        farms.register("farm-a", {}, 2, "first", at(0), "farm-a")
         assert farms.find_lost(at(1)) == set()
 
         frozen = [farms.find_lost(at(61))]  # nothing ran for a minute (SIGSTOP, a stalled machine)

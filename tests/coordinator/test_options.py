@@ -15,6 +15,9 @@ CHANGED = {
     "heartbeat_interval_s": 2.5,
     "discovery_interval_s": 9.0,
     "default_partitions": 6,
+    "history_enabled": False,
+    "history_retention_days": 90,
+    "history_database_url": "postgresql+psycopg://xtreaming@history/db",
 }
 
 

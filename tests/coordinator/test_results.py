@@ -57,3 +57,16 @@ def test_a_dlq_record_keeps_the_message_and_adds_its_history() -> None:
     assert (record.key, record.value, headers["h"]) == (b"111", b"<cliente/>", b"1")
     assert headers["xtreaming-source"] == b"MULTCOB03.1189.IMPORTACAO.X/2/41"
     assert json.loads(headers["xtreaming-errors"]) == ["attempt 1: boom"]
+
+
+def test_a_duplicates_ack_names_no_task_farm_or_worker() -> None:
+    copy = PendingMessage(2, 41, b"111", 0, None, b"<cliente/>")
+    done = Finished(
+        TOPIC, None, None, None, AT, Status.DUPLICATE, f"duplicate of {TOPIC}/2/7, pending or running", [copy]
+    )
+
+    [record] = ack_records(done)
+
+    fields = json.loads(record.value)
+    assert (fields["status"], fields["attempts"], fields["detail"]) == ("duplicate", 0, done.detail)
+    assert (fields["task_id"], fields["farm"], fields["worker"]) == (None, None, None)

@@ -218,6 +218,7 @@ def test_an_error_verdict_goes_to_the_dlq_at_once(site: Site) -> None:
 
 
 def test_two_messages_of_one_key_are_never_in_flight_together(site: Site) -> None:
+    site.store.add_profile(TOPIC.replace(".", r"\."), WorkSettings(one_per_key=False), None)  # both copies wanted
     site.publish(TOPIC, ["111", "222", "111"])
     farm_id = farm(site)
 

@@ -241,23 +241,26 @@ def test_a_valid_window_is_saved_shown_in_force_and_removed(api: httpx.Client, p
 
 
 @pytest.mark.parametrize(
-    ("detail", "shown"),
+    ("problem", "shown"),
     [
-        (REFUSAL, REFUSAL),
+        ({"detail": REFUSAL, "errors": []}, REFUSAL),
         (
-            [{"type": "less_than_equal", "loc": ["body", "max_workers"], "msg": "Input should be <= 100000"}],
-            "max_workers: Input should be <= 100000",
+            {
+                "detail": "max_workers: Input should be less than or equal to 100000",
+                "errors": [{"type": "less_than_equal", "loc": ["body", "max_workers"], "msg": "Input should be …"}],
+            },
+            "max_workers: Input should be less than or equal to 100000",
         ),
     ],
 )
 def test_an_api_refusal_reaches_the_operator_in_words(
-    api: httpx.Client, page: Page, detail: object, shown: str
+    api: httpx.Client, page: Page, problem: dict[str, object], shown: str
 ) -> None:
     publish(api, BUREAU, 10)
 
     def refuse(route: Route) -> None:
         if route.request.method == "PATCH":
-            route.fulfill(status=422, json={"detail": detail})
+            route.fulfill(status=422, json=problem)
         else:
             route.continue_()
 

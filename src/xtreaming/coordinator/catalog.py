@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -12,6 +11,7 @@ from typing import Any, Final, TypeVar
 from xtreaming.coordinator.core.state import MAX_PRIORITY, MIN_PRIORITY, BaseState
 from xtreaming.coordinator.core.windows import Window
 from xtreaming.coordinator.options import CoordinatorOptions
+from xtreaming.coordinator.patterns import compile_pattern
 from xtreaming.coordinator.records import BaseRecord, Profile, QueueRecord, WindowRecord, WorkSettings
 from xtreaming.coordinator.store import Store
 from xtreaming.errors import InvalidInput, InvalidTopicName, QueueNotFound
@@ -20,11 +20,15 @@ from xtreaming.topics import TopicName, is_derived
 log = logging.getLogger("xtreaming.coordinator")
 
 #: Settings of a queue no profile matches, by kind: COBSINC is the urgent lane of single requests;
-#: IMPORTACAO takes ``WorkSettings``' own defaults (priority 5, batches of 500).
+#: IMPORTACAO takes ``WorkSettings``' own defaults (priority 5, batches of 500) and one message per key,
+#: so that loading a portfolio again while the first load is pending does not do each client twice;
+#: COBSINC requests for one client are each wanted.
 KIND_DEFAULTS: Final = {
-    "COBSINC": WorkSettings(priority=8, batch_size=1, timeout_s=120.0),
-    "IMPORTACAO": WorkSettings(),
+    "COBSINC": WorkSettings(priority=8, batch_size=1, timeout_s=120.0, one_per_key=False),
+    "IMPORTACAO": WorkSettings(one_per_key=True),
 }
+#: Settings of a queue of any other kind no profile matches.
+OTHER_KIND_DEFAULTS: Final = WorkSettings()
 
 T = TypeVar("T")
 
@@ -36,6 +40,7 @@ class Catalog:
         self.store = store
         self.options = options
         self._ignored: set[str] = set()
+        self._patterns: dict[str, Any] = {}  # profile pattern → compiled RE2 (None: refused, matches nothing)
         self._bases: list[BaseState] | None = None
 
     # -- discovery ------------------------------------------------------------------------------
@@ -68,9 +73,20 @@ class Catalog:
         return self.store.add_queue(record)
 
     def matching_profile(self, topic: str, profiles: Iterable[Profile] | None = None) -> Profile | None:
-        """The first profile (by position) whose pattern matches all of ``topic``, or None."""
+        """The first profile (by position) whose pattern matches all of ``topic``, or None. Patterns run on
+        RE2 (linear in the topic's length): this runs under the coordinator's lock."""
         found = self.store.list_profiles() if profiles is None else profiles
-        return next((p for p in found if re.fullmatch(p.pattern, topic)), None)
+        return next((p for p in found if self._fullmatch(p.pattern, topic)), None)
+
+    def _fullmatch(self, pattern: str, topic: str) -> bool:
+        if pattern not in self._patterns:
+            try:
+                self._patterns[pattern] = compile_pattern(pattern)
+            except InvalidInput as exc:  # stored before patterns were RE2: it matches nothing now
+                log.warning("profile %s; it matches no topic until it is replaced", exc)
+                self._patterns[pattern] = None
+        compiled = self._patterns[pattern]
+        return compiled is not None and compiled.fullmatch(topic) is not None
 
     def follow_profiles(self) -> list[QueueRecord]:
         """Work every queue's settings out again after profiles changed, and store those that differ.
@@ -120,6 +136,8 @@ class Catalog:
         priority = changes.get("priority")
         if priority is not None and not MIN_PRIORITY <= priority <= MAX_PRIORITY:
             raise InvalidInput(f"priority {priority} is not in {MIN_PRIORITY}..{MAX_PRIORITY}")
+        if "one_per_key" in changes and changes["one_per_key"] is None:
+            raise InvalidInput(f"queue {topic}: one_per_key is true or false (null is for profiles: the kind decides)")
         new_settings = replace(current.settings, **changes) if changes else None
         overridden = current.overridden | changes.keys() if changes else None
         record = self.store.update_queue(topic, paused=paused, settings=new_settings, overridden=overridden)
@@ -195,8 +213,14 @@ class Catalog:
 
 
 def _inherited(kind: str, profile: Profile | None) -> WorkSettings:
-    """What a queue of ``kind`` gets from ``profile``, or from its kind when no profile matches."""
-    return profile.settings if profile else KIND_DEFAULTS.get(kind, WorkSettings())
+    """What a queue of ``kind`` gets from ``profile``, or from its kind when no profile matches; a profile
+    that leaves ``one_per_key`` out (None) leaves it to the kind."""
+    defaults = KIND_DEFAULTS.get(kind, OTHER_KIND_DEFAULTS)
+    if profile is None:
+        return defaults
+    if profile.settings.one_per_key is None:
+        return replace(profile.settings, one_per_key=defaults.one_per_key)
+    return profile.settings
 
 
 def _given(**values: Any) -> dict[str, Any]:

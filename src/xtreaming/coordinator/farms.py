@@ -74,9 +74,10 @@ class Farms:
             self._farms[record.id] = FarmRuntime(record, labels_of(record.labels))
 
     def register(
-        self, name: str, labels: Mapping[str, str], slots: int, instance: str | None, now: datetime
+        self, name: str, labels: Mapping[str, str], slots: int, instance: str | None, now: datetime, actor: str
     ) -> tuple[FarmRecord, bool]:
-        """Register (or re-register, after a restart of either side) the farm called ``name``.
+        """Register (or re-register, after a restart of either side) the farm called ``name``, audited as done
+        by ``actor`` (the token's name).
 
         Returns its record, and True when this is a new incarnation of a known farm: another process
         than the one registered (instance ids differ), whose tasks the caller releases."""
@@ -92,7 +93,10 @@ class Farms:
             last_heartbeat_at=now,
             instance=instance,
         )
-        self.store.put_farm(record)
+        with self.store.transaction():  # the farm and its audit entry, or neither
+            self.store.put_farm(record)
+            details = {"slots": slots, "labels": dict(labels), "instance": instance}
+            self.store.audit(actor, "farm.register", name, details)
         self._farms[name] = FarmRuntime(record, labels_of(labels))
         if replaced and known is not None:
             log.warning("farm %s restarted: instance %s, was %s", name, instance, known.record.instance)

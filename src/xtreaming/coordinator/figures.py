@@ -43,6 +43,8 @@ class QueueFigures:
     in_flight: int
     failures: int
     dead: int
+    #: Messages finished as duplicates of a pending or running one with their key, since the coordinator started.
+    duplicates: int
     speed: float
     eta_s: float | None
 
@@ -97,6 +99,7 @@ def queue_figures(queue: QueueRuntime, base: BaseFigures, in_flight: int, now: d
         in_flight=in_flight,
         failures=queue.retrying,
         dead=queue.dead,
+        duplicates=queue.duplicates,
         speed=round(speed, 1),
         eta_s=round(pending / speed, 1) if speed > 0 and pending else None,
     )

@@ -11,6 +11,10 @@ ends recorded, the reads to make planned), ``fetch`` (no lock), ``take_in`` (und
 read becomes pending, but only where reading still stands where it was planned, so a message is
 never handed out twice nor an offset skipped). Offsets commits are computed under the lock
 (``moved``) and sent without it.
+
+In a queue taking one message per key, a message read while another with its key is pending or running
+is not made pending: it is set aside (``take_duplicates``) for the coordinator to finish as a duplicate
+in the same pass, through the settlement (its ledger entry stays in flight until then).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 from xtreaming.broker import Broker, Message
 from xtreaming.coordinator.core.ledger import LedgerState
 from xtreaming.coordinator.core.pending import PendingMessage
+from xtreaming.coordinator.open_keys import Duplicate, OpenKeys
 from xtreaming.coordinator.records import QueueRecord, RetryRecord, TaskRecord
 from xtreaming.coordinator.runtime import PartitionRuntime, QueueRuntime, TaskRuntime
 from xtreaming.errors import TopicNotFound
@@ -75,6 +80,8 @@ class Intake:
         self._committed: dict[tuple[str, int], int] = {}
         #: Partitions with a planned read not taken in yet: nobody else reads them meanwhile.
         self._fetching: set[tuple[str, int]] = set()
+        #: Messages read as duplicates and not finished yet, by queue (see the module docstring).
+        self._duplicates: dict[str, tuple[QueueRuntime, list[Duplicate]]] = {}
 
     def adopt(self, record: QueueRecord, ledgers: Mapping[tuple[str, int], LedgerState]) -> QueueRuntime | None:
         """Start tracking a queue from its stored ledgers; None (logged) when its topic is gone."""
@@ -213,35 +220,63 @@ class Intake:
         fresh = runtime.ledger.hand_out_all(offsets)  # fewer: some finished before a restart
         if len(fresh) == len(offsets) and not self._unread_tasks and not self._retries:
             # The usual case: every message is new work, in one step.
-            queue.add_pending(
-                [PendingMessage(m.partition, m.offset, m.key, 1, None, m.value, m.headers) for m in messages]
-            )
+            entries: Sequence[PendingMessage] = [
+                PendingMessage(m.partition, m.offset, m.key, 1, None, m.value, m.headers) for m in messages
+            ]
+            if queue.open_keys is not None:
+                entries = self._admit(queue, queue.open_keys, entries)
+            queue.add_pending(entries)
             self._dirty.add(queue.topic)
-            return len(messages)
+            return len(entries)
         handed_out = set(fresh)
         return sum(self._place(queue, message) for message in messages if message.offset in handed_out)
 
+    def _admit(
+        self, queue: QueueRuntime, open_keys: OpenKeys, entries: Sequence[PendingMessage]
+    ) -> Sequence[PendingMessage]:
+        """``entries`` less the duplicates of messages holding their keys (``open_keys``), which are set aside."""
+        admitted, duplicates = open_keys.admit(entries)
+        if duplicates:
+            self._duplicates.setdefault(queue.topic, (queue, []))[1].extend(duplicates)
+        return admitted
+
+    def take_duplicates(self) -> list[tuple[QueueRuntime, list[Duplicate]]]:
+        """The duplicates read since last taken, by queue, for the coordinator to finish (and forgets them)."""
+        if not self._duplicates:
+            return []
+        taken = list(self._duplicates.values())
+        self._duplicates.clear()
+        return taken
+
     def _place(self, queue: QueueRuntime, message: Message) -> int:
         """Attach a message read back after a restart to its task, or make it pending (with its retry
-        state when it failed before); returns 1 when it became pending."""
+        state when it failed before) unless it is a duplicate; returns 1 when it became pending."""
         m = message
         where = (queue.topic, m.partition, m.offset)
         task_id = self._unread_tasks.pop(where, None)
         task = self._tasks.get(task_id) if task_id is not None else None
         if task is not None:
             attempt = next(t.attempt for t in task.record.messages if (t.partition, t.offset) == where[1:])
-            task.entries.append(PendingMessage(m.partition, m.offset, m.key, attempt, None, m.value, m.headers))
+            entry = PendingMessage(m.partition, m.offset, m.key, attempt, None, m.value, m.headers)
+            task.entries.append(entry)
+            if queue.open_keys is not None:
+                queue.open_keys.hold(entry)  # running since before the restart: never a duplicate now
             return 0
         retry = self._retries.pop(where, None)
         if retry is not None:
-            attempt, not_before, errors = retry.attempts + 1, retry.not_before, retry.errors
+            entry = PendingMessage(
+                m.partition, m.offset, m.key, retry.attempts + 1, retry.not_before, m.value, m.headers, retry.errors
+            )
+            if queue.open_keys is not None:
+                queue.open_keys.hold(entry)  # ran before: waits for its next attempt, keeping its key
+            entries: Sequence[PendingMessage] = [entry]
         else:
-            attempt, not_before, errors = 1, None, ()
-        queue.add_pending(
-            [PendingMessage(m.partition, m.offset, m.key, attempt, not_before, m.value, m.headers, errors)]
-        )
+            entries = [PendingMessage(m.partition, m.offset, m.key, 1, None, m.value, m.headers)]
+            if queue.open_keys is not None:
+                entries = self._admit(queue, queue.open_keys, entries)
+        queue.add_pending(entries)
         self._dirty.add(queue.topic)
-        return 1
+        return len(entries)
 
     def moved(self) -> dict[str, dict[int, int]]:
         """Each partition's watermark, by topic, where it moved since the last commit ``committed`` recorded."""

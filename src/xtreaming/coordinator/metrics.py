@@ -51,6 +51,7 @@ class OutcomeCounts:
         # Counted at C speed (map, itemgetter): one call carries every message a farm's request settled.
         counted = Counter(map(_TOPIC_AND_RESULT, outcomes))
         durations = dict(map(_TASK_AND_DURATION, outcomes))
+        durations.pop("", None)  # duplicates: they ran in no task
         with self._lock:
             self._counts.update(counted)
         for duration_s in durations.values():
@@ -67,6 +68,11 @@ QUEUE_GAUGES: Final[tuple[tuple[str, str, Callable[[QueueFigures], float]], ...]
     ("xtreaming_queue_consumed_messages", "Messages finished (ok or dead).", attrgetter("consumed")),
     ("xtreaming_queue_retrying_messages", "Pending messages past their first attempt.", attrgetter("failures")),
     ("xtreaming_queue_dlq_messages", "Messages sent to the .DLQ topic.", attrgetter("dead")),
+    (
+        "xtreaming_queue_duplicate_messages",
+        "Messages finished as duplicates of a pending or running one with their key (since the coordinator started).",
+        attrgetter("duplicates"),
+    ),
     ("xtreaming_queue_running_tasks", "Tasks of the queue running now.", attrgetter("workers")),
     ("xtreaming_queue_in_flight_messages", "Messages in running tasks.", attrgetter("in_flight")),
     ("xtreaming_queue_rate_messages_per_second", "Messages finished per second, lately.", attrgetter("speed")),
@@ -118,7 +124,9 @@ class CoordinatorCollector(Collector):
         yield from (busy, slots, lost)
 
         settled = CounterMetricFamily(
-            "xtreaming_outcomes", "Settled attempts by queue and result (ok, retry, dead).", labels=["queue", "result"]
+            "xtreaming_outcomes",
+            "Settled attempts by queue and result (ok, retry, dead, duplicate).",
+            labels=["queue", "result"],
         )
         for (topic, result), count in sorted(self._outcomes.counts().items()):
             settled.add_metric([topic, str(result)], count)

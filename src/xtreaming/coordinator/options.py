@@ -9,8 +9,11 @@ from zoneinfo import ZoneInfo
 from xtreaming.defaults import (
     DEFAULT_BASE_MAX_WORKERS,
     DEFAULT_DISCOVERY_INTERVAL_S,
+    DEFAULT_DLQ_REPLAY_MAX_RATE_PER_S,
+    DEFAULT_DLQ_REPLAY_RATE_PER_S,
     DEFAULT_GROUP,
     DEFAULT_HEARTBEAT_INTERVAL_S,
+    DEFAULT_HISTORY_RETENTION_DAYS,
     DEFAULT_PARTITIONS,
     DEFAULT_TIME_ZONE,
 )
@@ -24,8 +27,9 @@ class CoordinatorOptions:
     """Site-wide coordinator settings: ``from_settings`` at the entry point, the defaults in tests.
 
     ``group``, ``time_zone``, ``default_base_max_workers``, ``heartbeat_interval_s``,
-    ``discovery_interval_s`` and ``default_partitions`` are also ``Settings`` fields (``XTREAMING_GROUP``,
-    …), with the same defaults from ``xtreaming.defaults``; the others are fixed here.
+    ``discovery_interval_s``, ``default_partitions``, the ``dlq_replay_*`` rates and the ``history_*`` options
+    are also ``Settings`` fields (``XTREAMING_GROUP``, …), with the same defaults from ``xtreaming.defaults``; the
+    others are fixed here.
     """
 
     group: str = DEFAULT_GROUP
@@ -44,6 +48,15 @@ class CoordinatorOptions:
     remembered_expired_tasks: int = 10_000
     #: Partitions of a work topic created by a publish request that does not say.
     default_partitions: int = DEFAULT_PARTITIONS
+    #: A replay's rate when its request names none, and the most one may ask for (letters per second).
+    dlq_replay_rate_per_s: float = DEFAULT_DLQ_REPLAY_RATE_PER_S
+    dlq_replay_max_rate_per_s: float = DEFAULT_DLQ_REPLAY_MAX_RATE_PER_S
+    #: How often the background loop indexes new records of the ``.DLQ`` topics.
+    dlq_index_interval_s: float = 1.0
+    #: The per-message history (``coordinator/history.py``): on, kept this many days, in its own database or not.
+    history_enabled: bool = True
+    history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS
+    history_database_url: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CoordinatorOptions:
@@ -55,6 +68,11 @@ class CoordinatorOptions:
             heartbeat_interval_s=settings.heartbeat_interval_s,
             discovery_interval_s=settings.discovery_interval_s,
             default_partitions=settings.default_partitions,
+            dlq_replay_rate_per_s=settings.dlq_replay_rate_per_s,
+            dlq_replay_max_rate_per_s=settings.dlq_replay_max_rate_per_s,
+            history_enabled=settings.history_enabled,
+            history_retention_days=settings.history_retention_days,
+            history_database_url=settings.history_database_url,
         )
 
     @property

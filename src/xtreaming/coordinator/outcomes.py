@@ -25,11 +25,17 @@ class Result(enum.StrEnum):
     RETRY = "retry"
     #: Failed for good: on ``<topic>.DLQ``.
     DEAD = "dead"
+    #: Finished without running: read while another message with its key was pending or running
+    #: (``open_keys.py``); ``detail`` names that message.
+    DUPLICATE = "duplicate"
 
 
 class Outcome(NamedTuple):
     """One message's settled attempt. A named tuple rather than a frozen dataclass: one is built per message
-    settled while anybody listens, and a frozen dataclass costs several times more to build."""
+    settled while anybody listens, and a frozen dataclass costs several times more to build.
+
+    A duplicate ran nowhere: its ``attempt`` is 0, ``farm`` and ``task_id`` are empty, ``slot`` is -1 and
+    ``duration_s`` 0."""
 
     result: Result
     topic: str

@@ -5,12 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
-
+from xtreaming.coordinator.patterns import compile_pattern
 from xtreaming.errors import InvalidInput
-
-#: The memory RE2 may spend compiling one operator's pattern; a pattern needing more is refused, not run.
-PATTERN_MAX_MEM: Final = 8 << 20
 
 #: What the description shows for a criterion not given: any value passes it.
 ANY: Final = "*"
@@ -46,18 +42,3 @@ class QueueFilter:
 
     def __str__(self) -> str:
         return " ".join(f"{name}={ANY if value is None else value}" for name, value in self.criteria().items())
-
-
-def compile_pattern(pattern: str) -> Any:
-    """The compiled RE2 expression; raises InvalidInput naming what RE2 refused (Python's backreferences and
-    lookaround are not RE2: they need backtracking)."""
-    options = re2.Options()
-    options.log_errors = False  # the refusal reaches the operator in the answer, not the server's stderr
-    options.max_mem = PATTERN_MAX_MEM
-    try:
-        return re2.compile(pattern, options)
-    except re2.error as exc:
-        why = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        raise InvalidInput(
-            f"pattern {pattern!r} is not a valid RE2 expression: {why} (RE2 has no backreferences or lookaround)"
-        ) from None

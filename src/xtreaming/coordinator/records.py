@@ -21,7 +21,9 @@ class WorkSettings:
     ``command`` is the worker command template (``{base} {convenio} {kind} {process} {topic}
     {input} {output} {task_id} {attempt} {python}``, the farm's placeholders); ``handler``
     (``module:function``) runs Python workers instead. Retry ``n`` waits ``backoff_s * 2**(n-1)``
-    seconds, at most ``backoff_max_s``.
+    seconds, at most ``backoff_max_s``. With ``one_per_key``, a message read while another with its key
+    is pending or running in the queue is finished at once as a duplicate of it (``open_keys.py``);
+    None, in a profile only, means each queue's kind decides (``catalog.KIND_DEFAULTS``).
     """
 
     priority: int = DEFAULT_PRIORITY
@@ -34,10 +36,16 @@ class WorkSettings:
     backoff_max_s: float = 600.0
     required_labels: Mapping[str, str] = field(default_factory=dict)
     max_workers: int | None = None
+    one_per_key: bool | None = False
 
     def backoff_after(self, attempts: int) -> float:
         """Seconds to wait before attempt ``attempts + 1``, after ``attempts`` failed ones."""
         return float(min(self.backoff_max_s, self.backoff_s * 2 ** max(0, attempts - 1)))
+
+
+#: A profile's settings where an operator gives none: the built-in defaults, and one message per key left to
+#: each queue's kind.
+PROFILE_DEFAULTS: Final = WorkSettings(one_per_key=None)
 
 
 @dataclass(frozen=True, slots=True)

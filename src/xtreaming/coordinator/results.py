@@ -28,16 +28,19 @@ class Status(StrEnum):
 
     OK = "ok"
     DEAD = "dead"
+    #: Read while another message with its key was pending or running (``open_keys.py``): never ran.
+    DUPLICATE = "duplicate"
 
 
 @dataclass(frozen=True, slots=True)
 class Finished:
-    """Messages of one task that reached the same final outcome (``status`` and ``detail``)."""
+    """Messages of one task that reached the same final outcome (``status`` and ``detail``); duplicates ran in
+    no task (``task_id``, ``farm`` and ``slot`` None, ``null`` in their ACK records)."""
 
     topic: str
-    task_id: str
-    farm: str
-    slot: int
+    task_id: str | None
+    farm: str | None
+    slot: int | None
     finished_at: datetime
     status: Status
     detail: str | None
@@ -59,10 +62,9 @@ def ack_records(done: Finished, max_record_bytes: int | None = None) -> list[Rec
     """
     topic = f'"topic":{encode_basestring(done.topic)},'
     status = f'"status":"{done.status.value}","attempts":'
-    detail = "null" if done.detail is None else encode_basestring(done.detail)
     tail = (
-        f',"task_id":{encode_basestring(done.task_id)},"farm":{encode_basestring(done.farm)},"worker":{done.slot},'
-        f'"finished_at":{encode_basestring(done.finished_at.isoformat())},"detail":{detail}}}'
+        f',"task_id":{_text(done.task_id)},"farm":{_text(done.farm)},"worker":{_number(done.slot)},'
+        f'"finished_at":{encode_basestring(done.finished_at.isoformat())},"detail":{_text(done.detail)}}}'
     )
     keys = [m.key for m in done.messages]
     if None not in keys and _PLAIN.fullmatch(b"".join(keys)):  # type: ignore[arg-type]
@@ -91,6 +93,14 @@ def ack_records(done: Finished, max_record_bytes: int | None = None) -> list[Rec
     return records if max_record_bytes is None else [fit_ack(r, max_record_bytes) for r in records]
 
 
+def _text(value: str | None) -> str:
+    return "null" if value is None else encode_basestring(value)
+
+
+def _number(value: int | None) -> str:
+    return "null" if value is None else str(value)
+
+
 def dlq_records(done: Finished, max_record_bytes: int | None = None) -> list[Record]:
     """The ``.DLQ`` record of each message: the original key, value and headers untouched, plus
     ``xtreaming-*`` headers with the source position, the attempts and the error history (JSON list).
@@ -104,7 +114,7 @@ def dlq_records(done: Finished, max_record_bytes: int | None = None) -> list[Rec
                 ("xtreaming-source", message_id(done.topic, m.partition, m.offset).encode()),
                 ("xtreaming-attempts", str(m.attempt).encode()),
                 ("xtreaming-errors", json.dumps(list(m.errors), ensure_ascii=False).encode()),
-                ("xtreaming-task", done.task_id.encode()),
+                ("xtreaming-task", (done.task_id or "").encode()),
             ),
         )
         for m in done.messages

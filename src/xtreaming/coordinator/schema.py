@@ -25,6 +25,8 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
+    false,
 )
 
 
@@ -75,6 +77,7 @@ PROFILES = Table(
     Column("position", Integer, nullable=False),
     Column("pattern", Text, nullable=False),
     *_settings_columns("profiles"),
+    Column("one_per_key", Boolean, nullable=True),  # NULL: each queue's kind decides
     Index("ix_profiles_position", "position"),
 )
 QUEUES = Table(
@@ -84,6 +87,8 @@ QUEUES = Table(
     Column("base", Text, nullable=False),
     Column("kind", Text, nullable=False),
     *_settings_columns("queues"),
+    # Rows from before the setting get the kind's value in migration 0008; false is only their column's default.
+    Column("one_per_key", Boolean, nullable=False, server_default=false()),
     Column("paused", Boolean, nullable=False),
     Column("profile_id", Integer, ForeignKey(PROFILES.c.id, name="fk_queues_profile_id", ondelete="SET NULL")),
     Column("discovered_at", UtcDateTime, nullable=True),
@@ -112,6 +117,9 @@ WINDOWS = Table(
     Column("max_workers", Integer, nullable=False),
     CheckConstraint("max_workers >= 0", name="ck_windows_max_workers"),
     Index("ix_windows_base", "base"),
+    # Ids never come back after a removal (SQLite would reuse the highest one; PostgreSQL's sequence never
+    # does): a ``window remove ID`` read from an older listing must not remove another window.
+    sqlite_autoincrement=True,
 )
 FARMS = Table(
     "farms",
@@ -166,4 +174,79 @@ AUDIT_LOG = Table(
     Column("action", Text, nullable=False),
     Column("target", Text, nullable=False),
     Column("details", JSON, nullable=False),
+)
+#: Each settled attempt of each message (``coordinator/history.py``), newest rows appended. No primary key:
+#: a PostgreSQL partitioned table's keys must hold ``at`` and SQLite numbers rows itself (its rowid); an
+#: attempt is named by its message id and attempt number. On PostgreSQL, partitioned by day of ``at``.
+MESSAGE_HISTORY = Table(
+    "message_history",
+    METADATA,
+    Column("at", UtcDateTime, nullable=False),  # when the attempt was settled
+    Column("result", Text, nullable=False),  # outcomes.Result's value: a text, so that new results need no migration
+    Column("topic", Text, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("key", LargeBinary, nullable=True),
+    Column("attempt", Integer, nullable=False),
+    Column("farm", Text, nullable=False),
+    Column("slot", Integer, nullable=False),
+    Column("task_id", Text, nullable=False),
+    Column("duration_s", Float, nullable=False),
+    Column("detail", Text, nullable=True),
+    Index("ix_message_history_key_at", "key", "at"),
+    # A message's attempts: the topic's text left out of the index doubled the cost of each insert (measured);
+    # the few rows of other topics at the same offset and partition are read and passed over.
+    Index("ix_message_history_offset", "offset", "partition"),
+    # No index on ``at``: retention drops PostgreSQL's days whole, and trims SQLite's oldest rows by rowid.
+    postgresql_partition_by="RANGE (at)",
+)
+REPLAYS = Table(
+    "replays",
+    METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("topic", Text, nullable=False),
+    Column("filter", JSON, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("done", Integer, nullable=False),
+    Column("rate_per_s", Float, nullable=False),
+    Column("state", Text, nullable=False),  # running | finished | failed
+    Column("changed_at", UtcDateTime, nullable=False),
+    Column("error", Text, nullable=True),
+    # The work topic's ends before the batch in flight was appended: where a restart looks for it.
+    Column("batch_ends", JSON, nullable=True),
+    Index("ix_replays_state", "state"),
+)
+# One row per record of a .DLQ topic (topic: the work topic; partition/offset: the record's place in the DLQ).
+DEAD_LETTERS = Table(
+    "dead_letters",
+    METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("topic", Text, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("source_partition", Integer, nullable=True),
+    Column("source_offset", BigInteger, nullable=True),
+    Column("key", LargeBinary, nullable=True),
+    Column("error", Text, nullable=False),  # the last attempt's detail: letters are grouped by it
+    Column("attempts", Integer, nullable=False),
+    Column("dead_at", UtcDateTime, nullable=False),
+    Column("state", Text, nullable=False),  # dead_letter_records.LetterState
+    Column("replay_id", Integer, ForeignKey(REPLAYS.c.id, name="fk_dead_letters_replay_id"), nullable=True),
+    Column("replayed_as", Text, nullable=True),
+    Column("changed_at", UtcDateTime, nullable=False),
+    UniqueConstraint("topic", "partition", "offset", name="uq_dead_letters_position"),
+    Index("ix_dead_letters_errors", "topic", "state", "error"),
+    Index("ix_dead_letters_dead_at", "topic", "dead_at"),
+    Index("ix_dead_letters_key", "topic", "key"),
+    Index("ix_dead_letters_replay", "replay_id", "state"),
+)
+# How far the dead-letter indexer has read each .DLQ partition (topic: the DLQ topic).
+DLQ_POSITIONS = Table(
+    "dlq_positions",
+    METADATA,
+    Column("topic", Text, primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
 )

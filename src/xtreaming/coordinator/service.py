@@ -41,6 +41,7 @@ from xtreaming.coordinator.controls import Controls
 from xtreaming.coordinator.core.pending import PendingMessage
 from xtreaming.coordinator.core.scheduler import FreeSlot, Idle, Lease, explain, schedule
 from xtreaming.coordinator.core.snapshot import Snapshot
+from xtreaming.coordinator.dead_letters import DeadLetters
 from xtreaming.coordinator.farms import FarmRuntime, Reconciled
 from xtreaming.coordinator.figures import BaseFigures, QueueFigures, screen_figures
 from xtreaming.coordinator.memory import Memory
@@ -112,6 +113,8 @@ class Coordinator:
         self._changed = threading.Condition(self._lock)
         self.catalog = Catalog(store, self.options)
         self.controls = Controls(self.catalog, self._changed, self.queue, self._queue_changed, self._bases_changed)
+        #: The dead-letter index and replays: the broker and the store only, never this lock.
+        self.dead_letters = DeadLetters(store, broker, self.options)
         self._next_discovery = 0.0
         self._next_commit = 0.0
         # One refresh and one commit at a time (each across its broker round trips, which nothing else waits
@@ -184,7 +187,7 @@ class Coordinator:
     # -- background work ------------------------------------------------------------------------
 
     def run_once(self) -> None:
-        """One pass of the background loop: discover topics, read ahead, expire, commit offsets.
+        """One pass of the background loop: discover topics, read ahead, expire, commit offsets, index dead letters.
 
         The broker is asked without the lock (topics, ends, reads, commits) and what it answered is
         applied under it: the API's reads and the farms' requests never wait on this loop's broker round
@@ -199,6 +202,7 @@ class Coordinator:
         with self._lock:
             if self._stale is not None:
                 self._reload()
+            self._finish_duplicates()  # those read as memory was loaded (a start, a reload)
             if self._expire(self._clock()):
                 self._changed.notify_all()
             outcomes = self._take_outcomes()
@@ -206,6 +210,7 @@ class Coordinator:
         if now_s >= self._next_commit:
             self.commit_offsets()
             self._next_commit = now_s + self.options.commit_interval_s
+        self.dead_letters.index_when_due()
 
     def discover(self) -> list[str]:
         """Register work topics that appeared on the broker; returns the new ones.
@@ -263,7 +268,22 @@ class Coordinator:
                     fresh = intake.take_in(wants, fetched)
                     if fresh:
                         self._changed.notify_all()
+            with self._lock:
+                self._finish_duplicates()
+                outcomes = self._take_outcomes()
+            self._tell(outcomes)
             return fresh
+
+    def _finish_duplicates(self) -> None:
+        """Finish the messages just read as duplicates of pending or running ones (``intake.py``), as a
+        settlement does: results first, then the store (the lock held). Not while memory is stale: they
+        belong to the memory about to be replaced, and are read again from the one loaded."""
+        if self._stale is not None:
+            return
+        duplicates = self._intake.take_duplicates()
+        if duplicates:
+            with self._consistent():
+                self._settlement.finish_duplicates(duplicates, self._clock())
 
     def commit_offsets(self) -> None:
         """Commit each partition's watermark as the group's offset, where it moved: computed under the lock,
@@ -281,12 +301,13 @@ class Coordinator:
     # -- farms ----------------------------------------------------------------------------------
 
     def register_farm(
-        self, name: str, labels: Mapping[str, str], slots: int, instance: str | None = None
+        self, name: str, labels: Mapping[str, str], slots: int, instance: str | None = None, actor: str = "anonymous"
     ) -> FarmRecord:
-        """Register (or re-register, after a restart of either side) the farm called ``name``; a new
-        ``instance`` of a known farm (its process restarted) releases the tasks of the one before."""
+        """Register (or re-register, after a restart of either side) the farm called ``name`` (audited as
+        ``actor``'s); a new ``instance`` of a known farm (its process restarted) releases the tasks of the one
+        before."""
         with self._lock:
-            record, replaced = self._farms.register(name, labels, slots, instance, self._clock())
+            record, replaced = self._farms.register(name, labels, slots, instance, self._clock(), actor)
             if replaced:
                 previous = [t.record.id for t in self._tasks.values() if t.record.farm_id == name]
                 self._release(previous, "its farm restarted")
@@ -307,6 +328,9 @@ class Coordinator:
         heartbeats are released. ``instance``: the farm process's id, when it sends one."""
         with self._lock:
             now = self._clock()
+            farm = self._farms.require(farm_id)
+            if instance in (None, farm.record.instance):  # an older instance is told it was superseded instead
+                _check_slots(farm, [slot.index for slot in slots])
             running = {slot.task_id for slot in slots if slot.task_id}
             if not self._farms.heartbeat(farm_id, instance, now):
                 return Reconciled(tuple(sorted(running)), superseded=True)
@@ -373,6 +397,7 @@ class Coordinator:
             queue = self._queues[decision.queue]
             assignments.append(self._start_task(queue, farm_id, slot, decision, now, records))
             carried += len(decision.messages)
+        self._finish_duplicates()  # read as the tasks' partitions were topped up: a failure hands nothing out
         self.store.add_tasks(records)  # stored before anything is handed out
         return assignments
 
@@ -411,13 +436,7 @@ class Coordinator:
         if self._stale is not None:
             self._reload()
         farm = self._farms.require(farm_id)
-        count, seen = farm.record.slots, set()
-        for slot in slots:
-            if not 0 <= slot < count:
-                raise InvalidSlot(f"farm {farm_id!r} registered slots 0..{count - 1}: it has no slot {slot}")
-            if slot in seen:
-                raise InvalidSlot(f"slot {slot} is asked for twice: each slot takes one task")
-            seen.add(slot)
+        _check_slots(farm, slots)
         return farm
 
     def lease_wait(self, farm_id: str, slots: Sequence[int], timeout_s: float) -> list[Assignment]:
@@ -602,3 +621,14 @@ class Coordinator:
 
     def now(self) -> datetime:
         return self._clock()
+
+
+def _check_slots(farm: FarmRuntime, slots: Iterable[int]) -> None:
+    """Raise InvalidSlot for a slot outside the farm's ``0..slots-1`` or named twice in one request."""
+    count, seen = farm.record.slots, set()
+    for slot in slots:
+        if not 0 <= slot < count:
+            raise InvalidSlot(f"farm {farm.record.id!r} registered slots 0..{count - 1}: it has no slot {slot}")
+        if slot in seen:
+            raise InvalidSlot(f"slot {slot} is named twice: each slot is one worker")
+        seen.add(slot)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from xtreaming.broker import Broker, Record
 from xtreaming.coordinator.core.pending import PendingMessage
 from xtreaming.coordinator.fitting import Fit, append_results, begin_results, fit_ack, fit_dlq
+from xtreaming.coordinator.open_keys import Duplicate
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.outcomes import Outcome, Result
 from xtreaming.coordinator.records import LedgerRecord, RetryRecord
@@ -202,6 +203,33 @@ class Settlement:
         self._remember(task)
         return len(task.entries)
 
+    def finish_duplicates(self, duplicates: Iterable[tuple[QueueRuntime, Sequence[Duplicate]]], now: datetime) -> int:
+        """Finish messages read while another with their key was pending or running (``Intake.take_duplicates``),
+        none of them run: an ACK record each, status "duplicate" and a detail naming the message holding the
+        key, the ledger moved and the store told (now, or at the end of ``batched``), as for any settlement;
+        returns how many."""
+        count = 0
+        for queue, found in duplicates:
+            finished = [  # each with its own detail; attempt 0: none was made
+                Finished(
+                    queue.topic, None, None, None, now, Status.DUPLICATE, _duplicate_of(queue, d),
+                    [replace(d.entry, attempt=0)],
+                )
+                for d in found
+            ]  # fmt: skip
+            self._persist(queue, [], finished, [], cleared=())
+            queue.duplicates += len(found)
+            count += len(found)
+            if self.outcomes is not None:
+                self.outcomes += [
+                    Outcome(
+                        Result.DUPLICATE, f.topic, m.partition, m.offset, m.key, m.attempt, "", -1, "", 0.0, f.detail
+                    )
+                    for f in finished
+                    for m in f.messages
+                ]
+        return count
+
     def _remember(self, task: TaskRuntime) -> None:
         """Keep a task no longer running for the report that may still come for it (the newest ones)."""
         self._expired[task.record.id] = task
@@ -252,8 +280,12 @@ class Settlement:
             offsets = offsets_by_partition([m for f in finished for m in f.messages])
         for partition, moved in offsets.items():
             queue.partitions[partition].ledger.finish_all(moved)
+        if queue.open_keys is not None:
+            for done in finished:
+                queue.open_keys.close(done.messages)
         queue.dead += sum(len(f.messages) for f in finished if f.status is Status.DEAD)
-        queue.speed.add(sum(len(f.messages) for f in finished), self._clock())
+        # Duplicates ran nowhere: the speed (and the ETA from it) is the work's.
+        queue.speed.add(sum(len(f.messages) for f in finished if f.status is not Status.DUPLICATE), self._clock())
         ledgers = [LedgerRecord(queue.topic, p, queue.partitions[p].ledger.export()) for p in sorted(offsets)]
         retry_rows = [
             RetryRecord(queue.topic, e.partition, e.offset, e.attempt - 1, e.not_before or self._clock(), e.errors)
@@ -327,6 +359,14 @@ def _finished(
 
 
 _RESULTS = {Status.OK: Result.OK, Status.DEAD: Result.DEAD}
+
+
+def _duplicate_of(queue: QueueRuntime, duplicate: Duplicate) -> str:
+    """A duplicate's ACK detail: the message holding its key, by id (``wire.message_id``)."""
+    holder = duplicate.holder
+    if holder is None:
+        return "duplicate of a message with the same key, running"
+    return f"duplicate of {message_id(queue.topic, holder.partition, holder.offset)}, pending or running"
 
 
 def _outcomes(

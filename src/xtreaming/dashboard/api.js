@@ -30,18 +30,11 @@ export function adoptTokenFromUrl() {
   window.history.replaceState(null, "", url);
 }
 
-/** The API's `detail` in words: a string as is, pydantic's list as "field: message; …". */
+/** The API's words for an error: every error answer is `{detail, errors}` with `detail` a sentence (naming
+ * each field refused, for a request refused by validation); anything else (a proxy's page) is shown cut. */
 export function detailOf(data, text) {
   const detail = data && typeof data === "object" ? data.detail : undefined;
   if (typeof detail === "string") return detail;
-  if (Array.isArray(detail)) {
-    return detail
-      .map((e) => {
-        const where = (e.loc || []).filter((part) => part !== "body").join(".");
-        return where ? `${where}: ${e.msg}` : e.msg;
-      })
-      .join("; ");
-  }
   return (text || "").slice(0, 300);
 }
 

@@ -2,7 +2,9 @@
 
 import { ApiError, adoptTokenFromUrl, path, request, setToken } from "./api.js";
 import { BasePanel } from "./bases.js";
+import { DeadLetterPanel } from "./dlq.js";
 import { renderFarms } from "./farms.js";
+import { HistoryLookup } from "./history.js";
 import { LANGUAGES, initialLanguage, language, load, reason, t } from "./i18n.js";
 import { QueueTable } from "./queues.js";
 import { el, setText } from "./dom.js";
@@ -12,6 +14,8 @@ import { checkPriority } from "./validation.js";
 const POLL_MS = 1500;
 const STATUS_TIMEOUT_MS = 5000;
 const MAX_MESSAGES = 5;
+/** The dead-letter panel is refreshed less often than the queues: its figures change with failures only. */
+const DLQ_POLL_MS = 10000;
 const ACTING_ROLES = new Set(["operator", "admin"]);
 
 const $ = (id) => document.getElementById(id);
@@ -49,6 +53,18 @@ const bases = new BasePanel($("base-list"), {
     if (await confirmed(text)) return act(() => request("DELETE", path.window(window.id)));
     return false;
   },
+});
+
+const historyLookup = new HistoryLookup($("history-form"), $("history-key"), $("history-rows"), $("history-note"), {
+  request,
+  describe: (error) => describe(error),
+});
+
+const deadLetters = new DeadLetterPanel($("dlq-list"), $("dlq-empty"), {
+  request,
+  act: (call) => act(call),
+  confirmed: (text) => confirmed(text),
+  message: (kind, text) => message(kind, text),
 });
 
 // -- talking to the API ------------------------------------------------------------------------------
@@ -129,6 +145,10 @@ function render(status, { fresh = true } = {}) {
   const started = performance.now();
   screen.status = status;
   const canAct = ACTING_ROLES.has(screen.who?.role);
+  if (deadLetters.canAct !== canAct) {
+    deadLetters.canAct = canAct;
+    deadLetters.render();
+  }
   queues.canAct = bases.canAct = canAct;
   $("readonly").hidden = canAct || screen.who === null;
   const broker = $("broker");
@@ -154,6 +174,8 @@ function render(status, { fresh = true } = {}) {
 /** Re-render from the last answer (after a language change or a sort), without a request. */
 function rerender() {
   if (screen.status) render(screen.status, { fresh: false });
+  deadLetters.render();
+  historyLookup.render();
   connection(screen.connection);
 }
 
@@ -273,6 +295,8 @@ async function start() {
   await load(initialLanguage());
   connection("connecting");
   poll();
+  deadLetters.refresh();
+  setInterval(() => deadLetters.refresh(), DLQ_POLL_MS);
 }
 
 start();

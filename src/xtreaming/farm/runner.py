@@ -44,7 +44,7 @@ TAIL_BYTES: Final = 2000
 MAX_OUTPUT_BYTES: Final = 64 << 20
 #: Failed task directories kept for inspection; older ones are removed.
 #: Variables of the farm that its workers must not see.
-PRIVATE_VARIABLES: Final = frozenset({"XTREAMING_TOKEN", "XTREAMING_TOKENS"})
+PRIVATE_VARIABLES: Final = frozenset({"XTREAMING_TOKEN", "XTREAMING_TOKEN_FILE", "XTREAMING_TOKENS"})
 
 Clock = Callable[[], float]
 

@@ -34,9 +34,12 @@ def test_a_profile_round_trips_every_setting(store: Store) -> None:
 @pytest.mark.parametrize(
     ("pattern", "position", "message"),
     [
-        ("MULTCOB(03", None, "profile pattern 'MULTCOB(03' is not a valid regular expression: missing ), unterminated"),
+        ("MULTCOB(03", None, "profile pattern 'MULTCOB(03' is not a valid RE2 expression: missing )"),
+        (r"(MULTCOB\d+)\.\1", None, "is not a valid RE2 expression: invalid escape sequence: \\1"),
+        (r"(?=MULTCOB).*", None, "is not a valid RE2 expression: invalid perl operator: (?="),
         (".*", -1, "profile position -1 is negative; give 0 or more"),
     ],
+    ids=["unbalanced", "backreference", "lookahead", "negative-position"],
 )
 def test_an_invalid_profile_is_refused(store: Store, pattern: str, position: int | None, message: str) -> None:
     with pytest.raises(InvalidProfile, match=re.escape(message)):
@@ -178,3 +181,17 @@ def test_removing_windows(store: Store) -> None:
     assert store.list_windows() == [kept]
     with pytest.raises(WindowNotFound, match=f"window {removed.id} does not exist"):
         store.remove_window(removed.id)
+
+
+def test_a_window_id_is_never_given_again_after_a_removal(store: Store) -> None:
+    store.put_base(BaseRecord("MULTCOB03", 8))
+    kept = store.add_window(WindowRecord(0, "MULTCOB03", frozenset({0}), "08:00", "18:00", 4))
+    newest = store.add_window(WindowRecord(0, "MULTCOB03", frozenset({1}), "08:00", "18:00", 4))
+    store.remove_window(newest.id)
+
+    added = store.add_window(WindowRecord(0, "MULTCOB03", frozenset({2}), "08:00", "18:00", 2))
+
+    assert added.id not in {kept.id, newest.id}
+    with pytest.raises(WindowNotFound, match=f"window {newest.id} does not exist"):
+        store.remove_window(newest.id)  # a removal read from the older listing: nothing else goes
+    assert store.list_windows() == [kept, added]

@@ -13,12 +13,14 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import JSON, Integer, Text, column, insert, inspect, table
 
 from tests.coordinator.store.builders import T0, TOPIC, connected, migrate, revision, task
-from xtreaming.coordinator.records import BaseRecord, TaskMessage, TaskRecord
+from xtreaming.coordinator.records import BaseRecord, TaskMessage, TaskRecord, WindowRecord
 from xtreaming.coordinator.schema import METADATA, UtcDateTime
 from xtreaming.coordinator.store import MIGRATIONS, Store
 
 TABLES = {"profiles", "queues", "bases", "windows", "farms", "tasks", "ledger", "retries", "audit_log"}
-NEWEST = "0008"
+TABLES |= {"dead_letters", "dlq_positions", "replays"}
+TABLES |= {"message_history"}
+NEWEST = "0009"
 #: ``tasks`` as versions before 0002 wrote it: messages as JSON (0002 adds ``packed``, NULL for these rows).
 OLD_TASKS = table(
     "tasks",
@@ -134,3 +136,19 @@ def test_the_sql_of_the_upgrade_without_a_database_drops_json_tasks_and_slots(
     assert "DELETE FROM tasks WHERE packed IS NULL" in sql
     assert "ALTER TABLE tasks DROP COLUMN messages" in sql
     assert "DROP TABLE slots" in sql
+
+
+def test_windows_keep_their_ids_through_0009_and_a_removed_one_is_never_given_again(store_url: str) -> None:
+    def window(day: int) -> WindowRecord:
+        return WindowRecord(0, "MULTCOB03", frozenset({day}), "08:00", "18:00", 2)
+
+    with Store.open(store_url) as store:
+        store.put_base(BaseRecord("MULTCOB03", 8))
+        first, newest = store.add_window(window(0)), store.add_window(window(1))
+    migrate(store_url, "downgrade", "0008")
+
+    with Store.open(store_url) as store:  # upgraded to 0009 again: the rows copied with their ids
+        assert store.list_windows() == [first, newest]
+        store.remove_window(newest.id)
+        added = store.add_window(window(2))
+    assert added.id > newest.id

@@ -9,7 +9,8 @@ from tests.coordinator.store.test_migrations import NEWEST
 from xtreaming.coordinator.records import QueueRecord, WorkSettings
 from xtreaming.coordinator.store import Store
 
-SETTINGS = WorkSettings(batch_size=7, command=("worker.exe", "{input}"))
+#: An IMPORTACAO queue's, one message per key on as its kind gives it (0008 gives it again to rows from before).
+SETTINGS = WorkSettings(batch_size=7, command=("worker.exe", "{input}"), one_per_key=True)
 
 
 def queue() -> QueueRecord:

@@ -8,24 +8,33 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from xtreaming.broker import open_broker
 from xtreaming.config import Settings
 from xtreaming.coordinator.api.auth import TokenTable
 from xtreaming.coordinator.api.limits import BodyLimit
-from xtreaming.coordinator.api.routes import bases, docs, farms, metrics, profiles, queues, screen, status
+from xtreaming.coordinator.api.openapi import document_errors
+from xtreaming.coordinator.api.problems import install_error_handlers
+from xtreaming.coordinator.api.routes import (
+    bases,
+    dlq,
+    docs,
+    farms,
+    messages,
+    metrics,
+    profiles,
+    queues,
+    screen,
+    status,
+)
+from xtreaming.coordinator.history import MessageHistory
 from xtreaming.coordinator.metrics import CoordinatorCollector, OutcomeCounts, RequestTimer
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.service import Coordinator
 from xtreaming.coordinator.store import Store
-from xtreaming.errors import (
-    BrokerUnavailable,
-    StoreUnavailable,
-    XtreamingError,
-)
+from xtreaming.errors import BrokerUnavailable
 
 log = logging.getLogger("xtreaming.coordinator")
 
@@ -73,21 +82,29 @@ def create_app(settings: Settings, coordinator: Coordinator | None = None) -> Fa
     """The API over ``coordinator`` (built from ``settings`` when not given)."""
     coordinator = coordinator or build_coordinator(settings)
     loop = BackgroundLoop(coordinator, settings.poll_interval_s)
+    history = MessageHistory.open(settings.database_url, CoordinatorOptions.from_settings(settings))
+    if history.writer is not None:
+        coordinator.add_settlement_listener(history.writer)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         loop.start()
+        coordinator.dead_letters.start()  # replays left running by the previous process resume
+        history.start()
         try:
             yield
         finally:  # joining may wait for a pass stuck on the broker: not on the event loop
             await anyio.to_thread.run_sync(loop.stop)
+            await anyio.to_thread.run_sync(coordinator.dead_letters.stop)
+            await anyio.to_thread.run_sync(history.stop)  # after the loop: its last settlements are written
 
     # /docs is served from the package's own copy of Swagger UI (routes/docs.py); ReDoc would need a CDN.
     app = FastAPI(title="Xtreaming coordinator", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.coordinator = coordinator
     app.state.loop = loop
+    app.state.history = history
     app.state.tokens = TokenTable(settings.tokens)
-    for module in (farms, queues, profiles, bases, status, screen, metrics, docs):
+    for module in (farms, queues, profiles, bases, status, screen, metrics, docs, messages, dlq):
         app.include_router(module.router)
     app.mount("/static", screen.static_files(), name="static")
     app.mount(docs.ASSETS_PATH, docs.SwaggerAssets(), name="docs-assets")
@@ -103,19 +120,6 @@ def create_app(settings: Settings, coordinator: Coordinator | None = None) -> Fa
 
     app.add_middleware(BodyLimit, limit_for=limit_for)
     app.add_middleware(RequestTimer, registry=registry)
-    app.add_exception_handler(XtreamingError, _xtreaming_error)
+    install_error_handlers(app)
+    document_errors(app)
     return app
-
-
-def status_of(exc: XtreamingError) -> int:
-    """Our errors as HTTP statuses: unknown ids 404, unreachable dependencies 503, bad input 422."""
-    if isinstance(exc, LookupError):
-        return 404
-    if isinstance(exc, BrokerUnavailable | StoreUnavailable):
-        return 503
-    return 422
-
-
-async def _xtreaming_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, XtreamingError)
-    return JSONResponse({"detail": str(exc)}, status_code=status_of(exc))

@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Final
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from xtreaming.config import Role, Token
 
@@ -23,6 +24,9 @@ ADMITS: Final[dict[Role, frozenset[Role]]] = {
     Role.FARM: frozenset({Role.FARM, Role.ADMIN}),
 }
 ANONYMOUS: Final = "anonymous"
+#: Declares the bearer token in the OpenAPI document (each operation lists the role it needs as the
+#: requirement's roles); ``require`` reads and checks the header itself, so this one never refuses.
+BEARER: Final = HTTPBearer(auto_error=False, description="A token made by `xtreaming token`; its role decides.")
 
 log = logging.getLogger("xtreaming.coordinator")
 
@@ -88,10 +92,10 @@ class TokenTable:
         return None
 
 
-def require(role: Role) -> Callable[[Request], Principal]:
+def require(role: Role) -> Callable[..., Principal]:
     """A FastAPI dependency admitting callers whose role admits ``role``; 401/403 otherwise."""
 
-    def dependency(request: Request) -> Principal:
+    def dependency(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Principal:
         table: TokenTable = request.app.state.tokens
         principal = table.identify(request.headers.get("authorization"))
         if principal is None:
@@ -108,7 +112,7 @@ def require(role: Role) -> Callable[[Request], Principal]:
     return dependency
 
 
-Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
-Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
-Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
-Farm = Annotated[Principal, Depends(require(Role.FARM))]
+Viewer = Annotated[Principal, Security(require(Role.VIEWER), scopes=[Role.VIEWER])]
+Operator = Annotated[Principal, Security(require(Role.OPERATOR), scopes=[Role.OPERATOR])]
+Admin = Annotated[Principal, Security(require(Role.ADMIN), scopes=[Role.ADMIN])]
+Farm = Annotated[Principal, Security(require(Role.FARM), scopes=[Role.FARM])]

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from xtreaming.coordinator.api.problems import problem
 
 
 class BodyLimit:
-    """ASGI middleware: ``limit_for(path)`` bytes at most per request body, declared or streamed."""
+    """ASGI middleware: ``limit_for(path)`` bytes at most per request body, declared or streamed.
+
+    A declared ``Content-Length`` over the limit is answered at once. A streamed (chunked) body is
+    counted as it arrives; past the limit, reading it raises ``BodyTooLarge``, an HTTP error which
+    FastAPI passes through its body parsing (any other error there becomes a 400) to the handlers."""
 
     def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
         self.app = app
@@ -22,9 +28,10 @@ class BodyLimit:
         limit = self.limit_for(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _refuse(send, int(declared), limit)
+            await problem(413, too_large(int(declared), limit))(scope, receive, send)
             return
         received = 0
+        started = False
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -32,27 +39,30 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _TooLarge(received)
+                    raise BodyTooLarge(received, limit)
             return message
 
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, counting_receive, send)
-        except _TooLarge as exc:
-            await _refuse(send, exc.size, limit)
+            await self.app(scope, counting_receive, watching_send)
+        except BodyTooLarge as exc:  # read outside FastAPI's handlers (none of our routes does)
+            if started:
+                raise
+            await problem(413, str(exc.detail))(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    def __init__(self, size: int) -> None:
-        self.size = size
+class BodyTooLarge(HTTPException):
+    """A streamed body past the limit: ``received`` bytes so far."""
+
+    def __init__(self, received: int, limit: int) -> None:
+        super().__init__(413, too_large(received, limit, streamed=True))
 
 
-async def _refuse(send: Send, size: int, limit: int) -> None:
-    body = json.dumps({"detail": f"request body of {size} bytes is over the limit of {limit} bytes"}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+def too_large(size: int, limit: int, *, streamed: bool = False) -> str:
+    if streamed:
+        return f"request body is over the limit of {limit} bytes ({size} bytes received when it was refused)"
+    return f"request body of {size} bytes is over the limit of {limit} bytes"

@@ -7,15 +7,16 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any, Literal, overload
+from typing import Annotated, Any, Final, Literal, overload
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from xtreaming.config import Role
 from xtreaming.coordinator.core.pending import PendingMessage
 from xtreaming.coordinator.figures import QueueFigures
 from xtreaming.coordinator.records import WorkSettings
 from xtreaming.defaults import MAX_PARTITIONS
+from xtreaming.keys import MAX_KEY_BYTES, key_problem
 from xtreaming.wire import lease_frame
 from xtreaming.wire.verdict import Verdict
 
@@ -25,14 +26,44 @@ LabelValue = Annotated[str, Field(min_length=1, max_length=128)]
 Priority = Annotated[int, Field(ge=0, le=9)]
 Workers = Annotated[int, Field(ge=0, le=100_000)]
 Detail = Annotated[str, Field(max_length=16_384)]
+#: The largest integer a signed 64-bit column holds: no count or id the API takes is larger.
+INT64_MAX: Final = 2**63 - 1
 #: A count or id a farm reports (a pid, progress, bytes): at most what a signed 64-bit column holds.
-Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
+Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
 #: A farm's slot index: a farm registers at most 1,024 slots, numbered from 0.
 SlotIndex = Annotated[int, Field(ge=0, le=1023)]
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Every request body: unknown fields refused, and strict types: ``true`` is not 1, ``"0"`` is not 0,
+    ``1`` is not ``true`` (a number stands for a number only, a boolean for a boolean). A string UTF-8
+    cannot carry (a lone surrogate) is refused by pydantic for every ``str``, naming the field."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _left_out() -> Any:
+    """A field that may be left out (its setting stays as it is) but not sent as ``null``: its type has
+    no None, so a ``null`` is refused naming the field, and the schema shows the type alone. Read such
+    fields through ``model_dump(exclude_unset=True)``: unset ones are None on the model."""
+    return Field(default=None, json_schema_extra=_without_default)
+
+
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def _not_a_boolean(value: object) -> object:
+    """For ``Literal`` numbers, which pydantic matches by equality (``true == 1``), strict or not."""
+    if isinstance(value, bool):
+        raise ValueError("a number is expected, not a boolean")
+    return value
+
+
+#: A verdict is sent as its text (``"ok"``): strict mode would want the enum object itself.
+VerdictIn = Annotated[Verdict, Field(strict=False)]
+#: A move of one step, down or up.
+Step = Annotated[Literal[-1, 1], BeforeValidator(_not_a_boolean)]
 
 
 # -- farms ----------------------------------------------------------------------------------------
@@ -127,14 +158,14 @@ class Progress(Body):
 
 class MessageResult(Body):
     id: str = Field(min_length=1, max_length=512)
-    status: Verdict
+    status: VerdictIn
     detail: Detail | None = None
 
 
 class Completion(Body):
     """A task's result: a verdict per message id; others take ``default`` (from the exit code)."""
 
-    default: Verdict
+    default: VerdictIn
     detail: Detail | None = None
     results: list[MessageResult] = Field(default_factory=list, max_length=100_000)
 
@@ -172,23 +203,30 @@ class LeaseResponse(BaseModel):
 
 
 class SettingsChange(Body):
-    """Queue or profile settings; fields left out keep their value (or the default, for a new profile)."""
+    """Queue or profile settings; fields left out keep their value (or the default, for a new profile).
+    ``handler``, ``max_workers`` and ``one_per_key`` may be ``null`` (no handler, no limit, the kind's
+    choice); the others are left out to keep them, and a ``null`` is refused naming the field."""
 
-    priority: Priority | None = None
-    batch_size: int | None = Field(default=None, ge=1, le=100_000)
-    command: list[Annotated[str, Field(max_length=1024)]] | None = Field(default=None, max_length=64)
+    priority: Priority = _left_out()
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = _left_out()
+    command: Annotated[list[Annotated[str, Field(max_length=1024)]], Field(max_length=64)] = _left_out()
     handler: str | None = Field(default=None, max_length=256, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-    timeout_s: float | None = Field(default=None, gt=0, le=7 * 86_400)
-    max_attempts: int | None = Field(default=None, ge=1, le=100)
-    backoff_s: float | None = Field(default=None, ge=0, le=86_400)
-    backoff_max_s: float | None = Field(default=None, ge=0, le=7 * 86_400)
-    required_labels: dict[LabelKey, LabelValue] | None = Field(default=None, max_length=32)
+    timeout_s: Annotated[float, Field(gt=0, le=7 * 86_400)] = _left_out()
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = _left_out()
+    backoff_s: Annotated[float, Field(ge=0, le=86_400)] = _left_out()
+    backoff_max_s: Annotated[float, Field(ge=0, le=7 * 86_400)] = _left_out()
+    required_labels: Annotated[dict[LabelKey, LabelValue], Field(max_length=32)] = _left_out()
     max_workers: Workers | None = None
+    one_per_key: bool | None = Field(
+        default=None,
+        description="Finish a message as a duplicate when one with its key is pending or running in the queue "
+        "(a profile that leaves it out leaves it to each queue's kind: on for IMPORTACAO, off for COBSINC).",
+    )
 
     def changes(self) -> dict[str, object]:
         """The fields given, as ``WorkSettings`` values."""
         given = self.model_dump(exclude_unset=True)
-        if given.get("command") is not None:
+        if "command" in given:
             given["command"] = tuple(given["command"])
         return given
 
@@ -210,6 +248,8 @@ class SettingsOut(BaseModel):
     backoff_max_s: float
     required_labels: dict[str, str]
     max_workers: int | None
+    #: None only in a profile: each queue's kind decides.
+    one_per_key: bool | None
     #: A queue's only: the profile its other settings follow (None: its kind's defaults) and the
     #: settings set on the queue itself, which no profile changes.
     profile_id: int | None = None
@@ -227,7 +267,7 @@ class PriorityChange(Body):
     """Set ``priority`` (0..9) or move it by ``delta`` (+1 up, -1 down); exactly one of them."""
 
     priority: Priority | None = None
-    delta: Literal[-1, 1] | None = None
+    delta: Step | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> PriorityChange:
@@ -256,7 +296,7 @@ class BulkPriorityChange(QueueSelection):
     """Set ``priority`` (0..9) or move it by ``delta`` (+1 up, -1 down, within 0..9) for every queue selected."""
 
     priority: Priority | None = None
-    delta: Literal[-1, 1] | None = None
+    delta: Step | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> BulkPriorityChange:
@@ -338,8 +378,18 @@ class Explanation(BaseModel):
     reason: str
 
 
+def _usable_key(key: str | None) -> str | None:
+    """The key rules of ``xtreaming.keys``: the same as ``xtreaming publish`` and the ``Producer``."""
+    if key is not None and (problem := key_problem(key.encode())) is not None:
+        raise ValueError(f"the key {problem}")
+    return key
+
+
 class OutgoingMessage(Body):
-    key: str | None = Field(default=None, max_length=1024)
+    #: No key (null or left out): the records are spread over the partitions.
+    key: Annotated[str | None, AfterValidator(_usable_key)] = Field(
+        default=None, min_length=1, max_length=MAX_KEY_BYTES
+    )
     value: str = Field(max_length=8 << 20)
     encoding: Literal["utf-8", "base64"] = "utf-8"
     headers: dict[Annotated[str, Field(max_length=256)], str] = Field(default_factory=dict, max_length=64)
@@ -468,3 +518,127 @@ def _texts(data: Sequence[bytes | None]) -> tuple[list[str | None], list[int]]:
             if encoding == "base64":
                 binary.append(index)
         return texts, binary
+
+
+# -- per-message history --------------------------------------------------------------------------
+
+
+class AttemptRow(BaseModel):
+    """One settled attempt of a message (``coordinator/history.py``)."""
+
+    at: datetime
+    message_id: str
+    topic: str
+    partition: int
+    offset: int
+    #: The message's key as text (bytes that are not UTF-8 shown as U+FFFD); None for a message without one.
+    key: str | None
+    attempt: int
+    result: str
+    farm: str
+    slot: int
+    task_id: str
+    duration_s: float
+    detail: str | None
+
+
+class HistoryPage(BaseModel):
+    """Attempts newest first; ``next``, when there may be more, goes in ``before=`` for the next page."""
+
+    attempts: list[AttemptRow]
+    next: str | None
+
+
+# -- dead letters ---------------------------------------------------------------------------------
+
+#: A key a dead-letter filter names (a client id: CPF, CNPJ, a contract number).
+LetterKey = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class LetterSelection(Body):
+    """Which dead letters of the path's topic: those whose error contains ``error`` (any case), that died in
+    ``[since, until)``, and whose key is one of ``keys``; a criterion left out lets every letter through."""
+
+    error: str | None = Field(default=None, min_length=1, max_length=512, examples=["timeout"])
+    # Times come as ISO 8601 text in JSON, which strict mode would refuse.
+    since: datetime | None = Field(default=None, strict=False)
+    until: datetime | None = Field(default=None, strict=False)
+    keys: list[LetterKey] = Field(default_factory=list, max_length=1000)
+
+
+class LetterAction(Body):
+    """Skip or purge the letters ``filter`` selects, or only count them (``dry_run``)."""
+
+    filter: LetterSelection = Field(default_factory=LetterSelection)
+    dry_run: bool = False
+
+
+class ReplayRequest(LetterAction):
+    """Replay the open letters ``filter`` selects at ``rate_per_s`` letters a second (the site's default when
+    left out, at most its ``XTREAMING_DLQ_REPLAY_MAX_RATE_PER_S``)."""
+
+    rate_per_s: float | None = Field(default=None, gt=0, le=1_000_000)
+
+
+class LetterActionOut(BaseModel):
+    """What a replay, skip or purge matched (and did, unless ``dry_run``), in a sentence too."""
+
+    topic: str
+    action: Literal["replay", "skip", "purge"]
+    dry_run: bool
+    matched: int
+    replay_id: int | None = None
+    detail: str
+
+
+class LetterSample(BaseModel):
+    id: str = Field(description="The message id of the letter's record on the .DLQ topic.")
+    key: str | None
+
+
+class ErrorGroupOut(BaseModel):
+    error: str
+    count: int
+    samples: list[LetterSample]
+
+
+class DlqTopicOut(BaseModel):
+    """A work topic's dead letters: open (not replayed nor skipped), replayed, skipped, and the open ones by error."""
+
+    topic: str
+    open: int
+    replayed: int
+    skipped: int
+    errors: list[ErrorGroupOut]
+
+
+class DeadLetterOut(BaseModel):
+    id: str = Field(description="The message id of the letter's record on the .DLQ topic.")
+    source: str | None = Field(description="The message id it had on its work topic (None: not written by us).")
+    key: str | None
+    key_encoding: Encoding
+    error: str
+    attempts: int
+    dead_at: datetime
+    state: str
+    replay_id: int | None
+    replayed_as: str | None = Field(description="The message id of its copy on the work topic, once replayed.")
+
+
+class DeadLetterPage(BaseModel):
+    items: list[DeadLetterOut]
+    total: int
+    next_after: int | None = Field(description="Pass as ``after`` for the next page (None: this is the last).")
+
+
+class ReplayOut(BaseModel):
+    id: int
+    topic: str
+    filter: dict[str, Any]
+    actor: str
+    created_at: datetime
+    total: int
+    done: int
+    rate_per_s: float
+    state: Literal["running", "finished", "failed"]
+    error: str | None

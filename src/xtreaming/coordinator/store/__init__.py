@@ -40,6 +40,7 @@ from xtreaming.coordinator.store.database import (
     MIGRATIONS,
     Database,
 )
+from xtreaming.coordinator.store.dead_letters import DeadLetterTables
 from xtreaming.coordinator.store.farms import FarmTable
 from xtreaming.coordinator.store.ledger import LedgerTables
 from xtreaming.coordinator.store.tasks import TaskTable
@@ -58,6 +59,8 @@ class Store:
         self._tasks = TaskTable(self._database)
         self._ledger = LedgerTables(self._database)
         self._audit = AuditLog(self._database)
+        #: The dead-letter index and replays (``dead_letters.py``): used by ``coordinator.dead_letters`` only.
+        self.dead_letters = DeadLetterTables(self._database)
 
     @classmethod
     def open(cls, url: str) -> Store:

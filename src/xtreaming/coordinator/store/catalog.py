@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -10,11 +9,12 @@ from typing import Any
 from sqlalchemy import Row, delete, func, insert, select, update
 
 from xtreaming.coordinator.core.windows import Window
+from xtreaming.coordinator.patterns import compile_pattern
 from xtreaming.coordinator.records import BaseRecord, Profile, QueueRecord, WindowRecord, WorkSettings
 from xtreaming.coordinator.schema import BASES, PROFILES, QUEUES, WINDOWS
 from xtreaming.coordinator.store.database import Database
 from xtreaming.coordinator.store.rows import lock_for_writes, new_id, one, upsert
-from xtreaming.errors import BaseNotFound, InvalidProfile, ProfileNotFound, QueueNotFound, WindowNotFound
+from xtreaming.errors import BaseNotFound, InvalidInput, InvalidProfile, ProfileNotFound, QueueNotFound, WindowNotFound
 
 
 class CatalogTables:
@@ -32,9 +32,9 @@ class CatalogTables:
 
     def add_profile(self, pattern: str, settings: WorkSettings, position: int | None) -> Profile:
         try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise InvalidProfile(f"profile pattern {pattern!r} is not a valid regular expression: {exc}") from exc
+            compile_pattern(pattern)  # matched on RE2, which refuses what would backtrack
+        except InvalidInput as exc:
+            raise InvalidProfile(f"profile {exc}") from None
         if position is not None and position < 0:
             raise InvalidProfile(f"profile position {position} is negative; give 0 or more")
         with self._database.write() as conn:
@@ -72,7 +72,7 @@ class CatalogTables:
             "topic": record.topic,
             "base": record.base,
             "kind": record.kind,
-            **_settings_row(record.settings),
+            **_queue_settings_row(record.settings),
             "paused": record.paused,
             "profile_id": record.profile_id,
             "discovered_at": record.discovered_at,
@@ -85,7 +85,7 @@ class CatalogTables:
     def update_queue(
         self, topic: str, paused: bool | None, settings: WorkSettings | None, overridden: frozenset[str] | None
     ) -> QueueRecord:
-        values: dict[str, Any] = {} if settings is None else _settings_row(settings)
+        values: dict[str, Any] = {} if settings is None else _queue_settings_row(settings)
         if paused is not None:
             values["paused"] = paused
         if overridden is not None:
@@ -96,7 +96,7 @@ class CatalogTables:
             return _queue_of(one(conn, QUEUES, QUEUES.c.topic == topic, QueueNotFound, f"queue {topic!r}"))
 
     def follow_profile(self, topic: str, settings: WorkSettings, profile_id: int | None) -> QueueRecord:
-        values = {**_settings_row(settings), "profile_id": profile_id}
+        values = {**_queue_settings_row(settings), "profile_id": profile_id}
         with self._database.write() as conn:
             conn.execute(update(QUEUES).where(QUEUES.c.topic == topic).values(values))
             return _queue_of(one(conn, QUEUES, QUEUES.c.topic == topic, QueueNotFound, f"queue {topic!r}"))
@@ -164,7 +164,14 @@ def _settings_row(settings: WorkSettings) -> dict[str, Any]:
         "backoff_max_s": settings.backoff_max_s,
         "required_labels": dict(settings.required_labels),
         "max_workers": settings.max_workers,
+        "one_per_key": settings.one_per_key,
     }
+
+
+def _queue_settings_row(settings: WorkSettings) -> dict[str, Any]:
+    """A queue's settings: ``one_per_key`` is on or off, None (a profile's "the kind decides") meaning off, as
+    the column's default does; the catalog gives each queue its kind's value (``catalog.KIND_DEFAULTS``)."""
+    return {**_settings_row(settings), "one_per_key": bool(settings.one_per_key)}
 
 
 def _settings_of(row: Row[Any]) -> WorkSettings:
@@ -179,6 +186,7 @@ def _settings_of(row: Row[Any]) -> WorkSettings:
         backoff_max_s=row.backoff_max_s,
         required_labels=dict(row.required_labels),
         max_workers=row.max_workers,
+        one_per_key=row.one_per_key,
     )
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict
+from typing import Annotated
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Path, Request, status
 
 from xtreaming.coordinator.api.auth import Operator, Viewer
 from xtreaming.coordinator.api.deps import coordinator_of
-from xtreaming.coordinator.api.schemas import BaseLimits, BaseRow, WindowIn, WindowOut
+from xtreaming.coordinator.api.schemas import INT64_MAX, BaseLimits, BaseRow, WindowIn, WindowOut
 from xtreaming.coordinator.figures import BaseFigures, base_figures
 from xtreaming.coordinator.records import WindowRecord
 from xtreaming.coordinator.service import Coordinator
@@ -68,7 +69,7 @@ def add_window(name: str, body: WindowIn, request: Request, who: Operator) -> Wi
 
 
 @router.delete("/windows/{window_id}", status_code=status.HTTP_204_NO_CONTENT)
-def remove_window(window_id: int, request: Request, who: Operator) -> None:
+def remove_window(window_id: Annotated[int, Path(ge=1, le=INT64_MAX)], request: Request, who: Operator) -> None:
     coordinator_of(request).controls.remove_window(window_id, who.name)
 
 

@@ -41,7 +41,7 @@ _waiting = anyio.CapacityLimiter(MAX_WAITING_LEASES)
 def register(body: FarmRegistration, request: Request, caller: Farm) -> FarmRegistered:
     caller.check_farm(body.name)
     coordinator = coordinator_of(request)
-    record = coordinator.register_farm(body.name, body.labels, body.slots, body.instance)
+    record = coordinator.register_farm(body.name, body.labels, body.slots, body.instance, actor=caller.name)
     return FarmRegistered(
         farm_id=record.id,
         heartbeat_interval_s=record.heartbeat_interval_s,

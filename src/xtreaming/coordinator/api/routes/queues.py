@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from xtreaming.broker import Record
+from xtreaming.broker.port import record_size
 from xtreaming.coordinator.api.auth import Admin, Operator, Viewer
 from xtreaming.coordinator.api.deps import coordinator_of
 from xtreaming.coordinator.api.schemas import (
@@ -26,7 +27,7 @@ from xtreaming.coordinator.api.schemas import (
 from xtreaming.coordinator.figures import QueueFigures
 from xtreaming.coordinator.queue_filter import QueueFilter
 from xtreaming.coordinator.records import QueueRecord
-from xtreaming.errors import InvalidInput
+from xtreaming.errors import InvalidInput, RecordTooLarge
 
 router = APIRouter(prefix="/api", tags=["queues"])
 
@@ -158,9 +159,23 @@ def publish(topic: str, body: PublishRequest, request: Request, _: Operator) -> 
         headers = tuple((k, v.encode()) for k, v in message.headers.items())
         records.append(Record(None if message.key is None else message.key.encode(), value, headers))
     coordinator = coordinator_of(request)
+    refuse_too_large(records, coordinator.broker.max_record_bytes)
     partitions = coordinator.options.default_partitions if body.partitions is None else body.partitions
     count = coordinator.publish(topic, records, partitions)
     return Published(topic=topic, published=count)
+
+
+def refuse_too_large(records: list[Record], limit: int | None) -> None:
+    """413 naming the first record over the broker's record limit, before anything is written (the broker
+    would take the others and refuse it: a half-written batch)."""
+    if limit is None:
+        return
+    for index, record in enumerate(records):
+        if (size := record_size(record)) > limit:
+            raise RecordTooLarge(
+                f"messages[{index}] is a record of {size:,} bytes (key, value and headers); the broker takes "
+                f"records of at most {limit:,} bytes; nothing was published"
+            )
 
 
 def queue_rows(request: Request) -> list[QueueFigures]:

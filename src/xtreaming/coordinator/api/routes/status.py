@@ -14,7 +14,7 @@ from xtreaming.coordinator.api.deps import coordinator_of
 from xtreaming.coordinator.api.routes.bases import rows_of_bases
 from xtreaming.coordinator.api.routes.farms import rows_of_farms
 from xtreaming.coordinator.api.routes.queues import in_screen_order
-from xtreaming.coordinator.api.schemas import AuditRow, BaseRow, FarmRow, Status
+from xtreaming.coordinator.api.schemas import INT64_MAX, AuditRow, BaseRow, FarmRow, Status
 from xtreaming.coordinator.figures import QueueFigures
 
 router = APIRouter(tags=["status"])
@@ -67,7 +67,7 @@ def audit(
     request: Request,
     _: Admin,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
 ) -> list[AuditRow]:
     """Operator actions, newest first; page with ``before_id`` = the last id seen."""
     entries = coordinator_of(request).controls.audit_log(limit, before_id)

@@ -1,0 +1,163 @@
+"""The history table on SQLite and PostgreSQL: written in batches, looked up by key and by message, trimmed by age."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, text
+
+from tests.coordinator.history.builders import CPF, NOW, OTHER_TOPIC, TOPIC, history_table, outcome
+from xtreaming.coordinator.outcomes import Outcome, Result
+from xtreaming.coordinator.schema import MESSAGE_HISTORY
+from xtreaming.coordinator.store.database import Database
+from xtreaming.coordinator.store.history import Attempt, HistoryTable, MessageHistoryNotFound
+
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def table(store_url: str) -> Iterator[HistoryTable]:
+    with history_table(store_url) as table:
+        yield table
+
+
+def attempt_of(at_offset: timedelta, o: Outcome) -> Attempt:
+    return Attempt(NOW + at_offset, str(o.result), *o[1:])
+
+
+def test_the_tables_columns_are_the_time_then_an_outcomes_fields() -> None:
+    # HistoryTable.write builds each row as (at, *outcome): the column order is what it relies on.
+    assert [c.name for c in MESSAGE_HISTORY.columns] == ["at", *Outcome._fields]
+
+
+def test_written_attempts_read_back_through_core_as_they_were_told(table: HistoryTable, store_url: str) -> None:
+    told = [
+        outcome(7, Result.RETRY, attempt=1, detail="timeout após 30 s"),
+        outcome(8, key=None),
+        outcome(9, key=bytes(range(256))),
+        outcome(2**40, Result.DEAD, attempt=5, detail=None),
+    ]
+
+    assert table.write([(NOW, told[:2]), (NOW + timedelta(seconds=1), told[2:])]) == 4
+
+    database = Database(store_url)
+    with database.read() as conn:  # plain Core with UtcDateTime: what the driver-level insert must agree with
+        stored = [Attempt(*row) for row in conn.execute(select(MESSAGE_HISTORY).order_by(MESSAGE_HISTORY.c.offset))]
+    database.close()
+    assert stored == [
+        attempt_of(timedelta(0), told[0]),
+        attempt_of(timedelta(0), told[1]),
+        attempt_of(timedelta(seconds=1), told[2]),
+        attempt_of(timedelta(seconds=1), told[3]),
+    ]
+
+
+def test_a_key_shows_every_attempt_across_topics_newest_first(table: HistoryTable) -> None:
+    table.write([(NOW - 2 * DAY, [outcome(1, Result.RETRY, detail="falhou")])])
+    table.write([(NOW - DAY, [outcome(1, attempt=2), outcome(5, key=b"98765432100")])])
+    table.write([(NOW, [outcome(3, topic=OTHER_TOPIC)])])
+
+    found = table.by_key(CPF, NOW - 30 * DAY, NOW + DAY, limit=100)
+
+    assert [(a.topic, a.offset, a.attempt, a.result) for a in found] == [
+        (OTHER_TOPIC, 3, 1, "ok"),
+        (TOPIC, 1, 2, "ok"),
+        (TOPIC, 1, 1, "retry"),
+    ]
+    assert found[-1].detail == "falhou"
+    assert [a.offset for a in table.by_key(CPF, NOW - 30 * DAY, NOW + DAY, 100, topic=TOPIC)] == [1, 1]
+    assert [a.attempt for a in table.by_key(CPF, NOW - 2 * DAY, NOW - DAY, 100)] == [1]  # until excluded
+    assert table.by_key(b"00000000000", NOW - 30 * DAY, NOW + DAY, 100) == []
+
+
+def test_pages_follow_each_other_without_gaps_or_repeats(table: HistoryTable) -> None:
+    # Attempts settled at the same instant (one settlement) still page one by one.
+    table.write([(NOW, [outcome(i) for i in range(7)]), (NOW - DAY, [outcome(i, attempt=2) for i in range(3)])])
+    everything = table.by_key(CPF, NOW - 30 * DAY, NOW + DAY, 1000)
+
+    pages, before = [], None
+    while page := table.by_key(CPF, NOW - 30 * DAY, NOW + DAY, 3, before=before):
+        pages.append(page)
+        before = page[-1].position
+
+    assert [len(p) for p in pages] == [3, 3, 3, 1]
+    assert [a for p in pages for a in p] == everything
+    assert len(set(everything)) == 10
+
+
+def test_a_message_shows_each_attempt_oldest_first(table: HistoryTable) -> None:
+    table.write([(NOW - DAY, [outcome(4, Result.RETRY, detail="erro 1"), outcome(5)])])
+    table.write([(NOW, [outcome(4, Result.DEAD, attempt=2, detail="erro 2")])])
+
+    attempts = table.by_message(TOPIC, 0, 4)
+
+    assert [(a.attempt, a.result, a.detail) for a in attempts] == [(1, "retry", "erro 1"), (2, "dead", "erro 2")]
+    with pytest.raises(MessageHistoryNotFound, match=f"message {TOPIC}/2/5 has no history"):
+        table.by_message(TOPIC, 2, 5)  # offset 5 is in partition 1
+
+
+def test_a_page_size_out_of_bounds_is_refused(table: HistoryTable) -> None:
+    with pytest.raises(ValueError, match="history page of 1001 rows: expected 1 to 1000"):
+        table.by_key(CPF, NOW - DAY, NOW, 1001)
+
+
+def test_retention_removes_what_is_older_than_the_cutoff_and_nothing_else(table: HistoryTable) -> None:
+    cutoff = NOW - 30 * DAY
+    ages = {
+        "40 days": NOW - 40 * DAY,
+        "31 days": NOW - 31 * DAY,
+        "just before the cutoff": cutoff - timedelta(microseconds=1),
+        "at the cutoff": cutoff,
+        "just after the cutoff": cutoff + timedelta(seconds=1),
+        "now": NOW,
+    }
+    for offset, at in enumerate(ages.values()):
+        table.write([(at, [outcome(offset)])])
+
+    table.remove_older_than(cutoff)
+
+    kept = {a.at for a in table.by_key(CPF, NOW - 400 * DAY, NOW + DAY, 100)}
+    assert {name for name, at in ages.items() if at in kept} == {"at the cutoff", "just after the cutoff", "now"}
+
+
+def test_sqlite_retention_deletes_in_bounded_chunks(store_url: str) -> None:
+    if not store_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL drops whole days (test below)")
+    with history_table(store_url) as table:
+        table.write([(NOW - 40 * DAY, [outcome(i) for i in range(350)]), (NOW, [outcome(i) for i in range(50)])])
+
+        assert table.remove_older_than(NOW - 30 * DAY, chunk_rows=100) == 350  # four transactions: 100, 100, 100, 50
+
+        assert len(table.by_key(CPF, NOW - 400 * DAY, NOW + DAY, 1000)) == 50
+
+
+def test_postgresql_partitions_by_day_and_drops_old_days_whole(store_url: str) -> None:
+    if not store_url.startswith("postgresql"):
+        pytest.skip("SQLite keeps one plain table")
+    with history_table(store_url) as table:
+        for days_ago in (40, 31, 30, 0):
+            table.write([(NOW - days_ago * DAY, [outcome(days_ago)])])
+        table.ensure_days([(NOW + DAY).date()])  # created ahead, before any row of that day
+        assert partitions(store_url) == ["20261027", "20261105", "20261106", "20261206", "20261207"]
+
+        table.remove_older_than(NOW - 30 * DAY)
+
+        # Days wholly before the cutoff are gone; the cutoff's own day keeps its partition (its older rows go).
+        assert partitions(store_url) == ["20261106", "20261206", "20261207"]
+        assert [a.offset for a in table.by_key(CPF, NOW - 400 * DAY, NOW + DAY, 100)] == [0, 30]
+        # A late row of a dropped day: its partition is made again.
+        table.write([(NOW - 40 * DAY + timedelta(hours=1), [outcome(1)])])
+        assert "20261027" in partitions(store_url)
+
+
+def partitions(url: str) -> list[str]:
+    database = Database(url)
+    with database.read() as conn:
+        names = conn.execute(
+            text("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                 "WHERE i.inhparent = CAST('message_history' AS regclass) ORDER BY c.relname")
+        ).scalars().all()  # fmt: skip
+    database.close()
+    return [name.removeprefix("message_history_") for name in names]

@@ -1,0 +1,213 @@
+"""One message per key: a message read while another with its key is pending or running in its queue is
+finished as a duplicate (ACK "duplicate", naming the other), never run; on for IMPORTACAO, off for COBSINC.
+
+A coordinator in process on the embedded log, with SQLite or PostgreSQL state; the messages are appended
+straight to the log, as a foreign producer (the CRM's own) would.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.broker.refused_writes import writes_refused
+from tests.coordinator.test_service import TOPIC, Site, farm, ok
+from tests.waiting import wait_until
+from xtreaming.broker import Record
+from xtreaming.coordinator.outcomes import Outcome, Result
+from xtreaming.coordinator.records import PROFILE_DEFAULTS
+from xtreaming.coordinator.service import Assignment, Report
+from xtreaming.errors import BrokerUnavailable
+from xtreaming.wire.message_id import message_id
+from xtreaming.wire.verdict import Verdict
+
+SYNC = "MULTCOB03.1189.COBSINC.LOCALIZACAO"
+HANDLER = "xtreaming.demo.worker:noop"
+
+
+@pytest.fixture
+def site(tmp_path: Path, store_url: str) -> Iterator[Site]:
+    site = Site(f"sqlite:///{tmp_path}/log.db", store_url)
+    # A worker for every queue; one message per key left to each queue's kind, as a profile leaves it.
+    site.store.add_profile(".*", replace(PROFILE_DEFAULTS, batch_size=10, backoff_s=0, handler=HANDLER))
+    yield site
+    site.store.close()
+    site.broker.close()
+
+
+def append(site: Site, topic: str, keys: Sequence[str | None]) -> None:
+    """Write messages straight to the log, as any producer may, and let the coordinator read them."""
+    site.broker.create_topic(topic, 1)
+    site.broker.append(topic, [Record(None if k is None else k.encode(), b"<cliente/>") for k in keys])
+    site.coordinator.run_once()
+
+
+def acks(site: Site, topic: str, status: str) -> list[dict[str, Any]]:
+    return [a for a in site.results(f"{topic}.ACK") if a["status"] == status]
+
+
+def lease_all(site: Site, farm_id: str) -> list[Assignment]:
+    """Lease and complete (ok) tasks until none is left; returns them."""
+    done = []
+    while tasks := site.coordinator.lease(farm_id, [0]):
+        for task in tasks:
+            site.coordinator.complete(task.task_id, ok(task))
+        done += tasks
+    return done
+
+
+def leased_keys(tasks: Sequence[Assignment]) -> list[bytes | None]:
+    return [m.key for task in tasks for m in task.messages]
+
+
+def test_a_copy_written_straight_to_the_log_is_finished_as_a_duplicate_of_the_pending_one(site: Site) -> None:
+    append(site, TOPIC, ["111", "222", "111"])  # a copy within one read
+    append(site, TOPIC, ["222", "111", "333"])  # and copies of a later load
+
+    duplicates = acks(site, TOPIC, "duplicate")
+    tasks = lease_all(site, farm(site))
+
+    assert Counter(leased_keys(tasks)) == {b"111": 1, b"222": 1, b"333": 1}
+    assert [(d["key"], d["offset"], d["detail"]) for d in duplicates] == [
+        ("111", 2, f"duplicate of {message_id(TOPIC, 0, 0)}, pending or running"),
+        ("222", 3, f"duplicate of {message_id(TOPIC, 0, 1)}, pending or running"),
+        ("111", 4, f"duplicate of {message_id(TOPIC, 0, 0)}, pending or running"),
+    ]
+    assert {(d["attempts"], d["task_id"], d["farm"], d["worker"]) for d in duplicates} == {(0, None, None, None)}
+    assert len(acks(site, TOPIC, "ok")) == 3
+    [row], _ = site.coordinator.figures()
+    assert (row.consumed, row.pending, row.duplicates) == (6, 0, 3)
+
+
+def test_a_copy_of_a_running_message_is_a_duplicate_and_the_key_opens_once_it_finished(site: Site) -> None:
+    farm_id = farm(site)
+    append(site, TOPIC, ["111"])
+    [task] = site.coordinator.lease(farm_id, [0])
+
+    append(site, TOPIC, ["111"])  # while the first runs: a duplicate
+    site.coordinator.complete(task.task_id, ok(task))
+    append(site, TOPIC, ["111"])  # after it finished: a portfolio loaded again, new work
+
+    assert [d["offset"] for d in acks(site, TOPIC, "duplicate")] == [1]
+    assert [(m.key, m.offset) for t in lease_all(site, farm_id) for m in t.messages] == [(b"111", 2)]
+
+
+def test_a_cobsinc_queue_runs_every_copy(site: Site) -> None:
+    append(site, SYNC, ["111", "111"])
+
+    tasks = lease_all(site, farm(site))
+
+    assert leased_keys(tasks) == [b"111", b"111"]
+    assert acks(site, SYNC, "duplicate") == []
+
+
+def test_messages_without_a_key_are_never_duplicates(site: Site) -> None:
+    append(site, TOPIC, [None, "", None, ""])
+
+    assert len(leased_keys(lease_all(site, farm(site)))) == 4
+
+
+def test_a_message_waiting_for_its_retry_keeps_its_key(site: Site) -> None:
+    farm_id = farm(site)
+    append(site, TOPIC, ["111"])
+    [task] = site.coordinator.lease(farm_id, [0])
+    site.coordinator.complete(task.task_id, Report(Verdict.RETRY, {}, "CRM fora do ar"))
+
+    append(site, TOPIC, ["111"])
+    tasks = lease_all(site, farm_id)
+
+    assert [(m.offset, m.attempt) for t in tasks for m in t.messages] == [(0, 2)]
+    assert [d["offset"] for d in acks(site, TOPIC, "duplicate")] == [1]
+
+
+def test_keys_of_tasks_and_retries_from_before_a_restart_stay_open_and_nothing_is_done_twice(site: Site) -> None:
+    farm_id = farm(site)
+    append(site, TOPIC, ["111", "222"])
+    [running] = site.coordinator.lease(farm_id, [0])  # both
+    site.coordinator.complete(running.task_id, Report(Verdict.OK, {message_id(TOPIC, 0, 1): (Verdict.RETRY, "x")}))
+    append(site, TOPIC, ["333"])
+    [running] = site.coordinator.lease(farm_id, [0])  # 222's retry and 333: leased when the coordinator stops
+
+    site.restart()
+    append(site, TOPIC, ["111", "222", "333"])  # 111 finished before the restart: new work
+    site.coordinator.complete(running.task_id, ok(running))
+    again = lease_all(site, farm_id)
+    site.restart()
+    site.coordinator.run_once()
+
+    assert [(m.key, m.offset) for m in running.messages] == [(b"222", 1), (b"333", 2)]
+    assert [(m.key, m.offset) for t in again for m in t.messages] == [(b"111", 3)]
+    assert [(d["key"], d["offset"]) for d in acks(site, TOPIC, "duplicate")] == [("222", 4), ("333", 5)]
+    assert site.coordinator.lease(farm_id, [0]) == []
+    [row], _ = site.coordinator.figures()
+    assert (row.consumed, row.pending) == (6, 0)
+
+
+def test_turned_off_copies_run_and_turned_on_keys_read_before_are_held(site: Site) -> None:
+    farm_id = farm(site)
+    append(site, TOPIC, ["111"])
+    site.coordinator.controls.configure_queue(TOPIC, "ana", {"one_per_key": False})
+    append(site, TOPIC, ["111", "222"])
+    [first] = site.coordinator.lease(farm_id, [0])  # 111 and 222: the second 111 waits for the first
+
+    site.coordinator.controls.configure_queue(TOPIC, "ana", {"one_per_key": True})
+    append(site, TOPIC, ["111", "222"])
+    site.coordinator.complete(first.task_id, ok(first))
+    rest = lease_all(site, farm_id)
+
+    assert [(m.key, m.offset) for m in first.messages] == [(b"111", 0), (b"222", 2)]
+    assert [(m.key, m.offset) for t in rest for m in t.messages] == [(b"111", 1)]
+    assert [(d["key"], d["offset"]) for d in acks(site, TOPIC, "duplicate")] == [("111", 3), ("222", 4)]
+    assert site.store.list_audit(limit=1)[0].details == {"one_per_key": True}
+
+
+def test_a_duplicate_the_disk_refused_to_finish_is_finished_once_when_it_takes_writes_again(site: Site) -> None:
+    append(site, TOPIC, ["222"])  # the ACK topic exists: the refused write is the duplicate's ACK
+    site.coordinator.run_once()
+    site.broker.append(TOPIC, [Record(b"111", b"<cliente/>"), Record(b"111", b"<cliente/>")])
+
+    with writes_refused(), pytest.raises(BrokerUnavailable, match="disk I/O error"):
+        site.coordinator.run_once()
+    site.coordinator.run_once()  # memory reloaded from the store
+    site.coordinator.run_once()  # both read again: the copy finished then
+    tasks = lease_all(site, farm(site))
+
+    assert Counter(leased_keys(tasks)) == {b"111": 1, b"222": 1}
+    assert [(d["key"], d["offset"]) for d in acks(site, TOPIC, "duplicate")] == [("111", 2)]
+
+
+def test_settlement_listeners_are_told_each_duplicate(site: Site) -> None:
+    told: list[Outcome] = []
+    site.coordinator.add_settlement_listener(told.extend)
+    append(site, TOPIC, ["111", "111"])
+
+    detail = f"duplicate of {message_id(TOPIC, 0, 0)}, pending or running"
+    assert told == [Outcome(Result.DUPLICATE, TOPIC, 0, 1, b"111", 0, "", -1, "", 0.0, detail)]
+
+
+def test_duplicates_are_counted_on_metrics_and_in_the_queue_row_and_run_in_no_task(api: httpx.Client) -> None:
+    profile = {"pattern": ".*", "settings": {"handler": HANDLER}}
+    assert api.post("/api/profiles", json=profile).status_code == 201
+    for _ in range(2):  # the same client in two loads
+        load = {"messages": [{"key": "111", "value": "<cliente/>"}], "partitions": 1}
+        assert api.post(f"/api/topics/{TOPIC}/messages", json=load).status_code == 200
+
+    wait_until(lambda: api.get(f"/api/queues/{TOPIC}").json()["duplicates"] == 1, 10, "the copy finished")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(api.get("/metrics").text)
+        for s in family.samples
+    }
+
+    labels = (("base", "MULTCOB03"), ("kind", "IMPORTACAO"), ("queue", TOPIC))
+    assert samples[("xtreaming_queue_duplicate_messages", labels)] == 1
+    assert samples[("xtreaming_outcomes_total", (("queue", TOPIC), ("result", "duplicate")))] == 1
+    assert samples[("xtreaming_task_duration_seconds_count", ())] == 0
+    assert api.get(f"/api/queues/{TOPIC}").json()["pending"] == 1
