@@ -48,6 +48,8 @@ EXPECTED = {
     ("GET", "/api/bases/{name}/windows"): Role.VIEWER,
     ("POST", "/api/bases/{name}/windows"): Role.OPERATOR,
     ("DELETE", "/api/windows/{window_id}"): Role.OPERATOR,
+    ("GET", "/api/messages"): Role.VIEWER,
+    ("GET", "/api/messages/{topic}/{partition}/{offset}"): Role.VIEWER,
     ("GET", "/api/status"): Role.VIEWER,
     ("GET", "/api/audit"): Role.ADMIN,
     ("GET", "/api/dlq"): Role.VIEWER,

@@ -127,3 +127,10 @@ def test_a_heartbeat_names_each_of_the_farms_slots_once(server: RunningCoordinat
         answer = a.post("/api/farms/farm-a/heartbeat", json={"slots": slots})
 
     assert answer.status_code == 422, answer.text
+
+
+def test_a_lease_for_a_farm_never_registered_is_refused_at_once(server: RunningCoordinator) -> None:
+    with as_token(server, "admin") as admin:
+        answer = admin.post("/api/farms/nobody/lease", json={"slots": [0], "wait_s": 30}, timeout=10)
+
+    assert answer.status_code == 404, answer.text

@@ -18,6 +18,8 @@ CHANGED = {
     "history_enabled": False,
     "history_retention_days": 90,
     "history_database_url": "postgresql+psycopg://xtreaming@history/db",
+    "dlq_replay_rate_per_s": 50.0,
+    "dlq_replay_max_rate_per_s": 100.0,
 }
 
 

@@ -2,7 +2,7 @@
 
 ``HistoryWriter`` is a settlement listener that only appends each settlement's outcomes, stamped with
 the time they were told, to a buffer; a thread of its own writes the buffer in batches (one
-``executemany`` every ``flush_interval_s``, or sooner once ``flush_rows`` wait) and now and then
+transaction every ``flush_interval_s``, or sooner once ``flush_rows`` wait) and now and then
 removes what is older than the retention. Settlement never waits for the history's database.
 
 What it may lose, said plainly: the history is a convenience, the ``.ACK`` and ``.DLQ`` topics are
@@ -18,15 +18,15 @@ Elsewhere (PostgreSQL) it shares the state store's database, whose migrations cr
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import make_url
 
 from xtreaming.coordinator.options import CoordinatorOptions
@@ -45,8 +45,6 @@ FLUSH_ROWS: Final = 10_000
 MAX_BUFFERED_ROWS: Final = 200_000
 #: How often retention runs (and PostgreSQL's partitions of today and tomorrow are made sure of).
 RETENTION_INTERVAL_S: Final = 600.0
-#: The writer thread's nice value: history waits for everything else on the machine.
-LOWEST_PRIORITY: Final = 19
 
 Clock = Callable[[], datetime]
 
@@ -156,7 +154,7 @@ class HistoryWriter:
         return written
 
     def flush(self) -> int:
-        """Write every buffered attempt in one statement; raises StoreUnavailable, keeping them buffered."""
+        """Write every buffered attempt in one transaction; raises StoreUnavailable, keeping them buffered."""
         with self._lock:
             batches = list(self._buffer)
             self._buffer.clear()
@@ -190,7 +188,6 @@ class HistoryWriter:
                 )
 
     def _run(self) -> None:
-        _lower_priority()
         while not self._stop.is_set():
             self._wake.wait(self._flush_interval_s)
             self._wake.clear()
@@ -216,11 +213,22 @@ class HistoryWriter:
             log.info("history: its database answers again")
 
 
-def _lower_priority() -> None:
-    """Run this thread at the lowest CPU priority (Linux: a thread's own nice value): on a busy machine the
-    coordinator's requests, the farms and their workers go first, and the history catches up in the gaps."""
-    with contextlib.suppress(OSError, AttributeError):  # another system, or not allowed: normal priority
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOWEST_PRIORITY)
+class HistoryCollector(Collector):
+    """The writer's figures for Prometheus: attempts waiting to be written, and those dropped."""
+
+    def __init__(self, writer: HistoryWriter) -> None:
+        self._writer = writer
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "xtreaming_history_buffered_attempts", "Settled attempts waiting to be written to the history.",
+            value=self._writer.buffered,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "xtreaming_history_dropped_attempts",
+            "Settled attempts left out of the history: its database was down while too many waited.",
+            value=self._writer.dropped,
+        )
 
 
 class MessageHistory:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.coordinator.history.builders import KEYS, history_of, settle_three
 from tests.e2e.coordinator_process import TOPIC, CoordinatorProcess
@@ -110,6 +111,13 @@ def test_bad_lookups_are_refused_naming_what_is_wrong(
     assert says in answer.text
 
 
+def test_the_largest_page_is_answered(quiet_coordinator: CoordinatorProcess) -> None:
+    answer = quiet_coordinator.api.get("/api/messages", params={"key": KEYS[0], "limit": 1000})
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"attempts": [], "next": None}
+
+
 @pytest.mark.parametrize(
     ("path", "says"),
     [
@@ -123,3 +131,12 @@ def test_malformed_message_ids_are_refused(quiet_coordinator: CoordinatorProcess
 
     assert answer.status_code == 422, answer.text
     assert says in answer.text
+
+
+def test_metrics_show_what_waits_for_the_history_and_what_was_dropped(quiet_coordinator: CoordinatorProcess) -> None:
+    answer = quiet_coordinator.api.get("/metrics")
+
+    assert answer.status_code == 200, answer.text
+    samples = {s.name: s.value for family in text_string_to_metric_families(answer.text) for s in family.samples}
+    assert samples["xtreaming_history_buffered_attempts"] == 0
+    assert samples["xtreaming_history_dropped_attempts_total"] == 0

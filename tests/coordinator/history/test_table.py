@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
 
 from tests.coordinator.history.builders import CPF, NOW, OTHER_TOPIC, TOPIC, history_table, outcome
+from tests.services import fresh_postgres_schema
 from xtreaming.coordinator.outcomes import Outcome, Result
 from xtreaming.coordinator.schema import MESSAGE_HISTORY
 from xtreaming.coordinator.store.database import Database
-from xtreaming.coordinator.store.history import Attempt, HistoryTable, MessageHistoryNotFound
+from xtreaming.coordinator.store.history import ROWS_PER_STATEMENT, Attempt, HistoryTable, MessageHistoryNotFound
 
 DAY = timedelta(days=1)
 
@@ -99,8 +101,8 @@ def test_a_message_shows_each_attempt_oldest_first(table: HistoryTable) -> None:
 
 
 def test_a_page_size_out_of_bounds_is_refused(table: HistoryTable) -> None:
-    with pytest.raises(ValueError, match="history page of 1001 rows: expected 1 to 1000"):
-        table.by_key(CPF, NOW - DAY, NOW, 1001)
+    with pytest.raises(ValueError, match="history page of 1002 rows: expected 1 to 1001"):
+        table.by_key(CPF, NOW - DAY, NOW, 1002)
 
 
 def test_retention_removes_what_is_older_than_the_cutoff_and_nothing_else(table: HistoryTable) -> None:
@@ -122,21 +124,19 @@ def test_retention_removes_what_is_older_than_the_cutoff_and_nothing_else(table:
     assert {name for name, at in ages.items() if at in kept} == {"at the cutoff", "just after the cutoff", "now"}
 
 
-def test_sqlite_retention_deletes_in_bounded_chunks(store_url: str) -> None:
-    if not store_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL drops whole days (test below)")
-    with history_table(store_url) as table:
+def test_sqlite_retention_deletes_in_bounded_chunks(tmp_path: Path) -> None:
+    with history_table(f"sqlite:///{tmp_path}/state.db") as table:
         table.write([(NOW - 40 * DAY, [outcome(i) for i in range(350)]), (NOW, [outcome(i) for i in range(50)])])
 
-        assert table.remove_older_than(NOW - 30 * DAY, chunk_rows=100) == 350  # four transactions: 100, 100, 100, 50
+        # Transactions of 100, 100, 100 and 50 rows, then one finding none left.
+        assert table.remove_older_than(NOW - 30 * DAY, chunk_rows=100) == 350
 
         assert len(table.by_key(CPF, NOW - 400 * DAY, NOW + DAY, 1000)) == 50
 
 
-def test_postgresql_partitions_by_day_and_drops_old_days_whole(store_url: str) -> None:
-    if not store_url.startswith("postgresql"):
-        pytest.skip("SQLite keeps one plain table")
-    with history_table(store_url) as table:
+@pytest.mark.postgres
+def test_postgresql_partitions_by_day_and_drops_old_days_whole() -> None:
+    with fresh_postgres_schema() as store_url, history_table(store_url) as table:
         for days_ago in (40, 31, 30, 0):
             table.write([(NOW - days_ago * DAY, [outcome(days_ago)])])
         table.ensure_days([(NOW + DAY).date()])  # created ahead, before any row of that day
@@ -161,3 +161,15 @@ def partitions(url: str) -> list[str]:
         ).scalars().all()  # fmt: skip
     database.close()
     return [name.removeprefix("message_history_") for name in names]
+
+
+def test_a_flush_of_several_statements_lands_whole(table: HistoryTable, store_url: str) -> None:
+    told = [outcome(i, key=f"{i % 7:011d}".encode()) for i in range(2 * ROWS_PER_STATEMENT + 3)]
+
+    assert table.write([(NOW, told[:10]), (NOW + timedelta(seconds=1), told[10:])]) == len(told)
+
+    database = Database(store_url)
+    with database.read() as conn:
+        offsets = sorted(conn.execute(select(MESSAGE_HISTORY.c.offset)).scalars())
+    database.close()
+    assert offsets == list(range(len(told)))

@@ -29,7 +29,7 @@ from xtreaming.coordinator.api.routes import (
     screen,
     status,
 )
-from xtreaming.coordinator.history import MessageHistory
+from xtreaming.coordinator.history import HistoryCollector, MessageHistory
 from xtreaming.coordinator.metrics import CoordinatorCollector, OutcomeCounts, RequestTimer
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.service import Coordinator
@@ -113,6 +113,8 @@ def create_app(settings: Settings, coordinator: Coordinator | None = None) -> Fa
     outcomes = OutcomeCounts(registry)
     coordinator.add_settlement_listener(outcomes)
     registry.register(CoordinatorCollector(coordinator, outcomes))
+    if history.writer is not None:
+        registry.register(HistoryCollector(history.writer))
     publish_path = "/api/topics/"
 
     def limit_for(path: str) -> int:

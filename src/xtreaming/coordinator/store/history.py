@@ -1,8 +1,8 @@
 """The ``message_history`` table: settled attempts written in batches, looked up by key or message, trimmed by age.
 
-Writing is the hot trick of this module: one ``executemany`` of plain tuples in the driver's own SQL,
-the settlement time converted once per batch, instead of SQLAlchemy's per-row processing (tested
-against the plain Core reading in ``tests/coordinator/history``). Reading is plain Core.
+Writing is the hot trick of this module: plain tuples in the driver's own SQL, ``ROWS_PER_STATEMENT``
+rows per statement, the settlement time converted once per batch, instead of SQLAlchemy's per-row
+processing (tested against the plain Core reading in ``tests/coordinator/history``). Reading is plain Core.
 
 PostgreSQL. The table is partitioned by day of ``at`` (UTC), one partition ``message_history_YYYYMMDD``
 per day, created before rows of that day are written (``ensure_days``); retention drops every
@@ -22,6 +22,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import chain
 from operator import itemgetter
 from typing import Any, Final
 
@@ -34,6 +35,10 @@ from xtreaming.errors import XtreamingError
 
 #: Rows a SQLite retention delete removes per transaction: milliseconds of the write lock.
 DELETE_CHUNK_ROWS: Final = 5_000
+#: Rows per INSERT statement (12 parameters each: within SQLite's 32,766 and PostgreSQL's 65,535). One
+#: statement of many rows rather than ``executemany``: Python's sqlite3 lets go of the GIL and takes it back
+#: around every statement it steps, and doing so per row made the coordinator's own threads wait for it.
+ROWS_PER_STATEMENT: Final = 500
 #: The most attempts one page of a lookup returns.
 MAX_PAGE_ROWS: Final = 1_000
 _PARTITION_PREFIX: Final = f"{MESSAGE_HISTORY.name}_"
@@ -119,8 +124,11 @@ class HistoryTable:
                 self._ensure_days(conn, {at.astimezone(UTC).date() for at, _ in batches})
             rows = [(at, *outcome) for at, outcomes in _driver_times(dialect, batches) for outcome in outcomes]
             _sort_by_key(rows)
-            if rows:
-                conn.exec_driver_sql(_insert_sql(conn.dialect.paramstyle), rows)
+            for start in range(0, len(rows), ROWS_PER_STATEMENT):
+                chunk = rows[start : start + ROWS_PER_STATEMENT]
+                conn.exec_driver_sql(
+                    _insert_sql(conn.dialect.paramstyle, len(chunk)), tuple(chain.from_iterable(chunk))
+                )
         return len(rows)
 
     def ensure_days(self, days: Iterable[date]) -> None:
@@ -224,8 +232,9 @@ def _before(position: Position) -> ColumnElement[bool]:
 
 
 def _page(limit: int) -> int:
-    if not 1 <= limit <= MAX_PAGE_ROWS:
-        raise ValueError(f"history page of {limit} rows: expected 1 to {MAX_PAGE_ROWS}")
+    # One more than a page: the API asks for it to know whether another page follows.
+    if not 1 <= limit <= MAX_PAGE_ROWS + 1:
+        raise ValueError(f"history page of {limit} rows: expected 1 to {MAX_PAGE_ROWS + 1}")
     return limit
 
 
@@ -250,8 +259,9 @@ def _driver_times(
         yield (utc.replace(tzinfo=None).strftime(_SQLITE_TIME) if dialect == "sqlite" else utc), outcomes
 
 
-@functools.cache
-def _insert_sql(paramstyle: str) -> str:
+@functools.lru_cache(maxsize=16)  # the full statement, and the last chunk's of recent flushes
+def _insert_sql(paramstyle: str, rows: int) -> str:
     names = ", ".join(f'"{c.name}"' for c in MESSAGE_HISTORY.columns)
     marker = "?" if paramstyle == "qmark" else "%s"
-    return f"INSERT INTO {MESSAGE_HISTORY.name} ({names}) VALUES ({', '.join([marker] * len(MESSAGE_HISTORY.columns))})"
+    row = f"({', '.join([marker] * len(MESSAGE_HISTORY.columns))})"
+    return f"INSERT INTO {MESSAGE_HISTORY.name} ({names}) VALUES {', '.join([row] * rows)}"
