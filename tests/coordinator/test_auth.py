@@ -153,7 +153,9 @@ def test_the_audit_log_names_the_token_that_acted(server: RunningCoordinator) ->
         operator.post(f"/api/topics/{TOPIC}/messages", json={"messages": [{"key": "1", "value": "x"}]})
         operator.post(f"/api/queues/{TOPIC}/pause")
     with client(server, Role.ADMIN) as admin:
-        [entry] = admin.get("/api/audit").json()
+        paused, published = admin.get("/api/audit").json()  # newest first
 
-    assert (entry["actor"], entry["action"], entry["target"]) == ("operator-user", "queue.update", TOPIC)
-    assert entry["details"] == {"paused": True}
+    assert (paused["actor"], paused["action"], paused["target"]) == ("operator-user", "queue.update", TOPIC)
+    assert paused["details"] == {"paused": True}
+    assert (published["actor"], published["action"], published["target"]) == ("operator-user", "topic.publish", TOPIC)
+    assert published["details"] == {"messages": 1, "partitions": 4}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -27,7 +28,9 @@ from xtreaming.coordinator.api.schemas import (
 from xtreaming.coordinator.figures import QueueFigures
 from xtreaming.coordinator.queue_filter import QueueFilter
 from xtreaming.coordinator.records import QueueRecord
-from xtreaming.errors import InvalidInput, RecordTooLarge
+from xtreaming.errors import InvalidInput, RecordTooLarge, StoreUnavailable
+
+log = logging.getLogger("xtreaming.coordinator")
 
 router = APIRouter(prefix="/api", tags=["queues"])
 
@@ -148,8 +151,8 @@ def explain(topic: str, request: Request, _: Viewer) -> Explanation:
 
 
 @router.post("/topics/{topic}/messages", response_model=Published)
-def publish(topic: str, body: PublishRequest, request: Request, _: Operator) -> Published:
-    """Publish a batch of messages to a work topic (for producers that are not Python)."""
+def publish(topic: str, body: PublishRequest, request: Request, who: Operator) -> Published:
+    """Publish a batch of messages to a work topic (for producers that are not Python); audited once written."""
     records = []
     for index, message in enumerate(body.messages):
         try:
@@ -162,6 +165,10 @@ def publish(topic: str, body: PublishRequest, request: Request, _: Operator) -> 
     refuse_too_large(records, coordinator.broker.max_record_bytes)
     partitions = coordinator.options.default_partitions if body.partitions is None else body.partitions
     count = coordinator.publish(topic, records, partitions)
+    try:  # the messages are in the log: a store that cannot take the audit entry must not make the caller retry
+        coordinator.store.audit(who.name, "topic.publish", topic, {"messages": count, "partitions": partitions})
+    except StoreUnavailable as exc:
+        log.error("publish of %d message(s) to %s by %s not audited: %s", count, topic, who.name, exc)
     return Published(topic=topic, published=count)
 
 
