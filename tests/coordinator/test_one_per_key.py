@@ -1,5 +1,6 @@
-"""One message per key: a message read while another with its key is pending or running in its queue is
-finished as a duplicate (ACK "duplicate", naming the other), never run; on for IMPORTACAO, off for COBSINC.
+"""One message per key: a message whose key another unfinished message of its topic holds (pending anywhere in
+the log before it, or running) is finished as a duplicate (ACK "duplicate", naming the other), never run; on
+for IMPORTACAO, off for COBSINC. The keys are scouted ahead of the read-ahead, over the whole unfinished log.
 
 A coordinator in process on the embedded log, with SQLite or PostgreSQL state; the messages are appended
 straight to the log, as a foreign producer (the CRM's own) would.
@@ -20,10 +21,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.broker.refused_writes import writes_refused
 from tests.coordinator.test_service import TOPIC, Site, farm, ok
 from tests.waiting import wait_until
-from xtreaming.broker import Record
+from xtreaming.broker import Message, Record
+from xtreaming.broker.sqlite import SqliteBroker
+from xtreaming.coordinator import key_scout
 from xtreaming.coordinator.outcomes import Outcome, Result
 from xtreaming.coordinator.records import PROFILE_DEFAULTS
-from xtreaming.coordinator.service import Assignment, Report
+from xtreaming.coordinator.service import Assignment, Coordinator, Report
 from xtreaming.errors import BrokerUnavailable
 from xtreaming.wire.message_id import message_id
 from xtreaming.wire.verdict import Verdict
@@ -54,13 +57,25 @@ def acks(site: Site, topic: str, status: str) -> list[dict[str, Any]]:
 
 
 def lease_all(site: Site, farm_id: str) -> list[Assignment]:
-    """Lease and complete (ok) tasks until none is left; returns them."""
-    done = []
-    while tasks := site.coordinator.lease(farm_id, [0]):
+    """Lease and complete (ok) tasks until none is left, a background pass before each lease as the
+    coordinator's loop makes them meanwhile (the scout goes on where it stopped); returns them."""
+    done: list[Assignment] = []
+    while True:
+        site.coordinator.run_once()
+        tasks = site.coordinator.lease(farm_id, [0])
+        if not tasks:
+            return done
         for task in tasks:
             site.coordinator.complete(task.task_id, ok(task))
         done += tasks
-    return done
+
+
+def portfolio(count: int) -> list[str]:
+    return [f"{10_000_000_000 + i}" for i in range(count)]
+
+
+def duplicate_of(offset: int) -> str:
+    return f"duplicate of {message_id(TOPIC, 0, offset)}, pending or running when this one was read"
 
 
 def leased_keys(tasks: Sequence[Assignment]) -> list[bytes | None]:
@@ -76,9 +91,9 @@ def test_a_copy_written_straight_to_the_log_is_finished_as_a_duplicate_of_the_pe
 
     assert Counter(leased_keys(tasks)) == {b"111": 1, b"222": 1, b"333": 1}
     assert [(d["key"], d["offset"], d["detail"]) for d in duplicates] == [
-        ("111", 2, f"duplicate of {message_id(TOPIC, 0, 0)}, pending or running"),
-        ("222", 3, f"duplicate of {message_id(TOPIC, 0, 1)}, pending or running"),
-        ("111", 4, f"duplicate of {message_id(TOPIC, 0, 0)}, pending or running"),
+        ("111", 2, f"duplicate of {message_id(TOPIC, 0, 0)}, pending or running when this one was read"),
+        ("222", 3, f"duplicate of {message_id(TOPIC, 0, 1)}, pending or running when this one was read"),
+        ("111", 4, f"duplicate of {message_id(TOPIC, 0, 0)}, pending or running when this one was read"),
     ]
     assert {(d["attempts"], d["task_id"], d["farm"], d["worker"]) for d in duplicates} == {(0, None, None, None)}
     assert len(acks(site, TOPIC, "ok")) == 3
@@ -188,7 +203,7 @@ def test_settlement_listeners_are_told_each_duplicate(site: Site) -> None:
     site.coordinator.add_settlement_listener(told.extend)
     append(site, TOPIC, ["111", "111"])
 
-    detail = f"duplicate of {message_id(TOPIC, 0, 0)}, pending or running"
+    detail = f"duplicate of {message_id(TOPIC, 0, 0)}, pending or running when this one was read"
     assert told == [Outcome(Result.DUPLICATE, TOPIC, 0, 1, b"111", 0, "", -1, "", 0.0, detail)]
 
 
@@ -211,3 +226,77 @@ def test_duplicates_are_counted_on_metrics_and_in_the_queue_row_and_run_in_no_ta
     assert samples[("xtreaming_outcomes_total", (("queue", TOPIC), ("result", "duplicate")))] == 1
     assert samples[("xtreaming_task_duration_seconds_count", ())] == 0
     assert api.get(f"/api/queues/{TOPIC}").json()["pending"] == 1
+
+
+def test_a_load_far_larger_than_the_read_ahead_loaded_twice_runs_each_key_once(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(key_scout, "SCOUT_PASS_MESSAGES", 150)  # several passes to reach the second load
+    clients = portfolio(1_000)  # batches of 10: a read-ahead of 64
+    append(site, TOPIC, clients)
+    append(site, TOPIC, clients)
+
+    tasks = lease_all(site, farm(site))
+
+    assert Counter(leased_keys(tasks)) == Counter(key.encode() for key in clients)
+    duplicates = acks(site, TOPIC, "duplicate")
+    assert [(d["offset"], d["detail"]) for d in duplicates] == [(1_000 + i, duplicate_of(i)) for i in range(1_000)]
+    [row], _ = site.coordinator.figures()
+    assert (row.consumed, row.pending, row.duplicates) == (2_000, 0, 1_000)
+
+
+def test_a_load_appended_after_the_first_two_finished_runs_again(site: Site) -> None:
+    farm_id, clients = farm(site), portfolio(200)
+    append(site, TOPIC, clients)
+    append(site, TOPIC, clients)
+    first = lease_all(site, farm_id)
+
+    append(site, TOPIC, clients)
+    third = lease_all(site, farm_id)
+
+    assert [m.offset for t in first for m in t.messages] == list(range(200))
+    assert [m.offset for t in third for m in t.messages] == list(range(400, 600))
+    assert len(acks(site, TOPIC, "duplicate")) == 200
+
+
+def test_after_a_restart_the_copies_of_unfinished_messages_are_still_duplicates(site: Site) -> None:
+    farm_id, clients = farm(site), portfolio(300)
+    append(site, TOPIC, clients)
+    [running] = site.coordinator.lease(farm_id, [0])  # the first 10 run as the coordinator stops
+    append(site, TOPIC, clients)
+
+    site.restart()
+    site.coordinator.run_once()
+    site.coordinator.complete(running.task_id, ok(running))
+    rest = lease_all(site, farm_id)
+
+    assert Counter(leased_keys([running, *rest])) == Counter(key.encode() for key in clients)
+    assert [d["offset"] for d in acks(site, TOPIC, "duplicate")] == list(range(300, 600))
+
+
+class CountedReads(SqliteBroker):
+    """The embedded log, counting the messages read from each topic."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.messages: Counter[str] = Counter()
+
+    def read(
+        self, topic: str, partition: int, offset: int, max_records: int = 1000, max_bytes: int = 1 << 20
+    ) -> list[Message]:
+        read = super().read(topic, partition, offset, max_records, max_bytes)
+        self.messages[topic] += len(read)
+        return read
+
+
+def test_a_queue_without_one_message_per_key_is_never_scouted(site: Site, tmp_path: Path) -> None:
+    reads = CountedReads(tmp_path / "log.db")
+    site.coordinator = Coordinator(site.store, reads, site.coordinator.options, clock=site.clock)
+    site.broker.create_topic(TOPIC, 1)  # both discovered by the first pass
+    append(site, SYNC, portfolio(300))
+    append(site, TOPIC, portfolio(300))
+
+    lease_all(site, farm(site))
+    reads.close()
+
+    assert {topic: reads.messages[topic] for topic in (SYNC, TOPIC)} == {SYNC: 300, TOPIC: 600}  # scouted: twice

@@ -142,7 +142,7 @@ class LeaseSite:
             return [
                 json.loads(message.value)
                 for partition in range(log.partition_count(f"{topic}.ACK"))
-                for message in log.read(f"{topic}.ACK", partition, 0, max_records=1_000_000)
+                for message in log.read(f"{topic}.ACK", partition, 0, max_records=1_000_000, max_bytes=1 << 30)
             ]
         finally:
             log.close()

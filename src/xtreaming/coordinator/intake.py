@@ -12,9 +12,10 @@ read becomes pending, but only where reading still stands where it was planned, 
 never handed out twice nor an offset skipped). Offsets commits are computed under the lock
 (``moved``) and sent without it.
 
-In a queue taking one message per key, a message read while another with its key is pending or running
-is not made pending: it is set aside (``take_duplicates``) for the coordinator to finish as a duplicate
-in the same pass, through the settlement (its ledger entry stays in flight until then).
+In a queue taking one message per key, intake reads only what the key scout judged already
+(``key_scout.py``, its ``limit``), and a message it judged a duplicate is not made pending: it is set aside
+(``take_duplicates``) for the coordinator to finish as a duplicate in the same pass, through the settlement
+(its ledger entry stays in flight until then).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from dataclasses import dataclass, field
 from xtreaming.broker import Broker, Message
 from xtreaming.coordinator.core.ledger import LedgerState
 from xtreaming.coordinator.core.pending import PendingMessage
-from xtreaming.coordinator.open_keys import Duplicate, OpenKeys
+from xtreaming.coordinator.key_index import Duplicate, Position
+from xtreaming.coordinator.key_scout import KeyScout
 from xtreaming.coordinator.records import QueueRecord, RetryRecord, TaskRecord
 from xtreaming.coordinator.runtime import PartitionRuntime, QueueRuntime, TaskRuntime
 from xtreaming.errors import TopicNotFound
@@ -82,6 +84,8 @@ class Intake:
         self._fetching: set[tuple[str, int]] = set()
         #: Messages read as duplicates and not finished yet, by queue (see the module docstring).
         self._duplicates: dict[str, tuple[QueueRuntime, list[Duplicate]]] = {}
+        #: Judges the keys of the queues taking one message per key, ahead of what is read here.
+        self.scout = KeyScout(broker, queues)
 
     def adopt(self, record: QueueRecord, ledgers: Mapping[tuple[str, int], LedgerState]) -> QueueRuntime | None:
         """Start tracking a queue from its stored ledgers; None (logged) when its topic is gone."""
@@ -136,6 +140,7 @@ class Intake:
             queue = self._queues[topic]
             runtime = queue.partitions[partition]
             runtime.end = max(runtime.end, until)
+            self.scout.scout_through(queue, partition, until)
             self.read(queue, partition, until=until)
 
     def wanted(self, ends: Mapping[str, Mapping[int, int]]) -> list[Want]:
@@ -151,7 +156,7 @@ class Intake:
             for partition, end in partition_ends.items():
                 runtime = queue.restore_partition(partition, None)
                 runtime.end = end
-                room = runtime.room(queue.buffered.get(partition, 0), queue.read_ahead)
+                room = self._room(queue, partition, runtime)
                 if room > 0:
                     wants.append(Want(queue, partition, runtime, runtime.next_read, room))
                     self._fetching.add((name, partition))
@@ -204,7 +209,7 @@ class Intake:
             if until is not None and runtime.next_read < until:
                 room = until - runtime.next_read
             else:
-                room = runtime.room(queue.buffered.get(partition, 0), queue.read_ahead)
+                room = self._room(queue, partition, runtime)
             if room <= 0:
                 return added
             messages = self.broker.read(queue.topic, partition, runtime.next_read, max_records=min(room, READ_CHUNK))
@@ -213,31 +218,44 @@ class Intake:
                 return added
             added += self._hand_out(queue, messages)
 
+    def _room(self, queue: QueueRuntime, partition: int, runtime: PartitionRuntime) -> int:
+        """How many messages to read now to top up a partition's read-ahead: never past what the scout judged."""
+        room = runtime.room(queue.buffered.get(partition, 0), queue.read_ahead)
+        limit = self.scout.limit(queue, partition)
+        return room if limit is None else min(room, limit - runtime.next_read)
+
     def _hand_out(self, queue: QueueRuntime, messages: Sequence[Message]) -> int:
         """Hand out ``messages``, read in order from the partition's read position; returns those made pending."""
         runtime = queue.partitions[messages[0].partition]
         offsets = [m.offset for m in messages]
         fresh = runtime.ledger.hand_out_all(offsets)  # fewer: some finished before a restart
+        holders = self.scout.duplicates(queue, messages)
         if len(fresh) == len(offsets) and not self._unread_tasks and not self._retries:
             # The usual case: every message is new work, in one step.
             entries: Sequence[PendingMessage] = [
                 PendingMessage(m.partition, m.offset, m.key, 1, None, m.value, m.headers) for m in messages
             ]
-            if queue.open_keys is not None:
-                entries = self._admit(queue, queue.open_keys, entries)
+            if holders:
+                entries = self._set_aside(queue, entries, holders)
             queue.add_pending(entries)
             self._dirty.add(queue.topic)
             return len(entries)
         handed_out = set(fresh)
-        return sum(self._place(queue, message) for message in messages if message.offset in handed_out)
+        return sum(self._place(queue, message, holders) for message in messages if message.offset in handed_out)
 
-    def _admit(
-        self, queue: QueueRuntime, open_keys: OpenKeys, entries: Sequence[PendingMessage]
-    ) -> Sequence[PendingMessage]:
-        """``entries`` less the duplicates of messages holding their keys (``open_keys``), which are set aside."""
-        admitted, duplicates = open_keys.admit(entries)
-        if duplicates:
-            self._duplicates.setdefault(queue.topic, (queue, []))[1].extend(duplicates)
+    def _set_aside(
+        self, queue: QueueRuntime, entries: Sequence[PendingMessage], holders: Mapping[int, Position]
+    ) -> list[PendingMessage]:
+        """``entries`` less the duplicates the scout judged (``holders``: the holder of each, by offset), which
+        are set aside for the coordinator to finish."""
+        admitted: list[PendingMessage] = []
+        duplicates = self._duplicates.setdefault(queue.topic, (queue, []))[1]
+        for entry in entries:
+            holder = holders.get(entry.offset)
+            if holder is None:
+                admitted.append(entry)
+            else:
+                duplicates.append(Duplicate(entry, holder))
         return admitted
 
     def take_duplicates(self) -> list[tuple[QueueRuntime, list[Duplicate]]]:
@@ -248,9 +266,10 @@ class Intake:
         self._duplicates.clear()
         return taken
 
-    def _place(self, queue: QueueRuntime, message: Message) -> int:
+    def _place(self, queue: QueueRuntime, message: Message, holders: Mapping[int, Position]) -> int:
         """Attach a message read back after a restart to its task, or make it pending (with its retry
-        state when it failed before) unless it is a duplicate; returns 1 when it became pending."""
+        state when it failed before) unless it is a duplicate (``holders``: the scout's verdicts); returns 1
+        when it became pending. A message of a task or a retry ran before: it runs on, whatever the verdict."""
         m = message
         where = (queue.topic, m.partition, m.offset)
         task_id = self._unread_tasks.pop(where, None)
@@ -259,21 +278,17 @@ class Intake:
             attempt = next(t.attempt for t in task.record.messages if (t.partition, t.offset) == where[1:])
             entry = PendingMessage(m.partition, m.offset, m.key, attempt, None, m.value, m.headers)
             task.entries.append(entry)
-            if queue.open_keys is not None:
-                queue.open_keys.hold(entry)  # running since before the restart: never a duplicate now
             return 0
         retry = self._retries.pop(where, None)
         if retry is not None:
             entry = PendingMessage(
                 m.partition, m.offset, m.key, retry.attempts + 1, retry.not_before, m.value, m.headers, retry.errors
             )
-            if queue.open_keys is not None:
-                queue.open_keys.hold(entry)  # ran before: waits for its next attempt, keeping its key
             entries: Sequence[PendingMessage] = [entry]
         else:
             entries = [PendingMessage(m.partition, m.offset, m.key, 1, None, m.value, m.headers)]
-            if queue.open_keys is not None:
-                entries = self._admit(queue, queue.open_keys, entries)
+            if m.offset in holders:
+                entries = self._set_aside(queue, entries, holders)
         queue.add_pending(entries)
         self._dirty.add(queue.topic)
         return len(entries)

@@ -42,4 +42,4 @@ class Memory:
             intake.adopt(record, ledgers)
         farms.load()
         intake.restore(store.active_tasks(), store.load_retries())
-        return cls(queues, farms, tasks, dirty, intake, Settlement(broker, store, options, clock, dirty))
+        return cls(queues, farms, tasks, dirty, intake, Settlement(broker, store, options, clock, dirty, intake.scout))

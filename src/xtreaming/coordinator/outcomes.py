@@ -26,7 +26,7 @@ class Result(enum.StrEnum):
     #: Failed for good: on ``<topic>.DLQ``.
     DEAD = "dead"
     #: Finished without running: read while another message with its key was pending or running
-    #: (``open_keys.py``); ``detail`` names that message.
+    #: (``key_scout.py``); ``detail`` names that message.
     DUPLICATE = "duplicate"
 
 

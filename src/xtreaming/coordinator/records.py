@@ -21,8 +21,8 @@ class WorkSettings:
     ``command`` is the worker command template (``{base} {convenio} {kind} {process} {topic}
     {input} {output} {task_id} {attempt} {python}``, the farm's placeholders); ``handler``
     (``module:function``) runs Python workers instead. Retry ``n`` waits ``backoff_s * 2**(n-1)``
-    seconds, at most ``backoff_max_s``. With ``one_per_key``, a message read while another with its key
-    is pending or running in the queue is finished at once as a duplicate of it (``open_keys.py``);
+    seconds, at most ``backoff_max_s``. With ``one_per_key``, a message whose key another message of the
+    topic holds, unfinished, is finished at once as a duplicate of it (``key_scout.py``);
     None, in a profile only, means each queue's kind decides (``catalog.KIND_DEFAULTS``).
     """
 

@@ -28,7 +28,7 @@ class Status(StrEnum):
 
     OK = "ok"
     DEAD = "dead"
-    #: Read while another message with its key was pending or running (``open_keys.py``): never ran.
+    #: Read while another message with its key was pending or running (``key_scout.py``): never ran.
     DUPLICATE = "duplicate"
 
 

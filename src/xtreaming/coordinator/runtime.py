@@ -26,7 +26,6 @@ from xtreaming.coordinator.core.pending import (
     partition_of,
 )
 from xtreaming.coordinator.core.state import QueueState, labels_of
-from xtreaming.coordinator.open_keys import OpenKeys
 from xtreaming.coordinator.records import QueueRecord, TaskRecord
 from xtreaming.topics import TopicName
 
@@ -101,8 +100,6 @@ class QueueRuntime:
     failures: int = 0
     #: Pending messages past their first attempt, counted as they come and go (the screen's "Falhas").
     retrying: int = 0
-    #: The keys of the messages read and not finished, when the queue takes one message per key (else None).
-    open_keys: OpenKeys | None = None
     #: Messages finished as duplicates since the coordinator started.
     duplicates: int = 0
     _state: QueueState | None = None
@@ -111,10 +108,6 @@ class QueueRuntime:
     _taken: dict[int, PendingMessage] = field(default_factory=dict)
     _added: list[PendingMessage] = field(default_factory=list)  # messages added since then
     _name: TopicName | None = None
-
-    def __post_init__(self) -> None:
-        if self.record.settings.one_per_key:
-            self.open_keys = OpenKeys()
 
     @property
     def topic(self) -> str:
@@ -228,12 +221,7 @@ class QueueRuntime:
         return view
 
     def with_record(self, record: QueueRecord) -> None:
-        """Take a queue's new settings; one message per key turned on applies to the messages read from then
-        on, each key held by the messages read before it (``OpenKeys.of``)."""
-        if not record.settings.one_per_key:
-            self.open_keys = None
-        elif self.open_keys is None:
-            self.open_keys = OpenKeys.of(in_lease_order(self.pending.values()), self.keys_in_flight)
+        """Take a queue's new settings (one message per key turned on or off: ``key_scout.py``)."""
         self.record = record
         self._state = None
 

@@ -44,6 +44,7 @@ from xtreaming.coordinator.core.snapshot import Snapshot
 from xtreaming.coordinator.dead_letters import DeadLetters
 from xtreaming.coordinator.farms import FarmRuntime, Reconciled
 from xtreaming.coordinator.figures import BaseFigures, QueueFigures, screen_figures
+from xtreaming.coordinator.intake import Intake
 from xtreaming.coordinator.memory import Memory
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.outcomes import Outcome, SettlementListener, tell
@@ -253,6 +254,7 @@ class Coordinator:
             if not names:
                 return 0
             ends = self.broker.end_offsets_of(names)
+            self._scout(intake, ends)
             with self._lock:
                 if intake is not self._intake:
                     return 0  # memory reloaded meanwhile: the next pass reads for the new one
@@ -273,6 +275,16 @@ class Coordinator:
                 outcomes = self._take_outcomes()
             self._tell(outcomes)
             return fresh
+
+    def _scout(self, intake: Intake, ends: Mapping[str, Mapping[int, int]]) -> None:
+        """Judge the keys of the queues taking one message per key up to the log's ``ends`` (``key_scout.py``),
+        before intake reads them: planned and judged under the lock, read without it, a partition at a time."""
+        with self._lock:
+            plans = intake.scout.wanted(ends) if intake is self._intake else []
+        for plan in plans:
+            messages = intake.scout.fetch(plan)
+            with self._lock:
+                intake.scout.take_in(plan, messages)
 
     def _finish_duplicates(self) -> None:
         """Finish the messages just read as duplicates of pending or running ones (``intake.py``), as a

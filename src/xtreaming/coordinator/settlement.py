@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from xtreaming.broker import Broker, Record
 from xtreaming.coordinator.core.pending import PendingMessage
 from xtreaming.coordinator.fitting import Fit, append_results, begin_results, fit_ack, fit_dlq
-from xtreaming.coordinator.open_keys import Duplicate
+from xtreaming.coordinator.key_index import Duplicate
+from xtreaming.coordinator.key_scout import KeyScout
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.outcomes import Outcome, Result
 from xtreaming.coordinator.records import LedgerRecord, RetryRecord
@@ -79,8 +80,11 @@ class Settlement:
         options: CoordinatorOptions,
         clock: Callable[[], datetime],
         dirty: MutableSet[str],
+        scout: KeyScout,
     ) -> None:
         self.broker = broker
+        #: Told the messages finished, so that the keys they held are let go (``key_scout.py``).
+        self.scout = scout
         self.store = store
         self.options = options
         self._clock = clock
@@ -280,9 +284,9 @@ class Settlement:
             offsets = offsets_by_partition([m for f in finished for m in f.messages])
         for partition, moved in offsets.items():
             queue.partitions[partition].ledger.finish_all(moved)
-        if queue.open_keys is not None:
-            for done in finished:
-                queue.open_keys.close(done.messages)
+        for done in finished:
+            if done.status is not Status.DUPLICATE:  # a duplicate holds no key
+                self.scout.release(queue, done.messages)
         queue.dead += sum(len(f.messages) for f in finished if f.status is Status.DEAD)
         # Duplicates ran nowhere: the speed (and the ETA from it) is the work's.
         queue.speed.add(sum(len(f.messages) for f in finished if f.status is not Status.DUPLICATE), self._clock())
@@ -362,11 +366,9 @@ _RESULTS = {Status.OK: Result.OK, Status.DEAD: Result.DEAD}
 
 
 def _duplicate_of(queue: QueueRuntime, duplicate: Duplicate) -> str:
-    """A duplicate's ACK detail: the message holding its key, by id (``wire.message_id``)."""
-    holder = duplicate.holder
-    if holder is None:
-        return "duplicate of a message with the same key, running"
-    return f"duplicate of {message_id(queue.topic, holder.partition, holder.offset)}, pending or running"
+    """A duplicate's ACK detail: the message holding its key when it was read, by id (``wire.message_id``)."""
+    partition, offset = duplicate.holder
+    return f"duplicate of {message_id(queue.topic, partition, offset)}, pending or running when this one was read"
 
 
 def _outcomes(
