@@ -174,13 +174,8 @@ class CsvFile:
                 first_line, end = end + 1, reader.line_num + 1
                 if not row or first_line < self.from_line:
                     continue
-                if len(row) != width:
-                    rejects.add(first_line, f"{len(row)} fields, the header has {width}")
-                    continue
-                key = row[key_index].strip().encode()
-                problem = key_problem(key)
-                if problem is not None:
-                    rejects.add(first_line, f"column {self.key_column!r} {problem}")
+                key = self._key_of(row, width, key_index, first_line, rejects)
+                if key is None:
                     continue
                 value = row[value_index] if value_index is not None else to_json(row)
                 yield first_line, end, Record(key, value.encode())
@@ -207,15 +202,22 @@ class CsvFile:
                     continue
             else:
                 fields = body.split(delimiter)
-            if len(fields) != width:
-                rejects.add(number, f"{len(fields)} fields, the header has {width}")
-                continue
-            key = fields[key_index].strip().encode()
-            problem = key_problem(key)
-            if problem is not None:
-                rejects.add(number, f"column {self.key_column!r} {problem}")
+            key = self._key_of(fields, width, key_index, number, rejects)
+            if key is None:
                 continue
             yield number, number, Record(key, body.encode(encoding))
+
+    def _key_of(self, fields: list[str], width: int, key_index: int, line: int, rejects: Rejects) -> bytes | None:
+        """The row's key, or None with the row rejected: fields not as many as the header's, or a key unusable."""
+        if len(fields) != width:
+            rejects.add(line, f"{len(fields)} fields, the header has {width}")
+            return None
+        key = fields[key_index].strip().encode()
+        problem = key_problem(key)
+        if problem is not None:
+            rejects.add(line, f"column {self.key_column!r} {problem}")
+            return None
+        return key
 
     def _decode(self, codec: str) -> tuple[int, str]:
         """The file's line count and its header line, once every byte is known to decode."""

@@ -156,10 +156,7 @@ def dlq_skip(
     token: TokenOption = None,
 ) -> None:
     """Set aside the open letters the filter selects: never replayed, no longer counted as open (audited)."""
-    body: dict[str, Any] = {"filter": _filter(error, key, since, until)}
-    with client(url, token) as api:
-        if _confirmed(api, topic, "skip", body, dry_run, yes):
-            out.print(api.post(f"/api/dlq/{topic}/skip", body)["detail"])
+    _act_on_letters("skip", topic, _filter(error, key, since, until), dry_run, yes, client(url, token))
 
 
 @dlq_app.command("purge")
@@ -176,10 +173,17 @@ def dlq_purge(
 ) -> None:
     """Forget skipped and replayed letters the filter selects (admin; audited): the index drops them, while
     their records stay in the .DLQ topic, which is append-only."""
-    body: dict[str, Any] = {"filter": _filter(error, key, since, until)}
-    with client(url, token) as api:
-        if _confirmed(api, topic, "purge", body, dry_run, yes):
-            out.print(api.post(f"/api/dlq/{topic}/purge", body)["detail"])
+    _act_on_letters("purge", topic, _filter(error, key, since, until), dry_run, yes, client(url, token))
+
+
+def _act_on_letters(
+    action: str, topic: str, selection: dict[str, Any], dry_run: bool, yes: bool, coordinator: CoordinatorClient
+) -> None:
+    """Skip or purge the letters ``selection`` picks, once counted and confirmed (``_confirmed``)."""
+    body: dict[str, Any] = {"filter": selection}
+    with coordinator as api:
+        if _confirmed(api, topic, action, body, dry_run, yes):
+            out.print(api.post(f"/api/dlq/{topic}/{action}", body)["detail"])
 
 
 def _confirmed(api: CoordinatorClient, topic: str, action: str, body: dict[str, Any], dry_run: bool, yes: bool) -> bool:

@@ -3,7 +3,6 @@ attempts are found, and a replay from the screen (counted first, confirmed) puts
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,6 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.coordinator.server import RunningCoordinator
 from tests.dashboard.site import BUREAU, lease, publish, queue, register
 from tests.waiting import wait_until
 
@@ -19,19 +17,6 @@ pytestmark = pytest.mark.browser
 
 GOOD, BAD = "00000000000", "00000000001"
 ERROR = "CPF inválido na base"
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RunningCoordinator]:
-    running = RunningCoordinator(tmp_path).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def api(server: RunningCoordinator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        yield client
 
 
 @pytest.fixture
