@@ -4,6 +4,7 @@ that CA (and only with it), and tokens read from a file only its owner may read.
 from __future__ import annotations
 
 import json
+import shutil
 import ssl
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from tests.cli.site import Site
+from tests.services import unavailable
 from tests.waiting import wait_until
 from xtreaming.coordinator.api.auth import hash_token
 
@@ -24,6 +26,8 @@ FARM_SECRET = "the-farm-secret"
 
 
 def openssl(*args: str, cwd: Path) -> None:
+    if shutil.which("openssl") is None:
+        unavailable("openssl not found (it makes the test's certificates): install it with 'apt-get install openssl'")
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
 

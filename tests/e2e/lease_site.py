@@ -84,7 +84,12 @@ class LeaseSite:
         self.api = httpx.Client(base_url=self.url, timeout=30)
         self.farms: list[Process] = []
         self.coordinator = Process(root / "coordinator.log", ["coordinator"], self.env)
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:  # no site to close: its coordinator must not outlive the failed test
+            self.coordinator.kill()
+            self.api.close()
+            raise
 
     def wait_ready(self) -> None:
         wait_until(

@@ -9,7 +9,9 @@ foreign rather than refused: operators still see it, and may replay or skip it.
 from __future__ import annotations
 
 import json
+import logging
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
@@ -27,6 +29,11 @@ from xtreaming.coordinator.store import Store
 from xtreaming.errors import InvalidTopicName
 from xtreaming.topics import DLQ_SUFFIX, source_of
 from xtreaming.wire.message_id import InvalidMessageId, parse_message_id
+
+log = logging.getLogger("xtreaming.coordinator")
+
+#: Told of each record found not written by Xtreaming: its work topic, and its ``.DLQ`` partition and offset.
+ForeignListener = Callable[[str, int, int], None]
 
 #: An error history entry as the settlement writes it: "attempt 3: worker exited with 2".
 _ATTEMPT: Final = re.compile(r"^attempt \d+: ")
@@ -100,9 +107,16 @@ def dlq_topics(broker: Broker) -> dict[str, str]:
     return found
 
 
-def index_once(store: Store, broker: Broker, topics: dict[str, str], budget: int = MAX_RECORDS_PER_PASS) -> int:
+def index_once(
+    store: Store,
+    broker: Broker,
+    topics: dict[str, str],
+    budget: int = MAX_RECORDS_PER_PASS,
+    foreign: ForeignListener | None = None,
+) -> int:
     """Index new records of the ``.DLQ`` ``topics`` (``.DLQ`` topic → work topic), at most ``budget``;
-    returns how many were indexed."""
+    returns how many were indexed. Records not written by Xtreaming are logged (a warning) and, once stored,
+    told to ``foreign``: the queue's dead figure counts only what the coordinator wrote."""
     if not topics:
         return 0
     positions = store.dead_letters.positions()
@@ -117,4 +131,14 @@ def index_once(store: Store, broker: Broker, topics: dict[str, str], budget: int
                 letters = [letter_of(m, topics[dlq_topic]) for m in messages]
                 store.dead_letters.add_letters(dlq_topic, partition, start, letters)
                 indexed += len(letters)
+                strangers = [letter for letter in letters if letter.source_partition is None]
+                if strangers:
+                    log.warning(
+                        "%s partition %d: %d record(s) not written by Xtreaming (no xtreaming-source header, "
+                        "offsets %d–%d): indexed as foreign, not counted as dead",
+                        dlq_topic, partition, len(strangers), strangers[0].offset, strangers[-1].offset,
+                    )  # fmt: skip
+                    if foreign is not None:
+                        for letter in strangers:
+                            foreign(letter.topic, letter.partition, letter.offset)
     return indexed

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from xtreaming.broker import Broker
-from xtreaming.coordinator.dead_letter_index import dlq_topics, index_once
+from xtreaming.coordinator.dead_letter_index import ForeignListener, dlq_topics, index_once
 from xtreaming.coordinator.dead_letter_records import (
     DeadLetter,
     InvalidLetterFilter,
@@ -39,6 +39,8 @@ class DeadLetters:
         self._clock = clock
         self._next_index = 0.0
         self.replays = ReplayRunner(store, broker)
+        #: Told of each foreign ``.DLQ`` record the index finds (the coordinator takes it off its dead figure).
+        self.foreign: ForeignListener | None = None
 
     def start(self) -> None:
         """Run replays in their thread; those a previous process left running resume."""
@@ -49,7 +51,7 @@ class DeadLetters:
 
     def index(self) -> int:
         """Index the records appended to ``.DLQ`` topics since the last pass (a bounded number); how many."""
-        return index_once(self._store, self._broker, dlq_topics(self._broker))
+        return index_once(self._store, self._broker, dlq_topics(self._broker), foreign=self.foreign)
 
     def index_when_due(self) -> None:
         """``index``, at most every ``dlq_index_interval_s``: the background loop's passes are far more frequent."""

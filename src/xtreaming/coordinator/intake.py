@@ -21,7 +21,7 @@ In a queue taking one message per key, intake reads only what the key scout judg
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, MutableSet, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableSet, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 
@@ -46,10 +46,14 @@ class TopicFacts:
     """What tracking a queue needs from the broker, asked without the coordinator's lock."""
 
     partitions: int
-    #: Records in the topic's ``.DLQ`` (0 when it does not exist: nothing died yet).
+    #: Records the coordinator wrote to the topic's ``.DLQ`` (0 when it does not exist: nothing died yet): all its
+    #: records less those the dead-letter index found foreign.
     dead: int
     #: Each partition's end, when asked (a topic just discovered: it shows its pending messages at once).
     ends: Mapping[int, int] = field(default_factory=dict)
+    #: Per ``.DLQ`` partition, the offsets ``[from, to)`` counted in ``dead`` though not indexed yet: a foreign
+    #: record the index finds there later is taken off the figure (``QueueRuntime.dlq_unindexed``).
+    dlq_unindexed: Mapping[int, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +76,12 @@ class Intake:
         queues: dict[str, QueueRuntime],
         tasks: dict[str, TaskRuntime],
         dirty: MutableSet[str],
+        indexed: Callable[[str], Mapping[int, tuple[int, int]]] = lambda _: {},
     ) -> None:
+        """``indexed``: how far the dead-letter index read a ``.DLQ`` topic, per partition (next offset, foreign
+        records below it)."""
         self.broker = broker
+        self._indexed = indexed
         self._queues = queues
         self._tasks = tasks
         self._dirty = dirty
@@ -103,10 +111,15 @@ class Intake:
             ends = self.broker.end_offsets(str(topic)) if with_ends else {}
         except TopicNotFound:
             return None
-        dead = 0
+        dead, unindexed = 0, {}
         with suppress(TopicNotFound):  # no DLQ topic: nothing died yet
-            dead = sum(self.broker.end_offsets(topic.dlq).values())
-        return TopicFacts(partitions, dead, ends)
+            indexed = self._indexed(topic.dlq)
+            for partition, end in self.broker.end_offsets(topic.dlq).items():
+                next_offset, foreign = indexed.get(partition, (0, 0))
+                dead += end - foreign
+                if next_offset < end:
+                    unindexed[partition] = (next_offset, end)
+        return TopicFacts(partitions, dead, ends, unindexed)
 
     def track(
         self, record: QueueRecord, facts: TopicFacts, ledgers: Mapping[tuple[str, int], LedgerState]
@@ -116,7 +129,7 @@ class Intake:
         for partition in range(facts.partitions):
             runtime = queue.restore_partition(partition, ledgers.get((record.topic, partition)))
             runtime.end = facts.ends.get(partition, 0)
-        queue.dead = facts.dead
+        queue.dead, queue.dlq_unindexed = facts.dead, dict(facts.dlq_unindexed)
         self._queues[record.topic] = queue
         self._dirty.add(record.topic)
         return queue

@@ -36,7 +36,8 @@ class Memory:
         queues: dict[str, QueueRuntime] = {}
         tasks: dict[str, TaskRuntime] = {}
         dirty: set[str] = set()
-        intake, farms = Intake(broker, queues, tasks, dirty), Farms(store, options)
+        intake = Intake(broker, queues, tasks, dirty, store.dead_letters.indexed)
+        farms = Farms(store, options)
         ledgers = {(r.topic, r.partition): r.state for r in store.load_ledgers()}
         for record in store.list_queues():
             intake.adopt(record, ledgers)

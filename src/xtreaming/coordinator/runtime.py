@@ -96,7 +96,10 @@ class QueueRuntime:
     running: set[str] = field(default_factory=set)
     last_served: datetime | None = None
     speed: SpeedMeter = field(default_factory=SpeedMeter)
+    #: Records the coordinator wrote to the queue's ``.DLQ`` (the screen's "DLQ").
     dead: int = 0
+    #: Per ``.DLQ`` partition, offsets ``[from, to)`` counted in ``dead`` before the dead-letter index read them.
+    dlq_unindexed: dict[int, tuple[int, int]] = field(default_factory=dict)
     failures: int = 0
     #: Pending messages past their first attempt, counted as they come and go (the screen's "Falhas").
     retrying: int = 0

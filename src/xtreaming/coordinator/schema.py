@@ -249,4 +249,6 @@ DLQ_POSITIONS = Table(
     Column("topic", Text, primary_key=True),
     Column("partition", Integer, primary_key=True),
     Column("next_offset", BigInteger, nullable=False),
+    # Records below ``next_offset`` not written by Xtreaming (no ``xtreaming-source``): never counted as dead.
+    Column("foreign", BigInteger, nullable=False, server_default="0"),
 )

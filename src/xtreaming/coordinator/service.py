@@ -116,6 +116,7 @@ class Coordinator:
         self.controls = Controls(self.catalog, self._changed, self.queue, self._queue_changed, self._bases_changed)
         #: The dead-letter index and replays: the broker and the store only, never this lock.
         self.dead_letters = DeadLetters(store, broker, self.options)
+        self.dead_letters.foreign = self._foreign_letter
         self._next_discovery = 0.0
         self._next_commit = 0.0
         # One refresh and one commit at a time (each across its broker round trips, which nothing else waits
@@ -164,6 +165,16 @@ class Coordinator:
         log.warning("memory reloaded from the state store (it was stale after: %s)", self._stale)
         self._stale = None
         self._changed.notify_all()
+
+    def _foreign_letter(self, topic: str, partition: int, offset: int) -> None:
+        """The dead-letter index found a record of ``topic``'s ``.DLQ`` not written by Xtreaming: off the queue's
+        dead figure if it was counted there (read before the index reached it), else it never was."""
+        with self._lock:
+            queue = self._queues.get(topic)
+            counted = queue.dlq_unindexed.get(partition) if queue is not None else None
+            if queue is not None and counted is not None and counted[0] <= offset < counted[1]:
+                queue.dead -= 1
+                self._dirty.add(topic)
 
     def add_settlement_listener(self, listener: SettlementListener) -> None:
         """Tell ``listener`` the outcomes of every settlement from now on, once they are durable: after the

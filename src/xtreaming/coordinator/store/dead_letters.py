@@ -73,10 +73,20 @@ class DeadLetterTables:
             }
             for letter in letters
         ]
-        position = {"topic": dlq_topic, "partition": partition, "next_offset": next_offset}
+        position = {"topic": dlq_topic, "partition": partition, "next_offset": 0, "foreign": 0}
+        foreign = sum(1 for letter in letters if letter.source_partition is None)
+        moved = {"next_offset": next_offset, "foreign": DLQ_POSITIONS.c.foreign + foreign}
+        where = (DLQ_POSITIONS.c.topic == dlq_topic) & (DLQ_POSITIONS.c.partition == partition)
         with self._database.write() as conn:
             upsert(conn, DEAD_LETTERS, rows, keys=("topic", "partition", "offset"), replace=False)
-            upsert(conn, DLQ_POSITIONS, [position], keys=("topic", "partition"))
+            upsert(conn, DLQ_POSITIONS, [position], keys=("topic", "partition"), replace=False)
+            conn.execute(update(DLQ_POSITIONS).where(where).values(moved))
+
+    def indexed(self, dlq_topic: str) -> dict[int, tuple[int, int]]:
+        """Each partition of ``dlq_topic`` indexed so far: (next offset to index, foreign records below it)."""
+        with self._database.read() as conn:
+            rows = conn.execute(select(DLQ_POSITIONS).where(DLQ_POSITIONS.c.topic == dlq_topic))
+            return {r.partition: (r.next_offset, r.foreign) for r in rows}
 
     # -- reading -------------------------------------------------------------------------------
 

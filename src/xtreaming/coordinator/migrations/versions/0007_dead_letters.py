@@ -70,6 +70,7 @@ def upgrade() -> None:
         sa.Column("topic", sa.Text(), primary_key=True),
         sa.Column("partition", sa.Integer(), primary_key=True),
         sa.Column("next_offset", sa.BigInteger(), nullable=False),
+        sa.Column("foreign", sa.BigInteger(), nullable=False, server_default="0"),
     )
 
 
