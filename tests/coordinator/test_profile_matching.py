@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
 from tests.coordinator.store.builders import connected
+from tests.coordinator.test_service import Site
 from xtreaming.coordinator.catalog import Catalog
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.records import WorkSettings
@@ -43,3 +45,28 @@ def test_a_stored_pattern_re2_refuses_matches_nothing_with_a_warning(
     assert len(warnings) == 1  # once per pattern, not per topic
     assert "is not a valid RE2 expression" in warnings[0]
     assert "it matches no topic until it is replaced" in warnings[0]
+
+
+def test_patterns_never_run_under_the_coordinators_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = Site(f"sqlite:///{tmp_path}/log.db", f"sqlite:///{tmp_path}/state.db")
+    coordinator = site.coordinator
+    held: list[bool] = []
+    fullmatch = Catalog._fullmatch
+
+    def watched(catalog: Catalog, pattern: str, topic: str) -> bool:
+        held.append(coordinator._lock._is_owned())  # type: ignore[attr-defined]  # RLock's own check
+        return fullmatch(catalog, pattern, topic)
+
+    monkeypatch.setattr(Catalog, "_fullmatch", watched)
+    try:
+        coordinator.controls.add_profile(r"MULTCOB02\..*", WorkSettings(priority=7), None, "ana")
+        site.publish("MULTCOB02.1186.IMPORTACAO.CARGA", ["00000000001"])  # discovered: its profile matched
+        coordinator.controls.add_profile(r".*\.COBSINC\..*", WorkSettings(priority=9), None, "ana")
+        profile = coordinator.controls.profiles()[0]
+        coordinator.controls.remove_profile(profile.id, "ana")
+    finally:
+        site.store.close()
+        site.broker.close()
+
+    assert held, "no pattern was matched: the test would prove nothing"
+    assert not any(held)

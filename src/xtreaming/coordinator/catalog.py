@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
@@ -42,6 +42,9 @@ class Catalog:
         self._ignored: set[str] = set()
         self._patterns: dict[str, Any] = {}  # profile pattern → compiled RE2 (None: refused, matches nothing)
         self._bases: list[BaseState] | None = None
+        #: Moves on at each change of profiles (under the coordinator's lock): a match made without the lock
+        #: is used only if no profile changed since (``Matches``).
+        self.profiles_version = 0
 
     # -- discovery ------------------------------------------------------------------------------
 
@@ -58,9 +61,17 @@ class Catalog:
                     log.warning("topic ignored: %s", exc)
             return None
 
-    def register_queue(self, topic: TopicName, now: datetime) -> QueueRecord:
-        """Store a new queue with the settings of the first matching profile (or the kind's defaults)."""
-        profile = self.matching_profile(str(topic))
+    def match(self, topics: Iterable[str]) -> Matches:
+        """The first matching profile of each of ``topics``: called without the coordinator's lock, so that
+        operators' patterns never run under it (RE2 is linear, yet thousands of queues by many profiles add up)."""
+        version = self.profiles_version
+        profiles = self.store.list_profiles()
+        return Matches(version, {topic: self.matching_profile(topic, profiles) for topic in topics})
+
+    def register_queue(self, topic: TopicName, now: datetime, matches: Matches | None = None) -> QueueRecord:
+        """Store a new queue with the settings of the first matching profile (or the kind's defaults), as
+        ``matches`` found it when no profile changed since (else matched again, now)."""
+        profile = self._profile_of(str(topic), matches)
         self.ensure_base(topic.base)
         record = QueueRecord(
             topic=str(topic),
@@ -73,10 +84,15 @@ class Catalog:
         return self.store.add_queue(record)
 
     def matching_profile(self, topic: str, profiles: Iterable[Profile] | None = None) -> Profile | None:
-        """The first profile (by position) whose pattern matches all of ``topic``, or None. Patterns run on
-        RE2 (linear in the topic's length): this runs under the coordinator's lock."""
+        """The first profile (by position) whose pattern matches all of ``topic``, or None (patterns on RE2)."""
         found = self.store.list_profiles() if profiles is None else profiles
         return next((p for p in found if self._fullmatch(p.pattern, topic)), None)
+
+    def _profile_of(self, topic: str, matches: Matches | None) -> Profile | None:
+        """``topic``'s profile as ``matches`` has it, if still true; else matched now (profiles changed since)."""
+        if matches is not None and matches.version == self.profiles_version and topic in matches.found:
+            return matches.found[topic]
+        return self.matching_profile(topic)
 
     def _fullmatch(self, pattern: str, topic: str) -> bool:
         if pattern not in self._patterns:
@@ -88,16 +104,16 @@ class Catalog:
         compiled = self._patterns[pattern]
         return compiled is not None and compiled.fullmatch(topic) is not None
 
-    def follow_profiles(self) -> list[QueueRecord]:
-        """Work every queue's settings out again after profiles changed, and store those that differ.
+    def follow_profiles(self, matches: Matches) -> list[QueueRecord]:
+        """Work every queue's settings out again after profiles changed, and store those that differ; the
+        profiles as ``matches`` found them (without the lock), a queue registered since matched now.
 
         Precedence: the queue's own overrides, then the first matching profile, then its kind's defaults;
         so a profile added later reaches queues on kind defaults (or on a profile since removed), never
         a setting an operator set on a queue. Returns the queues changed."""
-        profiles = self.store.list_profiles()
         changed = []
         for queue in self.store.list_queues():
-            profile = self.matching_profile(queue.topic, profiles)
+            profile = self._profile_of(queue.topic, matches)
             own = {name: getattr(queue.settings, name) for name in queue.overridden}
             settings = replace(_inherited(queue.kind, profile), **own)
             profile_id = profile.id if profile else None
@@ -225,3 +241,11 @@ def _inherited(kind: str, profile: Profile | None) -> WorkSettings:
 
 def _given(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Matches:
+    """Topics' first matching profiles, found without the coordinator's lock as of ``version`` of the profiles."""
+
+    version: int
+    found: dict[str, Profile | None]

@@ -32,6 +32,8 @@ class Controls:
         self.catalog = catalog
         self.store = catalog.store
         self._changed = changed
+        #: One change of profiles at a time: its matching runs without the coordinator's lock (``_follow_profiles``).
+        self._profiles_changing = threading.Lock()
         self._queue = queue
         self._queue_changed = queue_changed
         self._bases_changed = bases_changed
@@ -149,28 +151,38 @@ class Controls:
     def add_profile(self, pattern: str, settings: WorkSettings, position: int | None, actor: str) -> Profile:
         """A profile for the queues it matches first, registered now or later, except for the settings an
         operator set on a queue; audited with the queues it changed."""
-        with self._changed:
-            profile = self.store.add_profile(pattern, settings, position)
+        with self._profiles_changing:
+            with self._changed:
+                profile = self.store.add_profile(pattern, settings, position)
+                self.catalog.profiles_version += 1
             applied = self._follow_profiles()
-            details = {"id": profile.id, "position": profile.position, "queues": applied}
-            self.store.audit(actor, "profile.add", pattern, details)
+            with self._changed:
+                details = {"id": profile.id, "position": profile.position, "queues": applied}
+                self.store.audit(actor, "profile.add", pattern, details)
             return profile
 
     def remove_profile(self, profile_id: int, actor: str) -> None:
         """Remove a profile: its queues follow the next matching profile, else their kind's defaults."""
-        with self._changed:
-            self.store.remove_profile(profile_id)
+        with self._profiles_changing:
+            with self._changed:
+                self.store.remove_profile(profile_id)
+                self.catalog.profiles_version += 1
             applied = self._follow_profiles()
-            self.store.audit(actor, "profile.remove", str(profile_id), {"queues": applied})
+            with self._changed:
+                self.store.audit(actor, "profile.remove", str(profile_id), {"queues": applied})
 
     def _follow_profiles(self) -> int:
-        changed = self.catalog.follow_profiles()
-        for record in changed:
-            self._queue(record.topic).with_record(record)
-            self._queue_changed(record.topic)
-        if changed:
-            self._changed.notify_all()
-        return len(changed)
+        """Every queue's settings after a change of profiles: the patterns matched without the coordinator's
+        lock, the queues changed under it (one registered meanwhile is matched then)."""
+        matches = self.catalog.match(queue.topic for queue in self.store.list_queues())
+        with self._changed:
+            changed = self.catalog.follow_profiles(matches)
+            for record in changed:
+                self._queue(record.topic).with_record(record)
+                self._queue_changed(record.topic)
+            if changed:
+                self._changed.notify_all()
+            return len(changed)
 
     # -- the audit log: in the store only, so no lock --------------------------------------------
 

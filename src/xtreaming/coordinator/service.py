@@ -239,13 +239,14 @@ class Coordinator:
         if not candidates:
             return []
         found = [(topic, intake.look_up(topic, with_ends=True)) for topic in candidates]
+        matches = self.catalog.match(str(topic) for topic, _ in found)  # operators' patterns: never under the lock
         with self._lock:
             added = []
             for topic, facts in found:
                 name = str(topic)
                 if facts is None or name in self._queues:
                     continue  # gone since it was listed, or registered meanwhile (a publish, a reload)
-                record = self.catalog.register_queue(topic, self._clock())
+                record = self.catalog.register_queue(topic, self._clock(), matches)
                 self._intake.track(record, facts, {})
                 added.append(name)
                 log.info("queue %s registered (priority %d)", name, record.settings.priority)
