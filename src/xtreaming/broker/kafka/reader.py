@@ -23,6 +23,7 @@ from confluent_kafka import Message as KafkaMessage
 
 from xtreaming.broker.kafka.calls import MISSING_TOPIC, ClusterCalls
 from xtreaming.broker.port import Headers, Message
+from xtreaming.errors import PartitionNotFound
 
 if TYPE_CHECKING:  # confluent_kafka.admin documents the class but does not re-export it for type checkers
     from confluent_kafka.admin._metadata import ClusterMetadata
@@ -72,10 +73,22 @@ class KafkaReader:
     def topic_metadata(self, topic: str) -> ClusterMetadata:
         """Fresh metadata of ``topic``, asked through the reading consumer."""
         with self._lock:
-            metadata: ClusterMetadata = self._calls.call(
-                f"look up topic {topic!r}", lambda: self._consumer.list_topics(topic, timeout=self._calls.timeout_s)
-            )
-            return metadata
+            return self._metadata(topic)
+
+    def _metadata(self, topic: str) -> ClusterMetadata:
+        """``topic_metadata`` with the lock held."""
+        metadata: ClusterMetadata = self._calls.call(
+            f"look up topic {topic!r}", lambda: self._consumer.list_topics(topic, timeout=self._calls.timeout_s)
+        )
+        return metadata
+
+    def _list_ends(self, asked: Sequence[tuple[str, int]]) -> list[TopicPartition]:
+        return self._calls.call(
+            "read end offsets",
+            lambda: self._consumer.offsets_for_times(
+                [TopicPartition(t, p, _OFFSET_END) for t, p in asked], timeout=self._calls.timeout_s
+            ),
+        )
 
     def ends(self, asked: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """End offsets: the larger of ListOffsets' answer, this instance's appends and the last fetch's
@@ -84,12 +97,14 @@ class KafkaReader:
         no fetch has seen is fetched once (it then stays assigned, and its fetches keep the end fresh).
         """
         with self._lock:
-            listed = self._calls.call(
-                "read end offsets",
-                lambda: self._consumer.offsets_for_times(
-                    [TopicPartition(t, p, _OFFSET_END) for t, p in asked], timeout=self._calls.timeout_s
-                ),
-            )
+            try:
+                listed = self._list_ends(asked)
+            except PartitionNotFound:
+                # The caller knows these partitions (the admin client's metadata): a topic made a moment ago that
+                # this consumer's metadata does not show yet. Once its metadata is refreshed, ask again.
+                for topic in sorted({t for t, _ in asked}):
+                    self._metadata(topic)
+                listed = self._list_ends(asked)
             ends: dict[tuple[str, int], int] = {}
             unsure: list[tuple[tuple[str, int], int]] = []
             for answer in listed:
