@@ -4,10 +4,11 @@ Run: .venv/bin/python bench/history.py [--rows 10000000] [--lookups 1000] [--bac
      [--postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
 Each backend gets a fresh database (a temporary SQLite file; a new PostgreSQL schema, dropped afterwards)
-holding the history table as the coordinator makes it. It is filled inside the database (a recursive
-CTE on SQLite, ``generate_series`` on PostgreSQL; SQLite builds its indexes after the fill) with
-``--rows`` attempts over the last 30 days, in time order as the writer appends them: ``rows / 10``
-keys (CPFs) of about ten attempts each. Then it times, through ``HistoryTable`` as the API calls it:
+holding the history's tables as the coordinator makes them. They are filled inside the database (a
+recursive CTE on SQLite, ``generate_series`` on PostgreSQL; SQLite builds its indexes after the fill) with
+``--rows`` attempts over the last 30 days, in time order as the writer appends them, in groups of
+``GROUP_SIZE`` (one task's messages settled alike): ``rows / 10`` keys (CPFs) of about ten attempts each.
+Then it times, through ``HistoryTable`` as the API calls it:
 
 * key lookups: ``by_key`` of ``--lookups`` random existing keys over the whole retention (page 100);
 * message lookups: ``by_message`` of as many random messages;
@@ -45,22 +46,40 @@ RETENTION = timedelta(days=30)
 ATTEMPTS_PER_KEY = 10
 WRITE_BATCH = 10_000
 WRITE_BATCHES = 20
-#: The fill, in the database: attempt n (1..rows) settled at now - span * (rows - n) / rows, key n*7919 mod keys.
-SQLITE_FILL = """
+#: Messages a group (one task's messages settled alike) holds in the fill.
+GROUP_SIZE = 50
+#: The fill, in the database: message n (1..rows) is in group g = n / GROUP_SIZE, settled at
+#: now - span * (rows - g * GROUP_SIZE) / rows, with key n*7919 mod keys; one group in ten is a retry.
+SQLITE_GROUPS = """
+WITH RECURSIVE s(g) AS (SELECT 0 UNION ALL SELECT g + 1 FROM s WHERE g < :rows / :size),
+t(g, at_s) AS (SELECT g, :now_s - :span_s * (:rows - g * :size) / :rows FROM s)
+INSERT INTO history_groups
+SELECT CAST(at_s * 1000000 AS INTEGER) * 1024 + g % 1024, strftime('%Y-%m-%d %H:%M:%f000', at_s, 'unixepoch'),
+       CASE WHEN g % 10 = 0 THEN 'retry' ELSE 'ok' END, :topic, 'farm-' || (g % 20), g % 16,
+       'task-' || (g / 100), 0.5, CASE WHEN g % 10 = 0 THEN 'timeout' END
+FROM t
+"""
+SQLITE_MESSAGES = """
 WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < :rows)
 INSERT INTO message_history
-SELECT strftime('%Y-%m-%d %H:%M:%f000', :now_s - :span_s * (:rows - n) / :rows, 'unixepoch'),
-       CASE WHEN n % 10 = 0 THEN 'retry' ELSE 'ok' END, :topic, n % 8, n / 8,
-       CAST(printf('%011d', (n * 7919) % :keys) AS BLOB),
-       1, 'farm-' || (n % 20), n % 16, 'task-' || (n / 5000), 0.5, CASE WHEN n % 10 = 0 THEN 'timeout' END
+SELECT CAST((:now_s - :span_s * (:rows - n / :size * :size) / :rows) * 1000000 AS INTEGER) * 1024
+           + (n / :size) % 1024,
+       n % 8, n / 8, CAST(printf('%011d', (n * 7919) % :keys) AS BLOB), 1
 FROM s
 """
-POSTGRES_FILL = """
+POSTGRES_GROUPS = """
+INSERT INTO history_groups
+SELECT floor(at_s * 1000000)::bigint * 1024 + g % 1024, to_timestamp(floor(at_s * 1000000) / 1000000),
+       CASE WHEN g % 10 = 0 THEN 'retry' ELSE 'ok' END, :topic, 'farm-' || (g % 20), g % 16,
+       'task-' || (g / 100), 0.5, CASE WHEN g % 10 = 0 THEN 'timeout' END
+FROM (SELECT g, :now_s - :span_s * (:rows - g * :size) / :rows AS at_s
+      FROM generate_series(CAST(:first AS bigint) / :size, CAST(:last AS bigint) / :size) AS g) AS t
+ON CONFLICT DO NOTHING
+"""
+POSTGRES_MESSAGES = """
 INSERT INTO message_history
-SELECT to_timestamp(:now_s - :span_s * (:rows - n) / :rows),
-       CASE WHEN n % 10 = 0 THEN 'retry' ELSE 'ok' END, :topic, n % 8, n / 8,
-       convert_to(lpad(((n * 7919) % :keys)::text, 11, '0'), 'UTF8'),
-       1, 'farm-' || (n % 20), n % 16, 'task-' || (n / 5000), 0.5, CASE WHEN n % 10 = 0 THEN 'timeout' END
+SELECT floor((:now_s - :span_s * (:rows - n / :size * :size) / :rows) * 1000000)::bigint * 1024 + (n / :size) % 1024,
+       n % 8, n / 8, convert_to(lpad(((n * 7919) % :keys)::text, 11, '0'), 'UTF8'), 1
 FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS n
 """
 
@@ -87,14 +106,16 @@ def postgres_url(url: str) -> Iterator[str]:
 
 def fill(database: Database, table: HistoryTable, rows: int, now: datetime) -> None:
     keys = max(1, rows // ATTEMPTS_PER_KEY)
-    values = {"rows": rows, "now_s": now.timestamp(), "span_s": RETENTION.total_seconds(), "topic": TOPIC, "keys": keys}
+    values = {"rows": rows, "now_s": now.timestamp(), "span_s": RETENTION.total_seconds(), "topic": TOPIC}
+    values |= {"keys": keys, "size": GROUP_SIZE}
     with database.read() as conn:
         dialect = conn.dialect.name
     if dialect == "sqlite":
         with database.write() as conn:
             for index in MESSAGE_HISTORY.indexes:
                 index.drop(conn)
-            conn.exec_driver_sql(SQLITE_FILL, values)  # sqlite3 takes :name parameters itself
+            conn.exec_driver_sql(SQLITE_GROUPS, values)  # sqlite3 takes :name parameters itself
+            conn.exec_driver_sql(SQLITE_MESSAGES, values)
         with database.write() as conn:
             for index in MESSAGE_HISTORY.indexes:
                 index.create(conn)
@@ -104,11 +125,13 @@ def fill(database: Database, table: HistoryTable, rows: int, now: datetime) -> N
     step = 1_000_000
     for first in range(1, rows + 1, step):
         with database.write() as conn:
-            sql = POSTGRES_FILL.replace("%", "%%")  # the modulo operator, in psycopg's placeholder syntax
-            for name in ("rows", "now_s", "span_s", "topic", "keys", "first", "last"):
-                sql = sql.replace(f":{name}", f"%({name})s")
-            conn.exec_driver_sql(sql, {**values, "first": first, "last": min(rows, first + step - 1)})
+            for statement in (POSTGRES_GROUPS, POSTGRES_MESSAGES):
+                sql = statement.replace("%", "%%")  # the modulo operator, in psycopg's placeholder syntax
+                for name in ("rows", "now_s", "span_s", "topic", "keys", "size", "first", "last"):
+                    sql = sql.replace(f":{name}", f"%({name})s")
+                conn.exec_driver_sql(sql, {**values, "first": first, "last": min(rows, first + step - 1)})
     with database.write() as conn:
+        conn.exec_driver_sql("ANALYZE history_groups")
         conn.exec_driver_sql("ANALYZE message_history")
 
 

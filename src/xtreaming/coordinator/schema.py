@@ -178,27 +178,39 @@ AUDIT_LOG = Table(
 #: Each settled attempt of each message (``coordinator/history.py``), newest rows appended. No primary key:
 #: a PostgreSQL partitioned table's keys must hold ``at`` and SQLite numbers rows itself (its rowid); an
 #: attempt is named by its message id and attempt number. On PostgreSQL, partitioned by day of ``at``.
-MESSAGE_HISTORY = Table(
-    "message_history",
+# Per-message history in two tables (store/history.py): one row per settled group (the messages of one task
+# that reached the same result with the same detail at the same time), and per message only what differs.
+# A group's id grows with its time (microseconds since the epoch times 1,024, at least), so a message's group
+# id places it in time: the key index serves the time range, PostgreSQL partitions both tables by the same
+# day ranges of ids and drops them whole.
+HISTORY_GROUPS = Table(
+    "history_groups",
     METADATA,
-    Column("at", UtcDateTime, nullable=False),  # when the attempt was settled
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", UtcDateTime, nullable=False),  # when the group was settled
     Column("result", Text, nullable=False),  # outcomes.Result's value: a text, so that new results need no migration
     Column("topic", Text, nullable=False),
-    Column("partition", Integer, nullable=False),
-    Column("offset", BigInteger, nullable=False),
-    Column("key", LargeBinary, nullable=True),
-    Column("attempt", Integer, nullable=False),
     Column("farm", Text, nullable=False),
     Column("slot", Integer, nullable=False),
     Column("task_id", Text, nullable=False),
     Column("duration_s", Float, nullable=False),
     Column("detail", Text, nullable=True),
-    Index("ix_message_history_key_at", "key", "at"),
-    # A message's attempts: the topic's text left out of the index doubled the cost of each insert (measured);
-    # the few rows of other topics at the same offset and partition are read and passed over.
+    postgresql_partition_by="RANGE (id)",
+)
+MESSAGE_HISTORY = Table(
+    "message_history",
+    METADATA,
+    Column("group_id", BigInteger, nullable=False),  # history_groups.id (no foreign key: days are dropped whole)
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("key", LargeBinary, nullable=True),
+    Column("attempt", Integer, nullable=False),
+    Index("ix_message_history_key_group", "key", "group_id"),
+    # A message's attempts: the topic (in its group) left out of the index; the few rows of other topics at
+    # the same offset and partition are read and passed over.
     Index("ix_message_history_offset", "offset", "partition"),
-    # No index on ``at``: retention drops PostgreSQL's days whole, and trims SQLite's oldest rows by rowid.
-    postgresql_partition_by="RANGE (at)",
+    # No index on the group: retention drops PostgreSQL's days whole, and trims SQLite's oldest rows by rowid.
+    postgresql_partition_by="RANGE (group_id)",
 )
 REPLAYS = Table(
     "replays",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
@@ -12,7 +13,7 @@ from sqlalchemy import select, text
 from tests.coordinator.history.builders import CPF, NOW, OTHER_TOPIC, TOPIC, history_table, outcome
 from tests.services import fresh_postgres_schema
 from xtreaming.coordinator.outcomes import Outcome, Result
-from xtreaming.coordinator.schema import MESSAGE_HISTORY
+from xtreaming.coordinator.schema import HISTORY_GROUPS, MESSAGE_HISTORY
 from xtreaming.coordinator.store.database import Database
 from xtreaming.coordinator.store.history import ROWS_PER_STATEMENT, Attempt, HistoryTable, MessageHistoryNotFound
 
@@ -29,9 +30,15 @@ def attempt_of(at_offset: timedelta, o: Outcome) -> Attempt:
     return Attempt(NOW + at_offset, str(o.result), *o[1:])
 
 
-def test_the_tables_columns_are_the_time_then_an_outcomes_fields() -> None:
-    # HistoryTable.write builds each row as (at, *outcome): the column order is what it relies on.
-    assert [c.name for c in MESSAGE_HISTORY.columns] == ["at", *Outcome._fields]
+def test_the_tables_columns_are_a_groups_shared_fields_and_a_messages_own() -> None:
+    # HistoryTable.write builds a group's row as (id, at, *shared) and a message's as (group id, *own), the
+    # fields picked from Outcome by position: the column orders are what it relies on.
+    shared = ["result", "topic", "farm", "slot", "task_id", "duration_s", "detail"]
+    own = ["partition", "offset", "key", "attempt"]
+    assert [c.name for c in HISTORY_GROUPS.columns] == ["id", "at", *shared]
+    assert [c.name for c in MESSAGE_HISTORY.columns] == ["group_id", *own]
+    assert sorted(shared + own) == sorted(Outcome._fields)
+    assert [Outcome._fields.index(name) for name in own] == [2, 3, 4, 5]
 
 
 def test_written_attempts_read_back_through_core_as_they_were_told(table: HistoryTable, store_url: str) -> None:
@@ -46,7 +53,11 @@ def test_written_attempts_read_back_through_core_as_they_were_told(table: Histor
 
     database = Database(store_url)
     with database.read() as conn:  # plain Core with UtcDateTime: what the driver-level insert must agree with
-        stored = [Attempt(*row) for row in conn.execute(select(MESSAGE_HISTORY).order_by(MESSAGE_HISTORY.c.offset))]
+        m, g = MESSAGE_HISTORY.c, HISTORY_GROUPS.c
+        columns = [g.at, g.result, g.topic, m.partition, m.offset, m.key, m.attempt, g.farm, g.slot, g.task_id]
+        query = select(*columns, g.duration_s, g.detail).join_from(MESSAGE_HISTORY, HISTORY_GROUPS, g.id == m.group_id)
+        rows: list[Any] = list(conn.execute(query.order_by(m.offset)))
+        stored = [Attempt(*row) for row in rows]
     database.close()
     assert stored == [
         attempt_of(timedelta(0), told[0]),
@@ -147,20 +158,28 @@ def test_postgresql_partitions_by_day_and_drops_old_days_whole() -> None:
         # Days wholly before the cutoff are gone; the cutoff's own day keeps its partition (its older rows go).
         assert partitions(store_url) == ["20261106", "20261206", "20261207"]
         assert [a.offset for a in table.by_key(CPF, NOW - 400 * DAY, NOW + DAY, 100)] == [0, 30]
-        # A late row of a dropped day: its partition is made again.
-        table.write([(NOW - 40 * DAY + timedelta(hours=1), [outcome(1)])])
-        assert "20261027" in partitions(store_url)
+        # An attempt told late (after younger ones) takes the next id: kept among today's, with its own time.
+        late = NOW - 40 * DAY + timedelta(hours=1)
+        table.write([(late, [outcome(1)])])
+        assert partitions(store_url) == ["20261106", "20261206", "20261207"]
+        assert [a.at for a in table.by_key(CPF, NOW - 400 * DAY, NOW + DAY, 100)][-1] == late
 
 
 def partitions(url: str) -> list[str]:
+    """The days partitioned on PostgreSQL: the same for both of the history's tables."""
     database = Database(url)
+    days = []
     with database.read() as conn:
-        names = conn.execute(
-            text("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                 "WHERE i.inhparent = CAST('message_history' AS regclass) ORDER BY c.relname")
-        ).scalars().all()  # fmt: skip
+        for table in (HISTORY_GROUPS, MESSAGE_HISTORY):
+            names = conn.execute(
+                text("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                     "WHERE i.inhparent = CAST(:table AS regclass) ORDER BY c.relname"),
+                {"table": table.name},
+            ).scalars().all()  # fmt: skip
+            days.append([name.removeprefix(f"{table.name}_") for name in names])
     database.close()
-    return [name.removeprefix("message_history_") for name in names]
+    assert days[0] == days[1]
+    return days[0]
 
 
 def test_a_flush_of_several_statements_lands_whole(table: HistoryTable, store_url: str) -> None:

@@ -119,7 +119,7 @@ def test_a_history_database_of_its_own_gets_the_table(tmp_path: Path) -> None:
 
     database = Database(f"sqlite:///{tmp_path}/state.history.db")
     with database.read() as conn:
-        assert inspect(conn).get_table_names() == ["message_history"]
+        assert inspect(conn).get_table_names() == ["history_groups", "message_history"]
     database.close()
 
 

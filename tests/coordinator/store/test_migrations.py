@@ -19,7 +19,7 @@ from xtreaming.coordinator.store import MIGRATIONS, Store
 
 TABLES = {"profiles", "queues", "bases", "windows", "farms", "tasks", "ledger", "retries", "audit_log"}
 TABLES |= {"dead_letters", "dlq_positions", "replays"}
-TABLES |= {"message_history"}
+TABLES |= {"history_groups", "message_history"}
 NEWEST = "0009"
 #: ``tasks`` as versions before 0002 wrote it: messages as JSON (0002 adds ``packed``, NULL for these rows).
 OLD_TASKS = table(

@@ -1,19 +1,32 @@
-"""The ``message_history`` table: settled attempts written in batches, looked up by key or message, trimmed by age.
+"""The history's tables: settled attempts written in batches, looked up by key or message, trimmed by age.
 
-Writing is the hot trick of this module: plain tuples in the driver's own SQL, ``ROWS_PER_STATEMENT``
-rows per statement, the settlement time converted once per batch, instead of SQLAlchemy's per-row
-processing (tested against the plain Core reading in ``tests/coordinator/history``). Reading is plain Core.
+The stored form is compact, because writing it is on every settled message's way. Settlement tells
+outcomes task by task, and the messages of one task mostly end alike: a ``history_groups`` row holds
+what a run of consecutive outcomes shares (time, result, topic, farm, slot, task, duration, detail),
+and ``message_history`` only what differs per message (partition, offset, key, attempt) with its
+group's id: five values a message instead of twelve, half the cost of a flush (measured).
 
-PostgreSQL. The table is partitioned by day of ``at`` (UTC), one partition ``message_history_YYYYMMDD``
-per day, created before rows of that day are written (``ensure_days``); retention drops every
-partition whose day ended before the cutoff, then deletes the older rows of the day it falls in.
-SQLite. A plain table; retention deletes the oldest rows (by rowid), ``DELETE_CHUNK_ROWS`` rows per
-transaction, so the history's writer holds the write lock for milliseconds at a time. Rows are
-written in the order settlements were told (sorted by key within one flush), so a row outlives the
-retention by at most a flush's span, or until the next pass when a younger row of its flush precedes it.
+A group's id says when it was settled, at the latest: the first id of its microsecond since the
+epoch (times ``IDS_PER_MICROSECOND``), or the id after the previous group's when that is more (groups
+of the same microsecond; a batch told late; a clock stepped back). Ids thus only grow, and a group
+settled at or after a time has an id from that time's first on. A lookup's time range is answered by
+the key index (key, group id) from the first id of its start, then the groups' own ``at``; retention
+removes the ids before the cutoff's first, which are all of groups settled before it (one settled
+out of order goes a pass later).
 
-Each flush is sorted by key before it is inserted: the key index is updated in order, page after
-page, instead of at random (measured: a third cheaper).
+Writing plain tuples in the driver's own SQL, ``ROWS_PER_STATEMENT`` rows per statement, the settlement
+time converted once per batch, instead of SQLAlchemy's per-row processing (tested against the plain Core
+reading in ``tests/coordinator/history``). Each flush's messages are sorted by key before they are
+inserted: the key index is updated in order, page after page, instead of at random (measured: a third
+cheaper). Reading is plain Core.
+
+PostgreSQL. Both tables are partitioned by the ids of each day (UTC), ``<table>_YYYYMMDD``, created
+before rows of that day are written (``ensure_days``); retention drops every day that ended before the
+cutoff, then deletes the older rows of the day it falls in.
+SQLite. Plain tables; retention deletes the oldest message rows (by rowid) and groups (by id),
+``DELETE_CHUNK_ROWS`` rows per transaction, so the history's writer holds the write lock for milliseconds
+at a time. Rows are written in the order settlements were told (sorted by key within one flush), so a
+message outlives the retention by at most a flush's span, or until the next pass.
 """
 
 from __future__ import annotations
@@ -22,36 +35,60 @@ import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from itertools import chain
+from itertools import chain, groupby
 from operator import itemgetter
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Connection, bindparam, delete, select, text, tuple_
+from sqlalchemy import ColumnElement, Connection, Select, Table, TextClause, delete, func, select, text, tuple_
 
 from xtreaming.coordinator.outcomes import Outcome
-from xtreaming.coordinator.schema import MESSAGE_HISTORY, UtcDateTime
+from xtreaming.coordinator.schema import HISTORY_GROUPS, MESSAGE_HISTORY, METADATA
 from xtreaming.coordinator.store.database import Database
 from xtreaming.errors import XtreamingError
 
 #: Rows a SQLite retention delete removes per transaction: milliseconds of the write lock.
 DELETE_CHUNK_ROWS: Final = 5_000
-#: Rows per INSERT statement (12 parameters each: within SQLite's 32,766 and PostgreSQL's 65,535). One
+#: Message rows per INSERT statement (5 parameters each: within SQLite's 32,766 and PostgreSQL's 65,535). One
 #: statement of many rows rather than ``executemany``: Python's sqlite3 lets go of the GIL and takes it back
 #: around every statement it steps, and doing so per row made the coordinator's own threads wait for it.
-ROWS_PER_STATEMENT: Final = 500
+ROWS_PER_STATEMENT: Final = 1_000
+#: Group rows per INSERT statement (9 parameters each).
+GROUPS_PER_STATEMENT: Final = 500
 #: The most attempts one page of a lookup returns.
 MAX_PAGE_ROWS: Final = 1_000
-_PARTITION_PREFIX: Final = f"{MESSAGE_HISTORY.name}_"
-_KEY_COLUMN: Final = list(MESSAGE_HISTORY.columns).index(MESSAGE_HISTORY.c.key)
-_KEY_OF_ROW: Final = itemgetter(_KEY_COLUMN)
+#: Group ids a microsecond before they run into the next one's: within a signed 64-bit integer until the year 2255.
+IDS_PER_MICROSECOND: Final = 1_024
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+#: Both tables, in the order lookups lock them (``message_history`` joined to its groups): partitions are
+#: created and dropped in this order too, or a lookup and the writer wait for each other (a deadlock).
+_TABLES: Final = (MESSAGE_HISTORY, HISTORY_GROUPS)
+#: What the outcomes of one group share, in ``history_groups``' column order after (id, at).
+_GROUP_OF: Final = itemgetter(0, 1, 6, 7, 8, 9, 10)
+#: A message row's key (group id, partition, offset, key, attempt).
+_KEY_OF_ROW: Final = itemgetter(3)
 #: How SQLAlchemy's SQLite ``DateTime`` stores a timestamp (``UtcDateTime`` stores UTC, without a zone).
 _SQLITE_TIME: Final = "%Y-%m-%d %H:%M:%S.%f"
-#: One bounded retention delete on SQLite: of the oldest rows (rowid order, which is the order they were told
-#: in but within one flush), those settled before the cutoff. No index on ``at`` needed.
-_SQLITE_CHUNK: Final = text(
-    f"DELETE FROM {MESSAGE_HISTORY.name} WHERE rowid IN (SELECT rowid FROM "
-    f"(SELECT rowid, at FROM {MESSAGE_HISTORY.name} ORDER BY rowid LIMIT :rows) WHERE at < :cutoff)"
-).bindparams(bindparam("cutoff", type_=UtcDateTime))
+#: Bounded retention deletes on SQLite: of the oldest message rows (rowid order, which is the order they were
+#: told in but within one flush), those of groups before the cutoff; then the groups themselves, by id.
+_SQLITE_CHUNKS: Final = (
+    text(
+        f"DELETE FROM {MESSAGE_HISTORY.name} WHERE rowid IN (SELECT rowid FROM "
+        f"(SELECT rowid, group_id FROM {MESSAGE_HISTORY.name} ORDER BY rowid LIMIT :rows) WHERE group_id < :cutoff)"
+    ),
+    text(
+        f"DELETE FROM {HISTORY_GROUPS.name} WHERE id IN "
+        f"(SELECT id FROM {HISTORY_GROUPS.name} WHERE id < :cutoff ORDER BY id LIMIT :rows)"
+    ),
+)
+_M = MESSAGE_HISTORY.c
+_G = HISTORY_GROUPS.c
+#: An attempt as a lookup reads it: its group's columns and its own, in ``Attempt``'s order.
+_ATTEMPT: Final = (
+    *(_G.at, _G.result, _G.topic, _M.partition, _M.offset, _M.key, _M.attempt),
+    *(_G.farm, _G.slot, _G.task_id, _G.duration_s, _G.detail),
+)
+_JOINED: Final = MESSAGE_HISTORY.join(HISTORY_GROUPS, _G.id == _M.group_id)
 
 
 class MessageHistoryNotFound(XtreamingError, LookupError):
@@ -91,45 +128,66 @@ class Position:
     attempt: int
 
 
-_ORDER: Final = (
-    MESSAGE_HISTORY.c.at,
-    MESSAGE_HISTORY.c.topic,
-    MESSAGE_HISTORY.c.partition,
-    MESSAGE_HISTORY.c.offset,
-    MESSAGE_HISTORY.c.attempt,
-)
+_ORDER: Final = (_G.at, _G.topic, _M.partition, _M.offset, _M.attempt)
+
+
+def first_id_at(at: datetime) -> int:
+    """The first group id of the microsecond ``at``: groups settled at or after ``at`` have ids from here on."""
+    return (at - _EPOCH) // _MICROSECOND * IDS_PER_MICROSECOND
+
+
+def day_of_id(group_id: int) -> date:
+    """The day (UTC) whose ids ``group_id`` is among: its PostgreSQL partitions."""
+    return (_EPOCH + group_id // IDS_PER_MICROSECOND * _MICROSECOND).date()
 
 
 class HistoryTable:
-    """The ``message_history`` table of one database (the state store's, or one of its own)."""
+    """The history's tables in one database (the state store's, or one of their own)."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
         self._days: set[date] = set()  # partitions known to exist (PostgreSQL)
+        self._last_id: int | None = None  # the newest group id written (read from the table once)
 
     def close(self) -> None:
         self._database.close()
 
     def create(self) -> None:
-        """Create the table and its indexes where they are missing (a history database of its own; in the
-        state store the migrations create it)."""
+        """Create the tables and their indexes where they are missing (a history database of its own; in the
+        state store the migrations create them)."""
         with self._database.write() as conn:
-            MESSAGE_HISTORY.create(conn, checkfirst=True)
+            METADATA.create_all(conn, tables=list(_TABLES), checkfirst=True)
 
     def write(self, batches: Sequence[tuple[datetime, Sequence[Outcome]]]) -> int:
-        """Store each batch's outcomes as settled at its time, in one transaction; the rows written."""
+        """Store each batch's outcomes as settled at its time, in one transaction; the messages written."""
         with self._database.write() as conn:
             dialect = conn.dialect.name
-            if dialect == "postgresql":
-                self._ensure_days(conn, {at.astimezone(UTC).date() for at, _ in batches})
-            rows = [(at, *outcome) for at, outcomes in _driver_times(dialect, batches) for outcome in outcomes]
-            _sort_by_key(rows)
-            for start in range(0, len(rows), ROWS_PER_STATEMENT):
-                chunk = rows[start : start + ROWS_PER_STATEMENT]
-                conn.exec_driver_sql(
-                    _insert_sql(conn.dialect.paramstyle, len(chunk)), tuple(chain.from_iterable(chunk))
-                )
-        return len(rows)
+            if self._last_id is None:
+                self._last_id = conn.execute(select(func.max(_G.id))).scalar() or 0
+            groups, messages = self._rows(dialect, batches)
+            if dialect == "postgresql" and groups:  # ids grow: the days from the first's to the last's
+                first, last = day_of_id(groups[0][0]), day_of_id(groups[-1][0])
+                self._ensure_days(conn, {first + timedelta(days=n) for n in range((last - first).days + 1)})
+            _sort_by_key(messages)
+            _insert(conn, HISTORY_GROUPS, groups, GROUPS_PER_STATEMENT)
+            _insert(conn, MESSAGE_HISTORY, messages, ROWS_PER_STATEMENT)
+        return len(messages)
+
+    def _rows(
+        self, dialect: str, batches: Sequence[tuple[datetime, Sequence[Outcome]]]
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The group rows and message rows of ``batches``, with new group ids."""
+        last_id = self._last_id or 0
+        groups: list[tuple[Any, ...]] = []
+        messages: list[tuple[Any, ...]] = []
+        for at, outcomes in batches:
+            first_id, stored_at = first_id_at(at), _driver_time(dialect, at)
+            for shared, members in groupby(outcomes, _GROUP_OF):
+                last_id = max(last_id + 1, first_id)
+                groups.append((last_id, stored_at, *shared))
+                messages.extend((last_id, o[2], o[3], o[4], o[5]) for o in members)
+        self._last_id = last_id  # ids of a transaction that fails are not reused: harmless gaps
+        return groups, messages
 
     def ensure_days(self, days: Iterable[date]) -> None:
         """Create the partitions of ``days`` ahead of their rows (PostgreSQL; nothing to do on SQLite)."""
@@ -138,17 +196,25 @@ class HistoryTable:
                 self._ensure_days(conn, set(days))
 
     def remove_older_than(self, cutoff: datetime, chunk_rows: int = DELETE_CHUNK_ROWS) -> int:
-        """Remove every attempt settled before ``cutoff`` and nothing else; the rows removed (PostgreSQL
-        counts only the rows deleted, not those of the partitions dropped whole). On SQLite, ``chunk_rows``
-        at a time, each chunk its own transaction."""
+        """Remove every attempt settled before ``cutoff`` and nothing else (one told after younger ones goes
+        once the cutoff passes the time its group's id says); the attempts removed (PostgreSQL counts only the
+        rows deleted, not those of the partitions dropped whole). On SQLite, ``chunk_rows`` at a time, each
+        chunk its own transaction."""
         with self._database.read() as conn:
             dialect = conn.dialect.name
         if dialect == "postgresql":
             return self._drop_days_before(cutoff)
+        values = {"cutoff": first_id_at(cutoff), "rows": chunk_rows}
+        messages, groups = _SQLITE_CHUNKS
+        removed = self._delete_in_chunks(messages, values)  # messages first: none outlives its group
+        self._delete_in_chunks(groups, values)
+        return removed
+
+    def _delete_in_chunks(self, chunk: TextClause, values: dict[str, int]) -> int:
         removed = 0
         while True:
             with self._database.write() as conn:
-                count = conn.execute(_SQLITE_CHUNK, {"cutoff": cutoff, "rows": chunk_rows}).rowcount
+                count = conn.execute(chunk, values).rowcount
             removed += count
             if count == 0:  # the oldest rows are all younger than the cutoff
                 return removed
@@ -164,12 +230,12 @@ class HistoryTable:
     ) -> list[Attempt]:
         """The attempts of messages with ``key`` settled in ``[since, until)``, newest first, at most ``limit``;
         only of ``topic`` when given; only those after ``before`` (the last of the previous page)."""
-        where = [MESSAGE_HISTORY.c.key == key, MESSAGE_HISTORY.c.at >= since, MESSAGE_HISTORY.c.at < until]
+        where = [_M.key == key, _M.group_id >= first_id_at(since), _G.at >= since, _G.at < until]
         if topic is not None:
-            where.append(MESSAGE_HISTORY.c.topic == topic)
+            where.append(_G.topic == topic)
         if before is not None:
             where.append(_before(before))
-        query = select(MESSAGE_HISTORY).where(*where).order_by(*(c.desc() for c in _ORDER)).limit(_page(limit))
+        query = _select().where(*where).order_by(*(c.desc() for c in _ORDER)).limit(_page(limit))
         with self._database.read() as conn:
             return [Attempt(*row) for row in conn.execute(query)]
 
@@ -177,11 +243,10 @@ class HistoryTable:
         """Every attempt of one message kept, oldest first (at most ``MAX_PAGE_ROWS``).
 
         Raises MessageHistoryNotFound when there is none."""
-        c = MESSAGE_HISTORY.c
         query = (
-            select(MESSAGE_HISTORY)
-            .where(c.topic == topic, c.partition == partition, c.offset == offset)
-            .order_by(c.at, c.attempt)
+            _select()
+            .where(_M.offset == offset, _M.partition == partition, _G.topic == topic)
+            .order_by(_G.at, _M.attempt)
             .limit(MAX_PAGE_ROWS)
         )
         with self._database.read() as conn:
@@ -195,27 +260,33 @@ class HistoryTable:
     def _ensure_days(self, conn: Connection, days: set[date]) -> None:
         for day in sorted(days - self._days):
             start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            conn.exec_driver_sql(
-                f"CREATE TABLE IF NOT EXISTS {_partition_name(day)} PARTITION OF {MESSAGE_HISTORY.name} "
-                f"FOR VALUES FROM ('{start.isoformat()}') TO ('{(start + timedelta(days=1)).isoformat()}')"
-            )
+            first, end = first_id_at(start), first_id_at(start + timedelta(days=1))
+            for table in _TABLES:
+                conn.exec_driver_sql(
+                    f"CREATE TABLE IF NOT EXISTS {_partition_name(table, day)} PARTITION OF {table.name} "
+                    f"FOR VALUES FROM ({first}) TO ({end})"
+                )
         self._days |= days
 
     def _drop_days_before(self, cutoff: datetime) -> int:
         cutoff_day = cutoff.astimezone(UTC).date()  # the first day not wholly before the cutoff
         with self._database.write() as conn:
-            names = conn.execute(
-                text("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                     "WHERE i.inhparent = CAST(:table AS regclass)"),
-                {"table": MESSAGE_HISTORY.name},
-            ).scalars().all()  # fmt: skip
-            for name in names:
-                day = _day_of(name)
-                if day is not None and day < cutoff_day:
-                    conn.exec_driver_sql(f"DROP TABLE {name}")
-                    self._days.discard(day)
-            # The cutoff's own day keeps its partition: its rows older than the cutoff go one by one.
-            return conn.execute(delete(MESSAGE_HISTORY).where(MESSAGE_HISTORY.c.at < cutoff)).rowcount
+            for table in _TABLES:
+                names = conn.execute(
+                    text("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                         "WHERE i.inhparent = CAST(:table AS regclass)"),
+                    {"table": table.name},
+                ).scalars().all()  # fmt: skip
+                for name in names:
+                    day = _day_of(table, name)
+                    if day is not None and day < cutoff_day:
+                        conn.exec_driver_sql(f"DROP TABLE {name}")
+                        self._days.discard(day)
+            # The cutoff's own day keeps its partitions: its rows older than the cutoff go one by one.
+            first = first_id_at(cutoff)
+            removed = conn.execute(delete(MESSAGE_HISTORY).where(_M.group_id < first)).rowcount
+            conn.execute(delete(HISTORY_GROUPS).where(_G.id < first))
+            return removed
 
 
 def _sort_by_key(rows: list[tuple[Any, ...]]) -> None:
@@ -223,7 +294,19 @@ def _sort_by_key(rows: list[tuple[Any, ...]]) -> None:
     try:
         rows.sort(key=_KEY_OF_ROW)
     except TypeError:
-        rows.sort(key=lambda row: row[_KEY_COLUMN] or b"")
+        rows.sort(key=lambda row: row[3] or b"")
+
+
+def _select() -> Select[Any]:
+    return select(*_ATTEMPT).select_from(_JOINED)
+
+
+def _insert(conn: Connection, table: Table, rows: list[tuple[Any, ...]], per_statement: int) -> None:
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        conn.exec_driver_sql(
+            _insert_sql(table.name, conn.dialect.paramstyle, len(chunk)), tuple(chain.from_iterable(chunk))
+        )
 
 
 def _before(position: Position) -> ColumnElement[bool]:
@@ -238,30 +321,28 @@ def _page(limit: int) -> int:
     return limit
 
 
-def _partition_name(day: date) -> str:
-    return f"{_PARTITION_PREFIX}{day:%Y%m%d}"
+def _partition_name(table: Table, day: date) -> str:
+    return f"{table.name}_{day:%Y%m%d}"
 
 
-def _day_of(name: str) -> date | None:
+def _day_of(table: Table, name: str) -> date | None:
     """The day a partition holds, from its name; None for a table this module did not name."""
-    digits = name.removeprefix(_PARTITION_PREFIX)
+    digits = name.removeprefix(f"{table.name}_")
     if len(digits) != 8 or not digits.isdigit():
         return None
     return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
 
 
-def _driver_times(
-    dialect: str, batches: Sequence[tuple[datetime, Sequence[Outcome]]]
-) -> Iterable[tuple[Any, Sequence[Outcome]]]:
-    """Each batch with its time as the driver takes it: what ``UtcDateTime`` would bind, once per batch."""
-    for at, outcomes in batches:
-        utc = at.astimezone(UTC)
-        yield (utc.replace(tzinfo=None).strftime(_SQLITE_TIME) if dialect == "sqlite" else utc), outcomes
+def _driver_time(dialect: str, at: datetime) -> Any:
+    """``at`` as the driver takes it: what ``UtcDateTime`` would bind, once per batch."""
+    utc = at.astimezone(UTC)
+    return utc.replace(tzinfo=None).strftime(_SQLITE_TIME) if dialect == "sqlite" else utc
 
 
-@functools.lru_cache(maxsize=16)  # the full statement, and the last chunk's of recent flushes
-def _insert_sql(paramstyle: str, rows: int) -> str:
-    names = ", ".join(f'"{c.name}"' for c in MESSAGE_HISTORY.columns)
+@functools.lru_cache(maxsize=16)  # the full statements, and the last chunks' of recent flushes
+def _insert_sql(name: str, paramstyle: str, rows: int) -> str:
+    columns = HISTORY_GROUPS.columns if name == HISTORY_GROUPS.name else MESSAGE_HISTORY.columns
+    names = ", ".join(f'"{c.name}"' for c in columns)
     marker = "?" if paramstyle == "qmark" else "%s"
-    row = f"({', '.join([marker] * len(MESSAGE_HISTORY.columns))})"
-    return f"INSERT INTO {MESSAGE_HISTORY.name} ({names}) VALUES {', '.join([row] * rows)}"
+    row = f"({', '.join([marker] * len(columns))})"
+    return f"INSERT INTO {name} ({names}) VALUES {', '.join([row] * rows)}"
