@@ -350,23 +350,21 @@ for _command in (
 ):
     app.command()(_mapped(_command))
 app.command("base-limit")(_mapped(operator_commands.base_limit))
-for _window_command in operator_commands.window_app.registered_commands:
-    assert _window_command.callback is not None
-    _window_command.callback = _mapped(_window_command.callback)
-app.add_typer(operator_commands.window_app, name="window")
-for _bulk_command in operator_commands.bulk_app.registered_commands:
-    assert _bulk_command.callback is not None
-    _bulk_command.callback = _mapped(_bulk_command.callback)
-app.add_typer(operator_commands.bulk_app, name="bulk")
 app.command()(_mapped(profile_commands.settings))
-for _profile_command in profile_commands.profile_app.registered_commands:
-    assert _profile_command.callback is not None
-    _profile_command.callback = _mapped(_profile_command.callback)
-app.add_typer(profile_commands.profile_app, name="profile")
-for _dlq_command in dlq_commands.dlq_app.registered_commands:
-    assert _dlq_command.callback is not None
-    _dlq_command.callback = _mapped(_dlq_command.callback)
-app.add_typer(dlq_commands.dlq_app, name="dlq")
+
+
+def _add_group(group: typer.Typer, name: str) -> None:
+    """Add a group of commands (``xtreaming NAME …``), each failing in a sentence as the others do (``_mapped``)."""
+    for command in group.registered_commands:
+        assert command.callback is not None
+        command.callback = _mapped(command.callback)
+    app.add_typer(group, name=name)
+
+
+_add_group(operator_commands.window_app, "window")
+_add_group(operator_commands.bulk_app, "bulk")
+_add_group(profile_commands.profile_app, "profile")
+_add_group(dlq_commands.dlq_app, "dlq")
 
 
 def main() -> None:
