@@ -1,7 +1,7 @@
 """End to end: no-op messages through coordinator and farm, next to the raw broker path, in one run.
 
 Run: .venv/bin/python bench/e2e.py [--messages 200000] [--handler-batch 5000] [--command-batch 500] [--runs 3]
-     [--history] [--one-per-key]
+     [--slots 2] [--history] [--one-per-key]
 
 Everything is real and on this machine: the embedded log and state, ``xtreaming coordinator``
 and ``xtreaming farm --slots 2`` as their own processes, over HTTP. Each mode gets a fresh
@@ -14,7 +14,8 @@ coordinator nothing; asking the coordinator at that pace would load it).
 * command mode: a native no-op program (``true``) per task, batches of ``--command-batch``.
   Per-task overhead is the wall time per task and slot less what the same program takes when
   this script starts it directly (spawn and wait), measured in the same run. The CPU seconds
-  of each process show where it goes: the farm's own cost per task, and the coordinator's.
+  of each process show where it goes: the farm's own cost per task (with its handler processes), and the
+  coordinator's.
 * raw broker: the physical limit of this path on the same log: read every message of a
   topic and append one record per message to another, of a real ACK's size and shape (``ACK``),
   with nothing in between.
@@ -149,7 +150,12 @@ class Run:
 
 
 def end_to_end(
-    root: Path, count: int, settings: dict[str, object], env: dict[str, str] | None = None, history: Path | None = None
+    root: Path,
+    count: int,
+    settings: dict[str, object],
+    env: dict[str, str] | None = None,
+    history: Path | None = None,
+    slots: int = SLOTS,
 ) -> Run:
     """Seconds from resuming the queue until every message is finished, the tasks it took, and the
     CPU seconds the coordinator and the farm (with its workers) spent meanwhile; ``env`` adds to the
@@ -163,9 +169,9 @@ def end_to_end(
         fill(root / "log.db", count)
         site.wait("the queue", lambda: site.api.get(f"/api/queues/{TOPIC}").status_code == 200)
         site.api.post(f"/api/queues/{TOPIC}/pause").raise_for_status()
-        site.api.patch("/api/bases/MULTCOB02", json={"max_workers": SLOTS}).raise_for_status()
+        site.api.patch("/api/bases/MULTCOB02", json={"max_workers": slots}).raise_for_status()
         work_dir = str(root / "farm")
-        site.start("farm", "--coordinator", site.url, "--name", "bench", "--slots", str(SLOTS), "--work-dir", work_dir)
+        site.start("farm", "--coordinator", site.url, "--name", "bench", "--slots", str(slots), "--work-dir", work_dir)
         site.wait("the farm", lambda: any(f["id"] == "bench" for f in site.api.get("/api/farms").json()))
         coordinator, farm = (psutil.Process(p.pid) for p in site.processes)
         site.wait("the farm to settle", lambda: quiet(coordinator, farm))
@@ -284,10 +290,11 @@ def main() -> None:
     parser.add_argument("--handler-batch", type=int, default=5000)
     parser.add_argument("--command-batch", type=int, default=500)
     parser.add_argument("--runs", type=int, default=3, help="Runs of each path; the table shows the median run.")
+    parser.add_argument("--slots", type=int, default=SLOTS, help="The farm's slots (and the base's limit).")
     parser.add_argument("--history", action="store_true", help="Also handler mode with history off, or in the state.")
     parser.add_argument("--one-per-key", action="store_true", help="Also handler mode with one message per key off.")
     args = parser.parse_args()
-    n = args.messages
+    n, slots = args.messages, args.slots
     noop = [shutil.which("true") or sys.executable] + ([] if shutil.which("true") else ["-c", "pass"])
     raws: list[float] = []
     handlers: list[Run] = []
@@ -299,41 +306,40 @@ def main() -> None:
             raws.append(raw_broker(Path(tmp), n))
         with tempfile.TemporaryDirectory() as tmp:
             settings = {"handler": "xtreaming.demo.worker:noop", "batch_size": args.handler_batch}
-            handlers.append(end_to_end(Path(tmp), n, settings, history=Path(tmp) / "state.history.db"))
+            handlers.append(end_to_end(Path(tmp), n, settings, history=Path(tmp) / "state.history.db", slots=slots))
         with tempfile.TemporaryDirectory() as tmp:
-            commands.append(end_to_end(Path(tmp), n, {"command": noop, "batch_size": args.command_batch}))
+            commands.append(end_to_end(Path(tmp), n, {"command": noop, "batch_size": args.command_batch}, slots=slots))
         for name, runs in variants.items():
             with tempfile.TemporaryDirectory() as tmp:
                 env, history = HISTORY_VARIANTS[name](Path(tmp))
-                runs.append(end_to_end(Path(tmp), n, settings, env, history))
+                runs.append(end_to_end(Path(tmp), n, settings, env, history, slots))
         if args.one_per_key:
             with tempfile.TemporaryDirectory() as tmp:
                 off = {**settings, "one_per_key": False}
-                keys_off.append(end_to_end(Path(tmp), n, off, history=Path(tmp) / "state.history.db"))
+                keys_off.append(end_to_end(Path(tmp), n, off, history=Path(tmp) / "state.history.db", slots=slots))
     raw = statistics.median(raws)
     handler, command = (sorted(runs, key=lambda run: run.seconds)[len(runs) // 2] for runs in (handlers, commands))
     program_ms = alone_ms(noop)
 
     table = Table(
-        title=f"{n:,} no-op messages end to end: one farm, {SLOTS} slots, embedded log (this machine), "
+        title=f"{n:,} no-op messages end to end: one farm, {slots} slots, embedded log (this machine), "
         f"median of {args.runs} run(s)"
     )
     columns = ["path", "batch", "tasks", "s", "msgs/s", "vs raw", "ms/task", "overhead ms/task"]
-    for column in [*columns, "coordinator CPU s", "farm CPU s", "farm CPU ms/task"]:
+    for column in [*columns, "tasks/s", "coordinator CPU s", "µs/task", "farm CPU s", "µs/task "]:
         table.add_column(column, justify="left" if column == "path" else "right")
-    table.add_row(
-        "raw broker: read + append", "-", "-", f"{n / raw:.2f}", f"{raw:,.0f}", "100%", "-", "-", "-", "-", "-"
-    )
+    table.add_row("raw broker: read + append", "-", "-", f"{n / raw:.2f}", f"{raw:,.0f}", "100%", *["-"] * 7)
     for label, batch, run, program in (
         ("handler mode (demo.worker:noop)", args.handler_batch, handler, 0.0),
         (f"command mode ({Path(noop[0]).name})", args.command_batch, command, program_ms),
     ):
-        per_task_ms = run.seconds * SLOTS / run.tasks * 1000
+        per_task_ms = run.seconds * slots / run.tasks * 1000
         overhead = f"{per_task_ms - program:.1f}" if program else "-"
         table.add_row(
             label, f"{batch:,}", f"{run.tasks:,}", f"{run.seconds:.2f}", f"{n / run.seconds:,.0f}",
-            f"{n / run.seconds / raw:.0%}", f"{per_task_ms:.1f}", overhead, f"{run.coordinator_cpu_s:.1f}",
-            f"{run.farm_cpu_s:.1f}", f"{run.farm_cpu_s / run.tasks * 1000:.1f}",
+            f"{n / run.seconds / raw:.0%}", f"{per_task_ms:.1f}", overhead, f"{run.tasks / run.seconds:,.0f}",
+            f"{run.coordinator_cpu_s:.1f}", f"{run.coordinator_cpu_s / run.tasks * 1e6:,.0f}",
+            f"{run.farm_cpu_s:.1f}", f"{run.farm_cpu_s / run.tasks * 1e6:,.0f}",
         )  # fmt: skip
     console = Console(width=160)
     console.print(table)

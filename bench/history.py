@@ -167,7 +167,8 @@ def run(url: str, rows: int, lookups: int) -> list[str]:
     key_ms = timed_ms([by_key(f"{rng.randrange(keys):011d}".encode()) for _ in range(lookups)])
 
     def by_message(n: int) -> Callable[[], object]:
-        return lambda: table.by_message(TOPIC, n % 8, n // 8)
+        key = f"{n * 7919 % keys:011d}".encode()  # as the log would say (see the fill)
+        return lambda: table.by_message(TOPIC, n % 8, n // 8, key)
 
     message_ms = timed_ms([by_message(rng.randrange(1, rows + 1)) for _ in range(lookups)])
     outcomes = [

@@ -1,7 +1,8 @@
 """The ``xtreaming`` command: parse arguments, call one function, map errors to exit codes.
 
 Exit codes: 0 done; 1 the run failed (the message says what, where, and what was written);
-2 bad usage; 3 done, but some input rows were rejected (listed with their line numbers).
+2 bad usage; 3 done, but some input rows were rejected (listed with their line numbers); after
+``publish --wait``: 4 some message is dead, 5 some message was still running when the wait ended.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from rich.table import Table
 from xtreaming import dlq_commands, history_commands, operator_commands, profile_commands
 from xtreaming.config import ClientSettings, Role, Settings, validated
 from xtreaming.csv_source import CsvFile, ValueFormat
-from xtreaming.defaults import DEFAULT_HOST, DEFAULT_PORT, MAX_PARTITIONS
+from xtreaming.defaults import DEFAULT_HOST, DEFAULT_PORT, MAX_PARTITIONS, MAX_PUBLISH_WAIT_S, MAX_WAITED_MESSAGES
 from xtreaming.errors import InvalidBrokerUrl, InvalidInput, InvalidTopicName, XtreamingError
 from xtreaming.farm.config import (
     DEFAULT_KEEP_FAILED,
@@ -36,6 +37,8 @@ from xtreaming.producer import DEFAULT_BATCH_SIZE
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_REJECTED_ROWS = 3
+EXIT_DEAD_MESSAGES = 4
+EXIT_STILL_RUNNING = 5
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Xtreaming: one message per client, at scale.")
 out = Console(highlight=False)
@@ -89,15 +92,29 @@ def publish(
             "broker stopped, from the line its message names. Keys are then deduplicated from that line on.",
         ),
     ] = 2,
+    wait: Annotated[
+        float | None,
+        typer.Option(
+            "--wait",
+            metavar="SECONDS",
+            max=MAX_PUBLISH_WAIT_S,
+            help=f"Then wait up to SECONDS (at most {MAX_PUBLISH_WAIT_S:g}) for each message's outcome, read from "
+            f"the topic's .ACK records, and print them; for files of at most {MAX_WAITED_MESSAGES:,} rows. "
+            "Exits 4 when some message is dead, 5 when some is still running at the timeout (it goes on).",
+        ),
+    ] = None,
     broker: BrokerOption = None,
 ) -> None:
     """Form a queue: publish one message per key of a CSV file, with a progress bar.
 
     A file, topic or option that cannot work exits 2 with nothing written; a run the broker stops exits 1
-    saying which lines were written.
+    saying which lines were written; rows rejected exit 3. With --wait: 4 when some message is dead (on the
+    .DLQ topic), else 5 when some message was still running at the timeout.
     """
-    from xtreaming.publishing import publish_csv
+    from xtreaming.publishing import outcome_table, publish_csv
 
+    if wait is not None and wait <= 0:
+        raise typer.BadParameter(f"{wait:g} seconds: wait more than 0 seconds", param_hint="--wait")
     with _failures(usage=(InvalidInput, InvalidTopicName, InvalidBrokerUrl)):
         source = CsvFile(csv_path, key_column, value_format, value_column, delimiter, encoding, from_line)
         settings = _settings()
@@ -108,6 +125,7 @@ def publish(
             partitions=partitions or settings.default_partitions,
             batch_size=batch_size,
             console=err,
+            wait_s=wait,
         )
     report, rejects = outcome.report, outcome.rejects
     out.print(
@@ -121,6 +139,14 @@ def publish(
         out.print(f"  rejected {sample}")
     if rejects.count > len(rejects.samples):
         out.print(f"  … and {rejects.count - len(rejects.samples):,} more rejected rows")
+    if wait is not None:
+        out.print(outcome_table(report))
+        dead = sum(o.status == "dead" for o in report.outcomes)
+        out.print(f"{len(report.outcomes):,} finished ({dead:,} dead); {len(report.running):,} still running")
+        if dead:
+            raise typer.Exit(EXIT_DEAD_MESSAGES)
+        if report.running:
+            raise typer.Exit(EXIT_STILL_RUNNING)
     if rejects.count:
         raise typer.Exit(EXIT_REJECTED_ROWS)
 
@@ -211,6 +237,25 @@ def farm(
         Path | None,
         typer.Option(help="PEM certificates to trust for an https:// coordinator (default: XTREAMING_CA_FILE)."),
     ] = None,
+    urgent_slots: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=1023,
+            envvar="XTREAMING_FARM_URGENT_SLOTS",
+            help="Keep the last N slots for urgent work (see --urgent-priority); fewer than --slots "
+            "(default: the coordinator's XTREAMING_URGENT_SLOTS).",
+        ),
+    ] = None,
+    urgent_priority: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=9,
+            envvar="XTREAMING_FARM_URGENT_PRIORITY",
+            help="The least priority the urgent slots take (default: the coordinator's XTREAMING_URGENT_PRIORITY, 8).",
+        ),
+    ] = None,
 ) -> None:
     """Run a farm agent: take tasks from the coordinator and run them on this machine's worker slots.
 
@@ -225,6 +270,11 @@ def farm(
     from xtreaming.farm.node import FarmNode
 
     labels = _labels(label or [])
+    if urgent_slots is not None and urgent_slots >= slots:
+        raise typer.BadParameter(
+            f"{urgent_slots} urgent slot(s) of {slots}: keep at least one ordinary slot (fewer than --slots)",
+            param_hint="--urgent-slots",
+        )
     farm_name = name or socket.gethostname()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns what matters
@@ -240,6 +290,8 @@ def farm(
             keep_failed=keep_failed,
             lease_wait_s=lease_wait,
             keep_running_when_unreachable=keep_running_when_unreachable,
+            urgent_slots=urgent_slots,
+            urgent_priority=urgent_priority,
         )
         code = FarmNode(config, client_factory=functools.partial(CoordinatorClient, ca_file=settings.ca_file)).run()
     raise typer.Exit(code)

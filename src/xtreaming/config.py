@@ -27,6 +27,8 @@ from xtreaming.defaults import (
     DEFAULT_PARTITIONS,
     DEFAULT_PORT,
     DEFAULT_TIME_ZONE,
+    DEFAULT_URGENT_PRIORITY,
+    DEFAULT_URGENT_SLOTS,
     MAX_PARTITIONS,
 )
 from xtreaming.errors import XtreamingError
@@ -91,6 +93,10 @@ class Settings(BaseSettings):
     #: The history's own database; unset: a sibling ``X.history.db`` of a SQLite state file ``X.db``, else
     #: the state store's database.
     history_database_url: str | None = None
+    #: Slots of each farm kept for queues of priority ``urgent_priority`` or above (its last ones), for farms
+    #: that do not say (``xtreaming farm --urgent-slots``); a farm always keeps at least one ordinary slot.
+    urgent_slots: int = Field(default=DEFAULT_URGENT_SLOTS, ge=0, le=1023)
+    urgent_priority: int = Field(default=DEFAULT_URGENT_PRIORITY, ge=1, le=9)
 
     @field_validator("history_retention_days")
     @classmethod

@@ -34,3 +34,12 @@ DEFAULT_HISTORY_RETENTION_DAYS: Final = 30
 DEFAULT_DLQ_REPLAY_RATE_PER_S: Final = 500.0
 #: The most a replay may ask for: a replay competes with the work topic's producers for the broker.
 DEFAULT_DLQ_REPLAY_MAX_RATE_PER_S: Final = 5000.0
+#: Slots of each farm kept for urgent work (a farm's ``--urgent-slots`` wins): none unless the site asks.
+DEFAULT_URGENT_SLOTS: Final = 0
+#: The least priority a slot kept for urgent work takes: COBSINC requests' (8), not imports' (5).
+DEFAULT_URGENT_PRIORITY: Final = 8
+#: The longest a publish may wait for its messages' outcomes (publish-and-wait): a request held open longer
+#: outlives the read timeout of most proxies in front of the coordinator.
+MAX_PUBLISH_WAIT_S: Final = 60.0
+#: The most messages one publish may wait for: the waiter keeps each one's position and outcome until it answers.
+MAX_WAITED_MESSAGES: Final = 10_000

@@ -81,6 +81,10 @@ class FarmNotFound(XtreamingError, LookupError):
     """No farm is registered under the id given."""
 
 
+class TaskOfAnotherFarm(XtreamingError, PermissionError):
+    """A farm reported a task leased to another farm."""
+
+
 class InvalidSlot(XtreamingError, ValueError):
     """A lease asked for a slot the farm did not register (its slots are 0..slots-1): refused, nothing changed."""
 

@@ -13,13 +13,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+from rich.table import Table
 from rich.text import Text
 
 from xtreaming.broker import Broker, Record
 from xtreaming.csv_source import CsvFile, Rejects
-from xtreaming.defaults import DEFAULT_PARTITIONS
-from xtreaming.errors import TopicNotFound, XtreamingError
+from xtreaming.defaults import DEFAULT_PARTITIONS, MAX_WAITED_MESSAGES
+from xtreaming.errors import InvalidInput, TopicNotFound, XtreamingError
 from xtreaming.producer import DEFAULT_BATCH_SIZE, Producer, PublishReport
 from xtreaming.topics import TopicName
 
@@ -64,16 +66,25 @@ def publish_csv(
     partitions: int = DEFAULT_PARTITIONS,
     batch_size: int = DEFAULT_BATCH_SIZE,
     console: Console | None = None,
+    wait_s: float | None = None,
 ) -> CsvOutcome:
     """Check the whole file, then publish it; nothing is written when the check fails.
 
     ``broker``: an open broker (left open) or a URL. ``partitions``: of the topic if it is created (the
-    CLI passes ``settings.default_partitions``). Raises InvalidTopicName / InvalidInput before writing;
-    PublishInterrupted when the broker fails while writing, saying what was written.
+    CLI passes ``settings.default_partitions``). ``wait_s``: then wait for each message's outcome
+    (``Producer.publish``), for a file of at most ``MAX_WAITED_MESSAGES`` rows. Raises InvalidTopicName /
+    InvalidInput before writing; PublishInterrupted when the broker fails while writing, saying what was written.
     """
     TopicName.parse(topic)
     with Producer(broker, partitions=partitions, batch_size=batch_size) as producer:
         layout = source.check_file(producer.broker.max_record_bytes)
+        rows = layout.lines - source.from_line + 1
+        if wait_s is not None and rows > MAX_WAITED_MESSAGES:
+            raise InvalidInput(
+                f"{source.path}: {rows:,} lines from line {source.from_line} on; a publish may wait for the "
+                f"outcomes of at most {MAX_WAITED_MESSAGES:,} messages: publish without --wait, or a smaller "
+                "file; nothing was published"
+            )
         ends_before = _end_offsets(producer.broker, topic)
         rejects = Rejects()
         report = PublishReport(topic)
@@ -102,10 +113,25 @@ def publish_csv(
         with progress:
             task = progress.add_task(topic, total=layout.lines - 1)
             try:
-                producer.publish(topic, records(), on_batch=written, report=report)
+                producer.publish(topic, records(), on_batch=written, report=report, wait_s=wait_s)
             except XtreamingError as exc:
                 raise PublishInterrupted(_interrupted(source, report, where, ends_before, exc)) from exc
     return CsvOutcome(report, rejects, time.perf_counter() - started)
+
+
+#: How ``outcome_table`` shows each status.
+_STATUS_STYLES = {"ok": "green", "dead": "bold red", "duplicate": "yellow"}
+
+
+def outcome_table(report: PublishReport) -> Table:
+    """Each message's outcome after a wait, in the order published: the finished ones, then those still running."""
+    table = Table("message", "key", "status", "attempts", "detail")
+    for outcome in report.outcomes:
+        status, key, detail = outcome.status, escape(outcome.key or "-"), escape(outcome.detail or "")
+        table.add_row(outcome.id, key, f"[{_STATUS_STYLES[status]}]{status}[/]", str(outcome.attempts), detail)
+    for message in report.running:
+        table.add_row(message, "", "[bold]running[/]", "", "still running when the wait ended")
+    return table
 
 
 def _end_offsets(broker: Broker, topic: str) -> dict[int, int]:

@@ -20,6 +20,8 @@ CHANGED = {
     "history_database_url": "postgresql+psycopg://xtreaming@history/db",
     "dlq_replay_rate_per_s": 50.0,
     "dlq_replay_max_rate_per_s": 100.0,
+    "urgent_slots": 1,
+    "urgent_priority": 9,
 }
 
 

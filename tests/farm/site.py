@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import psutil
 
+from tests.broker.contract import read_all
 from tests.coordinator.server import RunningCoordinator
 from tests.waiting import wait_until
 from xtreaming.broker import Message, open_broker
@@ -101,11 +102,7 @@ class Site:
         try:
             if topic not in log.list_topics():
                 return []
-            return [
-                message
-                for partition in range(log.partition_count(topic))
-                for message in log.read(topic, partition, 0, max_records=1_000_000)
-            ]
+            return [message for messages in read_all(log, topic).values() for message in messages]
         finally:
             log.close()
 

@@ -29,10 +29,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import make_url
 
+from xtreaming.broker import Broker
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.outcomes import Outcome
 from xtreaming.coordinator.store.database import Database
-from xtreaming.coordinator.store.history import HistoryTable
+from xtreaming.coordinator.store.history import Attempt, HistoryTable, MessageHistoryNotFound
 from xtreaming.errors import StoreUnavailable
 
 log = logging.getLogger("xtreaming.coordinator")
@@ -246,6 +247,19 @@ class MessageHistory:
         retention_days = options.history_retention_days
         writer = HistoryWriter(table, retention_days) if options.history_enabled else None
         return cls(table, retention_days, writer)
+
+    def of_message(self, broker: Broker, topic: str, partition: int, offset: int) -> list[Attempt]:
+        """Every attempt kept of the message at ``topic/partition/offset``, oldest first: its key read from the
+        log, then looked up in the key index. Raises MessageHistoryNotFound when the log holds no message
+        there (never written, or gone with the log's retention) or none of its attempts is kept; TopicNotFound
+        or PartitionNotFound for no such place in the log."""
+        page = broker.read(topic, partition, offset, max_records=1)
+        if not page or page[0].offset != offset:
+            raise MessageHistoryNotFound(
+                f"message {topic}/{partition}/{offset} is not in the log (never written, or gone with the log's "
+                "retention): look its key up instead"
+            )
+        return self.table.by_message(topic, partition, offset, page[0].key)
 
     def start(self) -> None:
         if self.writer is not None:

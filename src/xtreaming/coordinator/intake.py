@@ -232,8 +232,13 @@ class Intake:
             added += self._hand_out(queue, messages)
 
     def _room(self, queue: QueueRuntime, partition: int, runtime: PartitionRuntime) -> int:
-        """How many messages to read now to top up a partition's read-ahead: never past what the scout judged."""
-        room = runtime.room(queue.buffered.get(partition, 0), queue.read_ahead)
+        """How many messages to read now to top up a partition's read-ahead: none while more than half of it is
+        left (one read of many messages once half is taken, not one read per task of a single-message lane);
+        never past what the scout judged."""
+        buffered = queue.buffered.get(partition, 0)
+        if 2 * buffered > queue.read_ahead:
+            return 0
+        room = runtime.room(buffered, queue.read_ahead)
         limit = self.scout.limit(queue, partition)
         return room if limit is None else min(room, limit - runtime.next_read)
 

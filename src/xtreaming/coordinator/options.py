@@ -16,6 +16,8 @@ from xtreaming.defaults import (
     DEFAULT_HISTORY_RETENTION_DAYS,
     DEFAULT_PARTITIONS,
     DEFAULT_TIME_ZONE,
+    DEFAULT_URGENT_PRIORITY,
+    DEFAULT_URGENT_SLOTS,
 )
 
 if TYPE_CHECKING:  # the coordinator runs, and is tested, without pydantic's settings machinery
@@ -27,9 +29,9 @@ class CoordinatorOptions:
     """Site-wide coordinator settings: ``from_settings`` at the entry point, the defaults in tests.
 
     ``group``, ``time_zone``, ``default_base_max_workers``, ``heartbeat_interval_s``,
-    ``discovery_interval_s``, ``default_partitions``, the ``dlq_replay_*`` rates and the ``history_*`` options
-    are also ``Settings`` fields (``XTREAMING_GROUP``, …), with the same defaults from ``xtreaming.defaults``; the
-    others are fixed here.
+    ``discovery_interval_s``, ``default_partitions``, the ``dlq_replay_*`` rates, the ``history_*`` and
+    ``urgent_*`` options are also ``Settings`` fields (``XTREAMING_GROUP``, …), with the same defaults from
+    ``xtreaming.defaults``; the others are fixed here.
     """
 
     group: str = DEFAULT_GROUP
@@ -57,6 +59,10 @@ class CoordinatorOptions:
     history_enabled: bool = True
     history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS
     history_database_url: str | None = None
+    #: Each farm's last ``urgent_slots`` slots take only queues of ``urgent_priority`` or above, unless the farm
+    #: registers its own; always leaving it at least one ordinary slot (``farms.UrgentSlots``).
+    urgent_slots: int = DEFAULT_URGENT_SLOTS
+    urgent_priority: int = DEFAULT_URGENT_PRIORITY
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CoordinatorOptions:
@@ -73,6 +79,8 @@ class CoordinatorOptions:
             history_enabled=settings.history_enabled,
             history_retention_days=settings.history_retention_days,
             history_database_url=settings.history_database_url,
+            urgent_slots=settings.urgent_slots,
+            urgent_priority=settings.urgent_priority,
         )
 
     @property

@@ -109,6 +109,10 @@ class FarmRecord:
     last_heartbeat_at: datetime
     #: The farm process's id, new at each start (None: a farm that does not send one).
     instance: str | None = None
+    #: The farm's own urgent slots: its last ``urgent_slots`` slots take only queues of ``urgent_priority`` or
+    #: above. None: as the site says (``CoordinatorOptions.urgent_slots`` / ``urgent_priority``).
+    urgent_slots: int | None = None
+    urgent_priority: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

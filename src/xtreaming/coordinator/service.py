@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from xtreaming.broker import Broker, Message, Record
+from xtreaming.broker import Broker, Message, Position, Record
 from xtreaming.coordinator.broker_health import BrokerHealth
 from xtreaming.coordinator.catalog import Catalog
 from xtreaming.coordinator.controls import Controls
@@ -52,7 +52,7 @@ from xtreaming.coordinator.records import FarmRecord, SlotRecord, TaskRecord, Wo
 from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime
 from xtreaming.coordinator.settlement import Report, Settled
 from xtreaming.coordinator.store import Store
-from xtreaming.errors import BrokerUnavailable, InvalidSlot
+from xtreaming.errors import BrokerUnavailable, InvalidSlot, TaskOfAnotherFarm
 from xtreaming.topics import TopicName
 
 __all__ = ["Assignment", "Coordinator", "Reconciled", "Report", "Screen", "Settled"]
@@ -325,13 +325,24 @@ class Coordinator:
     # -- farms ----------------------------------------------------------------------------------
 
     def register_farm(
-        self, name: str, labels: Mapping[str, str], slots: int, instance: str | None = None, actor: str = "anonymous"
+        self,
+        name: str,
+        labels: Mapping[str, str],
+        slots: int,
+        instance: str | None = None,
+        actor: str = "anonymous",
+        *,
+        urgent_slots: int | None = None,
+        urgent_priority: int | None = None,
     ) -> FarmRecord:
         """Register (or re-register, after a restart of either side) the farm called ``name`` (audited as
         ``actor``'s); a new ``instance`` of a known farm (its process restarted) releases the tasks of the one
-        before."""
+        before. ``urgent_*``: the farm's own urgent slots (None: the site's); InvalidInput when it cannot keep them."""
         with self._lock:
-            record, replaced = self._farms.register(name, labels, slots, instance, self._clock(), actor)
+            record, replaced = self._farms.register(
+                name, labels, slots, instance, self._clock(), actor,
+                urgent_slots=urgent_slots, urgent_priority=urgent_priority,
+            )  # fmt: skip
             if replaced:
                 previous = [t.record.id for t in self._tasks.values() if t.record.farm_id == name]
                 self._release(previous, "its farm restarted")
@@ -412,11 +423,15 @@ class Coordinator:
         assignments: list[Assignment] = []
         records: list[TaskRecord] = []
         carried = 0
-        for slot in slots:
+        # Urgent slots first: urgent work goes to them, leaving the ordinary slots to the rest.
+        for slot in sorted(slots, key=farm.min_priority, reverse=True):
             if carried >= ANSWER_MESSAGES:
                 break
-            decision = schedule(self._current_snapshot(), FreeSlot(farm_id, farm.labels), now)
+            least = farm.min_priority(slot)
+            decision = schedule(self._current_snapshot(), FreeSlot(farm_id, farm.labels, least), now)
             if isinstance(decision, Idle):
+                if least:  # no urgent work: an ordinary slot may still take the rest
+                    continue
                 break
             queue = self._queues[decision.queue]
             assignments.append(self._start_task(queue, farm_id, slot, decision, now, records))
@@ -429,9 +444,12 @@ class Coordinator:
         self, farm_id: str, completions: Sequence[tuple[str, Report]], slots: Sequence[int]
     ) -> tuple[list[Settled], list[Assignment]]:
         """Settle a farm's finished tasks, then lease its idle slots: one store transaction for both.
-        A lease ``lease`` would refuse is refused before anything is settled."""
+        A lease ``lease`` would refuse, or a completion of a task leased to another farm (TaskOfAnotherFarm), is
+        refused before anything is settled."""
         with self._lock:
             farm = self._leasing_farm(farm_id, slots) if slots else None
+            for task_id, _ in completions:
+                self._check_owner(task_id, farm_id)
             told = len(self._outcomes)
             try:
                 with self._consistent(), self.store.transaction():
@@ -537,6 +555,12 @@ class Coordinator:
             task = self._tasks.get(task_id) or self._settlement.remembered(task_id)
             return None if task is None else task.record.farm_id
 
+    def _check_owner(self, task_id: str, farm_id: str) -> None:
+        """Raise TaskOfAnotherFarm when ``task_id`` is (or was lately) leased to a farm other than ``farm_id``."""
+        farm = self.farm_of_task(task_id)
+        if farm is not None and farm != farm_id:
+            raise TaskOfAnotherFarm(f"task {task_id!r} is leased to farm {farm!r}, not to {farm_id!r}")
+
     def progress(self, task_id: str, done: int, total: int) -> bool:
         """Record a task's progress; False for an unknown (finished or expired) task."""
         with self._lock:
@@ -589,12 +613,13 @@ class Coordinator:
 
     # -- producers ------------------------------------------------------------------------------
 
-    def publish(self, topic: str, records: Sequence[Record], partitions: int) -> int:
-        """Append ``records`` to the work topic ``topic`` (created when missing) and read them at once."""
+    def publish(self, topic: str, records: Sequence[Record], partitions: int) -> Sequence[Position]:
+        """Append ``records`` to the work topic ``topic`` (created when missing) and read them at once;
+        returns where each record landed, in order."""
         name = str(TopicName.parse(topic))
         with self.broker_health.watching():
             self.broker.create_topic(name, partitions)
-            self.broker.append(name, records)
+            positions = self.broker.append(name, records)
         with self._lock:
             known = name in self._queues
         if not known:
@@ -602,14 +627,16 @@ class Coordinator:
         self.refresh([name])
         with self._lock:
             self._changed.notify_all()
-        return len(records)
+        return positions
 
     # -- reading state --------------------------------------------------------------------------
 
     def explain(self, topic: str) -> str:
         """Why ``topic`` is not being served now, in the operator's words ("runnable" when it is)."""
         with self._lock:
-            return explain(self._current_snapshot(), topic, self._clock(), self._farms.live_labels())
+            busy = ((t.record.farm_id, t.record.slot) for t in self._tasks.values())
+            slots = self._farms.live_slots(busy)
+            return explain(self._current_snapshot(), topic, self._clock(), self._farms.live_labels(), slots)
 
     def queue(self, topic: str) -> QueueRuntime:
         with self._lock:

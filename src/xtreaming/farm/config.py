@@ -39,3 +39,7 @@ class FarmConfig:
     #: Keep tasks running while the coordinator does not answer, however long: it may lease them again
     #: once it counts the farm lost, and the same key may then run twice. Off: they are stopped first.
     keep_running_when_unreachable: bool = False
+    #: The last ``urgent_slots`` slots take only queues of priority ``urgent_priority`` or above (fewer than
+    #: ``slots``); None: as the coordinator's site setting says.
+    urgent_slots: int | None = None
+    urgent_priority: int | None = None

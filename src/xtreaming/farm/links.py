@@ -100,6 +100,9 @@ class Links:
             "slots": self.config.slots,
             "instance": self.instance,
         }
+        for field in ("urgent_slots", "urgent_priority"):  # sent when set: left out, the site's setting applies
+            if (value := getattr(self.config, field)) is not None:
+                body[field] = value
         backoff = Backoff()
         with self._register_lock:
             while not give_up.is_set():

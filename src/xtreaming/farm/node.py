@@ -1,12 +1,21 @@
 """The farm agent: registers, heartbeats, long-polls for tasks for its idle slots, runs them, reports.
 
-Threads: the dispatcher (``run`` / ``run_once``: lease and start tasks for idle slots), one per
-running task (``slots.Slot``: when its task ends it reports it and leases its next one in one
-round trip, so the coordinator prepares one slot's task while the farm starts another's), the
-heartbeat, the reporter (``reporting.Outbox``: results that could not go that way) and the renewal
-watch (``links``). The coordinator may go away at any moment: every call is retried with back-off,
-and results are kept until it answers again; running tasks carry on until it would count the farm
-lost, and are stopped then (``links`` says when; ``--keep-running-when-unreachable`` keeps them). A
+Threads: the dispatcher (``run`` / ``run_once``: long-polls for tasks for idle slots), one per
+running task (``slots.Slot``), the heartbeat, the reporter (``reporting.Outbox``: results that cannot
+ride on a lease request) and the renewal watch (``links``).
+
+One request for many slots. When a task ends, its thread puts the result in the outbox and, unless
+``MAX_EXCHANGES`` lease requests are out already, sends one request carrying every result waiting and
+asking work for every idle slot; it goes on while more are ready. Results that end while requests are
+out wait for the next one, so the busier the farm, the more each request carries: at one message a task,
+eight slots cost the coordinator one request per several tasks, not one per task. A second request goes
+out beside a first that has been out a while (``SECOND_EXCHANGE_AFTER_S``): a slow answer (a large batch
+settled and leased) then does not keep a slot that ended waiting for it. Once the coordinator has
+no work for a slot, the slot waits in the dispatcher's long-poll, not in a loop of requests.
+
+The coordinator may go away at any moment: every call is retried with back-off, and results are
+kept until it answers again; running tasks carry on until it would count the farm lost, and are
+stopped then (``links`` says when; ``--keep-running-when-unreachable`` keeps them). A
 task the coordinator says is no longer this farm's is killed at once. A first stop request (SIGTERM,
 Ctrl-C) takes no new tasks and lets running ones finish; a second kills them and reports them for retry.
 """
@@ -41,6 +50,11 @@ log = logging.getLogger("xtreaming.farm")
 
 #: Extra seconds the HTTP call of a long-poll may take beyond its wait.
 LEASE_MARGIN_S: Final = 10.0
+#: Lease requests sent as tasks end that may be out at once (the dispatcher's long-poll aside).
+MAX_EXCHANGES: Final = 2
+#: A second of them goes only once the first has been out this long: quick answers (tasks of one message) let
+#: results gather for one request; slow ones (large batches) do not keep a slot that ended waiting.
+SECOND_EXCHANGE_AFTER_S: Final = 0.005
 
 ClientFactory = Callable[[str, str | None], CoordinatorClient]
 
@@ -81,6 +95,11 @@ class FarmNode:
         self._backoff = Backoff()
         self._wake = threading.Event()
         self._signals = 0
+        self._exchange = threading.Lock()  # guards the three below
+        self._exchanges = 0  # lease requests out, sent as tasks ended
+        self._first_sent = 0.0  # when the oldest of them was sent (time.monotonic)
+        self._asked: set[int] = set()  # idle slots a request out asks work for
+        self._starved = False  # the last answer had no task for some slot it was asked for
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -115,10 +134,12 @@ class FarmNode:
         self._wake.clear()
         if self.aborting.is_set():
             self._kill_all()
-        idle = [slot.index for slot in self.slots if slot.idle]
+        if not self.stopping.is_set():
+            self._exchange_ready(None)  # what the threads of tasks that ended left
+        idle = self._dispatchers_slots()
         if self.stopping.is_set():
             self.outbox.handoff(True)
-            if len(idle) == len(self.slots):
+            if self.busy == 0:
                 return False
             self._wake.wait(1.0)
             return True
@@ -172,43 +193,71 @@ class FarmNode:
 
     # -- leasing --------------------------------------------------------------------------------
 
+    def _dispatchers_slots(self) -> list[int]:
+        """The idle slots no request out asks work for, while no request sent as a task ended may ask for them
+        (none is out, or the coordinator had no work for the last): the dispatcher's to long-poll for."""
+        with self._exchange:
+            if self._exchanges and not self._starved:
+                return []
+            return [slot.index for slot in self.slots if slot.idle and slot.index not in self._asked]
+
     def _lease(self, idle: list[int], wait_s: float) -> None:
-        reports = self.outbox.take_piggyback()
-        self.outbox.handoff(True)  # results finishing during the long-poll go on their own
+        with self._exchange:
+            # Since ``idle`` was read, a request sent as a task ended may have asked for a slot, or even started
+            # a task on it and been answered: only slots idle and unasked now are asked for (never two tasks
+            # on one slot).
+            idle = [index for index in idle if index not in self._asked and self.slots[index].idle]
+            self._asked.update(idle)
+        try:
+            if idle:
+                self._request(idle, wait_s, self.outbox.take_piggyback(), pause_on_failure=True)
+        finally:
+            with self._exchange:
+                self._asked.difference_update(idle)
+
+    def _request(self, idle: list[int], wait_s: float, reports: list[Report], *, pause_on_failure: bool) -> bool:
+        """One lease request: ``reports`` delivered and work asked for the ``idle`` slots (each task started on
+        one of them); True when it was answered."""
         body = {"slots": idle, "wait_s": wait_s, "completions": [{"task_id": r.task_id, **r.body} for r in reports]}
         sent = time.monotonic()
         try:
             answer = self._post_lease(body, wait_s + LEASE_MARGIN_S)
         except (CoordinatorUnreachable, ApiError) as exc:
-            self._lease_failed(exc, reports)
-            return
+            self._lease_failed(exc, reports, pause=pause_on_failure)
+            return False
         finally:
             self.outbox.done(len(reports))
         self._backoff.reset()
         self.links.reachable()
         self.links.renewed(sent)  # a lease request renews the farm's leases as a heartbeat does
-        self._take(answer, set(idle))
+        self.outbox.handoff(self.stopping.is_set())  # results ride on lease requests again
+        started = self._take(answer, set(idle))
+        if idle:
+            self._starved = started < len(idle)
+        return True
 
     def _post_lease(self, body: Mapping[str, Any], timeout_s: float) -> bytes:
         path = f"/api/farms/{self.links.farm_id}/lease"
         return self._api.post_for(path, body, accept=lease_frame.MEDIA_TYPE, timeout_s=timeout_s)
 
-    def _take(self, body: bytes, free: set[int]) -> None:
-        """Log what a lease answer settled and start its tasks on the ``free`` slots."""
+    def _take(self, body: bytes, free: set[int]) -> int:
+        """Log what a lease answer settled and start its tasks on the ``free`` slots; the tasks started."""
         try:
             answer = read_lease(body)
         except InvalidTask as exc:
             log.error("ignoring a lease answer the farm cannot read (its tasks' leases will expire): %s", exc)
-            return
+            return 0
         for settled in answer.settled:
             self.links.log_settled(settled)
-        for data, columns in answer.tasks:
-            self._start(data, columns, free)
+        return sum(self._start(data, columns, free) for data, columns in answer.tasks)
 
-    def _lease_failed(self, exc: XtreamingError, reports: list[Report]) -> None:
+    def _lease_failed(self, exc: XtreamingError, reports: list[Report], *, pause: bool) -> None:
+        """Put ``reports`` back for a later request; the dispatcher (``pause``) waits its back-off, re-registering
+        first when the coordinator forgot the farm."""
         if isinstance(exc, ApiError) and exc.status == 404:
             self.outbox.put_back(reports)
-            self.links.register(self.stopping)  # the coordinator forgot us (its state was reset)
+            if pause:
+                self.links.register(self.stopping)  # the coordinator forgot us (its state was reset)
             return
         if isinstance(exc, ApiError):
             log.error("lease refused: %s", exc)
@@ -217,22 +266,30 @@ class FarmNode:
         else:
             self.outbox.put_back(reports)
             self.links.unreachable(exc)
-        self.stopping.wait(self._backoff.next_delay())
+        self.outbox.handoff(True)  # the reporter takes them from here
+        if pause:
+            self.stopping.wait(self._backoff.next_delay())
 
-    def _start(self, data: Mapping[str, Any], columns: lease_frame.MessageColumns, free: set[int]) -> None:
+    def _start(self, data: Mapping[str, Any], columns: lease_frame.MessageColumns, free: set[int]) -> bool:
         try:
             task = Task.from_json(data, columns)
         except InvalidTask as exc:
             log.error("ignoring a task the farm cannot read (its lease will expire): %s", exc)
-            return
+            return False
         if not free:
             log.error("task %s came for no idle slot; ignored (its lease will expire)", task.task_id)
-            return
+            return False
         index = task.slot if task.slot in free else min(free)
         free.discard(index)
+        if not self.slots[index].idle:  # never: only idle slots are asked for, by one request at a time
+            log.error(
+                "task %s came for slot %d, which runs a task; ignored (its lease will expire)", task.task_id, index
+            )
+            return False
         if self.stopping.is_set():
             log.info("task %s arrived while stopping: it was leased already, so it runs", task.task_id)
         self.slots[index].start(task, self._execute, self._finished)
+        return True
 
     def _execute(self, slot: int, task: Task, control: TaskControl) -> Outcome:
         if task.handler:
@@ -242,31 +299,41 @@ class FarmNode:
     def _finished(self, slot: Slot, task: Task, outcome: Outcome) -> None:
         if not outcome.is_success:
             log.warning("task %s (%s): %s", task.task_id, task.topic, outcome.summary(len(task.messages)))
-        report = Report(task.task_id, outcome.completion())
         self.links.finished(task.task_id)  # before the slot frees: heartbeats always account for the task
-        if self._carry_on(slot, report):
-            return
+        self.outbox.put(Report(task.task_id, outcome.completion()))
         slot.release()
+        self._exchange_ready(slot)
         self._wake.set()
 
-    def _carry_on(self, slot: Slot, report: Report) -> bool:
-        """Report a finished task and lease the slot's next one in one round trip, from the slot's own
-        thread: the coordinator works on it while the dispatcher's request for other slots is still
-        out, so neither side waits for the other. True when the slot runs its next task now; False
-        (the report in the outbox when it was not delivered) for the dispatcher to take over."""
-        if self.stopping.is_set() or not report.small or not self.links.is_reachable:
-            self.outbox.put(report)
-            return False
-        body = {"slots": [slot.index], "wait_s": 0, "completions": [{"task_id": report.task_id, **report.body}]}
-        sent = time.monotonic()
-        try:
-            answer = self._post_lease(body, LEASE_MARGIN_S)
-        except (CoordinatorUnreachable, ApiError):
-            self.outbox.put(report)  # the dispatcher and the reporter know how to deal with it
-            return False
-        self.links.renewed(sent)
-        self._take(answer, {slot.index})  # one task at most: one slot was asked for
-        return slot.task is not None and slot.task.task_id != report.task_id
+    def _exchange_ready(self, slot: Slot | None) -> None:
+        """Send the results waiting and ask work for the idle slots in one request, and again while more are
+        ready, unless ``MAX_EXCHANGES`` requests are out (one of them carries these when it is answered). Idle
+        slots are asked for only while the coordinator has work; once it has none they are the dispatcher's,
+        whose long-poll waits for work. On the thread of ``slot``, whose task just ended, only until the slot has
+        its next task (it runs on this thread): the dispatcher sends what is left."""
+        while not self.stopping.is_set() and self.links.is_reachable and (slot is None or slot.idle):
+            with self._exchange:
+                if self._exchanges >= MAX_EXCHANGES or (
+                    self._exchanges and time.monotonic() - self._first_sent < SECOND_EXCHANGE_AFTER_S
+                ):
+                    return
+                idle = [] if self._starved else [s.index for s in self.slots if s.idle and s.index not in self._asked]
+                reports = self.outbox.take_piggyback()
+                if not idle and not reports:
+                    return
+                if not self._exchanges:
+                    self._first_sent = time.monotonic()
+                self._exchanges += 1
+                self._asked.update(idle)
+            try:
+                answered = self._request(idle, 0, reports, pause_on_failure=False)
+            finally:
+                with self._exchange:
+                    self._exchanges -= 1
+                    self._asked.difference_update(idle)
+                self._wake.set()  # slots still idle are the dispatcher's
+            if not answered:
+                return
 
     def _kill_all(self) -> None:
         for slot in self.slots:

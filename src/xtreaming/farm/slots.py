@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,23 +20,32 @@ Finished = Callable[["Slot", Task, Outcome], None]
 
 @dataclass(slots=True)
 class Slot:
-    """One worker slot: idle, or running ``task`` in ``thread`` under ``control``."""
+    """One worker slot: idle, or running ``task`` under ``control`` on the slot's own thread.
+
+    The thread is made at the first task and then waits for the next one: handing a task to a waiting thread
+    costs a fraction of starting a thread per task, which a lane of one-message tasks would pay every time."""
 
     index: int
     task: Task | None = None
     control: TaskControl = field(default_factory=TaskControl)
-    thread: threading.Thread | None = None
+    _next: queue.SimpleQueue[tuple[Task, TaskControl, Execute, Finished]] = field(default_factory=queue.SimpleQueue)
+    _thread: threading.Thread | None = None
 
     @property
     def idle(self) -> bool:
         return self.task is None
 
     def start(self, task: Task, execute: Execute, finished: Finished) -> None:
-        """Run ``task`` in a new thread; ``finished`` gets its outcome (never an exception)."""
+        """Run ``task`` on the slot's thread; ``finished`` gets its outcome (never an exception)."""
         self.task, self.control = task, TaskControl()
-        control = self.control
+        self._next.put((task, self.control, execute, finished))
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name=f"slot-{self.index}", daemon=True)
+            self._thread.start()
 
-        def run() -> None:
+    def _serve(self) -> None:
+        while True:
+            task, control, execute, finished = self._next.get()
             try:
                 outcome = execute(self.index, task, control)
             except Exception as exc:  # the slot must report something whatever went wrong in the farm
@@ -43,11 +53,8 @@ class Slot:
                 outcome = failed(f"farm error running the task: {type(exc).__name__}: {exc}")
             finished(self, task, outcome)
 
-        self.thread = threading.Thread(target=run, name=f"slot-{self.index}", daemon=True)
-        self.thread.start()
-
     def release(self) -> None:
-        self.task, self.thread = None, None
+        self.task = None
 
     def status(self, stopping: bool) -> dict[str, Any]:
         """This slot in a heartbeat: state, task, pid, progress and memory."""

@@ -60,7 +60,8 @@ def test_a_message_id_shows_its_attempts_oldest_first(settled: CoordinatorProces
     assert [(a["attempt"], a["result"]) for a in attempts] == [(1, "retry"), (2, "ok")]
     missing = settled.api.get(f"/api/messages/{TOPIC}/0/99")
     assert missing.status_code == 404
-    assert f"message {TOPIC}/0/99 has no history" in missing.json()["detail"]
+    assert f"message {TOPIC}/0/99 is not in the log" in missing.json()["detail"]
+    assert settled.api.get("/api/messages/MULTCOB09.1.IMPORTACAO.NADA/0/0").status_code == 404
 
 
 def test_pages_of_a_key_follow_each_other(settled: CoordinatorProcess) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -104,11 +105,38 @@ def test_a_message_shows_each_attempt_oldest_first(table: HistoryTable) -> None:
     table.write([(NOW - DAY, [outcome(4, Result.RETRY, detail="erro 1"), outcome(5)])])
     table.write([(NOW, [outcome(4, Result.DEAD, attempt=2, detail="erro 2")])])
 
-    attempts = table.by_message(TOPIC, 0, 4)
+    attempts = table.by_message(TOPIC, 0, 4, CPF)
 
     assert [(a.attempt, a.result, a.detail) for a in attempts] == [(1, "retry", "erro 1"), (2, "dead", "erro 2")]
     with pytest.raises(MessageHistoryNotFound, match=f"message {TOPIC}/2/5 has no history"):
-        table.by_message(TOPIC, 2, 5)  # offset 5 is in partition 1
+        table.by_message(TOPIC, 2, 5, CPF)  # offset 5 is in partition 1
+    with pytest.raises(MessageHistoryNotFound, match=f"message {TOPIC}/0/4 has no history"):
+        table.by_message(TOPIC, 0, 4, b"another key")  # the log says which key the message has
+
+
+def test_a_message_without_a_key_is_found_among_those_without_one(table: HistoryTable) -> None:
+    table.write([(NOW, [outcome(4, key=None), outcome(8, key=None, detail="sem chave"), outcome(12)])])
+
+    [attempt] = table.by_message(TOPIC, 0, 8, None)
+
+    assert (attempt.offset, attempt.key, attempt.detail) == (8, None, "sem chave")
+    with pytest.raises(MessageHistoryNotFound):
+        table.by_message(TOPIC, 0, 12, None)
+
+
+def test_a_history_file_of_an_earlier_version_loses_its_offset_index(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/old.history.db"
+    with sqlite3.connect(tmp_path / "old.history.db") as conn:  # as 0006 made it
+        columns = 'group_id BIGINT, partition INT, "offset" BIGINT, key BLOB, attempt INT'
+        conn.execute(f"CREATE TABLE message_history ({columns})")
+        conn.execute('CREATE INDEX ix_message_history_offset ON message_history ("offset", partition)')
+    table = HistoryTable(Database(url))
+    table.create()
+    table.close()
+
+    with sqlite3.connect(tmp_path / "old.history.db") as conn:
+        indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "ix_message_history_offset" not in indexes
 
 
 def test_a_page_size_out_of_bounds_is_refused(table: HistoryTable) -> None:

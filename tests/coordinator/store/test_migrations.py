@@ -20,7 +20,7 @@ from xtreaming.coordinator.store import MIGRATIONS, Store
 TABLES = {"profiles", "queues", "bases", "windows", "farms", "tasks", "ledger", "retries", "audit_log"}
 TABLES |= {"dead_letters", "dlq_positions", "replays"}
 TABLES |= {"history_groups", "message_history"}
-NEWEST = "0009"
+NEWEST = "0011"
 #: ``tasks`` as versions before 0002 wrote it: messages as JSON (0002 adds ``packed``, NULL for these rows).
 OLD_TASKS = table(
     "tasks",

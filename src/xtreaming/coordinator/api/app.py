@@ -34,6 +34,7 @@ from xtreaming.coordinator.metrics import CoordinatorCollector, OutcomeCounts, R
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.service import Coordinator
 from xtreaming.coordinator.store import Store
+from xtreaming.coordinator.waiters import Waiters
 from xtreaming.errors import BrokerUnavailable
 
 log = logging.getLogger("xtreaming.coordinator")
@@ -113,6 +114,8 @@ def create_app(settings: Settings, coordinator: Coordinator | None = None) -> Fa
     outcomes = OutcomeCounts(registry)
     coordinator.add_settlement_listener(outcomes)
     registry.register(CoordinatorCollector(coordinator, outcomes))
+    app.state.waiters = Waiters()  # publish-and-wait (routes/queues.py)
+    coordinator.add_settlement_listener(app.state.waiters)
     if history.writer is not None:
         registry.register(HistoryCollector(history.writer))
     publish_path = "/api/topics/"

@@ -56,10 +56,12 @@ class Problem(BaseModel):
 
 
 def status_of(exc: XtreamingError) -> int:
-    """Our errors as HTTP statuses: unknown ids 404, a record too large for the broker 413, unreachable
-    dependencies 503, bad input 422."""
+    """Our errors as HTTP statuses: unknown ids 404, what the caller may not do 403, a record too large for the
+    broker 413, unreachable dependencies 503, bad input 422."""
     if isinstance(exc, LookupError):
         return 404
+    if isinstance(exc, PermissionError):
+        return 403
     if isinstance(exc, RecordTooLarge):
         return 413
     if isinstance(exc, BrokerUnavailable | StoreUnavailable):

@@ -13,11 +13,13 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from xtreaming.config import Role
 from xtreaming.coordinator.core.pending import PendingMessage
+from xtreaming.coordinator.farms import check_urgent_slots
 from xtreaming.coordinator.figures import QueueFigures
 from xtreaming.coordinator.records import WorkSettings
 from xtreaming.defaults import MAX_PARTITIONS
 from xtreaming.keys import MAX_KEY_BYTES, key_problem
 from xtreaming.wire import lease_frame
+from xtreaming.wire.acks import FinalStatus
 from xtreaming.wire.verdict import Verdict
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
@@ -81,6 +83,15 @@ class FarmRegistration(Body):
     #: The farm process, new at each start: another instance of a known farm releases the tasks of the
     #: one before. Optional for farms that do not send one (they keep their tasks across registrations).
     instance: InstanceId | None = None
+    #: The farm's last ``urgent_slots`` slots take only queues of priority ``urgent_priority`` or above; fewer
+    #: than ``slots``. Left out: the site's setting (``XTREAMING_URGENT_SLOTS`` / ``XTREAMING_URGENT_PRIORITY``).
+    urgent_slots: int | None = Field(default=None, ge=0, le=1023)
+    urgent_priority: int | None = Field(default=None, ge=1, le=9)
+
+    @model_validator(mode="after")
+    def _one_ordinary_slot(self) -> FarmRegistration:
+        check_urgent_slots(self.slots, self.urgent_slots, self.urgent_priority)
+        return self
 
 
 class FarmRegistered(BaseModel):
@@ -187,11 +198,18 @@ class TaskSettled(SettledOut):
 
 
 class LeaseRequest(Body):
-    """Ask for tasks for idle ``slots``, after settling ``completions`` (one round trip for both)."""
+    """Ask for tasks for idle ``slots``, after settling ``completions`` (one round trip for both); either may be
+    empty, not both. A request without slots never waits."""
 
-    slots: list[SlotIndex] = Field(min_length=1, max_length=1024)
+    slots: list[SlotIndex] = Field(default_factory=list, max_length=1024)
     wait_s: float = Field(default=20.0, ge=0, le=60)
     completions: list[TaskCompletion] = Field(default_factory=list, max_length=1024)
+
+    @model_validator(mode="after")
+    def _something_asked(self) -> LeaseRequest:
+        if not self.slots and not self.completions:
+            raise ValueError("a lease request names idle slots, completions, or both")
+        return self
 
 
 class LeaseResponse(BaseModel):
@@ -371,6 +389,9 @@ class FarmRow(BaseModel):
     busy: int
     last_heartbeat_at: datetime
     lost: bool
+    #: Its last ``urgent_slots`` slots take only queues of ``urgent_priority`` or above (None: no urgent slots).
+    urgent_slots: int = 0
+    urgent_priority: int | None = None
 
 
 class Explanation(BaseModel):
@@ -413,9 +434,30 @@ class PublishRequest(Body):
     )
 
 
+class PublishedOutcome(BaseModel):
+    """A published message's final outcome (the fields of its ACK record)."""
+
+    id: str = Field(description="The message's id, TOPIC/partition/offset.")
+    key: str | None
+    status: FinalStatus = Field(
+        description="ok; dead: on the .DLQ topic after its attempts; duplicate: its key was pending or running."
+    )
+    attempts: int = Field(description="Attempts made (0 for a duplicate, which never ran).")
+    detail: str | None
+
+
 class Published(BaseModel):
+    """Messages appended; with ``wait_s``, also each one's outcome once final, and those still running then."""
+
     topic: str
     published: int
+    outcomes: list[PublishedOutcome] | None = Field(
+        default=None, description="With wait_s: the final outcomes, in the order the messages were given."
+    )
+    running: list[str] | None = Field(
+        default=None, description="With wait_s: the ids of the messages not finished when the wait ended."
+    )
+    timed_out: bool | None = Field(default=None, description="With wait_s: some message was still running.")
 
 
 class Status(BaseModel):

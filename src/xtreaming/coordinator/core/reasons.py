@@ -13,6 +13,14 @@ from xtreaming.coordinator.core.windows import WallClock, limit_at
 
 #: Said of a queue whose settings give neither a worker command nor a handler (it is never scheduled).
 NO_WORKER: Final = "no worker configured"
+#: Said of an urgent queue that the next free slot able to take it would run, while every such slot, the ones
+#: reserved for urgent work included, is busy.
+WAITING_FOR_URGENT_SLOT: Final = "waiting for an urgent slot"
+
+
+def reserved_for_urgent(priority: int) -> str:
+    """Why a slot reserved for urgent work does not take a queue of a priority below ``priority``."""
+    return f"reserved for urgent work (priority ≥ {priority})"
 
 
 def blocker(

@@ -7,6 +7,8 @@ A queue is a *candidate* for a slot when every rule below holds:
 * its base runs fewer tasks than the limit in force now: the smallest ``max_workers`` among the
   base's windows open now, else the base's default (``windows.limit_at``);
 * the slot's farm has every label the queue requires;
+* the queue's priority is at least the slot's ``min_priority``: a slot reserved for urgent work takes
+  only queues of that priority or above (an ordinary slot, 0, takes any, urgent ones included);
 * at least one pending message is eligible (``pending.leasable``, the one statement of the rule):
   its back-off (``not_before``) has passed, its key is not in flight in the topic, and no earlier
   message with the same key is still waiting (so the messages of one key run in offset order, one
@@ -40,9 +42,9 @@ from itertools import islice
 from typing import Final
 
 from xtreaming.coordinator.core.pending import PendingMessage, leasable, without
-from xtreaming.coordinator.core.reasons import blocker
+from xtreaming.coordinator.core.reasons import WAITING_FOR_URGENT_SLOT, blocker, reserved_for_urgent
 from xtreaming.coordinator.core.snapshot import Snapshot
-from xtreaming.coordinator.core.state import NO_LABELS, Labels, QueueState, fairness_key
+from xtreaming.coordinator.core.state import MIN_PRIORITY, NO_LABELS, Labels, QueueState, fairness_key
 from xtreaming.coordinator.core.windows import WallClock, wall_clock
 from xtreaming.errors import QueueNotFound
 
@@ -52,10 +54,22 @@ RUNNABLE: Final = "runnable"
 
 @dataclass(frozen=True, slots=True)
 class FreeSlot:
-    """An idle worker slot on ``farm``, which declares ``labels``."""
+    """An idle worker slot on ``farm``, which declares ``labels``; a slot reserved for urgent work takes only
+    queues of priority ``min_priority`` or above (0: any queue)."""
 
     farm: str
     labels: Labels = NO_LABELS
+    min_priority: int = MIN_PRIORITY
+
+
+@dataclass(frozen=True, slots=True)
+class SlotGroup:
+    """Slots of a connected farm that take the same queues, as ``explain`` weighs them: the farm's ``labels``,
+    the least priority they take (``FreeSlot.min_priority``) and how many of them are idle now."""
+
+    labels: Labels
+    min_priority: int = MIN_PRIORITY
+    free: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +94,13 @@ Decision = Lease | Idle
 def schedule(snapshot: Snapshot, slot: FreeSlot, now: datetime) -> Decision:
     """Decide what ``slot`` runs at ``now`` (aware). Pure: apply a lease with ``apply_lease``."""
     clock = wall_clock(now, snapshot.time_zone)
-    lease = _choose(snapshot, slot.labels, now, clock)
+    lease = _choose(snapshot, slot.labels, now, clock, slot.min_priority)
     if lease is not None:
         return lease
+    if slot.min_priority > MIN_PRIORITY:
+        ordinary = _choose(snapshot, slot.labels, now, clock)
+        if ordinary is not None:  # work the slot would run were it not reserved: all of it below the priority
+            return Idle(reserved_for_urgent(slot.min_priority), ordinary.queue)
     top = _first_in_line(snapshot)
     if top is None:
         if snapshot.paused_with_pending:
@@ -123,11 +141,16 @@ def take_batch(queue: QueueState, now: datetime) -> tuple[PendingMessage, ...]:
     return tuple(islice(leasable(queue.pending, queue.keys_in_flight, now), queue.batch_size))
 
 
-def explain(snapshot: Snapshot, queue: str, now: datetime, farms: Iterable[Labels]) -> str:
-    """Why ``queue`` is not being served at ``now`` given the connected ``farms``' labels.
+def explain(
+    snapshot: Snapshot, queue: str, now: datetime, farms: Iterable[Labels], slots: Iterable[SlotGroup] | None = None
+) -> str:
+    """Why ``queue`` is not being served at ``now`` given the connected ``farms``' labels and their ``slots``.
 
-    Returns ``RUNNABLE`` when the next free slot on some farm able to run it would go to it.
-    Raises QueueNotFound for an unknown topic.
+    Returns ``RUNNABLE`` when the next free slot on some farm able to run it would go to it. Without ``slots``
+    every farm counts as one ordinary slot, idle. With them, a queue that would take the next slot to free up,
+    every slot it may take being busy, is ``RUNNABLE`` too, unless those slots include urgent ones
+    (``WAITING_FOR_URGENT_SLOT``); a queue whose farms' only idle slots are reserved above its priority is
+    told so (``reserved_for_urgent``). Raises QueueNotFound for an unknown topic.
     """
     found = snapshot.queues.get(queue)
     if found is None:
@@ -137,29 +160,54 @@ def explain(snapshot: Snapshot, queue: str, now: datetime, farms: Iterable[Label
     reason = blocker(snapshot, found, now, clock, label_sets)
     if reason is not None:
         return reason
+    free: dict[tuple[Labels, int], int] = {}
+    for group in [SlotGroup(labels) for labels in label_sets] if slots is None else slots:
+        free[group.labels, group.min_priority] = free.get((group.labels, group.min_priority), 0) + group.free
     rival: QueueState | None = None
-    for labels in label_sets:
+    won = urgent_won = False  # it would take the next free slot of a group whose slots are all busy (reserved ones)
+    idle_to_rival = False  # an idle slot it may take goes to another queue
+    refused: int | None = None  # the least priority of the idle slots of its farms that it is below
+    for (labels, min_priority), idle in free.items():
         if not found.required_labels <= labels:
             continue
-        lease = _choose(snapshot, labels, now, clock)
+        if found.priority < min_priority:
+            if idle:
+                refused = min_priority if refused is None else min(refused, min_priority)
+            continue
+        lease = _choose(snapshot, labels, now, clock, min_priority)
         if lease is None or lease.queue == found.topic:
-            return RUNNABLE
-        rival = rival or snapshot.queues[lease.queue]
-    return RUNNABLE if rival is None else _behind(snapshot, found, rival)
+            if idle:
+                return RUNNABLE
+            won = True
+            urgent_won = urgent_won or min_priority > MIN_PRIORITY
+        else:
+            rival = rival or snapshot.queues[lease.queue]
+            idle_to_rival = idle_to_rival or idle > 0
+    if urgent_won:
+        return WAITING_FOR_URGENT_SLOT
+    if not won and rival is not None:
+        return _behind(snapshot, found, rival)
+    if refused is None or idle_to_rival:
+        return RUNNABLE
+    return f"the idle slots are {reserved_for_urgent(refused)}"
 
 
-def _choose(snapshot: Snapshot, labels: Labels, now: datetime, clock: WallClock) -> Lease | None:
-    queue = _best_candidate(snapshot, labels, now, clock)
+def _choose(
+    snapshot: Snapshot, labels: Labels, now: datetime, clock: WallClock, min_priority: int = MIN_PRIORITY
+) -> Lease | None:
+    queue = _best_candidate(snapshot, labels, now, clock, min_priority)
     if queue is None:
         return None
     # Never empty: a candidate not in back-off has a message whose key is free (``QueueState.ready_at``).
     return Lease(queue.topic, take_batch(queue, now))
 
 
-def _best_candidate(snapshot: Snapshot, labels: Labels, now: datetime, clock: WallClock) -> QueueState | None:
+def _best_candidate(
+    snapshot: Snapshot, labels: Labels, now: datetime, clock: WallClock, min_priority: int
+) -> QueueState | None:
     """The candidate the slot goes to: the first in order of service among those whose base has room,
-    that the slot's farm can run and that are not in back-off at ``now``, bases below their reserved
-    minimum first. Such a candidate always has an eligible message (see ``QueueState.ready_at``)."""
+    that the slot's farm can run, of ``min_priority`` or above and not in back-off at ``now``, bases below
+    their reserved minimum first. Such a candidate always has an eligible message (see ``QueueState.ready_at``)."""
     room = snapshot.room_at(clock)
     limits = room.limits
     # Candidates whose back-off has ended: usually few, as a queue's next change recomputes its ready_at.
@@ -168,7 +216,12 @@ def _best_candidate(snapshot: Snapshot, labels: Labels, now: datetime, clock: Wa
         if ready_at > now:
             break
         limit = limits.get(queue.base)  # None: the base is paused
-        if limit is not None and snapshot.base_running(queue.base) < limit and queue.required_labels <= labels:
+        if (
+            limit is not None
+            and snapshot.base_running(queue.base) < limit
+            and queue.required_labels <= labels
+            and queue.priority >= min_priority
+        ):
             awake.append(queue)
     reserved = {
         name for name, minimum in room.minimums.items() if snapshot.base_running(name) < min(minimum, limits[name])
@@ -176,24 +229,26 @@ def _best_candidate(snapshot: Snapshot, labels: Labels, now: datetime, clock: Wa
     if reserved:
         best = min((queue for queue in awake if queue.base in reserved), key=fairness_key, default=None)
         for name in reserved:
-            best = _better(best, _head(snapshot.candidates(name), labels))
+            best = _better(best, _head(snapshot.candidates(name), labels, min_priority))
         if best is not None:
             return best
     best = min(awake, key=fairness_key, default=None)
     # Every base in order of its first candidate: once that first is behind the best found so far,
-    # no queue of this base or of any later one can win.
+    # no queue of this base or of any later one can win; nor once it is below the slot's least priority.
     for first, name in snapshot.bases_by_first_candidate:
-        if best is not None and first >= best.fairness:
+        if (best is not None and first >= best.fairness) or -first[0] < min_priority:
             break
         limit = limits.get(name)
         if limit is not None and snapshot.base_running(name) < limit:
-            best = _better(best, _head(snapshot.candidates(name), labels))
+            best = _better(best, _head(snapshot.candidates(name), labels, min_priority))
     return best
 
 
-def _head(queues: tuple[QueueState, ...], labels: Labels) -> QueueState | None:
-    """The first of a base's candidates (free of back-off) the slot's farm can run."""
+def _head(queues: tuple[QueueState, ...], labels: Labels, min_priority: int) -> QueueState | None:
+    """The first of a base's candidates (free of back-off) the slot's farm can run, if of ``min_priority`` or above."""
     for queue in queues:
+        if queue.priority < min_priority:  # in order of service: every later one is below it too
+            return None
         if queue.required_labels <= labels:
             return queue
     return None

@@ -1,5 +1,5 @@
-"""Registered farms in the store: who they are (name and process instance), their labels and slots, and when
-each was last heard from."""
+"""Registered farms in the store: who they are (name and process instance), their labels and slots (those kept
+for urgent work included), and when each was last heard from."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ class FarmTable:
             "registered_at": record.registered_at,
             "last_heartbeat_at": record.last_heartbeat_at,
             "instance": record.instance,
+            "urgent_slots": record.urgent_slots,
+            "urgent_priority": record.urgent_priority,
         }
         with self._database.write() as conn:
             upsert(conn, FARMS, [row], keys=("id",))
@@ -61,4 +63,6 @@ def _farm_of(row: Row[Any]) -> FarmRecord:
         row.registered_at,
         row.last_heartbeat_at,
         row.instance,
+        row.urgent_slots,
+        row.urgent_priority,
     )

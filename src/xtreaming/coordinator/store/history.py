@@ -81,6 +81,8 @@ _SQLITE_CHUNKS: Final = (
         f"(SELECT id FROM {HISTORY_GROUPS.name} WHERE id < :cutoff ORDER BY id LIMIT :rows)"
     ),
 )
+#: The index on (offset, partition) that earlier versions made: a history file of its own made then still has it.
+_DROPPED_INDEX: Final = "ix_message_history_offset"
 _M = MESSAGE_HISTORY.c
 _G = HISTORY_GROUPS.c
 #: An attempt as a lookup reads it: its group's columns and its own, in ``Attempt``'s order.
@@ -157,6 +159,7 @@ class HistoryTable:
         state store the migrations create them)."""
         with self._database.write() as conn:
             METADATA.create_all(conn, tables=list(_TABLES), checkfirst=True)
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {_DROPPED_INDEX}")  # a file made by an earlier version
 
     def write(self, batches: Sequence[tuple[datetime, Sequence[Outcome]]]) -> int:
         """Store each batch's outcomes as settled at its time, in one transaction; the messages written."""
@@ -239,12 +242,14 @@ class HistoryTable:
         with self._database.read() as conn:
             return [Attempt(*row) for row in conn.execute(query)]
 
-    def by_message(self, topic: str, partition: int, offset: int) -> list[Attempt]:
-        """Every attempt of one message kept, oldest first (at most ``MAX_PAGE_ROWS``).
+    def by_message(self, topic: str, partition: int, offset: int, key: bytes | None) -> list[Attempt]:
+        """Every attempt of one message kept, oldest first (at most ``MAX_PAGE_ROWS``), found by its ``key`` (the
+        log's: the only index is the key's; a message without a key is found among all of those).
 
         Raises MessageHistoryNotFound when there is none."""
         query = (
             _select()
+            .where(_M.key.is_(None) if key is None else _M.key == key)
             .where(_M.offset == offset, _M.partition == partition, _G.topic == topic)
             .order_by(_G.at, _M.attempt)
             .limit(MAX_PAGE_ROWS)

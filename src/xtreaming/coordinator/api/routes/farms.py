@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Request, Response
 
 from xtreaming.coordinator.api.auth import Farm, Principal, Viewer
 from xtreaming.coordinator.api.deps import coordinator_of
@@ -41,7 +41,10 @@ _waiting = anyio.CapacityLimiter(MAX_WAITING_LEASES)
 def register(body: FarmRegistration, request: Request, caller: Farm) -> FarmRegistered:
     caller.check_farm(body.name)
     coordinator = coordinator_of(request)
-    record = coordinator.register_farm(body.name, body.labels, body.slots, body.instance, actor=caller.name)
+    record = coordinator.register_farm(
+        body.name, body.labels, body.slots, body.instance, actor=caller.name,
+        urgent_slots=body.urgent_slots, urgent_priority=body.urgent_priority,
+    )  # fmt: skip
     return FarmRegistered(
         farm_id=record.id,
         heartbeat_interval_s=record.heartbeat_interval_s,
@@ -84,12 +87,10 @@ def _settle_and_lease(
     coordinator: Coordinator, farm_id: str, body: LeaseRequest, framed: bool
 ) -> tuple[Response | None, list[dict[str, Any]]]:
     """Settle the completions and lease the slots; the answer, or None when it should wait for work."""
-    for completion in body.completions:
-        _check_owner(coordinator, completion.task_id, farm_id)
     completions = [(c.task_id, report_of(c)) for c in body.completions]
     results, tasks = coordinator.settle_and_lease(farm_id, completions, body.slots)
     settled = [settled_out(s) | {"task_id": c.task_id} for s, c in zip(results, body.completions, strict=True)]
-    if not tasks and body.wait_s > 0:
+    if not tasks and body.slots and body.wait_s > 0:
         return None, settled
     return _lease_answer(tasks, settled, framed), settled
 
@@ -132,15 +133,6 @@ def _check_caller(coordinator: Coordinator, task_id: str, caller: Principal) -> 
         caller.check_farm(farm)
 
 
-def _check_owner(coordinator: Coordinator, task_id: str, farm_id: str) -> None:
-    """Refuse (403) a farm's lease request that reports a task leased to another farm."""
-    farm = coordinator.farm_of_task(task_id)
-    if farm is not None and farm != farm_id:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, f"task {task_id!r} is leased to farm {farm!r}, not to {farm_id!r}"
-        )
-
-
 def report_of(body: Completion) -> Report:
     return Report(body.default, {r.id: (r.status, r.detail) for r in body.results}, body.detail)
 
@@ -174,6 +166,8 @@ def rows_of_farms(farms: Iterable[tuple[FarmRecord, bool, int]]) -> list[FarmRow
             busy=busy,
             last_heartbeat_at=record.last_heartbeat_at,
             lost=lost,
+            urgent_slots=record.urgent_slots or 0,
+            urgent_priority=record.urgent_priority if record.urgent_slots else None,
         )
         for record, lost, busy in farms
     ]

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime
 
 from xtreaming.coordinator.api.auth import Viewer
+from xtreaming.coordinator.api.deps import coordinator_of
 from xtreaming.coordinator.api.schemas import AttemptRow, HistoryPage
 from xtreaming.coordinator.history import MessageHistory
 from xtreaming.coordinator.store.history import MAX_PAGE_ROWS, Attempt, Position
@@ -61,7 +62,8 @@ def by_message(topic: str, partition: str, offset: str, request: Request, _: Vie
     parsed_topic, parsed_partition, parsed_offset = parse_message_id(f"{topic}/{partition}/{offset}")
     if parsed_partition > _MAX_PARTITION or parsed_offset > _MAX_OFFSET:
         raise InvalidInput(f"message id {topic}/{partition}/{offset}: partition or offset out of range")
-    return rows(_history(request).table.by_message(parsed_topic, parsed_partition, parsed_offset))
+    broker = coordinator_of(request).broker
+    return rows(_history(request).of_message(broker, parsed_topic, parsed_partition, parsed_offset))
 
 
 def rows(attempts: Iterable[Attempt]) -> list[AttemptRow]:

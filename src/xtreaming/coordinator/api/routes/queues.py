@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Query, Request
 
-from xtreaming.broker import Record
+from xtreaming.broker import Position, Record
 from xtreaming.broker.port import record_size
 from xtreaming.coordinator.api.auth import Admin, Operator, Viewer
 from xtreaming.coordinator.api.deps import coordinator_of
@@ -18,6 +23,7 @@ from xtreaming.coordinator.api.schemas import (
     Explanation,
     PriorityChange,
     Published,
+    PublishedOutcome,
     PublishRequest,
     QueuePage,
     QueueSelection,
@@ -28,6 +34,8 @@ from xtreaming.coordinator.api.schemas import (
 from xtreaming.coordinator.figures import QueueFigures
 from xtreaming.coordinator.queue_filter import QueueFilter
 from xtreaming.coordinator.records import QueueRecord
+from xtreaming.coordinator.waiters import Waiter, Waiters
+from xtreaming.defaults import MAX_PUBLISH_WAIT_S, MAX_WAITED_MESSAGES
 from xtreaming.errors import InvalidInput, RecordTooLarge, StoreUnavailable
 
 log = logging.getLogger("xtreaming.coordinator")
@@ -150,9 +158,26 @@ def explain(topic: str, request: Request, _: Viewer) -> Explanation:
     return Explanation(topic=topic, reason=coordinator_of(request).explain(topic))
 
 
-@router.post("/topics/{topic}/messages", response_model=Published)
-def publish(topic: str, body: PublishRequest, request: Request, who: Operator) -> Published:
-    """Publish a batch of messages to a work topic (for producers that are not Python); audited once written."""
+@router.post("/topics/{topic}/messages", response_model=Published, response_model_exclude_unset=True)
+async def publish(
+    topic: str,
+    body: PublishRequest,
+    request: Request,
+    who: Operator,
+    wait_s: Annotated[
+        float | None,
+        Query(
+            gt=0,
+            le=MAX_PUBLISH_WAIT_S,
+            description="Answer once every message's outcome is final (its ACK written), or after this many "
+            f"seconds with the ids still running (timed_out); at most {MAX_WAITED_MESSAGES:,} messages.",
+        ),
+    ] = None,
+) -> Published:
+    """Publish a batch of messages to a work topic (for producers that are not Python); audited once written.
+
+    With ``wait_s``, a request/response: the answer comes when every message is finished, or at the timeout
+    (an answer like any other: the messages still running go on and are ACKed as usual)."""
     records = []
     for index, message in enumerate(body.messages):
         try:
@@ -164,12 +189,69 @@ def publish(topic: str, body: PublishRequest, request: Request, who: Operator) -
     coordinator = coordinator_of(request)
     refuse_too_large(records, coordinator.broker.max_record_bytes)
     partitions = coordinator.options.default_partitions if body.partitions is None else body.partitions
-    count = coordinator.publish(topic, records, partitions)
+    if wait_s is None:
+        positions = await anyio.to_thread.run_sync(_publish, request, who.name, topic, records, partitions)
+        return Published(topic=topic, published=len(positions))
+    if len(records) > MAX_WAITED_MESSAGES:
+        raise InvalidInput(
+            f"a publish may wait for at most {MAX_WAITED_MESSAGES:,} messages, got {len(records):,}; publish "
+            "them in several requests, or without wait_s; nothing was published"
+        )
+    return await _publish_and_wait(request, who.name, topic, records, partitions, wait_s)
+
+
+async def _publish_and_wait(
+    request: Request, actor: str, topic: str, records: list[Record], partitions: int, wait_s: float
+) -> Published:
+    """Publish armed (``waiters.py``), then wait on the event loop, holding no thread, until every outcome is
+    final, ``wait_s`` passes or the caller goes away; the waiter is forgotten in every case."""
+    waiters: Waiters = request.app.state.waiters
+    loop, finished = asyncio.get_running_loop(), asyncio.Event()
+
+    def wake() -> None:  # called on the thread that settled the last message
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(finished.set)
+
+    def publish_armed() -> Waiter:
+        with waiters.armed(topic) as arming:  # before the append: a fast farm may settle a message at once
+            return arming.watch(_publish(request, actor, topic, records, partitions), wake)
+
+    waiter = await anyio.to_thread.run_sync(publish_armed)
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(_cancel_on_disconnect, request, group.cancel_scope)
+            with anyio.move_on_after(wait_s):
+                await finished.wait()
+            group.cancel_scope.cancel()
+    finally:
+        waiters.forget(waiter)
+    running = waiter.running()
+    return Published(
+        topic=topic,
+        published=len(records),
+        outcomes=[PublishedOutcome.model_validate(asdict(o)) for o in waiter.outcomes()],
+        running=running,
+        timed_out=bool(running),
+    )
+
+
+async def _cancel_on_disconnect(request: Request, scope: anyio.CancelScope) -> None:
+    """Cancel ``scope`` when the caller goes away (its body is read: the next message is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    scope.cancel()
+
+
+def _publish(request: Request, actor: str, topic: str, records: list[Record], partitions: int) -> Sequence[Position]:
+    """Append and audit (on a worker thread: this waits on the broker and the store); where each record landed."""
+    coordinator = coordinator_of(request)
+    positions = coordinator.publish(topic, records, partitions)
+    count = len(positions)
     try:  # the messages are in the log: a store that cannot take the audit entry must not make the caller retry
-        coordinator.store.audit(who.name, "topic.publish", topic, {"messages": count, "partitions": partitions})
+        coordinator.store.audit(actor, "topic.publish", topic, {"messages": count, "partitions": partitions})
     except StoreUnavailable as exc:
-        log.error("publish of %d message(s) to %s by %s not audited: %s", count, topic, who.name, exc)
-    return Published(topic=topic, published=count)
+        log.error("publish of %d message(s) to %s by %s not audited: %s", count, topic, actor, exc)
+    return positions
 
 
 def refuse_too_large(records: list[Record], limit: int | None) -> None:
