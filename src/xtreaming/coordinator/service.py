@@ -123,6 +123,9 @@ class Coordinator:
         # on): a publish's refresh then reads what it appended, and an older watermark never lands after a newer.
         self._refreshing = threading.Lock()
         self._committing = threading.Lock()
+        #: Queues whose read-ahead a lease brought to half or less: ``top_up_wanted`` reads them without the lock.
+        self._reads_wanted: set[str] = set()
+        self._read_wake = threading.Event()
         #: Why memory may be ahead of the store (a write failed midway), or None: see the module docstring.
         self._stale: str | None = None
         #: Told each settlement's outcomes once they are durable (``outcomes.py``).
@@ -513,9 +516,7 @@ class Coordinator:
         queue.running.add(task_id)
         queue.last_served = now
         queue.hold_keys(e.key for e in entries)
-        for partition in {e.partition for e in entries}:
-            with suppress(BrokerUnavailable):  # read fully or not at all; the background loop retries
-                self._intake.read(queue, partition)  # top up at once: the next slot may want it
+        self._top_up(queue, {e.partition for e in entries})
         self._dirty.add(queue.topic)
         return Assignment(
             task_id=task_id,
@@ -525,6 +526,30 @@ class Coordinator:
             messages=leased,
             deadline_at=record.deadline_at,
         )
+
+    def _top_up(self, queue: QueueRuntime, partitions: Iterable[int]) -> None:
+        """After a lease took from ``partitions``: while the queue holds less than a batch, they are read now
+        (the lock held: the next slot's task would come out short); otherwise one at half its read-ahead or
+        less is left to ``top_up_wanted``, which reads without the lock while what is left serves the next
+        leases (on Kafka a read is a round trip, which nothing should wait for)."""
+        short = sum(queue.buffered.values()) < queue.record.settings.batch_size
+        for partition in partitions:
+            if short:
+                with suppress(BrokerUnavailable):  # read fully or not at all; the background loop retries
+                    self._intake.read(queue, partition)
+            elif 2 * queue.buffered.get(partition, 0) <= queue.read_ahead:
+                self._reads_wanted.add(queue.topic)
+                self._read_wake.set()
+
+    def top_up_wanted(self, timeout_s: float) -> int:
+        """Wait up to ``timeout_s`` for leases to bring a queue's read-ahead to half, then read those queues
+        ahead without the lock (``refresh``); the messages made pending. For a thread of its own."""
+        if not self._read_wake.wait(timeout_s):
+            return 0
+        self._read_wake.clear()
+        with self._lock:
+            topics, self._reads_wanted = self._reads_wanted, set()
+        return self.refresh(topics)
 
     def _current_snapshot(self) -> Snapshot:
         if self._snapshot is None:

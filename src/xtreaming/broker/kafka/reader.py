@@ -32,6 +32,8 @@ log = logging.getLogger("xtreaming.broker.kafka")
 
 #: Partitions kept assigned to the reading consumer; the least recently read are unassigned past this.
 MAX_STREAMS: Final = 256
+#: Records one consume takes from what librdkafka fetched.
+FETCH_RECORDS: Final = 1000
 #: At most this many partitions get their end checked with a fetch per ``ends`` call (the others in
 #: later calls): checking assigns them, and more than ``MAX_STREAMS`` would evict each other.
 MAX_CHECKS: Final = 64
@@ -220,8 +222,15 @@ class KafkaReader:
         return int(answer.offset) if answer.offset != _NO_OFFSET else 0
 
     def _fetch(self, timeout_s: float, reading: tuple[str, int] | None) -> None:
-        """Consume what librdkafka has fetched into the partitions' buffers; pause full ones."""
-        for raw in self._consumer.consume(1000, timeout=timeout_s):
+        """Consume what librdkafka has fetched into the partitions' buffers; pause full ones. Waits up to
+        ``timeout_s`` for the first record only: ``consume(n, timeout)`` returns after n records or the whole
+        timeout, so asking for many at once made a read of a record just written wait the full timeout."""
+        raws = self._consumer.consume(FETCH_RECORDS, timeout=0)
+        if not raws:
+            raws = self._consumer.consume(1, timeout=timeout_s)
+            if raws:
+                raws += self._consumer.consume(FETCH_RECORDS - 1, timeout=0)
+        for raw in raws:
             error = raw.error()
             if error is not None:
                 if error.fatal() or error.code() in MISSING_TOPIC:
