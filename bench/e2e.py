@@ -69,11 +69,12 @@ ACK = (
 )
 
 
-def fill(path: Path, count: int) -> None:
+def fill(path: Path, count: int, topic: str = TOPIC, value: bytes = VALUE) -> None:
+    """``count`` messages of distinct keys (``00000000000`` on) in ``topic`` (4 partitions) of the embedded log."""
     log = SqliteBroker(path)
-    log.create_topic(TOPIC, 4)
+    log.create_topic(topic, 4)
     for start in range(0, count, 10_000):
-        log.append(TOPIC, [Record(f"{i:011d}".encode(), VALUE) for i in range(start, min(count, start + 10_000))])
+        log.append(topic, [Record(f"{i:011d}".encode(), value) for i in range(start, min(count, start + 10_000))])
     log.close()
 
 

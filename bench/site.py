@@ -61,9 +61,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cpu import cpu_s
-from e2e import BenchSite
-from xtreaming.broker import Record
-from xtreaming.broker.sqlite import SqliteBroker
+from e2e import BenchSite, fill
 from xtreaming.defaults import DEFAULT_DISCOVERY_INTERVAL_S, DEFAULT_HEARTBEAT_INTERVAL_S
 from xtreaming.farm.config import DEFAULT_LEASE_WAIT_S
 from xtreaming.farm.links import MAX_REPORTING
@@ -342,15 +340,6 @@ class Point:
         return "coordinator"
 
 
-def fill(path: Path, count: int) -> None:
-    """``count`` messages of distinct keys in the COBSINC topic of the embedded log."""
-    log = SqliteBroker(path)
-    log.create_topic(TOPIC, 4)
-    for start in range(0, count, 10_000):
-        log.append(TOPIC, [Record(f"{i:011d}".encode(), VALUE) for i in range(start, min(count, start + 10_000))])
-    log.close()
-
-
 def measure(root: Path, farms: int, slots: int, task_s: float, args: argparse.Namespace) -> Point:
     """One point of the grid on a fresh site (see the module docstring)."""
     offered = farms * slots / task_s
@@ -363,7 +352,7 @@ def measure(root: Path, farms: int, slots: int, task_s: float, args: argparse.Na
         site.wait("the coordinator", lambda: site.api.get("/healthz").status_code == 200)
         settings = {"handler": NOOP, "batch_size": 1}
         site.api.post("/api/profiles", json={"pattern": ".*", "settings": settings}).raise_for_status()
-        fill(root / "log.db", int(offered * (args.warmup + args.duration + 10)) + farms * slots)
+        fill(root / "log.db", int(offered * (args.warmup + args.duration + 10)) + farms * slots, TOPIC, VALUE)
         site.wait("the queue", lambda: site.api.get(f"/api/queues/{TOPIC}").status_code == 200)
         site.api.patch(f"/api/bases/{BASE}", json={"max_workers": farms * slots}).raise_for_status()
         go, ready, out = context.Event(), context.Queue(), context.Queue()
