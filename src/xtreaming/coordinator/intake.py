@@ -233,12 +233,10 @@ class Intake:
 
     def _room(self, queue: QueueRuntime, partition: int, runtime: PartitionRuntime) -> int:
         """How many messages to read now to top up a partition's read-ahead: none while more than half of it is
-        left (one read of many messages once half is taken, not one read per task of a single-message lane);
-        never past what the scout judged."""
-        buffered = queue.buffered.get(partition, 0)
-        if 2 * buffered > queue.read_ahead:
+        left (``QueueRuntime.half_read``); never past what the scout judged."""
+        if not queue.half_read(partition):
             return 0
-        room = runtime.room(buffered, queue.read_ahead)
+        room = runtime.room(queue.buffered.get(partition, 0), queue.read_ahead)
         limit = self.scout.limit(queue, partition)
         return room if limit is None else min(room, limit - runtime.next_read)
 

@@ -131,6 +131,11 @@ class QueueRuntime:
         share = -(-2 * self.record.settings.batch_size // max(1, len(self.partitions)))
         return max(share, MIN_READ_AHEAD)
 
+    def half_read(self, partition: int) -> bool:
+        """Whether leases took half or more of the partition's read-ahead: it is worth topping up (one read of
+        many messages then, not one read per task of a single-message lane)."""
+        return 2 * self.buffered.get(partition, 0) <= self.read_ahead
+
     def restore_partition(self, partition: int, state: LedgerState | None) -> PartitionRuntime:
         runtime = self.partitions.get(partition)
         if runtime is None:

@@ -537,7 +537,7 @@ class Coordinator:
             if short:
                 with suppress(BrokerUnavailable):  # read fully or not at all; the background loop retries
                     self._intake.read(queue, partition)
-            elif 2 * queue.buffered.get(partition, 0) <= queue.read_ahead:
+            elif queue.half_read(partition):
                 self._reads_wanted.add(queue.topic)
                 self._read_wake.set()
 

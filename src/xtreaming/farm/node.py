@@ -136,18 +136,15 @@ class FarmNode:
             self._kill_all()
         if not self.stopping.is_set():
             self._exchange_ready(None)  # what the threads of tasks that ended left
-        idle = self._dispatchers_slots()
         if self.stopping.is_set():
             self.outbox.handoff(True)
             if self.busy == 0:
                 return False
             self._wake.wait(1.0)
             return True
-        if not idle:
+        if not self._lease(self.config.lease_wait_s if wait_s is None else wait_s):
             self.outbox.handoff(False)  # the slot that frees up first carries the results
             self._wake.wait(1.0)
-            return True
-        self._lease(idle, self.config.lease_wait_s if wait_s is None else wait_s)
         return True
 
     def stop(self) -> None:
@@ -193,27 +190,25 @@ class FarmNode:
 
     # -- leasing --------------------------------------------------------------------------------
 
-    def _dispatchers_slots(self) -> list[int]:
-        """The idle slots no request out asks work for, while no request sent as a task ended may ask for them
-        (none is out, or the coordinator had no work for the last): the dispatcher's to long-poll for."""
-        with self._exchange:
-            if self._exchanges and not self._starved:
-                return []
-            return [slot.index for slot in self.slots if slot.idle and slot.index not in self._asked]
+    def _unasked(self) -> list[int]:
+        """The idle slots no request out asks work for (``_exchange`` held): read and marked asked under one
+        hold of the lock, so that a slot is never asked for, and given a task, twice."""
+        return [slot.index for slot in self.slots if slot.idle and slot.index not in self._asked]
 
-    def _lease(self, idle: list[int], wait_s: float) -> None:
+    def _lease(self, wait_s: float) -> bool:
+        """Long-poll for the idle slots no request asks for, while no request sent as a task ended may ask for
+        them (none is out, or the coordinator had no work for the last); False when there were none."""
         with self._exchange:
-            # Since ``idle`` was read, a request sent as a task ended may have asked for a slot, or even started
-            # a task on it and been answered: only slots idle and unasked now are asked for (never two tasks
-            # on one slot).
-            idle = [index for index in idle if index not in self._asked and self.slots[index].idle]
+            idle = [] if self._exchanges and not self._starved else self._unasked()
             self._asked.update(idle)
+        if not idle:
+            return False
         try:
-            if idle:
-                self._request(idle, wait_s, self.outbox.take_piggyback(), pause_on_failure=True)
+            self._request(idle, wait_s, self.outbox.take_piggyback(), pause_on_failure=True)
         finally:
             with self._exchange:
                 self._asked.difference_update(idle)
+        return True
 
     def _request(self, idle: list[int], wait_s: float, reports: list[Report], *, pause_on_failure: bool) -> bool:
         """One lease request: ``reports`` delivered and work asked for the ``idle`` slots (each task started on
@@ -317,7 +312,7 @@ class FarmNode:
                     self._exchanges and time.monotonic() - self._first_sent < SECOND_EXCHANGE_AFTER_S
                 ):
                     return
-                idle = [] if self._starved else [s.index for s in self.slots if s.idle and s.index not in self._asked]
+                idle = [] if self._starved else self._unasked()
                 reports = self.outbox.take_piggyback()
                 if not idle and not reports:
                     return
