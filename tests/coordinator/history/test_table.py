@@ -16,15 +16,7 @@ from tests.services import fresh_postgres_schema
 from xtreaming.coordinator.outcomes import Outcome, Result
 from xtreaming.coordinator.schema import HISTORY_GROUPS, MESSAGE_HISTORY
 from xtreaming.coordinator.store.database import Database
-from xtreaming.coordinator.store.history import (
-    _SQLITE_JSON_INSERT,
-    ROWS_PER_STATEMENT,
-    Attempt,
-    HistoryTable,
-    MessageHistoryNotFound,
-    json_rows,
-    message_rows,
-)
+from xtreaming.coordinator.store.history import ROWS_PER_STATEMENT, Attempt, HistoryTable, MessageHistoryNotFound
 
 DAY = timedelta(days=1)
 
@@ -228,44 +220,3 @@ def test_a_flush_of_several_statements_lands_whole(table: HistoryTable, store_ur
         offsets = sorted(conn.execute(select(MESSAGE_HISTORY.c.offset)).scalars())
     database.close()
     assert offsets == list(range(len(told)))
-
-
-@pytest.mark.parametrize(
-    ("key", "travels_as_json"),
-    [
-        (b"12345678909", True),
-        ("ação 😀".encode(), True),
-        (b"a\\u0000b", True),  # a backslash and "u0000" as text, not a NUL
-        (None, False),
-        (b"a\x00b", False),  # SQLite's text would end at the NUL
-        (b"\xff\xfe", False),  # not UTF-8
-        (b"\xed\xa0\x80", False),  # a lone surrogate encoded: not UTF-8
-    ],
-)
-def test_a_flush_takes_sqlites_json_path_only_with_keys_it_keeps_exactly(
-    key: bytes | None, travels_as_json: bool, tmp_path: Path
-) -> None:
-    plain = [(1, [outcome(1, key=b"00000000001")])]
-    assert (json_rows([*plain, (2, [outcome(2, key=key)])]) is not None) is travels_as_json
-
-    with history_table(f"sqlite:///{tmp_path / 'state.db'}") as table:  # either path: the key back, byte for byte
-        table.write([(NOW, [outcome(1, key=b"00000000001"), outcome(2, key=key), outcome(2**63 - 1, key=key)])])
-        assert [a.key for a in table.by_message(TOPIC, 2, 2, key)] == [key]
-        assert [a.offset for a in table.by_message(TOPIC, (2**63 - 1) % 4, 2**63 - 1, key)] == [2**63 - 1]
-
-
-def test_sqlites_json_path_stores_the_rows_the_bound_statements_store(tmp_path: Path) -> None:
-    told = [outcome(i, Result.RETRY if i % 3 else Result.OK, key=f"{i % 5:011d}é".encode(), attempt=i % 4 + 1)
-            for i in range(50)]  # fmt: skip
-    members_of = [(7, told[:20]), (9, told[20:])]
-    document = json_rows(members_of)
-    assert document is not None
-
-    connection = sqlite3.connect(tmp_path / "rows.db")
-    connection.execute('CREATE TABLE message_history (group_id, partition, "offset", key, attempt)')
-    connection.execute(_SQLITE_JSON_INSERT, (document,))
-    stored = connection.execute("SELECT * FROM message_history ORDER BY rowid").fetchall()
-    types = connection.execute("SELECT DISTINCT typeof(group_id), typeof(offset), typeof(key) FROM message_history")
-    assert types.fetchall() == [("integer", "integer", "blob")]
-    connection.close()
-    assert stored == sorted(message_rows(members_of), key=lambda row: row[3])  # in key order: the index's

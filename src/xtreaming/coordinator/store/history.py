@@ -14,14 +14,11 @@ the key index (key, group id) from the first id of its start, then the groups' o
 removes the ids before the cutoff's first, which are all of groups settled before it (one settled
 out of order goes a pass later).
 
-Writing in the driver's own SQL, the settlement time converted once per batch, instead of SQLAlchemy's
-per-row processing (tested against the plain Core reading in ``tests/coordinator/history``). On SQLite a
-flush's message rows travel as one JSON parameter that SQLite expands (``json_each``), sorts and inserts
-itself, without the interpreter's lock that binding five values a message holds, so the coordinator's own
-threads barely notice the writer; a flush with a key JSON text cannot carry exactly (none, not UTF-8, a NUL)
-binds plain tuples instead, ``ROWS_PER_STATEMENT`` rows per statement, as PostgreSQL always does. Either way
-the messages go in key order: the key index is updated page after page instead of at random (measured: a
-third cheaper). Reading is plain Core.
+Writing plain tuples in the driver's own SQL, ``ROWS_PER_STATEMENT`` rows per statement, the settlement
+time converted once per batch, instead of SQLAlchemy's per-row processing (tested against the plain Core
+reading in ``tests/coordinator/history``). Each flush's messages are sorted by key before they are
+inserted: the key index is updated in order, page after page, instead of at random (measured: a third
+cheaper). Reading is plain Core.
 
 PostgreSQL. Both tables are partitioned by the ids of each day (UTC), ``<table>_YYYYMMDD``, created
 before rows of that day are written (``ensure_days``); retention drops every day that ended before the
@@ -35,11 +32,10 @@ message outlives the retention by at most a flush's span, or until the next pass
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from itertools import chain, groupby, repeat
+from itertools import chain, groupby
 from operator import itemgetter
 from typing import Any, Final
 
@@ -84,15 +80,6 @@ _SQLITE_CHUNKS: Final = (
         f"DELETE FROM {HISTORY_GROUPS.name} WHERE id IN "
         f"(SELECT id FROM {HISTORY_GROUPS.name} WHERE id < :cutoff ORDER BY id LIMIT :rows)"
     ),
-)
-#: A message's own columns, in ``message_history``'s order after its group id, picked from its ``Outcome``.
-_OWN_COLUMNS: Final = tuple(itemgetter(i) for i in (2, 3, 4, 5))
-#: SQLite: a flush's message rows from one JSON parameter (``json_rows``), in key order. Binding five parameters a
-#: message holds the interpreter's lock; parsing and sorting here is SQLite's work, done without it (measured: half
-#: the Python time a flush takes from the coordinator's other threads).
-_SQLITE_JSON_INSERT: Final = (
-    f'INSERT INTO {MESSAGE_HISTORY.name} (group_id, partition, "offset", key, attempt) '
-    "SELECT value->>0, value->>1, value->>2, CAST(value->>3 AS BLOB), value->>4 FROM json_each(?) ORDER BY value->>3"
 )
 #: The index on (offset, partition) that earlier versions made: a history file of its own made then still has it.
 _DROPPED_INDEX: Final = "ix_message_history_offset"
@@ -180,35 +167,30 @@ class HistoryTable:
             dialect = conn.dialect.name
             if self._last_id is None:
                 self._last_id = conn.execute(select(func.max(_G.id))).scalar() or 0
-            groups, members_of = self._rows(dialect, batches)
+            groups, messages = self._rows(dialect, batches)
             if dialect == "postgresql" and groups:  # ids grow: the days from the first's to the last's
                 first, last = day_of_id(groups[0][0]), day_of_id(groups[-1][0])
                 self._ensure_days(conn, {first + timedelta(days=n) for n in range((last - first).days + 1)})
+            _sort_by_key(messages)
             _insert(conn, HISTORY_GROUPS, groups, GROUPS_PER_STATEMENT)
-            document = json_rows(members_of) if dialect == "sqlite" else None
-            if document is not None:
-                conn.exec_driver_sql(_SQLITE_JSON_INSERT, (document,))
-            else:
-                messages = message_rows(members_of)
-                _sort_by_key(messages)
-                _insert(conn, MESSAGE_HISTORY, messages, ROWS_PER_STATEMENT)
-        return sum(len(members) for _, members in members_of)
+            _insert(conn, MESSAGE_HISTORY, messages, ROWS_PER_STATEMENT)
+        return len(messages)
 
     def _rows(
         self, dialect: str, batches: Sequence[tuple[datetime, Sequence[Outcome]]]
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[int, list[Outcome]]]]:
-        """The group rows of ``batches``, with new group ids, and each group's id with its outcomes."""
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The group rows and message rows of ``batches``, with new group ids."""
         last_id = self._last_id or 0
         groups: list[tuple[Any, ...]] = []
-        members_of: list[tuple[int, list[Outcome]]] = []
+        messages: list[tuple[Any, ...]] = []
         for at, outcomes in batches:
             first_id, stored_at = first_id_at(at), _driver_time(dialect, at)
             for shared, members in groupby(outcomes, _GROUP_OF):
                 last_id = max(last_id + 1, first_id)
                 groups.append((last_id, stored_at, *shared))
-                members_of.append((last_id, list(members)))
+                messages.extend((last_id, o[2], o[3], o[4], o[5]) for o in members)
         self._last_id = last_id  # ids of a transaction that fails are not reused: harmless gaps
-        return groups, members_of
+        return groups, messages
 
     def ensure_days(self, days: Iterable[date]) -> None:
         """Create the partitions of ``days`` ahead of their rows (PostgreSQL; nothing to do on SQLite)."""
@@ -310,32 +292,6 @@ class HistoryTable:
             removed = conn.execute(delete(MESSAGE_HISTORY).where(_M.group_id < first)).rowcount
             conn.execute(delete(HISTORY_GROUPS).where(_G.id < first))
             return removed
-
-
-def message_rows(members_of: Iterable[tuple[int, list[Outcome]]]) -> list[tuple[Any, ...]]:
-    """Each message's row, ``(group id, partition, offset, key, attempt)``, built at C speed (``map``, ``zip``)."""
-    rows: list[tuple[Any, ...]] = []
-    for group_id, members in members_of:
-        own = (map(getter, members) for getter in _OWN_COLUMNS)
-        rows.extend(zip(repeat(group_id, len(members)), *own, strict=True))
-    return rows
-
-
-def json_rows(members_of: Iterable[tuple[int, list[Outcome]]]) -> str | None:
-    """The message rows as one JSON document for SQLite's ``json_each`` (``_SQLITE_JSON_INSERT``); None when a key
-    cannot travel as JSON text: none, not UTF-8, or holding a NUL (SQLite's text ends there)."""
-    rows: list[tuple[Any, ...]] = []
-    partition, offset, key, attempt = _OWN_COLUMNS
-    for group_id, members in members_of:
-        try:
-            keys = list(map(bytes.decode, map(key, members)))  # a None key raises TypeError
-        except (TypeError, UnicodeDecodeError):
-            return None
-        if "\0" in "".join(keys):
-            return None
-        columns = (map(partition, members), map(offset, members), keys, map(attempt, members))
-        rows.extend(zip(repeat(group_id, len(members)), *columns, strict=True))
-    return json.dumps(rows, separators=(",", ":"))
 
 
 def _sort_by_key(rows: list[tuple[Any, ...]]) -> None:
