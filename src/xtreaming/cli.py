@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from xtreaming import dlq_commands, history_commands, operator_commands, profile_commands
+from xtreaming import dlq_commands, history_commands, operator_commands, profile_commands, schedule_commands
 from xtreaming.config import ClientSettings, Role, Settings, validated
 from xtreaming.csv_source import CsvFile, ValueFormat
 from xtreaming.defaults import DEFAULT_HOST, DEFAULT_PORT, MAX_PARTITIONS, MAX_PUBLISH_WAIT_S, MAX_WAITED_MESSAGES
@@ -159,7 +159,7 @@ def topics(broker: BrokerOption = None) -> None:
     with _failures():
         log = open_broker(broker or _settings().broker_url)
         try:
-            table = Table("topic", "partitions", "messages")
+            table = Table("Tópico", "Partições", "Mensagens")
             for name in log.list_topics():
                 table.add_row(name, str(log.partition_count(name)), f"{sum(log.end_offsets(name).values()):,}")
         finally:
@@ -209,7 +209,8 @@ def demo(
 @app.command()
 def farm(
     coordinator: Annotated[
-        str | None, typer.Option("--coordinator", help="Coordinator URL (default: XTREAMING_URL).")
+        str | None,
+        typer.Option("--coordinator", help="Coordinator URL, or several comma-separated (default: XTREAMING_URL)."),
     ] = None,
     slots: Annotated[int, typer.Option(min=1, max=1024, help="Worker slots: tasks run at once.")] = DEFAULT_SLOTS,
     label: Annotated[
@@ -417,6 +418,7 @@ _add_group(operator_commands.window_app, "window")
 _add_group(operator_commands.bulk_app, "bulk")
 _add_group(profile_commands.profile_app, "profile")
 _add_group(dlq_commands.dlq_app, "dlq")
+_add_group(schedule_commands.schedule_app, "schedule")
 
 
 def main() -> None:

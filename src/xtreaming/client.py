@@ -1,4 +1,9 @@
-"""The coordinator's HTTP client (httpx): what the CLI and the farm agent call."""
+"""The coordinator's HTTP client (httpx): what the CLI and the farm agent call.
+
+Several coordinators. ``url`` may name several, comma-separated (``http://a:8700,http://b:8700``): a request
+goes to the one that answered last; one that does not answer, or answers as a standby (503 naming the leader,
+``api/leader_gate.py``), is left for the leader it names, else for the next URL, each tried once per request.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,11 @@ class CoordinatorUnreachable(XtreamingError, ConnectionError):
     """No answer from the coordinator at all."""
 
 
+class NoLeader(ApiError):
+    """Every coordinator tried answered as a standby (503 naming no leader that answers): a takeover is under way,
+    or the leader cannot reach the state store. Worth asking again soon: a takeover takes seconds."""
+
+
 class CoordinatorClient:
     """Calls the coordinator's ``/api`` with an optional bearer token."""
 
@@ -39,12 +49,14 @@ class CoordinatorClient:
     ) -> None:
         """``ca_file``: PEM certificates to trust for an ``https://`` URL besides the system's (a private CA)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.url = url.rstrip("/")
+        #: Every coordinator given, in order; ``url`` is the one asked first (the last that answered).
+        self.urls = coordinator_urls(url)
+        self.url = self.urls[0]
         verify: ssl.SSLContext | bool = True
         if ca_file is not None:
             verify = ssl.create_default_context()
             verify.load_verify_locations(cafile=os.fspath(ca_file))
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s, verify=verify)
+        self._http = httpx.Client(headers=headers, timeout=timeout_s, verify=verify)
 
     def get(self, path: str, **params: Any) -> Any:
         return self._call("GET", path, params={k: v for k, v in params.items() if v is not None})
@@ -78,15 +90,67 @@ class CoordinatorClient:
         return response.json()
 
     def _send(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(
-                method, path, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT, **kwargs
+        """Send to the coordinator that leads (see the module docstring); raises CoordinatorUnreachable when none
+        answers, ApiError for a refusal (a 503 from a standby when every one tried stands by)."""
+        tried: list[str] = []
+        target = self.url
+        while True:
+            tried.append(target)
+            try:
+                response = self._http.request(
+                    method,
+                    target + path,
+                    timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                    **kwargs,
+                )
+            except httpx.TransportError as exc:
+                following = self._next(tried)
+                if following is None:
+                    raise CoordinatorUnreachable(f"coordinator at {target} did not answer: {exc}") from exc
+                target = following
+                continue
+            standby, leader = _standby_answer(response)
+            following = (
+                (leader if leader is not None and leader not in tried else self._next(tried)) if standby else None
             )
-        except httpx.TransportError as exc:
-            raise CoordinatorUnreachable(f"coordinator at {self.url} did not answer: {exc}") from exc
-        if response.status_code >= 400:
-            raise ApiError(response.status_code, _detail(response))
-        return response
+            if following is not None:
+                target = following
+                continue
+            if not standby:
+                self.url = target  # answered: asked first from now on
+            if standby:
+                raise NoLeader(response.status_code, _detail(response))
+            if response.status_code >= 400:
+                raise ApiError(response.status_code, _detail(response))
+            return response
+
+    def _next(self, tried: list[str]) -> str | None:
+        """The first coordinator given that this request has not tried, or None."""
+        return next((url for url in self.urls if url not in tried), None)
+
+
+def coordinator_urls(url: str) -> list[str]:
+    """The coordinators named in ``url`` (comma-separated), each without a trailing slash; at least one."""
+    urls = [part.strip().rstrip("/") for part in url.split(",") if part.strip()]
+    if not urls:
+        raise XtreamingError(f"no coordinator URL in {url!r}: give one, or several separated by commas")
+    return urls
+
+
+def _standby_answer(response: httpx.Response) -> tuple[bool, str | None]:
+    """Whether ``response`` comes from a coordinator that does not lead (a 503 whose body has ``leader``), and the
+    leader's URL it names, if any."""
+    if response.status_code != 503:
+        return False, None
+    try:
+        body = response.json()
+    except ValueError:
+        return False, None
+    if not isinstance(body, dict) or "leader" not in body:
+        return False, None
+    leader = body["leader"]
+    url = leader.get("url") if isinstance(leader, dict) else None
+    return True, url.rstrip("/") if isinstance(url, str) and url else None
 
 
 def _detail(response: httpx.Response) -> str:

@@ -24,6 +24,7 @@ from xtreaming.defaults import (
     DEFAULT_HEARTBEAT_INTERVAL_S,
     DEFAULT_HISTORY_RETENTION_DAYS,
     DEFAULT_HOST,
+    DEFAULT_LEADER_LEASE_S,
     DEFAULT_PARTITIONS,
     DEFAULT_PORT,
     DEFAULT_TIME_ZONE,
@@ -97,6 +98,23 @@ class Settings(BaseSettings):
     #: that do not say (``xtreaming farm --urgent-slots``); a farm always keeps at least one ordinary slot.
     urgent_slots: int = Field(default=DEFAULT_URGENT_SLOTS, ge=0, le=1023)
     urgent_priority: int = Field(default=DEFAULT_URGENT_PRIORITY, ge=1, le=9)
+    #: A scheduled tick whose coordinator has not renewed its claim for this long (killed mid-tick) is finished by
+    #: another: at least a broker append's worst time, or a slow append could be repeated.
+    schedule_takeover_s: float = Field(default=60.0, gt=0, le=3600)
+    #: Coordinators sharing a PostgreSQL store elect one leader; a standby takes over once the leader's lead has
+    #: not been renewed for this long (renewed, and watched, every third of it).
+    leader_lease_s: float = Field(default=DEFAULT_LEADER_LEASE_S, ge=0.3, le=60)
+    #: This coordinator's URL as farms and operators reach it: a standby names the leader's (default: the
+    #: scheme, host and port it serves on).
+    advertised_url: str | None = Field(default=None, max_length=2048)
+
+    @property
+    def public_url(self) -> str:
+        """``advertised_url``, or the URL this coordinator serves on."""
+        if self.advertised_url:
+            return self.advertised_url.rstrip("/")
+        scheme = "http" if self.certfile is None else "https"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @field_validator("history_retention_days")
     @classmethod
@@ -114,6 +132,19 @@ class Settings(BaseSettings):
         for path in (self.certfile, self.keyfile):
             if path is not None and not path.is_file():
                 raise ValueError(f"TLS file {path} does not exist")
+        return self
+
+    @model_validator(mode="after")
+    def _takeover_within_the_farms_patience(self) -> Self:
+        # Farms stop the tasks they cannot renew two heartbeat intervals after the last answer; a takeover takes
+        # up to about two leases and a half (the lead lapsing, a paused leader's open transaction ended, a look).
+        shared = not self.database_url.startswith("sqlite")
+        if shared and self.leader_lease_s * 2.5 > self.heartbeat_interval_s * 2:
+            raise ValueError(
+                f"leader_lease_s {self.leader_lease_s:g} is too long for heartbeat_interval_s "
+                f"{self.heartbeat_interval_s:g}: farms would stop their tasks before a standby takes over; keep it at "
+                f"most {self.heartbeat_interval_s * 0.8:g} (0.8 heartbeat intervals)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -26,6 +26,10 @@ DEFAULT_TIME_ZONE: Final = "America/Sao_Paulo"
 DEFAULT_BASE_MAX_WORKERS: Final = 4
 #: How often farms heartbeat; the coordinator tells each farm when it registers.
 DEFAULT_HEARTBEAT_INTERVAL_S: Final = 5.0
+#: Coordinators sharing a state store (PostgreSQL): a standby takes over once the leader has not renewed its lead
+#: for this long. A takeover (this, a third of it to notice, and loading the state) must end well before farms
+#: stop the tasks they cannot renew: two heartbeat intervals (10 s) after the leader's last answer.
+DEFAULT_LEADER_LEASE_S: Final = 3.0
 #: How often the coordinator looks for new topics on the broker.
 DEFAULT_DISCOVERY_INTERVAL_S: Final = 5.0
 #: Days each settled attempt stays in the per-message history ("what happened to CPF …").

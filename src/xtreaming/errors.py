@@ -53,6 +53,15 @@ class StoreUnavailable(XtreamingError, ConnectionError):
     """The coordinator's state store (its database) cannot be reached or opened."""
 
 
+class NotLeader(StoreUnavailable):
+    """This coordinator does not lead (a standby, or a leader replaced while it was paused): it may not change
+    the state store nor hand out work. ``leader_url`` is where the leader answers, when known."""
+
+    def __init__(self, message: str, leader_url: str | None = None) -> None:
+        super().__init__(message)
+        self.leader_url = leader_url
+
+
 class InvalidStoreUrl(XtreamingError, ValueError):
     """A state store URL that is not a SQLAlchemy URL, or names an unknown database dialect."""
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from xtreaming.client import CoordinatorClient
 from xtreaming.config import ClientSettings, validated
+from xtreaming.screen_words import duration, number, state_word
 
 out = Console(highlight=False)
 window_app = typer.Typer(no_args_is_help=True, help="Time windows limiting a base's workers.")
@@ -19,7 +20,9 @@ bulk_app = typer.Typer(
     help="Pause, resume or reprioritize every queue matching a filter (--base, --kind, --pattern), in one action.",
 )
 
-UrlOption = Annotated[str | None, typer.Option("--url", help="Coordinator URL (default: XTREAMING_URL).")]
+UrlOption = Annotated[
+    str | None, typer.Option("--url", help="Coordinator URL, or several comma-separated (default: XTREAMING_URL).")
+]
 TokenOption = Annotated[str | None, typer.Option("--token", help="Bearer token (default: XTREAMING_TOKEN).")]
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -55,14 +58,13 @@ def queues(
     )
     for r in page["items"]:
         window = f" ({r['base_window']})" if r["base_window"] else ""
-        eta = "-" if r["eta_s"] is None else _duration(r["eta_s"])
         table.add_row(
-            r["topic"], r["kind"], str(r["priority"]), r["state"], str(r["workers"]),
-            f"{r['base_in_use']}/{r['base_limit']}{window}", f"{r['consumed']:,}", f"{r['pending']:,}",
-            str(r["failures"]), str(r["dead"]), f"{r['speed']:,.1f}", eta,
+            r["topic"], r["kind"], str(r["priority"]), state_word(r["state"]), str(r["workers"]),
+            f"{r['base_in_use']}/{r['base_limit']}{window}", number(r["consumed"]), number(r["pending"]),
+            number(r["failures"]), number(r["dead"]), number(r["speed"], 1), duration(r["eta_s"]),
         )  # fmt: skip
     out.print(table)
-    out.print(f"{page['total']} queues")
+    out.print(f"{page['total']} fila" if page["total"] == 1 else f"{page['total']} filas")
 
 
 def pause(
@@ -228,7 +230,7 @@ def window_list(
     """A base's time windows."""
     with client(url, token) as api:
         rows = api.get(f"/api/bases/{base}/windows")
-    table = Table("id", "window")
+    table = Table("Id", "Janela")
     for row in rows:
         table.add_row(str(row["id"]), _window_text(row))
     out.print(table)
@@ -247,14 +249,15 @@ def window_remove(
 
 
 def farms(url: UrlOption = None, token: TokenOption = None) -> None:
-    """Farms: labels, busy/total slots, last heartbeat; lost farms marked."""
+    """Farms: labels, busy/total slots, slots reserved for urgent work, last heartbeat; lost farms marked."""
     with client(url, token) as api:
         rows = api.get("/api/farms")
-    table = Table("Farm", "Labels", "Slots", "Last heartbeat", "State")
+    table = Table("Farm", "Rótulos", "Slots ocupados/total", "Urgentes", "Último heartbeat", "Estado")
     for r in rows:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(r["labels"].items()))
-        state = "[bold red]LOST[/]" if r["lost"] else "ok"
-        table.add_row(r["id"], labels, f"{r['busy']}/{r['slots']}", r["last_heartbeat_at"], state)
+        urgent = f"{r['urgent_slots']} (prioridade ≥ {r['urgent_priority']})" if r.get("urgent_slots") else "—"
+        state = "[bold red]PERDIDA[/]" if r["lost"] else "ativa"
+        table.add_row(r["id"], labels, f"{r['busy']}/{r['slots']}", urgent, r["last_heartbeat_at"], state)
     out.print(table)
 
 
@@ -294,9 +297,3 @@ def _day(token: str, text: str) -> int:
 def _window_text(row: dict[str, Any]) -> str:
     days = ",".join(DAY_NAMES[d] for d in row["weekdays"])
     return f"{days} {row['start']}–{row['end']} max {row['max_workers']}"
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"

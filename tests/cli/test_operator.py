@@ -35,7 +35,7 @@ def test_queues_shows_the_figures(site: Site) -> None:
     assert result.returncode == 0, result.stderr
     assert TOPIC in result.stdout
     assert "IMPORTACAO" in result.stdout
-    assert "waiting" in result.stdout
+    assert "aguardando" in result.stdout  # the state as the screen says it
 
 
 def test_pause_explain_resume(site: Site) -> None:
@@ -100,3 +100,16 @@ def test_farms_lists_registered_farms(site: Site) -> None:
     assert "farm-poa" in result.stdout
     assert "site=POA" in result.stdout
     assert "0/4" in result.stdout
+
+
+def test_farms_shows_the_slots_reserved_for_urgent_work(site: Site) -> None:
+    farm = {"labels": {}, "slots": 4, "urgent_slots": 1, "urgent_priority": 8}
+    httpx.post(f"{site.url}/api/farms/register", json={"name": "farm-urgent", **farm}).raise_for_status()
+    httpx.post(f"{site.url}/api/farms/register", json={"name": "farm-plain", "labels": {}, "slots": 2})
+
+    lines = site.run("farms").stdout.splitlines()
+
+    urgent = next(line for line in lines if "farm-urgent" in line)
+    plain = next(line for line in lines if "farm-plain" in line)
+    assert "1 (prioridade ≥ 8)" in urgent
+    assert "prioridade" not in plain

@@ -57,6 +57,7 @@ class RunningCoordinator:
             self._server.should_exit = True
             self._thread.join(timeout=10)
             coordinator = self.app.state.coordinator
-            coordinator.store.close()
-            coordinator.broker.close()
+            if coordinator is not None:  # None: a standby that never led
+                coordinator.store.close()
+                coordinator.broker.close()
         self._server = None

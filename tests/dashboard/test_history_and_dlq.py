@@ -51,7 +51,7 @@ def test_the_history_lookup_shows_a_keys_attempts(
     expect(row.locator("td").nth(1)).to_have_text(BUREAU)
     expect(row.locator(".result")).to_have_text("DLQ")
     expect(row.locator("td.detail")).to_have_text(ERROR)
-    expect(page.locator("#history-note")).to_contain_text(f"1 tentativa(s) de {BAD}")
+    expect(page.locator("#history-note")).to_contain_text(f"1 tentativa de {BAD}")
     history_rows(page, GOOD)
     expect(page.locator("#history-rows tr .result")).to_have_text("ok")
     history_rows(page, "99999999999")
@@ -70,12 +70,12 @@ def test_a_replay_from_the_screen_is_counted_confirmed_and_lands_once(
     letters.locator("tr[data-error] button.replay").click()
     dialog = page.locator("#confirm")
     expect(dialog).to_be_visible()
-    expect(page.locator("#confirm-text")).to_contain_text(f"Reprocessar 1 mensagem(ns) de {BUREAU}")
+    expect(page.locator("#confirm-text")).to_contain_text(f"Reprocessar 1 mensagem de {BUREAU}")
     page.screenshot(path=str(artifacts / "dlq-replay-confirm.png"), full_page=True)
     page.locator("#confirm-ok").click()
 
-    expect(page.locator(".message.info")).to_contain_text("voltam para a fila")
+    expect(page.locator(".message.info")).to_contain_text("volta para a fila")
     wait_until(lambda: queue(api, BUREAU)["pending"] == pending_before + 1, 10, "the replayed message to be read")
-    expect(letters.locator("[data-col=counts]")).to_contain_text("0 abertas · 1 reprocessadas")
+    expect(letters.locator("[data-col=counts]")).to_contain_text("0 abertas · 1 reprocessada")
     assert open_letters(api) == 0
     assert queue(api, BUREAU)["pending"] == pending_before + 1  # once, not twice

@@ -51,7 +51,9 @@ def test_the_screen_renders_and_updates_two_thousand_queues(
                 lease(api, register(api, f"farm-{index:02d}", slots=8), [0, 1])
 
         page = open_page(running.url + "/", height=1200)
-        expect(page.locator("#queue-count")).to_have_text(f"{QUEUES} de {QUEUES} filas", timeout=60_000)
+        expect(page.locator("#queue-count")).to_have_text(
+            f"{QUEUES:,} de {QUEUES:,} filas".replace(",", "."), timeout=60_000
+        )
         expect(page.locator("tr[data-farm]")).to_have_count(FARMS)
         renders = int(page.locator("body").get_attribute("data-renders") or "0")
         page.wait_for_function("n => Number(document.body.dataset.renders) >= n", arg=renders + 3, timeout=30_000)

@@ -43,12 +43,13 @@ class CoordinatorProcess:
         self.api = httpx.Client(base_url=self.url, timeout=30)
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> CoordinatorProcess:
-        """Start (or start again, after ``kill``) and wait until it answers; the log keeps every start's lines."""
+    def start(self, role: str = "leader") -> CoordinatorProcess:
+        """Start (or start again, after ``kill``) and wait until it answers as ``role`` (``/healthz``: a standby
+        beside a leader on the same PostgreSQL store answers ``standby``); the log keeps every start's lines."""
         with self.log_path.open("ab") as log:
             command = [sys.executable, "-m", "xtreaming", "coordinator"]
             self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._healthy, 30, "the coordinator to answer")
+        wait_until(lambda: self.health() == role, 30, f"the coordinator to answer as {role}")
         return self
 
     @property
@@ -56,13 +57,17 @@ class CoordinatorProcess:
         assert self.process is not None
         return self.process.pid
 
-    def _healthy(self) -> bool:
+    def health(self) -> str | None:
+        """What ``/healthz`` says (``leader`` with 200, else ``standby``, ``starting`` or ``down``); None: no answer."""
         assert self.process is not None
         assert self.process.poll() is None, f"the coordinator exited:\n{self.log()}"
         try:
-            return self.api.get("/healthz").status_code == 200
+            response = self.api.get("/healthz", timeout=2)
         except httpx.TransportError:
-            return False
+            return None
+        status: str = response.json()["status"]
+        assert (response.status_code == 200) == (status == "leader"), response.text
+        return status
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:]

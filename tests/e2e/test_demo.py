@@ -30,7 +30,7 @@ def test_the_demo_runs_end_to_end_until_every_message_is_finished(tmp_path: Path
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "/docs" in result.stdout
-    assert "demo stopped" in result.stdout
+    assert "demonstração encerrada" in result.stdout
     log = open_broker(f"sqlite:///{tmp_path / 'log.db'}")
     try:
         for topic in [*(t for t, _ in DEMO_LOADS), URGENT_TOPIC]:
@@ -56,7 +56,7 @@ def test_ctrl_c_stops_the_demo_and_everything_it_started(tmp_path: Path) -> None
         )
     children: list[psutil.Process] = []
     try:
-        wait_until(lambda: "consumed" in output.read_text(), 60, "the demo to show progress", every_s=0.2)
+        wait_until(lambda: "consumidos" in output.read_text(), 60, "the demo to show progress", every_s=0.2)
         children = psutil.Process(demo.pid).children(recursive=True)
 
         started = time.monotonic()
@@ -72,7 +72,7 @@ def test_ctrl_c_stops_the_demo_and_everything_it_started(tmp_path: Path) -> None
     assert time.monotonic() - started < 30
     assert len(children) >= 3  # the coordinator and two farms, at least
     assert not [c for c in children if _running(c)]
-    assert "Ctrl-C: shutting down" in output.read_text()
+    assert "Ctrl-C: encerrando" in output.read_text()
 
 
 def _running(process: psutil.Process) -> bool:

@@ -28,7 +28,7 @@ from typing import Final
 from xtreaming.coordinator.core.scheduler import SlotGroup
 from xtreaming.coordinator.core.state import MAX_PRIORITY, MIN_PRIORITY, Labels, labels_of
 from xtreaming.coordinator.options import CoordinatorOptions
-from xtreaming.coordinator.records import FarmRecord
+from xtreaming.coordinator.records import FarmRecord, SlotRecord
 from xtreaming.coordinator.store import Store
 from xtreaming.defaults import DEFAULT_URGENT_PRIORITY
 from xtreaming.errors import FarmNotFound, InvalidInput, StoreUnavailable
@@ -86,6 +86,8 @@ class FarmRuntime:
     lost: bool = False
     #: Its tasks its heartbeats left out: task id → how many heartbeats in a row, and since when.
     missing: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+    #: Its slots as its last heartbeat reported them, by index (the screen's farm detail).
+    slots_seen: dict[int, SlotRecord] = field(default_factory=dict)
 
     def min_priority(self, slot: int) -> int:
         """The least priority of the queues slot ``slot`` takes (0: any; see ``UrgentSlots``)."""
@@ -99,6 +101,21 @@ class FarmRuntime:
             idle = self.urgent.count - sum(1 for s in busy if s >= ordinary)
             groups.append(SlotGroup(self.labels, self.urgent.priority, idle))
         return groups
+
+
+@dataclass(frozen=True, slots=True)
+class SlotDetail:
+    """One slot of a farm as the screen shows it: from the farm's last heartbeat and the task leased to it."""
+
+    index: int
+    state: str  # idle | running | stopping
+    urgent: bool
+    task_id: str | None = None
+    topic: str | None = None
+    done: int | None = None
+    total: int | None = None
+    rss_bytes: int | None = None
+    running_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,8 @@ class CoordinatorOptions:
     #: registers its own; always leaving it at least one ordinary slot (``farms.UrgentSlots``).
     urgent_slots: int = DEFAULT_URGENT_SLOTS
     urgent_priority: int = DEFAULT_URGENT_PRIORITY
+    #: The figure history (``figure_history.py``) keeps each minute this many hours: the longest chart asks for 7 days.
+    figure_retention_hours: int = 7 * 24
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CoordinatorOptions:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 from xtreaming.coordinator.core.ledger import LedgerState
@@ -198,3 +198,28 @@ class AuditEntry:
     action: str
     target: str
     details: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FigurePoint:
+    """One minute of a queue's or a base's figures (``scope``: queue | base), as the figure history keeps it:
+    messages finished ok (``done``), failed attempts (retried or dead), workers running, and the limit on them
+    (a queue's max workers, None for none; a base's limit in force)."""
+
+    scope: str
+    name: str
+    at: datetime
+    done: int
+    failed: int
+    workers: int
+    limit: int | None
+
+
+def minute_of(at: datetime) -> int:
+    """Minutes since the Unix epoch of ``at`` (aware): how the figure history numbers its minutes."""
+    return int(at.timestamp()) // 60
+
+
+def minute_start(minute: int) -> datetime:
+    """The start of ``minute`` (``minute_of``), in UTC."""
+    return datetime.fromtimestamp(minute * 60, UTC)

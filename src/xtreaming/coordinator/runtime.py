@@ -8,13 +8,14 @@ finished), never from holding the backlog.
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from operator import is_
 from typing import Final
 
+from xtreaming.coordinator.activity import QueueActivity
 from xtreaming.coordinator.core.ledger import LedgerState, PartitionLedger
 from xtreaming.coordinator.core.pending import (
     LeaseOrder,
@@ -34,8 +35,6 @@ from xtreaming.topics import TopicName
 MAX_LEDGER_WINDOW: Final = 100_000
 #: Read-ahead floor per partition, for queues with tiny batches (COBSINC: one message per task).
 MIN_READ_AHEAD: Final = 64
-#: Speed is measured over the last minute.
-SPEED_WINDOW_S: Final = 60
 
 
 @dataclass(slots=True)
@@ -56,33 +55,6 @@ class PartitionRuntime:
 
 
 @dataclass(slots=True)
-class SpeedMeter:
-    """Finished messages per second over the last minute, from per-second buckets."""
-
-    buckets: deque[tuple[int, int]] = field(default_factory=deque)
-
-    def add(self, count: int, now: datetime) -> None:
-        second = int(now.timestamp())
-        if self.buckets and self.buckets[-1][0] == second:
-            self.buckets[-1] = (second, self.buckets[-1][1] + count)
-        else:
-            self.buckets.append((second, count))
-        self._trim(second)
-
-    def rate(self, now: datetime) -> float:
-        second = int(now.timestamp())
-        self._trim(second)
-        if not self.buckets:
-            return 0.0
-        span = max(1, min(SPEED_WINDOW_S, second - self.buckets[0][0] + 1))
-        return sum(count for _, count in self.buckets) / span
-
-    def _trim(self, second: int) -> None:
-        while self.buckets and self.buckets[0][0] <= second - SPEED_WINDOW_S:
-            self.buckets.popleft()
-
-
-@dataclass(slots=True)
 class QueueRuntime:
     """Everything the coordinator tracks for one queue between decisions."""
 
@@ -95,7 +67,8 @@ class QueueRuntime:
     keys_in_flight: dict[bytes, int] = field(default_factory=dict)
     running: set[str] = field(default_factory=set)
     last_served: datetime | None = None
-    speed: SpeedMeter = field(default_factory=SpeedMeter)
+    #: Finished and failed messages per second and per minute, the last error (``activity.py``).
+    activity: QueueActivity = field(default_factory=QueueActivity)
     #: Records the coordinator wrote to the queue's ``.DLQ`` (the screen's "DLQ").
     dead: int = 0
     #: Per ``.DLQ`` partition, offsets ``[from, to)`` counted in ``dead`` before the dead-letter index read them.

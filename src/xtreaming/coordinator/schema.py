@@ -265,3 +265,72 @@ DLQ_POSITIONS = Table(
     # Records below ``next_offset`` not written by Xtreaming (no ``xtreaming-source``): never counted as dead.
     Column("foreign", BigInteger, nullable=False, server_default="0"),
 )
+# Which coordinator leads (one row, ``coordinator/leadership.py``): ``epoch`` fences the writes of earlier leaders.
+LEADERSHIP = Table(
+    "leadership",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("beat", BigInteger, nullable=False),
+    Column("holder", Text, nullable=True),
+    Column("url", Text, nullable=True),
+    Column("since", UtcDateTime, nullable=True),
+    CheckConstraint("id = 1", name="ck_leadership_one_row"),
+)
+#: The screen's figures per minute (``coordinator/figure_history.py``): one row per queue or base (``scope``) and
+#: minute in which it finished or failed something or ran a worker. ``minute`` counts minutes since the Unix epoch
+#: (UTC): a plain integer reads several times faster than a timestamp, and a day of every queue's sparkline is
+#: tens of thousands of rows. Read by (scope, name, minute); the index on ``minute`` serves the retention's deletes
+#: and, covering what they read, the sparklines of every name without reading the table.
+FIGURE_POINTS = Table(
+    "figure_points",
+    METADATA,
+    Column("scope", Text, primary_key=True),  # queue | base
+    Column("name", Text, primary_key=True),
+    Column("minute", BigInteger, primary_key=True, autoincrement=False),
+    Column("done", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("workers", Integer, nullable=False),
+    Column("worker_limit", Integer, nullable=True),  # a queue's max workers (NULL: none), a base's limit in force
+    Index("ix_figure_points_minute", "minute", "scope", "name", "done"),
+)
+# Scheduled publishing (``coordinator/schedules.py``): what to publish when, and one row per tick.
+SCHEDULES = Table(
+    "schedules",
+    METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("topic", Text, nullable=False),
+    Column("cron", Text, nullable=False),
+    Column("source", JSON, nullable=False),  # schedule_records.source_to_json
+    Column("misfire", Text, nullable=False),  # schedule_records.Misfire
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+    # The latest tick claimed or skipped: a tick is claimed only past it (one statement, so two coordinators
+    # never both claim, nor claim an older tick after a newer one).
+    Column("last_tick_at", UtcDateTime, nullable=True),
+    sqlite_autoincrement=True,  # ids never come back: a 'schedule remove ID' from an old listing removes nothing else
+)
+SCHEDULE_TICKS = Table(
+    "schedule_ticks",
+    METADATA,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "schedule_id",
+        Integer,
+        ForeignKey(SCHEDULES.c.id, name="fk_schedule_ticks_schedule_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("tick_at", UtcDateTime, nullable=False),
+    Column("state", Text, nullable=False),  # schedule_records.TickState
+    Column("owner", Text, nullable=True),
+    Column("beat_at", UtcDateTime, nullable=False),
+    Column("claimed_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("ends", JSON, nullable=True),  # the topic's end offsets before the tick's first append
+    Column("published", BigInteger, nullable=False),
+    Column("missed", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    # At most once per tick, however many coordinators: the second claim is refused here.
+    UniqueConstraint("schedule_id", "tick_at", name="uq_schedule_ticks_tick"),
+    Index("ix_schedule_ticks_state", "state"),
+)

@@ -38,21 +38,38 @@ from xtreaming.broker import Broker, Message, Position, Record
 from xtreaming.coordinator.broker_health import BrokerHealth
 from xtreaming.coordinator.catalog import Catalog
 from xtreaming.coordinator.controls import Controls
+from xtreaming.coordinator.core.base_eta import QueueWork
 from xtreaming.coordinator.core.pending import PendingMessage
 from xtreaming.coordinator.core.scheduler import FreeSlot, Idle, Lease, explain, schedule
 from xtreaming.coordinator.core.snapshot import Snapshot
 from xtreaming.coordinator.dead_letters import DeadLetters
-from xtreaming.coordinator.farms import FarmRuntime, Reconciled
-from xtreaming.coordinator.figures import BaseFigures, QueueFigures, screen_figures
+from xtreaming.coordinator.farms import FarmRuntime, Reconciled, SlotDetail
+from xtreaming.coordinator.figure_history import QUEUE, FigureHistory, summed
+from xtreaming.coordinator.figures import (
+    BaseFigures,
+    QueueFigures,
+    eta_work,
+    one_base_figures,
+    queue_figures,
+    screen_figures,
+    with_etas,
+)
 from xtreaming.coordinator.intake import Intake
 from xtreaming.coordinator.memory import Memory
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.outcomes import Outcome, SettlementListener, tell
-from xtreaming.coordinator.records import FarmRecord, SlotRecord, TaskRecord, WorkSettings
+from xtreaming.coordinator.records import (
+    FarmRecord,
+    FigurePoint,
+    SlotRecord,
+    TaskRecord,
+    WorkSettings,
+    minute_of,
+)
 from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime
 from xtreaming.coordinator.settlement import Report, Settled
 from xtreaming.coordinator.store import Store
-from xtreaming.errors import BrokerUnavailable, InvalidSlot, TaskOfAnotherFarm
+from xtreaming.errors import BaseNotFound, BrokerUnavailable, InvalidSlot, TaskOfAnotherFarm
 from xtreaming.topics import TopicName
 
 __all__ = ["Assignment", "Coordinator", "Reconciled", "Report", "Screen", "Settled"]
@@ -66,6 +83,14 @@ ANSWER_MESSAGES: Final = 1000
 #: How long a screen read waits for the lock before answering with the figures last taken: a lease or a
 #: settlement may hold the lock across a broker or store round trip (the broker's timeout, when it is down).
 SCREEN_WAIT_S: Final = 0.05
+#: While a screen is watching (it asked in the last ``SCREEN_WATCHED_S``), the background pass takes the figures
+#: again once those last taken are this old (seconds), so that a screen read finding the lock busy need wait only
+#: ``SCREEN_BUSY_WAIT_S`` for figures this fresh, not ``SCREEN_WAIT_S`` (a drain holds the lock much of the time).
+SCREEN_FRESH_S: Final = 1.0
+SCREEN_WATCHED_S: Final = 10.0
+SCREEN_BUSY_WAIT_S: Final = 0.01
+#: The bases' ETAs shown are at most this old (seconds): each is a walk forward in time, for every base.
+ETA_INTERVAL_S: Final = 2.0
 
 Clock = Callable[[], datetime]
 
@@ -134,7 +159,14 @@ class Coordinator:
         #: those already durable when a later change failed survive the reload and are told with the next.
         self._outcomes: list[Outcome] = []
         self._use(Memory.load(store, broker, self.options, clock))
+        #: Each queue's and base's figures per minute, written once a minute by ``run_once`` (``figure_history.py``).
+        self._figure_history = FigureHistory(store, timedelta(hours=self.options.figure_retention_hours), clock())
+        #: The bases' ETAs last worked out (``_with_etas``): when (monotonic seconds), the bases with pending work
+        #: then, and each base's ETA.
+        self._etas: tuple[float, frozenset[str], dict[str, datetime]] = (-ETA_INTERVAL_S, frozenset(), {})
         self._screen = self._screen_now()
+        #: When (monotonic seconds) the screen's figures were last taken, and last asked for.
+        self._screen_taken = self._screen_asked = time.monotonic()
 
     def _use(self, memory: Memory) -> None:
         """Work on ``memory`` from now on; the scheduler's snapshot is built anew from it."""
@@ -221,11 +253,16 @@ class Coordinator:
             if self._expire(self._clock()):
                 self._changed.notify_all()
             outcomes = self._take_outcomes()
+            watched = now_s - self._screen_asked < SCREEN_WATCHED_S
+            taken = self._screen_rows() if watched and now_s - self._screen_taken >= SCREEN_FRESH_S else None
         self._tell(outcomes)
+        if taken is not None:
+            self._screen, self._screen_taken = self._with_etas(*taken), now_s
         if now_s >= self._next_commit:
             self.commit_offsets()
             self._next_commit = now_s + self.options.commit_interval_s
         self.dead_letters.index_when_due()
+        self.record_figures()
 
     def discover(self) -> list[str]:
         """Register work topics that appeared on the broker; returns the new ones.
@@ -372,6 +409,7 @@ class Coordinator:
             running = {slot.task_id for slot in slots if slot.task_id}
             if not self._farms.heartbeat(farm_id, instance, now):
                 return Reconciled(tuple(sorted(running)), superseded=True)
+            farm.slots_seen = {slot.index: slot for slot in slots}
             if self._stale is not None:  # memory may be ahead of the store: reconcile once it is reloaded
                 return Reconciled()
             stop = []
@@ -514,6 +552,7 @@ class Coordinator:
         records.append(record)
         self._tasks[task_id] = TaskRuntime(record, queue, entries)
         queue.running.add(task_id)
+        queue.activity.running(now, len(queue.running))
         queue.last_served = now
         queue.hold_keys(e.key for e in entries)
         self._top_up(queue, {e.partition for e in entries})
@@ -654,6 +693,47 @@ class Coordinator:
             self._changed.notify_all()
         return positions
 
+    # -- figure history -------------------------------------------------------------------------
+
+    def record_figures(self, *, partial: bool = False) -> int:
+        """Write the minutes of figures ended since last time (``figure_history.py``), taken under the lock and
+        written without it; with ``partial`` (as the coordinator stops) the minute under way too. Returns how
+        many points were written."""
+        now = self._clock()
+        if not partial and not self._figure_history.due(now):
+            return 0
+        with self._lock:
+            points = self._figure_history.take(self._queues.values(), self._current_snapshot(), now, partial=partial)
+        failed = self._figure_history.write(points, now)
+        if failed:
+            with self._lock:
+                self._figure_history.keep(failed)
+        return len(points) - len(failed)
+
+    def figure_points(self, scope: str, name: str, since: datetime) -> list[FigurePoint]:
+        """The minutes of figures of the queue or base ``name`` (``scope``: queue | base) from ``since`` on, oldest
+        first: those stored and those not written yet (the minute under way included). Raises QueueNotFound or
+        BaseNotFound."""
+        with self._lock:
+            snapshot = self._current_snapshot()
+            if scope == QUEUE:
+                queues = [self.catalog.require(self._queues, name)]
+            elif name in snapshot.bases:
+                queues = [q for q in self._queues.values() if q.record.base == name]
+            else:
+                raise BaseNotFound(f"base {name!r} is not known")
+            fresh = self._figure_history.unwritten(queues, snapshot, self._clock())
+        stored = self.store.figure_points(scope, name, since)
+        return summed([*stored, *(p for p in fresh if p.scope == scope and p.name == name and p.at >= since)])
+
+    def recent_done(self, since: datetime) -> list[tuple[str, str, int, int]]:
+        """``(scope, name, minute, done)`` of every queue's and base's figures from ``since`` on (``minute``:
+        ``records.minute_of``): stored, then not written yet (a minute may come twice: add them)."""
+        with self._lock:
+            fresh = self._figure_history.unwritten(self._queues.values(), self._current_snapshot(), self._clock())
+        stored = self.store.figures_done_since(since)
+        return [*stored, *((p.scope, p.name, minute_of(p.at), p.done) for p in fresh if p.at >= since)]
+
     # -- reading state --------------------------------------------------------------------------
 
     def explain(self, topic: str) -> str:
@@ -668,23 +748,78 @@ class Coordinator:
             return self.catalog.require(self._queues, topic)
 
     def figures(self) -> tuple[list[QueueFigures], list[BaseFigures]]:
-        """The operator screen's rows: every queue and every base, now."""
+        """The operator screen's rows: every queue and every base (its ETA left out), now."""
         with self._lock:
-            return screen_figures(self._current_snapshot(), self._queues.values(), self._tasks.values(), self._clock())
+            return screen_figures(
+                self._current_snapshot(), list(self._queues.values()), self._tasks.values(), self._clock()
+            )
+
+    def queue_row(self, topic: str, wait_s: float = SCREEN_WAIT_S) -> QueueFigures:
+        """One queue's row of the screen now, or as the screen last took it when the lock is not free within
+        ``wait_s`` (as ``screen``; -1: wait as long as it takes). Raises QueueNotFound."""
+        if wait_s >= 0 and time.monotonic() - self._screen_taken < SCREEN_FRESH_S:
+            wait_s = min(wait_s, SCREEN_BUSY_WAIT_S)
+        if self._lock.acquire(timeout=wait_s):
+            try:
+                queue = self.catalog.require(self._queues, topic)
+                now, snapshot = self._clock(), self._current_snapshot()
+                base = one_base_figures(snapshot, queue.record.base, now)
+                in_flight = sum(len(t.record.messages) for t in self._tasks.values() if t.record.topic == topic)
+                return queue_figures(queue, base, in_flight, now)
+            finally:
+                self._lock.release()
+        for row in self._screen.queues:
+            if row.topic == topic:
+                return row
+        self.queue(topic)  # raises QueueNotFound, or the queue is new since: its figures now
+        return self.queue_row(topic, wait_s=-1)
 
     def screen(self, wait_s: float = SCREEN_WAIT_S) -> Screen:
         """The operator screen's figures now, or the ones last taken when the lock is not free within
-        ``wait_s`` (held across a broker or store round trip): the screen never waits on the broker."""
+        ``wait_s`` (held across a broker or store round trip): the screen never waits on the broker. While
+        the background pass keeps them fresh (``SCREEN_FRESH_S``), it waits ``SCREEN_BUSY_WAIT_S`` at most."""
+        asked = self._screen_asked = time.monotonic()
+        if asked - self._screen_taken < SCREEN_FRESH_S:
+            wait_s = min(wait_s, SCREEN_BUSY_WAIT_S)
         if self._lock.acquire(timeout=wait_s):
             try:
-                self._screen = self._screen_now()
+                taken = self._screen_rows()
             finally:
                 self._lock.release()
+            self._screen, self._screen_taken = self._with_etas(*taken), asked
         return self._screen
 
     def _screen_now(self) -> Screen:
-        queues, bases = self.figures()
-        return Screen(self._clock(), queues, bases, self.farms())
+        with self._lock:
+            return self._with_etas(*self._screen_rows())
+
+    def _screen_rows(self) -> tuple[Screen, dict[str, list[QueueWork]] | None, Snapshot]:
+        """The screen's figures without the bases' ETAs, and, when those are to be worked out again (``_with_etas``),
+        what they are worked out from (the lock held)."""
+        now, snapshot, queues = self._clock(), self._current_snapshot(), list(self._queues.values())
+        rows, bases = screen_figures(snapshot, queues, self._tasks.values(), now)
+        worked_at, with_work, _ = self._etas
+        due = time.monotonic() - worked_at >= ETA_INTERVAL_S
+        work = eta_work(queues, rows, now) if due or _with_work(bases) != with_work else None
+        return Screen(now, rows, bases, self.farms()), work, snapshot
+
+    def _with_etas(self, screen: Screen, work: dict[str, list[QueueWork]] | None, snapshot: Snapshot) -> Screen:
+        """``screen`` with each base's ETA, never holding the lock: worked out again from ``work`` when given
+        (every ``ETA_INTERVAL_S``, walking time forward for every base being the costliest figure, or as soon as
+        other bases have work), else as last worked out."""
+        etas = self._etas[2]
+        if work is not None:
+            slots = sum(f.slots - (f.urgent_slots or 0) for f, lost, _ in screen.farms if not lost)
+            timed = with_etas(screen.bases, work, snapshot, screen.at, slots)
+            etas = {b.name: b.eta_at for b in timed if b.eta_at is not None}
+            self._etas = (time.monotonic(), _with_work(screen.bases), etas)
+        bases = [
+            replace(b, eta_at=etas[b.name], eta_s=_seconds_until(etas[b.name], screen.at))
+            if b.name in etas and b.pending and not b.paused
+            else b
+            for b in screen.bases
+        ]
+        return replace(screen, bases=bases)
 
     def snapshot(self) -> Snapshot:
         with self._lock:
@@ -695,8 +830,46 @@ class Coordinator:
         with self._lock:
             return self._farms.listing(self._clock(), Counter(t.record.farm_id for t in self._tasks.values()))
 
+    def farm_detail(self, farm_id: str) -> tuple[FarmRecord, bool, int, list[SlotDetail]]:
+        """A farm as ``farms()`` lists it, and each of its slots: the task leased to it (queue, progress, for how
+        long) and what its last heartbeat said (state, memory). Raises FarmNotFound."""
+        with self._lock:
+            now = self._clock()
+            farm = self._farms.require(farm_id)
+            tasks = {t.record.slot: t for t in self._tasks.values() if t.record.farm_id == farm_id}
+            record, lost, busy = next(f for f in self.farms() if f[0].id == farm_id)
+            slots = [_slot_detail(farm, index, tasks.get(index), now) for index in range(record.slots)]
+            return record, lost, busy, slots
+
     def now(self) -> datetime:
         return self._clock()
+
+
+def _slot_detail(farm: FarmRuntime, index: int, task: TaskRuntime | None, now: datetime) -> SlotDetail:
+    """Slot ``index`` of ``farm``: its leased ``task`` says what it runs (its progress as last reported), its last
+    heartbeat says its state and memory (a slot stopping a task no longer leased to it has none of ours)."""
+    seen = farm.slots_seen.get(index)
+    urgent = farm.min_priority(index) > 0
+    rss_bytes = seen.rss_bytes if seen is not None else None
+    if task is None:
+        state = seen.state if seen is not None and seen.state == "stopping" else "idle"
+        return SlotDetail(index, state, urgent, rss_bytes=rss_bytes if state == "stopping" else None)
+    record = task.record
+    state = "stopping" if seen is not None and seen.state == "stopping" else "running"
+    return SlotDetail(
+        index, state, urgent, record.id, record.topic, task.done, task.total,
+        rss_bytes if seen is not None and seen.task_id == record.id else None,
+        round(max(0.0, (now - record.leased_at).total_seconds()), 1),
+    )  # fmt: skip
+
+
+def _with_work(bases: Iterable[BaseFigures]) -> frozenset[str]:
+    """The bases with pending work."""
+    return frozenset(b.name for b in bases if b.pending)
+
+
+def _seconds_until(at: datetime, now: datetime) -> float:
+    return round(max(0.0, (at - now).total_seconds()), 1)
 
 
 def _check_slots(farm: FarmRuntime, slots: Iterable[int]) -> None:

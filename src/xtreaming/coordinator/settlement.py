@@ -158,6 +158,7 @@ class Settlement:
             self.outcomes += _outcomes(task, finished, retries, now)
         ok = sum(len(f.messages) for f in finished if f.status is Status.OK)
         dead = sum(len(f.messages) for f in finished if f.status is Status.DEAD)
+        queue.activity.task_settled(now, ok + dead, (now - task.record.leased_at).total_seconds())
         return Settled(True, ok=ok, retried=len(retries), dead=dead, ignored=ignored)
 
     def _judge(
@@ -287,9 +288,9 @@ class Settlement:
         for done in finished:
             if done.status is not Status.DUPLICATE:  # a duplicate holds no key
                 self.scout.release(queue, done.messages)
-        queue.dead += sum(len(f.messages) for f in finished if f.status is Status.DEAD)
-        # Duplicates ran nowhere: the speed (and the ETA from it) is the work's.
-        queue.speed.add(sum(len(f.messages) for f in finished if f.status is not Status.DUPLICATE), self._clock())
+        dead = sum(len(f.messages) for f in finished if f.status is Status.DEAD)
+        queue.dead += dead
+        self._count(queue, finished, retries, dead)
         ledgers = [LedgerRecord(queue.topic, p, queue.partitions[p].ledger.export()) for p in sorted(offsets)]
         retry_rows = [
             RetryRecord(queue.topic, e.partition, e.offset, e.attempt - 1, e.not_before or self._clock(), e.errors)
@@ -309,6 +310,20 @@ class Settlement:
         for key in cleared_rows:
             self._batch.retries.pop(key, None)
             self._batch.cleared.add(key)
+
+    def _count(
+        self, queue: QueueRuntime, finished: Sequence[Finished], retries: Sequence[PendingMessage], dead: int
+    ) -> None:
+        """The queue's activity (``activity.py``): speeds, failures and the last error. Duplicates ran nowhere:
+        the speed (and the ETA from it) is the work's."""
+        now = self._clock()
+        ok = sum(len(f.messages) for f in finished if f.status is Status.OK)
+        failing = [f.messages[-1] for f in finished if f.status is Status.DEAD]
+        failing += retries[-1:]
+        error = failing[-1].errors[-1] if failing and failing[-1].errors else None
+        queue.activity.settled(now, ok=ok, dead=dead, retried=len(retries), error=error)
+        if ok + dead < sum(len(f.messages) for f in finished):
+            queue.activity.finished_without_running(now)
 
     def _write_results(self, queue: QueueRuntime, finished: Sequence[Finished]) -> None:
         """One append of the ACK records of every outcome (and one of the DLQ records, if any died)."""

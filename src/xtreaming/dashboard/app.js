@@ -2,11 +2,14 @@
 
 import { ApiError, adoptTokenFromUrl, path, request, setToken } from "./api.js";
 import { BasePanel } from "./bases.js";
+import { dateTime, hhmmss, setTimeZone } from "./clock.js";
 import { DeadLetterPanel } from "./dlq.js";
-import { renderFarms } from "./farms.js";
+import { FarmPanel } from "./farms.js";
+import { FigureHistory } from "./figures.js";
 import { HistoryLookup } from "./history.js";
-import { LANGUAGES, initialLanguage, language, load, reason, t } from "./i18n.js";
+import { LANGUAGES, initialLanguage, language, load, number, reason, t, tn } from "./i18n.js";
 import { QueueTable } from "./queues.js";
+import { SchedulePanel } from "./schedules.js";
 import { el, setText } from "./dom.js";
 import { checkPriority } from "./validation.js";
 
@@ -16,7 +19,11 @@ const STATUS_TIMEOUT_MS = 5000;
 const MAX_MESSAGES = 5;
 /** The dead-letter panel is refreshed less often than the queues: its figures change with failures only. */
 const DLQ_POLL_MS = 10000;
+/** Schedules tick at most once a second; their panel needs no fresher figures than this. */
+const SCHEDULES_POLL_MS = 5000;
 const ACTING_ROLES = new Set(["operator", "admin"]);
+/** The name the coordinator gives every caller when it has no tokens configured (auth.ANONYMOUS). */
+const ANONYMOUS = "anonymous";
 
 const $ = (id) => document.getElementById(id);
 const screen = {
@@ -27,33 +34,39 @@ const screen = {
   timer: null,
   polling: false,
   again: false,
+  first: null, // the first answers, asked for before the messages are loaded
 };
 
+const figures = new FigureHistory(request);
+
 const queues = new QueueTable($("queue-rows"), document.querySelector("#queue-table thead"), {
-  up: (topic) => act(() => request("POST", `${path.queue(topic)}/priority`, { delta: 1 })),
-  down: (topic) => act(() => request("POST", `${path.queue(topic)}/priority`, { delta: -1 })),
+  up: (topic) => act(() => request("POST", `${path.queue(topic)}/priority`, { delta: 1 }), undefined, undefined, `priority:${topic}`),
+  down: (topic) => act(() => request("POST", `${path.queue(topic)}/priority`, { delta: -1 }), undefined, undefined, `priority:${topic}`),
   set: (topic, input) => setPriority(topic, input),
   pause: async (topic) => {
     if (await confirmed(t("confirm.pauseQueue", { topic }))) act(() => request("POST", `${path.queue(topic)}/pause`));
   },
   resume: (topic) => act(() => request("POST", `${path.queue(topic)}/resume`)),
   select: (topic) => select(topic),
-});
+}, (topic) => figures.sparkline(topic));
 
 const bases = new BasePanel($("base-list"), {
-  saveLimits: (name, body, onError) => act(() => request("PATCH", path.base(name), body), t("done.limits", { base: name }), onError),
+  saveLimits: (name, body, onError) =>
+    act(() => request("PATCH", path.base(name), body), t("done.limits", { base: name }), onError, `limits:${name}`),
   pause: async (name) => {
     if (await confirmed(t("confirm.pauseBase", { base: name }))) act(() => request("POST", `${path.base(name)}/pause`));
   },
   resume: (name) => act(() => request("POST", `${path.base(name)}/resume`)),
   addWindow: (name, body, onError) =>
-    act(() => request("POST", `${path.base(name)}/windows`, body), t("done.window", { base: name }), onError),
+    act(() => request("POST", `${path.base(name)}/windows`, body), t("done.window", { base: name }), onError, `window:${name}`),
   removeWindow: async (name, window, days) => {
     const text = t("confirm.removeWindow", { base: name, days, window: `${window.start}–${window.end}` });
     if (await confirmed(text)) return act(() => request("DELETE", path.window(window.id)));
     return false;
   },
-});
+}, figures);
+
+const farms = new FarmPanel($("farm-rows"), $("farms-empty"), { request, describe: (error) => describe(error) });
 
 const historyLookup = new HistoryLookup($("history-form"), $("history-key"), $("history-rows"), $("history-note"), {
   request,
@@ -67,18 +80,22 @@ const deadLetters = new DeadLetterPanel($("dlq-list"), $("dlq-empty"), {
   message: (kind, text) => message(kind, text),
 });
 
+const schedules = new SchedulePanel($("schedule-rows"), $("schedules-empty"), { request });
+
 // -- talking to the API ------------------------------------------------------------------------------
 
-/** Run one change; on success show `done` and poll at once; on failure say why, in words. */
-async function act(call, done, onError) {
+/** Run one change; on success show `done`, clear the errors left by earlier tries of the same change (`key`),
+ * and poll at once; on failure say why, in words. */
+async function act(call, done, onError, key) {
   try {
     await call();
+    if (key) clearMessages(key);
     if (done) message("info", done);
     pollNow();
     return true;
   } catch (error) {
     const words = describe(error);
-    message("error", words);
+    message("error", words, key);
     if (onError) onError(words);
     if (error instanceof ApiError && error.status === 401) askForToken();
     return false;
@@ -97,11 +114,12 @@ async function setPriority(topic, input) {
   const checked = checkPriority(input.value);
   input.classList.toggle("invalid", Boolean(checked.error));
   if (checked.error) {
-    message("error", t(checked.error));
+    message("error", t(checked.error), `priority:${topic}`);
     return;
   }
   delete input.dataset.dirty;
-  await act(() => request("POST", `${path.queue(topic)}/priority`, { priority: checked.value }));
+  const body = { priority: checked.value };
+  await act(() => request("POST", `${path.queue(topic)}/priority`, body), undefined, undefined, `priority:${topic}`);
 }
 
 async function poll() {
@@ -112,11 +130,15 @@ async function poll() {
   }
   screen.polling = true;
   try {
-    if (screen.who === null) screen.who = await request("GET", "api/whoami");
-    const status = await request("GET", "api/status", undefined, { timeoutMs: STATUS_TIMEOUT_MS });
+    const first = screen.first;
+    screen.first = null;
+    const [who, status] = await (first ?? firstAnswers());
+    screen.who = who;
     connection("ok");
     render(status);
     refreshExplanation();
+    farms.refresh();
+    if (await figures.refresh(status.now)) render(status, { fresh: false });
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
       connection("unauthorized");
@@ -135,6 +157,14 @@ async function poll() {
   }
 }
 
+/** Who the caller is (asked once per token) and the status, both at once: a poll waits for the slower one. */
+function firstAnswers() {
+  return Promise.all([
+    screen.who ?? request("GET", "api/whoami"),
+    request("GET", "api/status", undefined, { timeoutMs: STATUS_TIMEOUT_MS }),
+  ]);
+}
+
 function pollNow() {
   poll();
 }
@@ -144,6 +174,7 @@ function pollNow() {
 function render(status, { fresh = true } = {}) {
   const started = performance.now();
   screen.status = status;
+  setTimeZone(status.time_zone);
   const canAct = ACTING_ROLES.has(screen.who?.role);
   if (deadLetters.canAct !== canAct) {
     deadLetters.canAct = canAct;
@@ -157,12 +188,16 @@ function render(status, { fresh = true } = {}) {
   fillOptions($("filter-base"), status.bases.map((b) => b.name));
   fillOptions($("filter-kind"), [...new Set(status.queues.map((q) => q.kind))].sort());
   const { shown, total } = queues.render(status.queues, { fresh });
-  setText($("queue-count"), t("filter.count", { shown, total }));
+  setText($("queue-count"), tn("filter.count", total, { shown: number(shown) }));
   $("queues-empty").hidden = total > 0;
-  bases.render(status.bases);
-  renderFarms($("farm-rows"), $("farms-empty"), status.farms, status.now);
-  setText($("updated"), t("updated", { time: new Date(status.now).toLocaleTimeString(language()) }));
-  setText($("who"), screen.who ? t("who", { name: screen.who.name, role: t(`role.${screen.who.role}`) }) : "");
+  bases.render(status.bases, status.now);
+  farms.render(status.farms, status.now);
+  setText($("updated"), t("updated", { time: hhmmss(status.now) }));
+  // Which coordinator leads and since when: shown where several share the store (epoch 0: one, on its own).
+  const leader = status.leader;
+  const shared = leader && leader.epoch > 0;
+  setText($("leader"), shared ? t("leader", { url: leader.url || "?", since: leader.since ? dateTime(leader.since) : "?" }) : "");
+  setText($("who"), screen.who ? t("who", { name: whoName(screen.who.name), role: t(`role.${screen.who.role}`) }) : "");
   screen.renders += 1;
   document.body.dataset.renders = String(screen.renders);
   // Render times for the browser tests (performance API); cleared now and then: the page stays open all day.
@@ -171,10 +206,16 @@ function render(status, { fresh = true } = {}) {
   if (screen.renders === 1) performance.mark("xtreaming:first-render");
 }
 
+function whoName(name) {
+  return name === ANONYMOUS ? t("who.anonymous") : name;
+}
+
 /** Re-render from the last answer (after a language change or a sort), without a request. */
 function rerender() {
   if (screen.status) render(screen.status, { fresh: false });
+  figures.redraw();
   deadLetters.render();
+  schedules.render();
   historyLookup.render();
   connection(screen.connection);
 }
@@ -195,24 +236,36 @@ function connection(state) {
   document.body.classList.toggle("disconnected", state === "lost");
 }
 
-function message(kind, text) {
+/** Show a message; `key` names the change it is about, so a later success of that change removes its errors. */
+function message(kind, text, key) {
   const box = $("messages");
   const close = el("button", { type: "button", "aria-label": t("close"), text: "×" });
-  const item = el("div", { class: `message ${kind}` }, el("span", { text }), close);
+  const item = el("div", { class: `message ${kind}`, "data-key": key }, el("span", { text }), close);
   close.addEventListener("click", () => item.remove());
   box.prepend(item);
   while (box.children.length > MAX_MESSAGES) box.lastChild.remove();
   if (kind === "info") setTimeout(() => item.remove(), 4000);
 }
 
-// -- "Por que não está rodando?" -----------------------------------------------------------------------
+function clearMessages(key) {
+  for (const item of $("messages").querySelectorAll(".message.error")) if (item.dataset.key === key) item.remove();
+}
+
+// -- the selected queue's detail: "Por que não está rodando?" and its chart -----------------------------
 
 let explaining = false;
 
 function select(topic) {
-  queues.select(topic);
+  const { chart } = queues.detail;
+  if (queues.select(topic) === null) {
+    figures.unwatch(chart);
+    return;
+  }
   setText($("explain-topic"), topic);
   setText($("explain-reason"), "…");
+  chart.replaceChildren();
+  figures.watch(chart, "queues", topic);
+  figures.reload(chart);
   refreshExplanation();
 }
 
@@ -292,11 +345,16 @@ for (const [id, key] of [["filter-base", "base"], ["filter-kind", "kind"], ["fil
 
 async function start() {
   adoptTokenFromUrl();
+  // The first answers are asked for while the messages load: the first render waits for the slower, not both.
+  screen.first = firstAnswers();
+  screen.first.catch(() => {}); // handled by the first poll, which awaits it
   await load(initialLanguage());
   connection("connecting");
   poll();
   deadLetters.refresh();
   setInterval(() => deadLetters.refresh(), DLQ_POLL_MS);
+  schedules.refresh();
+  setInterval(() => schedules.refresh(), SCHEDULES_POLL_MS);
 }
 
 start();

@@ -1,25 +1,31 @@
-// The bases panel: in use / limit, reserved minimum, limit editing, pause, and the windows editor.
+// The bases panel: in use / limit, when the base finishes, its chart, reserved minimum, limit editing, pause, and
+// the windows editor.
 
+import { dayMonth, hhmm, sameDay } from "./clock.js";
 import { clean, el, setInput, setText, trackEdits } from "./dom.js";
 import { weekdays } from "./format.js";
-import { list, number, t } from "./i18n.js";
+import { list, number, t, tn } from "./i18n.js";
 import { checkLimits, checkWindow } from "./validation.js";
 
 export class BasePanel {
   /** `actions`: {saveLimits(name, body, onError), pause(name), resume(name), addWindow(name, body, onError),
    *  removeWindow(base, window, days)}; each resolves to true when the API accepted the change, and passes
-   *  the API's words to `onError` (shown in the form) when it did not. */
-  constructor(container, actions) {
+   *  the API's words to `onError` (shown in the form) when it did not; `figures`: the history that draws charts. */
+  constructor(container, actions, figures) {
     this.container = container;
     this.actions = actions;
+    this.figures = figures;
     this.cards = new Map();
     this.canAct = false;
   }
 
-  render(bases) {
+  /** `now`: the server's clock (an ETA on another day shows its date). */
+  render(bases, now) {
+    this.now = now;
     const names = new Set(bases.map((b) => b.name));
     for (const [name, card] of this.cards) {
       if (!names.has(name)) {
+        this.figures?.unwatch(card.c.chart);
         card.root.remove();
         this.cards.delete(name);
       }
@@ -40,6 +46,8 @@ export class BasePanel {
     const c = {
       usage: el("span", { "data-field": "usage" }),
       inForce: el("span", { class: "muted", "data-field": "in-force" }),
+      eta: el("div", { class: "eta", "data-field": "eta" }),
+      chart: el("div", { class: "chart-box", "data-field": "base-chart" }),
       paused: el("span", { class: "base-paused", "data-field": "paused" }),
       pause: el("button", { type: "button", class: "danger", "data-action": "pause-base" }),
       resume: el("button", { type: "button", "data-action": "resume-base" }),
@@ -69,7 +77,7 @@ export class BasePanel {
       weekdayBoxes, label("window.from", c.start), label("window.to", c.end), label("window.max", c.windowMax), c.add);
     const root = el("article", { class: "card", "data-base": name },
       el("header", {}, el("strong", { text: name }), c.usage, c.paused, el("span", { class: "spacer" }), c.pause, c.resume),
-      c.inForce, limits, c.limitsError,
+      c.eta, c.inForce, c.chart, limits, c.limitsError,
       el("div", { class: "row" }, label("bases.windows")), c.windows, addWindow, c.windowError);
     limits.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -83,6 +91,7 @@ export class BasePanel {
     c.resume.addEventListener("click", () => this.actions.resume(name));
     const card = { root, c, windowIds: "" };
     this.cards.set(name, card);
+    this.figures?.watch(c.chart, "bases", name);
     return card;
   }
 
@@ -91,6 +100,7 @@ export class BasePanel {
     for (const [key, span] of Object.entries(c.labels)) setText(span, t(key));
     for (const span of card.root.querySelectorAll("[data-weekday]")) setText(span, list("weekdays")[span.dataset.weekday]);
     setText(c.usage, t("bases.usage", { in_use: number(base.in_use), limit: number(base.limit) }));
+    setText(c.eta, this.eta(base));
     setText(c.inForce, base.window ? t("bases.inForce", { window: base.window }) : t("bases.default.inForce"));
     setText(c.paused, base.paused ? t("bases.paused") : "");
     c.pause.hidden = base.paused;
@@ -105,6 +115,16 @@ export class BasePanel {
     const controls = [c.pause, c.resume, c.max, c.min, c.save, c.start, c.end, c.windowMax, c.add, ...c.days];
     for (const control of controls) control.disabled = !this.canAct;
     for (const button of c.windows.querySelectorAll("button")) button.disabled = !this.canAct;
+  }
+
+  /** "MULTCOB03 termina às 14:20" with its pending messages; nothing from a coordinator that does not say. */
+  eta(base) {
+    if (base.pending === undefined) return "";
+    if (base.pending === 0) return t("bases.nothingPending");
+    const pending = tn("bases.pending", base.pending);
+    if (!base.eta_at) return t("bases.noEta", { pending });
+    const params = { base: base.name, time: hhmm(base.eta_at), day: dayMonth(base.eta_at), pending };
+    return t(sameDay(base.eta_at, this.now) ? "bases.eta" : "bases.etaDay", params);
   }
 
   renderWindows(card, base) {

@@ -2,7 +2,7 @@
 // first asks the coordinator how many it would put back (a dry run) and then asks the operator.
 
 import { el } from "./dom.js";
-import { number, t } from "./i18n.js";
+import { number, t, tn } from "./i18n.js";
 
 /** Loads GET api/dlq now and then; `replay` does the dry run, the confirmation and the replay. */
 export class DeadLetterPanel {
@@ -37,9 +37,9 @@ export class DeadLetterPanel {
     const header = el("header", {},
       el("strong", { text: topic.topic }),
       el("span", { class: "spacer" }),
-      el("span", { "data-col": "counts", text: t("dlq.counts", {
-        open: number(topic.open), replayed: number(topic.replayed), skipped: number(topic.skipped),
-      }) }),
+      el("span", { "data-col": "counts", text: [
+        tn("dlq.open", topic.open), tn("dlq.replayed", topic.replayed), tn("dlq.skipped", topic.skipped),
+      ].join(" · ") }),
       everything);
     const rows = topic.errors.map((group) =>
       el("tr", { "data-error": group.error },
@@ -82,12 +82,12 @@ export class DeadLetterPanel {
       return;
     }
     const words = error === null
-      ? t("confirm.replayAll", { count: number(counted.matched), topic })
-      : t("confirm.replay", { count: number(counted.matched), topic, error });
+      ? tn("confirm.replayAll", counted.matched, { topic })
+      : tn("confirm.replay", counted.matched, { topic, error });
     if (!(await this.confirmed(words))) return;
     await this.act(async () => {
       const done = await this.request("POST", url, { filter });
-      this.message("info", t("dlq.started", { count: number(done.matched), topic, id: done.replay_id }));
+      this.message("info", tn("dlq.started", done.matched, { topic, id: done.replay_id }));
       await this.refresh();
     });
   }

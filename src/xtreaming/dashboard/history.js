@@ -1,8 +1,9 @@
 // "Histórico de um cliente": every settled attempt of the messages with a key (a CPF), newest first.
 
+import { dateTime } from "./clock.js";
 import { el, setText } from "./dom.js";
 import { duration } from "./format.js";
-import { language, number, t } from "./i18n.js";
+import { number, t, tn } from "./i18n.js";
 
 /** The lookup form and its table; `search(key)` asks GET api/messages and shows what it answers. */
 export class HistoryLookup {
@@ -39,16 +40,14 @@ export class HistoryLookup {
   render() {
     if (this.last === null) return;
     const { key, attempts, more, error } = this.last;
-    const count = number(attempts.length);
     let summary = t("history.none", { key });
     if (error) summary = this.describe(error);
-    else if (attempts.length) summary = t(more ? "history.countMore" : "history.count", { count, key });
+    else if (attempts.length) summary = tn(more ? "history.countMore" : "history.count", attempts.length, { key });
     setText(this.note, summary);
-    const time = new Intl.DateTimeFormat(language(), { dateStyle: "short", timeStyle: "medium" });
     this.tbody.replaceChildren(
       ...attempts.map((a) =>
         el("tr", { "data-result": a.result },
-          el("td", { title: a.at, text: time.format(new Date(a.at)) }),
+          el("td", { title: a.at, text: dateTime(a.at) }),
           el("td", { class: "topic", text: a.topic }),
           el("td", { class: "topic", text: `${a.partition}/${a.offset}` }),
           el("td", { class: "num", text: number(a.attempt) }),

@@ -6,6 +6,7 @@ export const LANGUAGES = ["pt-BR", "en"];
 let catalog = {};
 let current = "pt-BR";
 let numbers = new Map();
+let plurals = null;
 
 /** The stored choice, else what the server chose from Accept-Language (the html lang attribute). */
 export function initialLanguage() {
@@ -25,6 +26,7 @@ export async function load(lang, { remember = false } = {}) {
   catalog = await response.json();
   current = lang;
   numbers = new Map();
+  plurals = null;
   if (remember) localStorage.setItem(LANG_KEY, lang);
   document.documentElement.lang = lang;
   translate(document);
@@ -34,6 +36,21 @@ export async function load(lang, { remember = false } = {}) {
 export function t(key, params = {}) {
   const text = catalog[key];
   if (typeof text !== "string") return key;
+  return fill(text, params);
+}
+
+/** The message `key` for `count` things: the catalog holds it as {"one": …, "other": …} (Intl plural rules),
+ * `{count}` filled with the number formatted for the language ("1 fila", "0 filas", "1.234 filas"). */
+export function tn(key, count, params = {}) {
+  const forms = catalog[key];
+  if (forms === null || typeof forms !== "object" || Array.isArray(forms)) return t(key, { count: number(count), ...params });
+  plurals ??= new Intl.PluralRules(current);
+  // Nothing reads as plural in both languages ("0 filas"), though Portuguese rules call 0 "one".
+  const text = (count === 0 ? forms.zero : forms[plurals.select(count)]) ?? forms.other;
+  return typeof text === "string" ? fill(text, { count: number(count), ...params }) : key;
+}
+
+function fill(text, params) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
 
@@ -54,6 +71,16 @@ export function number(value, digits = 0) {
     numbers.set(digits, format);
   }
   return format.format(value);
+}
+
+/** A fraction (0..1) as a percentage in the language: "75%", "75 %". */
+export function percent(fraction) {
+  let format = numbers.get("%");
+  if (format === undefined) {
+    format = new Intl.NumberFormat(current, { style: "percent", maximumFractionDigits: 0 });
+    numbers.set("%", format);
+  }
+  return format.format(fraction);
 }
 
 /** The coordinator's explanation (English) in the screen's language, by the catalog's patterns. */

@@ -1,19 +1,60 @@
-// The queue table: one row per queue, kept across polls (keyed by topic), sorted, filtered, with sparklines.
+// The queue table: one row per queue, kept across polls (keyed by topic), sorted, filtered, with sparklines; the
+// selected queue opens a detail row under it (every figure, the explanation, the last error, its chart).
 
-import { el, setAttr, setInput, setText, trackEdits } from "./dom.js";
+import { hhmm } from "./clock.js";
+import { el, setAttr, setInput, setText } from "./dom.js";
 import { duration } from "./format.js";
-import { number, t } from "./i18n.js";
+import { number, percent, t } from "./i18n.js";
 
-/** Speeds kept per queue for the sparkline: the last minute or so at one poll every 1.5 s. */
+/** Speeds kept per queue for the sparkline while the server's history is not known: a minute of polls. */
 const HISTORY = 40;
-const NUMERIC = new Set(["priority", "workers", "consumed", "pending", "failures", "dead", "speed", "eta_s"]);
+const NUMERIC = new Set(["priority", "workers", "consumed", "pending", "failures", "dead", "speed", "eta_s", "progress"]);
+const STATES = ["running", "waiting", "failing", "no-worker", "paused", "base-paused", "idle", "done"];
+/** The columns of the table; those marked `wide` fold into the detail row on narrower screens (screen.css). */
+const COLUMNS = [
+  ["topic", "topic"], ["kind", "wide"], ["priority", "priority"], ["state", "state-cell"], ["workers", "num"],
+  ["base", "wide"], ["progress", "progress"], ["consumed", "num wide"], ["pending", "num wide"],
+  ["failures", "num wide"], ["dead", "num wide"], ["speed", "num speed"], ["eta", "num"], ["actions", ""],
+];
+/** The detail row's figures: [data-field, message key]. */
+const DETAILS = [
+  ["kind", "col.kind"], ["priority", "col.priority"], ["workers", "col.workers"], ["base", "col.base"],
+  ["consumed", "col.consumed"], ["pending", "col.pending"], ["in-flight", "detail.inFlight"],
+  ["failures", "col.failures"], ["dead", "col.dead"], ["duplicates", "detail.duplicates"],
+  ["speeds", "detail.speeds"], ["eta", "col.eta"],
+];
+
+/** The speed the screen shows first: the last ~10 s (the 1-minute figure from a coordinator without it). */
+export function speedNow(queue) {
+  return queue.speed_10s ?? queue.speed;
+}
+
+/** A speed in msgs/s: no decimals from 100 up, one below, "0" for nothing. */
+export function speedText(value) {
+  if (value === null || value === undefined) return "—";
+  if (value === 0) return number(0);
+  return number(value, value >= 100 ? 0 : 1);
+}
+
+function progress(queue) {
+  const total = queue.consumed + queue.pending;
+  return total > 0 ? queue.consumed / total : null;
+}
+
+function sortValue(queue, key) {
+  if (key === "progress") return progress(queue);
+  if (key === "speed") return speedNow(queue);
+  return queue[key];
+}
 
 export class QueueTable {
-  /** `actions`: {up(topic), down(topic), set(topic, input), pause(topic), resume(topic), select(topic)}. */
-  constructor(tbody, thead, actions) {
+  /** `actions`: {up(topic), down(topic), set(topic, input), pause(topic), resume(topic), select(topic)};
+   *  `sparklines(topic)`: done per minute of the last half hour from the server, or null. */
+  constructor(tbody, thead, actions, sparklines = () => null) {
     this.tbody = tbody;
     this.thead = thead;
     this.actions = actions;
+    this.sparklines = sparklines;
     this.rows = new Map();
     this.speeds = new Map();
     this.sort = { key: null, descending: false };
@@ -22,6 +63,8 @@ export class QueueTable {
     this.canAct = false;
     this.last = [];
     this.order = "";
+    this.detail = this.createDetail();
+    this.listen(tbody);
     thead.addEventListener("click", (event) => {
       const th = event.target.closest("th[data-sort]");
       if (th) this.sortBy(th.dataset.sort);
@@ -68,13 +111,14 @@ export class QueueTable {
       for (const queue of visible) fragment.append(this.rows.get(queue.topic).tr);
       this.tbody.append(fragment);
     }
+    this.placeDetail(visible.find((q) => q.topic === this.selected) ?? null);
     return { shown: visible.length, total: queues.length };
   }
 
   /** The messages every row shows, looked up once per render. */
   labels() {
     const states = {};
-    for (const state of ["running", "waiting", "no-worker", "paused", "base-paused", "idle", "done"]) states[state] = t(`state.${state}`);
+    for (const state of STATES) states[state] = t(`state.${state}`);
     return {
       states,
       pause: t("action.pause"),
@@ -88,7 +132,7 @@ export class QueueTable {
   remember(queue) {
     let history = this.speeds.get(queue.topic);
     if (!history) this.speeds.set(queue.topic, (history = []));
-    history.push(queue.speed);
+    history.push(speedNow(queue));
     if (history.length > HISTORY) history.shift();
   }
 
@@ -104,8 +148,8 @@ export class QueueTable {
     if (!key) return queues;
     const sign = descending ? -1 : 1;
     return [...queues].sort((a, b) => {
-      const x = a[key];
-      const y = b[key];
+      const x = sortValue(a, key) ?? null;
+      const y = sortValue(b, key) ?? null;
       if (x === y) return a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0;
       if (x === null) return 1; // unknown (an ETA) last either way
       if (y === null) return -1;
@@ -113,67 +157,71 @@ export class QueueTable {
     });
   }
 
+  /** A new row, cloned from `rowTemplate()`: cloning is several times faster than building 2,000 rows. */
   create(topic) {
-    const cell = (col, cls = "") => el("td", { "data-col": col, class: cls });
-    const cells = {
-      topic: cell("topic", "topic"),
-      kind: cell("kind"),
-      priority: cell("priority", "priority"),
-      state: cell("state"),
-      workers: cell("workers", "num"),
-      base: cell("base"),
-      consumed: cell("consumed", "num"),
-      pending: cell("pending", "num"),
-      failures: cell("failures", "num"),
-      dead: cell("dead", "num"),
-      speed: cell("speed", "num"),
-      eta: cell("eta", "num"),
-      actions: cell("actions"),
-    };
-    const act = (name) => (event) => {
-      event.stopPropagation();
-      this.actions[name](topic, priority);
-    };
-    const priority = el("input", {
-      type: "number", min: "0", max: "9", step: "1", "data-action": "set-priority",
-      onchange: act("set"), onclick: (event) => event.stopPropagation(),
+    this.template ??= rowTemplate();
+    const tr = this.template.cloneNode(true);
+    tr.dataset.topic = topic;
+    const cells = {};
+    COLUMNS.forEach(([col], i) => {
+      cells[col] = tr.children[i];
     });
-    trackEdits(priority);
-    const controls = {
-      priority,
-      up: el("button", { type: "button", "data-action": "up", text: "▲", onclick: act("up") }),
-      down: el("button", { type: "button", "data-action": "down", text: "▼", onclick: act("down") }),
-      pause: el("button", { type: "button", "data-action": "pause", class: "danger", onclick: act("pause") }),
-      resume: el("button", { type: "button", "data-action": "resume", onclick: act("resume") }),
-    };
+    const [priority, up, down] = cells.priority.firstChild.children;
+    const [pause, resume] = cells.actions.firstChild.children;
+    const [state, error] = cells.state.children;
+    const [bar, done] = cells.progress.children;
+    const [speed, spark, speeds] = cells.speed.children;
     cells.topic.textContent = topic;
-    cells.state.append(el("span", { class: "state" }));
-    cells.speed.append(el("span"), sparkline());
-    cells.priority.append(priority);
-    cells.actions.append(el("div", { class: "buttons" }, controls.up, controls.down, controls.pause, controls.resume));
-    const tr = el("tr", { "data-topic": topic, onclick: () => this.actions.select(topic) });
-    tr.append(...Object.values(cells));
-    const row = { tr, cells, controls };
+    cells.topic.title = topic;
+    const controls = { priority, up, down, pause, resume };
+    const row = { tr, cells, controls, parts: { state, error, bar, done, speed, speeds, spark } };
     this.rows.set(topic, row);
     return row;
   }
 
+  /** One listener per kind of event for every row (rows come and go with the polls): a control acts, a click
+   *  elsewhere on a row selects its queue, typing in a priority marks it edited (the next poll leaves it). */
+  listen(tbody) {
+    const topicOf = (target) => target.closest("tr[data-topic]")?.dataset.topic;
+    tbody.addEventListener("click", (event) => {
+      const topic = topicOf(event.target);
+      if (topic === undefined) return;
+      const control = event.target.closest("[data-action]");
+      if (control === null) this.actions.select(topic);
+      else if (control.tagName === "BUTTON") this.actions[control.dataset.action](topic);
+    });
+    tbody.addEventListener("change", (event) => {
+      const topic = topicOf(event.target);
+      if (topic !== undefined && event.target.dataset.action === "set-priority") this.actions.set(topic, event.target);
+    });
+    tbody.addEventListener("input", (event) => {
+      if (event.target.dataset.action === "set-priority") event.target.dataset.dirty = "1";
+    });
+  }
+
   update(row, q, labels) {
-    const { cells, controls } = row;
+    const { cells, controls, parts } = row;
     setText(cells.kind, q.kind);
     setInput(controls.priority, q.priority);
-    const badge = cells.state.firstChild;
-    setText(badge, labels.states[q.state] ?? q.state);
-    setAttr(badge, "class", `state state-${q.state}`);
-    setText(cells.workers, q.max_workers === null ? number(q.workers) : `${number(q.workers)}/${number(q.max_workers)}`);
-    const window = q.base_window ? ` · ${q.base_window}` : "";
-    setText(cells.base, `${q.base} ${number(q.base_in_use)}/${number(q.base_limit)}${window}`);
+    setText(parts.state, stateText(q, labels));
+    setAttr(parts.state, "class", `state state-${q.state}`);
+    const error = q.state === "failing" ? (q.last_error ?? "") : "";
+    setText(parts.error, error);
+    setAttr(cells.state, "title", error);
+    setText(cells.workers, workersText(q));
+    setText(cells.base, baseText(q));
+    const done = progress(q);
+    const width = `${done === null ? 0 : Math.round(done * 100)}%`;
+    if (parts.bar.firstChild.style.width !== width) parts.bar.firstChild.style.width = width;
+    setText(parts.done, done === null ? "—" : percent(Math.floor(done * 100) / 100));
+    setAttr(cells.progress, "title", `${number(q.consumed)} / ${number(q.consumed + q.pending)}`);
     setText(cells.consumed, number(q.consumed));
     setText(cells.pending, number(q.pending));
     setText(cells.failures, number(q.failures));
     setText(cells.dead, number(q.dead));
-    setText(cells.speed.firstChild, number(q.speed, 1));
-    drawSparkline(cells.speed.lastChild, this.speeds.get(q.topic) || []);
+    setText(parts.speed, speedText(speedNow(q)));
+    setText(parts.speeds, q.speed_1h === undefined ? "" : speedsText(q));
+    drawSparkline(parts.spark, ...this.sparkPoints(q));
     setText(cells.eta, duration(q.eta_s));
     const paused = q.state === "paused";
     if (controls.pause.hidden !== paused) controls.pause.hidden = paused;
@@ -188,10 +236,103 @@ export class QueueTable {
     if (row.tr.classList.contains("selected") !== selected) row.tr.classList.toggle("selected", selected);
   }
 
-  select(topic) {
-    this.selected = topic;
-    for (const [name, row] of this.rows) row.tr.classList.toggle("selected", name === topic);
+  /** msgs/s per point and the points the line has room for: the server's minutes (done / 60) then the speed
+   *  now; else the speeds this page saw, growing from the right. */
+  sparkPoints(q) {
+    const minutes = this.sparklines(q.topic);
+    if (!minutes) return [this.speeds.get(q.topic) || [], HISTORY];
+    return [[...minutes.map((done) => done / 60), speedNow(q)], minutes.length + 1];
   }
+
+  /** Select `topic` (its detail row opens under it), or close it when it is already selected. */
+  select(topic) {
+    this.selected = this.selected === topic ? null : topic;
+    for (const [name, row] of this.rows) row.tr.classList.toggle("selected", name === this.selected);
+    this.placeDetail(this.last.find((q) => q.topic === this.selected && this.matches(q)) ?? null);
+    return this.selected;
+  }
+
+  createDetail() {
+    const fields = {};
+    const figures = el("dl", { class: "figures" });
+    for (const [field, key] of DETAILS) {
+      const dt = el("dt", { "data-i18n": key, text: t(key) });
+      fields[field] = el("dd", { "data-field": field });
+      figures.append(dt, fields[field]);
+    }
+    const explanation = el("p", { class: "explain" },
+      el("strong", { id: "explain-topic" }), " ", el("span", { id: "explain-reason", class: "muted" }));
+    const error = el("p", { class: "last-error", "data-field": "last-error", hidden: true });
+    const chart = el("div", { class: "chart-box", "data-field": "queue-chart" });
+    const td = el("td", { colspan: String(COLUMNS.length) },
+      el("div", { class: "detail-grid" }, el("div", {}, explanation, error, figures), chart));
+    const tr = el("tr", { class: "detail", hidden: true }, td);
+    return { tr, fields, error, chart };
+  }
+
+  /** Put the detail row under the selected queue's row, filled with `q`'s figures; hide it when none is shown. */
+  placeDetail(q) {
+    const { tr, fields, error } = this.detail;
+    if (q === null) {
+      tr.hidden = true;
+      return;
+    }
+    const row = this.rows.get(q.topic);
+    if (row.tr.nextSibling !== tr) row.tr.after(tr);
+    tr.hidden = false;
+    for (const dt of tr.querySelectorAll("dt[data-i18n]")) setText(dt, t(dt.dataset.i18n));
+    setText(fields.kind, q.kind);
+    setText(fields.priority, number(q.priority));
+    setText(fields.workers, workersText(q));
+    setText(fields.base, baseText(q));
+    setText(fields.consumed, number(q.consumed));
+    setText(fields.pending, number(q.pending));
+    setText(fields["in-flight"], number(q.in_flight));
+    setText(fields.failures, number(q.failures));
+    setText(fields.dead, number(q.dead));
+    setText(fields.duplicates, number(q.duplicates));
+    setText(fields.speeds, t("speed.all", { now: speedText(speedNow(q)), more: speedsText(q) }));
+    setText(fields.eta, duration(q.eta_s));
+    error.hidden = !q.last_error;
+    setText(error, q.last_error ? t("detail.lastError", { error: q.last_error }) : "");
+  }
+}
+
+/** The row every queue's row is cloned from: its cells in `COLUMNS`' order, its controls and figures empty. */
+function rowTemplate() {
+  const tr = el("tr");
+  for (const [col, cls] of COLUMNS) tr.append(el("td", { "data-col": col, class: cls }));
+  const cell = (col) => tr.children[COLUMNS.findIndex(([name]) => name === col)];
+  const priority = el("input", { type: "number", min: "0", max: "9", step: "1", "data-action": "set-priority" });
+  cell("priority").append(el("div", { class: "buttons" }, priority,
+    el("button", { type: "button", "data-action": "up", text: "▲" }),
+    el("button", { type: "button", "data-action": "down", text: "▼" })));
+  cell("actions").append(el("div", { class: "buttons" },
+    el("button", { type: "button", "data-action": "pause", class: "danger" }),
+    el("button", { type: "button", "data-action": "resume" })));
+  cell("state").append(el("span", { class: "state" }), el("span", { class: "state-error" }));
+  cell("progress").append(el("span", { class: "bar" }, el("span")), el("span", { class: "percent" }));
+  cell("speed").append(el("span", { class: "speed-now" }), sparkline(), el("span", { class: "speed-more" }));
+  return tr;
+}
+
+function stateText(q, labels) {
+  if (q.state === "done" && q.finished_at) return t("state.doneAt", { time: hhmm(q.finished_at) });
+  return labels.states[q.state] ?? q.state;
+}
+
+function workersText(q) {
+  return q.max_workers === null ? number(q.workers) : `${number(q.workers)}/${number(q.max_workers)}`;
+}
+
+function baseText(q) {
+  const window = q.base_window ? ` · ${q.base_window}` : "";
+  return `${q.base} ${number(q.base_in_use)}/${number(q.base_limit)}${window}`;
+}
+
+/** "1 min 1.903 · 1 h 1.210": the longer averages beside the speed now. */
+function speedsText(q) {
+  return t("speed.more", { minute: speedText(q.speed), hour: speedText(q.speed_1h ?? null) });
 }
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -208,9 +349,9 @@ function sparkline() {
   return svg;
 }
 
-function drawSparkline(svg, speeds) {
+function drawSparkline(svg, speeds, slots) {
   const top = Math.max(...speeds, 0);
-  const step = WIDTH / Math.max(1, HISTORY - 1);
+  const step = WIDTH / Math.max(1, slots - 1);
   const offset = WIDTH - step * (speeds.length - 1);
   const points = speeds
     .map((speed, i) => {

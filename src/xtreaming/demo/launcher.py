@@ -43,6 +43,7 @@ from xtreaming.demo.screen import progress_line, status_view
 from xtreaming.errors import XtreamingError
 from xtreaming.farm.processes import isolated_group, request_stop
 from xtreaming.localhost import free_port
+from xtreaming.screen_words import number
 
 #: How long farms may take to finish their running tasks after the demo is stopped.
 FARM_STOP_S: Final = 60.0
@@ -109,13 +110,13 @@ class Site:
         """Farms first (running tasks finish; a second Ctrl-C kills them), then the coordinator."""
         running = [p for p in self.farms if p.poll() is None]
         if running:
-            console.print("stopping the farms: running tasks finish (Ctrl-C again to kill them)…")
+            console.print("parando as farms: as tarefas em execução terminam (Ctrl-C de novo para matá-las)…")
         for farm in running:
             request_stop(farm)
         try:
             _wait_all(running, FARM_STOP_S)
         except KeyboardInterrupt:
-            console.print("killing the running tasks; they are reported for retry…")
+            console.print("matando as tarefas em execução; elas voltam para nova tentativa…")
             for farm in running:
                 if farm.poll() is None:
                     request_stop(farm)  # the second signal: a farm kills its tasks and reports them
@@ -146,13 +147,13 @@ def run_demo(options: DemoOptions, *, console: Console) -> int:
     }
     site = Site(data_dir, env)
     trickle: Trickle | None = None
-    console.print(f"[bold]Xtreaming demo[/] — data in {data_dir}")
+    console.print(f"[bold]Demonstração do Xtreaming[/] — dados em {data_dir}")
     with _interrupt_on_terminate(), CoordinatorClient(url) as api:
         try:
             site.start_coordinator(url, port)
-            console.print(f"coordinator: {url}  (painel: {url}/ · API: {url}/docs · log: {data_dir}/coordinator.log)")
+            console.print(f"coordenador: {url}  (painel: {url}/ · API: {url}/docs · log: {data_dir}/coordinator.log)")
             add_profiles(api, worker_command(data_dir / "bases", behaviour))
-            console.print(f"forming queues: {len(DEMO_LOADS)} portfolios of {options.clients:,} clients")
+            console.print(f"formando filas: {len(DEMO_LOADS)} carteiras de {number(options.clients)} clientes")
             form_queues(data_dir, options.clients, broker_url, console)
             _wait_for_queues(api, [topic for topic, _ in DEMO_LOADS])
             limit_bases(api)
@@ -160,15 +161,15 @@ def run_demo(options: DemoOptions, *, console: Console) -> int:
             trickle.start()
             for name, labels in DEMO_FARMS:
                 site.start_farm(name, labels, options.slots, url)
-            console.print(f"farms: {', '.join(n for n, _ in DEMO_FARMS)} ({options.slots} slots each)")
+            console.print(f"farms: {', '.join(n for n, _ in DEMO_FARMS)} ({options.slots} slots cada)")
             _watch(api, options, console, trickle, url)
         except KeyboardInterrupt:
-            console.print("Ctrl-C: shutting down")
+            console.print("Ctrl-C: encerrando")
         finally:
             if trickle is not None:
                 trickle.stop()
             site.stop(console)
-    console.print(f"demo stopped. Worker databases: {data_dir / 'bases'}; logs: {data_dir}/*.log")
+    console.print(f"demonstração encerrada. Bancos dos workers: {data_dir / 'bases'}; logs: {data_dir}/*.log")
     return 0
 
 
@@ -183,7 +184,7 @@ def _watch(api: CoordinatorClient, options: DemoOptions, console: Console, trick
             status: dict[str, Any] = api.get("/api/status")
             elapsed = time.monotonic() - started
             if live is not None:
-                live.update(status_view(status, f"{header} · {elapsed:,.0f} s"))
+                live.update(status_view(status, f"{header} · {number(elapsed)} s"))
             elif elapsed - last_line >= 2:
                 console.print(f"[{elapsed:5.0f} s] {progress_line(status)}")
                 last_line = elapsed
@@ -203,9 +204,9 @@ def _imports_done(status: dict[str, Any]) -> bool:
 
 
 def _print_summary(status: dict[str, Any], console: Console, elapsed_s: float) -> None:
-    table = Table("Fila", "Consumidos", "DLQ", title=f"após {elapsed_s:,.0f} s", title_justify="left")
+    table = Table("Fila", "Consumidos", "DLQ", title=f"após {number(elapsed_s)} s", title_justify="left")
     for q in status["queues"]:
-        table.add_row(q["topic"], f"{q['consumed']:,}", f"{q['dead']:,}")
+        table.add_row(q["topic"], number(q["consumed"]), number(q["dead"]))
     console.print(table)
 
 

@@ -17,6 +17,7 @@ from xtreaming.csv_source import CsvFile
 from xtreaming.demo.portfolio import cpf_digits, write_portfolio
 from xtreaming.errors import XtreamingError
 from xtreaming.publishing import publish_csv
+from xtreaming.screen_words import number as pt_number
 
 #: (topic, seed): three import loads on two bases, as the operator screen would show them.
 DEMO_LOADS: Final = (
@@ -98,8 +99,8 @@ def form_queues(data_dir: Path, clients: int, broker_url: str, console: Console)
         outcome = publish_csv(CsvFile(path, "cpf"), topic, broker_url, console=console)
         published[topic] = outcome.report.published
         console.print(
-            f"  {topic}: {outcome.report.published:,} clients published "
-            f"({outcome.report.duplicates:,} repeated CPFs dropped)"
+            f"  {topic}: {pt_number(outcome.report.published)} clientes publicados "
+            f"({pt_number(outcome.report.duplicates)} CPFs repetidos descartados)"
         )
     return published
 

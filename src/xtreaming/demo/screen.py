@@ -1,5 +1,5 @@
-"""The demo's terminal view of ``/api/status``: the queue table of "Acompanhamento de
-MultCobXtreaming", the bases and the farms, refreshed while the demo runs."""
+"""The demo's terminal view of ``/api/status``: the queue table of "Acompanhamento de MultCobXtreaming", the bases
+and the farms, refreshed while the demo runs; in pt-BR with the screen's column names and words."""
 
 from __future__ import annotations
 
@@ -9,20 +9,28 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from xtreaming.screen_words import duration, number, state_word
+
+#: The screen's columns (messages.pt-BR.json ``col.*``), left-aligned for text and right-aligned for figures.
+TEXT_COLUMNS = ("Fila", "Tipo", "Estado")
+FIGURE_COLUMNS = ("Prioridade", "Workers", "Workers na base", "Consumidos", "Pendentes", "Falhas", "DLQ")
+SPEED_COLUMNS = ("Velocidade (msgs/s)", "ETA")
+
 
 def status_view(status: dict[str, Any], header: str) -> RenderableType:
     """Queues, bases and farms as rich tables under ``header``."""
     queues = Table(title="Acompanhamento de MultCobXtreaming", title_justify="left", expand=False)
-    for column in ("Fila", "Tipo", "Prio", "Estado", "Workers", "Na base", "Consumidos", "Pendentes"):
-        queues.add_column(column, justify="left" if column in ("Fila", "Tipo", "Estado") else "right")
-    for column in ("Retry", "DLQ", "msgs/s", "ETA"):
+    for column in TEXT_COLUMNS:
+        queues.add_column(column)
+    for column in FIGURE_COLUMNS + SPEED_COLUMNS:
         queues.add_column(column, justify="right")
     for q in status["queues"]:
-        window = f" ({q['base_window']})" if q["base_window"] else ""
+        window = f" · {q['base_window']}" if q["base_window"] else ""
         queues.add_row(
-            q["topic"], q["kind"], str(q["priority"]), q["state"], str(q["workers"]),
-            f"{q['base_in_use']}/{q['base_limit']}{window}", f"{q['consumed']:,}", f"{q['pending']:,}",
-            str(q["failures"]), str(q["dead"]), f"{q['speed']:,.0f}", _eta(q["eta_s"]),
+            q["topic"], q["kind"], state_word(q["state"]), str(q["priority"]), number(q["workers"]),
+            f"{number(q['base_in_use'])}/{number(q['base_limit'])}{window}", number(q["consumed"]),
+            number(q["pending"]), number(q["failures"]), number(q["dead"]),
+            number(q.get("speed_10s", q["speed"])), duration(q["eta_s"]),
         )  # fmt: skip
     bases = ", ".join(
         f"{b['name']} {b['in_use']}/{b['limit']}" + (f" (janela {b['window']})" if b["window"] else "")
@@ -45,13 +53,9 @@ def progress_line(status: dict[str, Any]) -> str:
     consumed = sum(q["consumed"] for q in status["queues"])
     pending = sum(q["pending"] for q in status["queues"])
     dead = sum(q["dead"] for q in status["queues"])
-    speed = sum(q["speed"] for q in status["queues"])
+    speed = sum(q.get("speed_10s", q["speed"]) for q in status["queues"])
     busy = sum(f["busy"] for f in status["farms"])
-    return f"consumed {consumed:,}, pending {pending:,}, DLQ {dead:,}, {speed:,.0f} msgs/s, {busy} workers busy"
-
-
-def _eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+    return (
+        f"consumidos {number(consumed)}, pendentes {number(pending)}, DLQ {number(dead)}, "
+        f"{number(speed)} msgs/s, {busy} workers ocupados"
+    )

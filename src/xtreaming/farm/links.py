@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Final
 
-from xtreaming.client import ApiError, CoordinatorClient, CoordinatorUnreachable
+from xtreaming.client import ApiError, CoordinatorClient, CoordinatorUnreachable, NoLeader
 from xtreaming.defaults import DEFAULT_HEARTBEAT_INTERVAL_S
 from xtreaming.errors import XtreamingError
 from xtreaming.farm.config import UNREACHABLE_MARGIN_HEARTBEATS, FarmConfig
@@ -259,7 +259,7 @@ class Links:
             answer = self._heartbeat_api.post(
                 f"/api/farms/{self.farm_id}/heartbeat", body, timeout_s=self.heartbeat_interval_s
             )
-        except CoordinatorUnreachable as exc:
+        except (CoordinatorUnreachable, NoLeader) as exc:  # NoLeader: a takeover under way
             self.unreachable(exc)
             return
         except ApiError as exc:

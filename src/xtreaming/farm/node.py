@@ -33,7 +33,7 @@ from dataclasses import replace
 from types import FrameType
 from typing import Any, Final
 
-from xtreaming.client import ApiError, CoordinatorClient, CoordinatorUnreachable
+from xtreaming.client import ApiError, CoordinatorClient, CoordinatorUnreachable, NoLeader
 from xtreaming.errors import XtreamingError
 from xtreaming.farm.config import FarmConfig
 from xtreaming.farm.control import TaskControl
@@ -48,6 +48,9 @@ from xtreaming.wire import lease_frame
 
 log = logging.getLogger("xtreaming.farm")
 
+#: While every coordinator answers as a standby (a takeover under way), the farm asks again at least this often:
+#: the new leader serves seconds later, and every slot waits until it is asked.
+NO_LEADER_RETRY_S: Final = 0.5
 #: Extra seconds the HTTP call of a long-poll may take beyond its wait.
 LEASE_MARGIN_S: Final = 10.0
 #: Lease requests sent as tasks end that may be out at once (the dispatcher's long-poll aside).
@@ -253,6 +256,13 @@ class FarmNode:
             self.outbox.put_back(reports)
             if pause:
                 self.links.register(self.stopping)  # the coordinator forgot us (its state was reset)
+            return
+        if isinstance(exc, NoLeader):  # a takeover under way: results kept, asked again soon
+            self.outbox.put_back(reports)
+            self.links.unreachable(exc)
+            self.outbox.handoff(True)
+            if pause:
+                self.stopping.wait(min(self._backoff.next_delay(), NO_LEADER_RETRY_S))
             return
         if isinstance(exc, ApiError):
             log.error("lease refused: %s", exc)

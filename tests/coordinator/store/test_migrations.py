@@ -20,7 +20,9 @@ from xtreaming.coordinator.store import MIGRATIONS, Store
 TABLES = {"profiles", "queues", "bases", "windows", "farms", "tasks", "ledger", "retries", "audit_log"}
 TABLES |= {"dead_letters", "dlq_positions", "replays"}
 TABLES |= {"history_groups", "message_history"}
-NEWEST = "0011"
+TABLES |= {"figure_points"}
+TABLES |= {"schedules", "schedule_ticks"}
+NEWEST = "0014"
 #: ``tasks`` as versions before 0002 wrote it: messages as JSON (0002 adds ``packed``, NULL for these rows).
 OLD_TASKS = table(
     "tasks",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import anyio
 from fastapi import FastAPI
@@ -14,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from xtreaming.broker import open_broker
 from xtreaming.config import Settings
 from xtreaming.coordinator.api.auth import TokenTable
+from xtreaming.coordinator.api.leader_gate import LeaderGate
 from xtreaming.coordinator.api.limits import BodyLimit
 from xtreaming.coordinator.api.openapi import document_errors
 from xtreaming.coordinator.api.problems import install_error_handlers
@@ -22,117 +24,98 @@ from xtreaming.coordinator.api.routes import (
     dlq,
     docs,
     farms,
+    figures,
     messages,
     metrics,
     profiles,
     queues,
+    schedules,
     screen,
     status,
 )
+from xtreaming.coordinator.api.serving import Serving
+from xtreaming.coordinator.fenced_broker import FencedBroker
 from xtreaming.coordinator.history import HistoryCollector, MessageHistory
-from xtreaming.coordinator.metrics import CoordinatorCollector, OutcomeCounts, RequestTimer
+from xtreaming.coordinator.leadership import Leadership, SoleLeadership
+from xtreaming.coordinator.metrics import OutcomeCounts, RequestTimer
 from xtreaming.coordinator.options import CoordinatorOptions
+from xtreaming.coordinator.outcomes import SettlementListener
 from xtreaming.coordinator.service import Coordinator
 from xtreaming.coordinator.store import Store
 from xtreaming.coordinator.waiters import Waiters
-from xtreaming.errors import BrokerUnavailable
 
 log = logging.getLogger("xtreaming.coordinator")
 
 
-class BackgroundLoop:
-    """Runs ``coordinator.run_once()`` every ``interval_s`` in a thread; a pass that fails on the broker marks it
-    down, a whole pass marks it up (``coordinator.broker_health``). A second thread reads ahead the queues
-    whose read-ahead leases brought to half (``Coordinator.top_up_wanted``), as soon as they do.
-
-    A pass may wait on the broker for its whole timeout; it does so without the coordinator's lock
-    (``Coordinator.run_once``), so the API answers meanwhile."""
-
-    def __init__(self, coordinator: Coordinator, interval_s: float) -> None:
-        self.coordinator = coordinator
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._run, name="xtreaming-coordinator-loop", daemon=True),
-            threading.Thread(target=self._top_up, name="xtreaming-coordinator-reads", daemon=True),
-        ]
-
-    def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            if self._guarded(self.coordinator.run_once, "coordinator loop"):
-                self.coordinator.broker_health.answered()  # a whole pass: up again
-            self._stop.wait(self.interval_s)
-
-    def _top_up(self) -> None:
-        while not self._stop.is_set():
-            if not self._guarded(lambda: self.coordinator.top_up_wanted(self.interval_s), "read-ahead"):
-                self._stop.wait(self.interval_s)  # the broker is away: as often as the loop tries it, no more
-
-    def _guarded(self, work: Callable[[], object], what: str) -> bool:
-        """Run ``work``; False when it failed (the broker shown down when it was the broker)."""
-        try:
-            work()
-        except BrokerUnavailable as exc:
-            self.coordinator.broker_health.failed(exc)
-            return False
-        except Exception:  # the loop must survive anything; the log says what happened
-            log.exception("%s failed; continuing", what)
-            return False
-        return True
-
-
-def build_coordinator(settings: Settings) -> Coordinator:
-    """Open the store and the broker named by ``settings`` and load the coordinator's state."""
+def build_coordinator(
+    settings: Settings, store: Store | None = None, holds: Callable[[], bool] | None = None
+) -> Coordinator:
+    """Open the store (unless given) and the broker named by ``settings`` and load the coordinator's state; with
+    ``holds``, the leader's check, its broker writes go through only while it is True (``fenced_broker.py``)."""
     options = CoordinatorOptions.from_settings(settings)
-    return Coordinator(Store.open(settings.database_url), open_broker(settings.broker_url), options)
+    broker = open_broker(settings.broker_url)
+    if holds is not None:
+        broker = FencedBroker(broker, holds)
+    return Coordinator(store or Store.open(settings.database_url), broker, options)
+
+
+def elect(settings: Settings, store: Store) -> Leadership:
+    """The election among the coordinators sharing ``store``, its writes fenced by the lead from now on."""
+    leadership = Leadership(store.leadership, settings.public_url, settings.leader_lease_s)
+    store.fence_writes(leadership.fence, idle_transaction_s=settings.leader_lease_s)
+    return leadership
 
 
 def create_app(settings: Settings, coordinator: Coordinator | None = None) -> FastAPI:
-    """The API over ``coordinator`` (built from ``settings`` when not given)."""
-    coordinator = coordinator or build_coordinator(settings)
-    loop = BackgroundLoop(coordinator, settings.poll_interval_s)
+    """The API over ``coordinator`` (built from ``settings`` when not given). On a store several coordinators
+    may share (PostgreSQL) the coordinator is built only once this process is elected (``serving.py``)."""
+    store = None if coordinator is not None else Store.open(settings.database_url)
+    leadership: Leadership | SoleLeadership
+    if store is not None and store.is_shared:
+        leadership = elect(settings, store)
+        holds: Callable[[], bool] | None = leadership.holds
+    else:
+        leadership, holds = SoleLeadership(settings.public_url, datetime.now(UTC)), None
+        coordinator = coordinator or build_coordinator(settings, store)
     history = MessageHistory.open(settings.database_url, CoordinatorOptions.from_settings(settings))
-    if history.writer is not None:
-        coordinator.add_settlement_listener(history.writer)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        loop.start()
-        coordinator.dead_letters.start()  # replays left running by the previous process resume
+        serving.start()
         history.start()
+        scheduled.start()  # publishes only while this process serves (the leader)
         try:
             yield
         finally:  # joining may wait for a pass stuck on the broker: not on the event loop
-            await anyio.to_thread.run_sync(loop.stop)
-            await anyio.to_thread.run_sync(coordinator.dead_letters.stop)
+            await anyio.to_thread.run_sync(scheduled.stop)  # a tick cut short is finished by the next leader
+            await anyio.to_thread.run_sync(serving.stop)
+            if isinstance(leadership, Leadership) and store is not None:
+                await anyio.to_thread.run_sync(store.close)  # opened here for the coordinators built at each election
             await anyio.to_thread.run_sync(history.stop)  # after the loop: its last settlements are written
 
     # /docs is served from the package's own copy of Swagger UI (routes/docs.py); ReDoc would need a CDN.
     app = FastAPI(title="Xtreaming coordinator", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.coordinator = coordinator
-    app.state.loop = loop
+    app.state.coordinator = None  # set while serving (``serving.py``)
     app.state.history = history
     app.state.tokens = TokenTable(settings.tokens)
-    for module in (farms, queues, profiles, bases, status, screen, metrics, docs, messages, dlq):
+    for module in (farms, queues, profiles, bases, status, screen, metrics, docs, messages, dlq, figures, schedules):
         app.include_router(module.router)
     app.mount("/static", screen.static_files(), name="static")
     app.mount(docs.ASSETS_PATH, docs.SwaggerAssets(), name="docs-assets")
     # One registry per app (tests run several): the figures read at scrape time, outcomes counted by the hook.
     registry = app.state.metrics = CollectorRegistry()
     outcomes = OutcomeCounts(registry)
-    coordinator.add_settlement_listener(outcomes)
-    registry.register(CoordinatorCollector(coordinator, outcomes))
     app.state.waiters = Waiters()  # publish-and-wait (routes/queues.py)
-    coordinator.add_settlement_listener(app.state.waiters)
+    listeners: list[SettlementListener] = [history.writer] if history.writer is not None else []
+    listeners += [outcomes, app.state.waiters]
+    build = functools.partial(build_coordinator, settings, store, holds)
+    serving = app.state.serving = Serving(
+        app, leadership, build, listeners, registry, outcomes, settings.poll_interval_s
+    )
+    app.state.leadership = leadership
+    scheduled = schedules.serve_schedules(app, settings, store or _store_of(coordinator), serving)
+    if coordinator is not None:
+        serving.attach(coordinator)
     if history.writer is not None:
         registry.register(HistoryCollector(history.writer))
     publish_path = "/api/topics/"
@@ -142,6 +125,14 @@ def create_app(settings: Settings, coordinator: Coordinator | None = None) -> Fa
 
     app.add_middleware(BodyLimit, limit_for=limit_for)
     app.add_middleware(RequestTimer, registry=registry)
+    app.add_middleware(LeaderGate, serving=serving)
     install_error_handlers(app)
     document_errors(app)
     return app
+
+
+def _store_of(coordinator: Coordinator | None) -> Store:
+    """The store of the coordinator given to ``create_app`` (one is given whenever no store was opened)."""
+    if coordinator is None:
+        raise ValueError("create_app needs a coordinator or a store")
+    return coordinator.store

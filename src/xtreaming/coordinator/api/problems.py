@@ -23,6 +23,7 @@ from starlette.routing import Match, Mount
 from xtreaming.errors import (
     BrokerUnavailable,
     InvalidRecord,
+    NotLeader,
     RecordTooLarge,
     StoreUnavailable,
     XtreamingError,
@@ -91,6 +92,9 @@ async def _xtreaming_error(_: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, InvalidRecord):
         log.warning("refused a request the state store would not keep: %s", exc)
         return problem(422, REFUSED_BY_STORE)
+    if isinstance(exc, NotLeader):  # deposed mid-request: answered as a standby is (leader_gate.py), clients follow
+        leader = None if exc.leader_url is None else {"url": exc.leader_url}
+        return JSONResponse({"detail": _printable(str(exc)), "errors": [], "leader": leader}, status_code=503)
     return problem(status_of(exc), str(exc))
 
 

@@ -380,6 +380,11 @@ class BaseRow(BaseModel):
     min_workers: int
     paused: bool
     windows: list[WindowOut]
+    #: Messages pending in its queues, and when it is expected to have finished them (None: nothing pending,
+    #: or no speed known): in seconds from now and as a moment.
+    pending: int = 0
+    eta_s: float | None = None
+    eta_at: datetime | None = None
 
 
 class FarmRow(BaseModel):
@@ -392,6 +397,27 @@ class FarmRow(BaseModel):
     #: Its last ``urgent_slots`` slots take only queues of ``urgent_priority`` or above (None: no urgent slots).
     urgent_slots: int = 0
     urgent_priority: int | None = None
+
+
+class SlotDetailOut(BaseModel):
+    """One slot of a farm: the task leased to it (queue, progress, for how long) and its last heartbeat's state
+    and memory."""
+
+    index: int
+    state: Literal["idle", "running", "stopping"]
+    urgent: bool = Field(description="Kept for urgent queues (the farm's last ``urgent_slots`` slots).")
+    task_id: str | None
+    topic: str | None
+    done: int | None
+    total: int | None
+    rss_bytes: int | None
+    running_s: float | None = Field(description="Seconds since the task was leased.")
+
+
+class FarmDetail(FarmRow):
+    """A farm's row and each of its slots."""
+
+    slots_detail: list[SlotDetailOut]
 
 
 class Explanation(BaseModel):
@@ -460,6 +486,15 @@ class Published(BaseModel):
     timed_out: bool | None = Field(default=None, description="With wait_s: some message was still running.")
 
 
+class LeaderRow(BaseModel):
+    """The coordinator that leads: where it answers, since when, and its epoch (one more at each takeover; 0 for a
+    coordinator alone on its own store)."""
+
+    url: str | None
+    since: datetime | None
+    epoch: int
+
+
 class Status(BaseModel):
     """Everything the operator screen shows, in one request."""
 
@@ -469,6 +504,9 @@ class Status(BaseModel):
     queues: list[QueueFigures]
     bases: list[BaseRow]
     farms: list[FarmRow]
+    #: The site's time zone (IANA name): the screen shows times in it.
+    time_zone: str
+    leader: LeaderRow | None = Field(default=None, description="The coordinator that leads, and since when.")
 
 
 class WhoAmI(BaseModel):
@@ -684,3 +722,31 @@ class ReplayOut(BaseModel):
     rate_per_s: float
     state: Literal["running", "finished", "failed"]
     error: str | None
+
+
+# -- figure history -------------------------------------------------------------------------------
+
+
+class FigurePointOut(BaseModel):
+    """One minute of a queue's or a base's figures (``coordinator/figure_history.py``)."""
+
+    at: datetime = Field(description="The minute's start (UTC).")
+    done: int = Field(description="Messages finished ok in the minute.")
+    failed: int = Field(description="Attempts that failed in the minute (retried or dead).")
+    workers: int = Field(description="The most workers seen running in the minute.")
+    limit: int | None = Field(description="A queue's max workers (None: none); a base's limit in force that minute.")
+
+
+class FigureSeries(BaseModel):
+    """A queue's or a base's minutes with activity or a running worker, oldest first (minutes left out: idle)."""
+
+    name: str
+    points: list[FigurePointOut]
+
+
+class Sparklines(BaseModel):
+    """Messages finished ok per minute, oldest first and one number per minute up to the current one, for each
+    queue and base with any in the period."""
+
+    queues: dict[str, list[int]]
+    bases: dict[str, list[int]]

@@ -14,15 +14,18 @@ details and ledger ranges are JSON.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
+
+from sqlalchemy import Connection
 
 from xtreaming.coordinator.records import (
     AuditEntry,
     BaseRecord,
     FarmRecord,
+    FigurePoint,
     LedgerRecord,
     Profile,
     QueueRecord,
@@ -42,7 +45,10 @@ from xtreaming.coordinator.store.database import (
 )
 from xtreaming.coordinator.store.dead_letters import DeadLetterTables
 from xtreaming.coordinator.store.farms import FarmTable
+from xtreaming.coordinator.store.figures import FigureTable
+from xtreaming.coordinator.store.leadership import LeadershipTable
 from xtreaming.coordinator.store.ledger import LedgerTables
+from xtreaming.coordinator.store.schedules import ScheduleTables
 from xtreaming.coordinator.store.tasks import TaskTable
 
 __all__ = ["BUSY_TIMEOUT_S", "CONNECT_TIMEOUT_S", "MIGRATIONS", "MIGRATION_LOCK_KEY", "Store"]
@@ -59,8 +65,13 @@ class Store:
         self._tasks = TaskTable(self._database)
         self._ledger = LedgerTables(self._database)
         self._audit = AuditLog(self._database)
+        self._figures = FigureTable(self._database)
         #: The dead-letter index and replays (``dead_letters.py``): used by ``coordinator.dead_letters`` only.
         self.dead_letters = DeadLetterTables(self._database)
+        #: Scheduled publishing's schedules and ticks (``schedules.py``): used by ``coordinator.schedules`` only.
+        self.schedules = ScheduleTables(self._database)
+        #: The leadership row (``leadership.py``): used by ``coordinator.leadership`` only.
+        self.leadership = LeadershipTable(self._database)
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -85,6 +96,18 @@ class Store:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def is_shared(self) -> bool:
+        """Whether several coordinators may use this store (PostgreSQL), electing a leader; a SQLite file
+        belongs to one coordinator."""
+        return self._database.dialect != "sqlite"
+
+    def fence_writes(self, fence: Callable[[Connection], None], idle_transaction_s: float) -> None:
+        """Run ``fence`` first in every write transaction from now on (it raises NotLeader to refuse it), and
+        have PostgreSQL end this store's transactions left idle for ``idle_transaction_s`` (a paused process's)."""
+        self._database.fence = fence
+        self._database.end_idle_transactions_after(idle_transaction_s)
 
     def transaction(self) -> AbstractContextManager[None]:
         """Group this thread's writes until the block ends into one transaction (all or none).
@@ -221,6 +244,27 @@ class Store:
     def load_retries(self) -> list[RetryRecord]:
         """Every message waiting for a retry, by topic, partition and offset."""
         return self._ledger.load_retries()
+
+    # -- figure history ---------------------------------------------------------------------
+
+    def add_figure_points(self, points: Sequence[FigurePoint]) -> None:
+        """Store minutes of figures in one transaction; a point already stored for the same scope, name and
+        minute is added to (its counts summed, workers and limit replaced)."""
+        self._figures.add_points(points)
+
+    def figure_points(self, scope: str, name: str, since: datetime) -> list[FigurePoint]:
+        """The points of one queue or base (``scope``: queue | base) from ``since`` on, oldest first."""
+        return self._figures.points(scope, name, since)
+
+    def figures_done_since(self, since: datetime) -> list[tuple[str, str, int, int]]:
+        """``(scope, name, minute, done)`` of every point from ``since`` on (``minute``: ``records.minute_of``), in no
+        particular order."""
+        return self._figures.done_since(since)
+
+    def trim_figures(self, before: datetime, limit: int) -> int:
+        """Delete the oldest points older than ``before``, whole minutes, about ``limit`` at most (a minute with
+        more goes whole), in one short transaction; returns how many went."""
+        return self._figures.trim(before, limit)
 
     # -- audit log --------------------------------------------------------------------------
 

@@ -13,6 +13,10 @@ other database failure (a full disk, a lost connection, a backend killed) as ``S
 A transaction that fails is rolled back; when the rollback or the commit fails too, its connection
 is dropped (the pool opens a new one; on PostgreSQL, ``pool_pre_ping`` also replaces connections
 that died while idle), and the caller sees the first error, not the rollback's.
+
+Fencing. Where several coordinators share the database, ``fence`` is set to the leader's check
+(``coordinator/leadership.py``): every write transaction runs it first, so a coordinator that no longer
+leads changes nothing, whichever of its write sites tries.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import functools
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
@@ -62,20 +66,24 @@ class Database:
         self._shown_url = self._url.render_as_string(hide_password=True)
         self._engine = _create_engine(self._url, self._shown_url)
         self._local = threading.local()  # the thread's open ``transaction()``, if any
+        #: Run at the start of every write transaction (``write()``, ``transaction()``): raises NotLeader to
+        #: refuse it. None (the default, one coordinator): every write goes ahead.
+        self.fence: Callable[[Connection], None] | None = None
 
     def close(self) -> None:
         self._engine.dispose()
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, *, fenced: bool = True) -> Iterator[Connection]:
         """A connection in a transaction committed on success (``BEGIN IMMEDIATE`` on SQLite), or the
-        thread's open ``transaction()``, which commits when it ends."""
+        thread's open ``transaction()``, which commits when it ends. ``fenced=False`` skips the ``fence``:
+        for the leadership row itself, which decides who passes it."""
         current: Connection | None = getattr(self._local, "conn", None)
         if current is not None:
             with self._translated():
                 yield current
             return
-        with self._begun() as conn, self._translated():
+        with self._begun(fenced=fenced) as conn, self._translated():
             yield conn
 
     @contextmanager
@@ -98,6 +106,27 @@ class Database:
         with self._translated(), self._engine.connect() as conn:
             conn.execution_options(**{_SQLITE_BEGIN: "BEGIN"})
             yield conn
+
+    @property
+    def dialect(self) -> str:
+        """The database's kind: ``sqlite`` or ``postgresql``."""
+        return self._url.get_backend_name()
+
+    def end_idle_transactions_after(self, seconds: float) -> None:
+        """On PostgreSQL, have the server end this store's transactions left idle for ``seconds`` (their
+        process paused or gone) and release their locks; connections already open are replaced."""
+        if self.dialect != "postgresql":
+            return
+        timeout_ms = max(1, round(seconds * 1000))
+
+        def configure(dbapi_connection: Any, _record: object) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"SET idle_in_transaction_session_timeout = {timeout_ms}")
+            cursor.close()
+            dbapi_connection.commit()
+
+        event.listen(self._engine, "connect", configure)
+        self._engine.dispose()
 
     def create_folder(self) -> None:
         """Create a SQLite file's folder; raises StoreUnavailable when it cannot be."""
@@ -122,7 +151,7 @@ class Database:
             command.upgrade(config, "head")
 
     @contextmanager
-    def _begun(self) -> Iterator[Connection]:
+    def _begun(self, *, fenced: bool = True) -> Iterator[Connection]:
         """A connection in a transaction of its own, committed when the block ends, rolled back if it
         raises. SQLAlchemy's ``engine.begin()`` would raise a failing rollback's error over the one
         that caused it; here the first error is the one raised, and a connection whose rollback or
@@ -134,6 +163,9 @@ class Database:
             with self._translated():
                 transaction = conn.begin()
             try:
+                if fenced and self.fence is not None:
+                    with self._translated():
+                        self.fence(conn)
                 yield conn
             except BaseException:
                 self._roll_back(conn, transaction)

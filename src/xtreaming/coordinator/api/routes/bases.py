@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, status
@@ -75,8 +75,12 @@ def remove_window(window_id: Annotated[int, Path(ge=1, le=INT64_MAX)], request: 
 
 def base_rows(request: Request) -> list[BaseRow]:
     coordinator = coordinator_of(request)
-    # The bases' figures alone: not every queue's row, which ``coordinator.figures()`` would compute too.
+    # The bases' settings and limits now (a change just made shows), their pending work and ETA as the screen has them.
     bases = base_figures(coordinator.snapshot(), coordinator.now())
+    screen = {b.name: b for b in coordinator.screen().bases}
+    for name, base in bases.items():
+        if (shown := screen.get(name)) is not None:
+            bases[name] = replace(base, pending=shown.pending, eta_s=shown.eta_s, eta_at=shown.eta_at)
     return rows_of_bases(coordinator, bases.values())
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import asdict
 from typing import Any
 
 import anyio
@@ -13,6 +14,7 @@ from xtreaming.coordinator.api.auth import Farm, Principal, Viewer
 from xtreaming.coordinator.api.deps import coordinator_of
 from xtreaming.coordinator.api.schemas import (
     Completion,
+    FarmDetail,
     FarmRegistered,
     FarmRegistration,
     FarmRow,
@@ -22,6 +24,7 @@ from xtreaming.coordinator.api.schemas import (
     LeaseResponse,
     Progress,
     SettledOut,
+    SlotDetailOut,
     message_columns,
     packed_messages,
 )
@@ -150,6 +153,15 @@ def settled_out(settled: Settled) -> dict[str, Any]:
 @router.get("/farms", response_model=list[FarmRow])
 def farms(request: Request, _: Viewer) -> list[FarmRow]:
     return farm_rows(request)
+
+
+@router.get("/farms/{farm_id}", response_model=FarmDetail)
+def farm_detail(farm_id: str, request: Request, _: Viewer) -> FarmDetail:
+    """The farm's row and each of its slots (404 for an unknown farm)."""
+    record, lost, busy, slots = coordinator_of(request).farm_detail(farm_id)
+    [row] = rows_of_farms([(record, lost, busy)])
+    details = [SlotDetailOut.model_validate(asdict(slot)) for slot in slots]
+    return FarmDetail(**row.model_dump(), slots_detail=details)
 
 
 def farm_rows(request: Request) -> list[FarmRow]:

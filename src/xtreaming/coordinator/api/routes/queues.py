@@ -64,10 +64,8 @@ def list_queues(
 
 @router.get("/queues/{topic}", response_model=QueueFigures)
 def get_queue(topic: str, request: Request, _: Viewer) -> QueueFigures:
-    coordinator = coordinator_of(request)
-    coordinator.queue(topic)  # 404 for an unknown queue
-    rows, _bases = coordinator.figures()
-    return next(r for r in rows if r.topic == topic)
+    """The queue's row of the screen (404 for an unknown queue): from memory, whatever the broker does."""
+    return coordinator_of(request).queue_row(topic)
 
 
 # The bulk routes come before the per-queue ones, whose "{topic}" would otherwise take "bulk".

@@ -7,15 +7,19 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
 from xtreaming.coordinator.api.auth import Admin, Viewer
 from xtreaming.coordinator.api.deps import coordinator_of
+from xtreaming.coordinator.api.leader_gate import leader_json
 from xtreaming.coordinator.api.routes.bases import rows_of_bases
 from xtreaming.coordinator.api.routes.farms import rows_of_farms
 from xtreaming.coordinator.api.routes.queues import in_screen_order
-from xtreaming.coordinator.api.schemas import INT64_MAX, AuditRow, BaseRow, FarmRow, Status
+from xtreaming.coordinator.api.schemas import INT64_MAX, AuditRow, BaseRow, FarmRow, LeaderRow, Status
+from xtreaming.coordinator.api.serving import Serving, State
 from xtreaming.coordinator.figures import QueueFigures
+from xtreaming.coordinator.leadership import Leader
 
 router = APIRouter(tags=["status"])
 
@@ -31,6 +35,8 @@ class _StatusBody:
     queues: list[QueueFigures]
     bases: list[BaseRow]
     farms: list[FarmRow]
+    time_zone: str
+    leader: LeaderRow | None = None
 
 
 _STATUS_JSON = TypeAdapter(_StatusBody)
@@ -52,14 +58,25 @@ def status(request: Request, _: Viewer) -> Response:
         queues=in_screen_order(screen.queues),
         bases=rows_of_bases(coordinator, screen.bases),
         farms=rows_of_farms(screen.farms),
+        time_zone=coordinator.options.time_zone,
+        leader=leader_row(request.app.state.serving.leader()),
     )
     return Response(_STATUS_JSON.dump_json(body), media_type="application/json")
 
 
 @router.get("/healthz")
-async def health() -> dict[str, str]:
-    """On the event loop itself, touching nothing that may block: alive means the server answers."""
-    return {"status": "ok"}
+async def health(request: Request) -> JSONResponse:
+    """On the event loop itself, touching nothing that may block. 200 while this coordinator serves as the leader;
+    503 for a standby, one elected and still loading its state (``starting``) or one that cannot reach the state
+    store (``down``); the body says which, and who leads."""
+    serving: Serving = request.app.state.serving
+    state = serving.state()
+    body = {"status": state.value, "leader": leader_json(serving.leader())}
+    return JSONResponse(body, status_code=200 if state is State.LEADER else 503)
+
+
+def leader_row(leader: Leader | None) -> LeaderRow | None:
+    return None if leader is None else LeaderRow(url=leader.url, since=leader.since, epoch=leader.epoch)
 
 
 @router.get("/api/audit", response_model=list[AuditRow])

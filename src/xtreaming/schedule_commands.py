@@ -1,0 +1,160 @@
+"""Scheduled publishing commands: ``xtreaming schedule add|list|remove``, each one call to the coordinator's API.
+
+A schedule the coordinator refuses (an invalid cron expression or topic, a CSV file it cannot find, a callable
+that does not import) exits 2 with its sentence, nothing stored; other failures exit 1.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Final, NoReturn
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from xtreaming.client import ApiError
+from xtreaming.config import ClientSettings, validated
+from xtreaming.operator_commands import TokenOption, UrlOption, client
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+schedule_app = typer.Typer(
+    no_args_is_help=True,
+    help="Scheduled publishing: a CSV file, a fixed message or a Python callable published to a topic at each tick "
+    "of a cron expression, by the leading coordinator, each tick at most once.",
+)
+
+#: Exit code of a schedule refused for what it says (nothing stored).
+EXIT_USAGE: Final = 2
+
+
+@schedule_app.command("add")
+def schedule_add(
+    topic: Annotated[str, typer.Argument(help="Work topic, e.g. MULTCOB02.1186.COBSINC.LOCALIZACAO.")],
+    cron: Annotated[
+        str,
+        typer.Option(
+            "--cron",
+            help="In the site's time zone: minute hour day month weekday ('0 8 * * mon-fri'); a sixth field is "
+            "seconds ('* * * * * */10').",
+        ),
+    ],
+    csv_path: Annotated[
+        Path | None, typer.Option("--csv", help="CSV file on the coordinator's machine, read at each tick.")
+    ] = None,
+    key_column: Annotated[str, typer.Option(help="With --csv: the key column.")] = "cpf",
+    value_format: Annotated[str, typer.Option(help="With --csv: json (the row as an object) or raw (the line).")] = (
+        "json"
+    ),
+    value_column: Annotated[str | None, typer.Option(help="With --csv: publish this column's text.")] = None,
+    delimiter: Annotated[str | None, typer.Option(help="With --csv: guessed from the header when left out.")] = None,
+    encoding: Annotated[str, typer.Option(help="With --csv: the file's encoding.")] = "utf-8",
+    key: Annotated[str | None, typer.Option("--key", help="With --value: the fixed message's key.")] = None,
+    value: Annotated[str | None, typer.Option("--value", help="A fixed message published at each tick.")] = None,
+    function: Annotated[
+        str | None,
+        typer.Option("--callable", help="module:function yielding (key, value) pairs, called at each tick."),
+    ] = None,
+    misfire: Annotated[
+        str, typer.Option(help="Ticks missed during an outage: once (run the latest once) or skip.")
+    ] = "once",
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Publish to TOPIC at each tick of --cron: a CSV file (--csv), a fixed message (--value) or a callable."""
+    given = [name for name, v in (("--csv", csv_path), ("--value", value), ("--callable", function)) if v is not None]
+    if len(given) != 1:
+        _refused(f"give exactly one of --csv, --value and --callable (what each tick publishes); got {given or 'none'}")
+    if key is not None and value is None:
+        _refused("--key goes with --value (a fixed message)")
+    body: dict[str, Any] = {"topic": topic, "cron": cron, "misfire": misfire}
+    if csv_path is not None:
+        csv: dict[str, Any] = {"path": str(csv_path.absolute()), "key_column": key_column, "value_format": value_format}
+        csv.update({k: v for k, v in (("value_column", value_column), ("delimiter", delimiter)) if v is not None})
+        body["csv"] = {**csv, "encoding": encoding}
+    elif value is not None:
+        body["message"] = {"key": key, "value": value}
+    else:
+        body["callable"] = function
+    with client(url, token) as api:
+        try:
+            schedule = api.post("/api/schedules", body)
+        except ApiError as exc:
+            if exc.status == 422:
+                _refused(str(exc))
+            raise
+    out.print(
+        f"schedule {schedule['id']} added: {escape(schedule['topic'])} at '{escape(schedule['cron'])}', "
+        f"next tick {_at(schedule['next_at'])}"
+    )
+
+
+@schedule_app.command("list")
+def schedule_list(url: UrlOption = None, token: TokenOption = None) -> None:
+    """Every schedule: what it publishes, its last tick and outcome, and its next tick."""
+    with client(url, token) as api:
+        schedules = api.get("/api/schedules")
+    table = Table("Id", "Fila", "Cron", "Publica", "Perdidos", "Último", "Resultado", "Próximo")
+    for s in schedules:
+        last = s["last"]
+        table.add_row(
+            str(s["id"]),
+            escape(s["topic"]),
+            escape(s["cron"]),
+            escape(describe_source(s["source"])),
+            s["misfire"],
+            _at(last["tick_at"]) if last else "-",
+            escape(outcome(last)) if last else "-",
+            _at(s["next_at"]),
+        )
+    out.print(table)
+    out.print(f"{len(schedules)} schedules")
+
+
+@schedule_app.command("remove")
+def schedule_remove(
+    schedule_id: Annotated[int, typer.Argument(help="The schedule's id ('xtreaming schedule list').", min=1)],
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Remove a schedule and its ticks."""
+    with client(url, token) as api:
+        api.delete(f"/api/schedules/{schedule_id}")
+    out.print(f"schedule {schedule_id} removed")
+
+
+def describe_source(source: dict[str, Any]) -> str:
+    """What a schedule publishes, in a few words."""
+    if source["kind"] == "csv":
+        return f"CSV {source['path']} (key {source['key_column']})"
+    if source["kind"] == "message":
+        return f"message {source['key'] or '(no key)'} = {source['value'][:40]}"
+    return f"callable {source['target']}"
+
+
+def outcome(tick: dict[str, Any]) -> str:
+    """A tick's outcome in words: ``published 1,000``, ``failed: …``, ``running``, ``skipped``."""
+    state = tick["state"]
+    if state == "published":
+        return f"published {tick['published']:,}"
+    if state == "failed":
+        return f"failed after {tick['published']:,}: {tick['error']}"
+    if state == "claimed":
+        return f"publishing ({tick['published']:,} so far)"
+    return f"skipped ({tick['missed'] + 1:,} missed)"
+
+
+def _at(value: str | None) -> str:
+    if value is None:
+        return "-"
+    zone = ZoneInfo(validated(ClientSettings, {}).time_zone)
+    return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _refused(why: str) -> NoReturn:
+    err.print(f"[bold red]error:[/] {escape(why)}", soft_wrap=True)
+    raise typer.Exit(EXIT_USAGE)
