@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.coordinator.test_service import Site
 from tests.services import fresh_postgres_schema
 from xtreaming.coordinator.store import Store
 
@@ -25,3 +26,12 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def store(store_url: str) -> Iterator[Store]:
     with Store.open(store_url) as store:
         yield store
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    """A coordinator over the embedded log and SQLite state (a module needing another site defines its own)."""
+    site = Site(f"sqlite:///{tmp_path}/log.db", f"sqlite:///{tmp_path}/state.db")
+    yield site
+    site.store.close()
+    site.broker.close()

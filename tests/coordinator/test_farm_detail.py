@@ -3,9 +3,6 @@ and memory, and whether it is kept for urgent work."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 
@@ -16,14 +13,6 @@ from xtreaming.errors import FarmNotFound
 
 TOPIC = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
 MIB = 1 << 20
-
-
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    site = Site(f"sqlite:///{tmp_path}/log.db", f"sqlite:///{tmp_path}/state.db")
-    yield site
-    site.store.close()
-    site.broker.close()
 
 
 def test_each_slot_shows_its_task_progress_memory_and_running_time(site: Site) -> None:

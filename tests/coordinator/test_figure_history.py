@@ -23,14 +23,6 @@ IDLE = "MULTCOB03.1190.IMPORTACAO.CARGA"
 MINUTE = datetime(2026, 3, 3, 13, 0, tzinfo=UTC)  # the site clock's start: 10:00 on a Tuesday in São Paulo
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    site = Site(f"sqlite:///{tmp_path}/log.db", f"sqlite:///{tmp_path}/state.db")
-    yield site
-    site.store.close()
-    site.broker.close()
-
-
 def work_a_minute(site: Site, *, ok: int = 1, retry: int = 0) -> str:
     """Lease ``ok + retry`` single-message tasks on a farm of as many slots and settle them; returns the farm."""
     farm_id = farm(site, slots=ok + retry + 1)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,14 +17,6 @@ from xtreaming.errors import QueueNotFound
 from xtreaming.wire.verdict import Verdict
 
 TOPIC = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
-
-
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    site = Site(f"sqlite:///{tmp_path}/log.db", f"sqlite:///{tmp_path}/state.db")
-    yield site
-    site.store.close()
-    site.broker.close()
 
 
 def test_a_queue_whose_attempts_only_fail_is_failing_with_its_last_error_and_no_eta(site: Site) -> None:
