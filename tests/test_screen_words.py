@@ -1,4 +1,5 @@
-"""Terminal views speak the screen's pt-BR: the demo's live table and the CLI's queue states and numbers."""
+"""Terminal views speak the screen's language, pt-BR by default or English: the demo's live table and the CLI's
+queue states, column names, numbers and plurals, one language per view."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from rich.console import Console
 
 from xtreaming.dashboard import ASSETS
 from xtreaming.demo.screen import progress_line, status_view
-from xtreaming.screen_words import STATES, duration, number
+from xtreaming.screen_words import STATES, STATES_EN, WORDS, UnknownLanguage, counted, duration, language, number
 
 
 @pytest.mark.parametrize(
@@ -18,6 +19,50 @@ from xtreaming.screen_words import STATES, duration, number
 )
 def test_numbers_are_written_as_in_portuguese(value: float, digits: int, text: str) -> None:
     assert number(value, digits) == text
+    assert number(value, digits, "pt-BR") == text
+
+
+@pytest.mark.parametrize(
+    ("value", "digits", "text"), [(0, 0, "0"), (1234567.5, 1, "1,234,567.5"), (1903.25, 1, "1,903.2"), (5.0, 1, "5.0")]
+)
+def test_numbers_are_written_as_in_english(value: float, digits: int, text: str) -> None:
+    assert number(value, digits, "en") == text
+
+
+@pytest.mark.parametrize(
+    ("count", "lang", "text"),
+    [(0, "pt-BR", "0 filas"), (1, "pt-BR", "1 fila"), (1234, "pt-BR", "1.234 filas"), (0, "en", "0 queues"),
+     (1, "en", "1 queue"), (1234, "en", "1,234 queues")],
+)  # fmt: skip
+def test_plurals_are_right_in_both_languages(count: int, lang: str, text: str) -> None:
+    assert counted(count, "queue", lang) == text
+
+
+def test_the_language_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("XTREAMING_LANG", raising=False)
+    assert language() == "pt-BR"
+    monkeypatch.setenv("XTREAMING_LANG", "en")
+    assert language() == "en"
+    assert number(1234.5, 1) == "1,234.5"
+    monkeypatch.setenv("XTREAMING_LANG", "PT-br")
+    assert language() == "pt-BR"
+    monkeypatch.setenv("XTREAMING_LANG", "de")
+    with pytest.raises(UnknownLanguage, match="'de' is not known"):
+        language()
+
+
+def test_both_catalogs_have_the_same_words() -> None:
+    assert WORDS["pt-BR"].keys() == WORDS["en"].keys()
+    assert STATES.keys() == STATES_EN.keys()
+
+
+@pytest.mark.parametrize(("lang", "states"), [("pt-BR", STATES), ("en", STATES_EN)])
+def test_terminal_words_mirror_the_screens(lang: str, states: dict[str, str]) -> None:
+    catalog = json.loads((ASSETS / f"messages.{lang}.json").read_text(encoding="utf-8"))
+    shared = [key for key in WORDS[lang] if key in catalog]
+    assert len(shared) >= 12  # every column of the queue table, and the title
+    assert {key: WORDS[lang][key] for key in shared} == {key: catalog[key] for key in shared}
+    assert all(catalog[f"state.{state}"] == word for state, word in states.items())
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(None, "—"), (45, "45 s"), (200, "3 min 20 s"), (7500, "2 h 05 min")])
@@ -32,8 +77,7 @@ def test_every_state_has_the_screens_word() -> None:
     assert screen_states == STATES
 
 
-def test_the_demo_terminal_speaks_one_language() -> None:
-    status: dict[str, Any] = {
+STATUS: dict[str, Any] = {
         "queues": [
             {
                 "topic": "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU", "kind": "IMPORTACAO", "state": "failing",
@@ -45,12 +89,34 @@ def test_the_demo_terminal_speaks_one_language() -> None:
         "bases": [{"name": "MULTCOB03", "in_use": 2, "limit": 3, "window": "08:00–18:00"}],
         "farms": [{"id": "farm-a", "busy": 2, "slots": 4, "lost": True}],
     }  # fmt: skip
+
+
+def _rendered(status: dict[str, Any]) -> str:
     console = Console(width=240, record=True)
     console.print(status_view(status, "painel"))
-    text = console.export_text()
+    return console.export_text()
+
+
+def test_the_demo_terminal_speaks_one_language(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("XTREAMING_LANG", raising=False)
+    text = _rendered(STATUS)
 
     for word in ("Fila", "Estado", "Falhas", "Pendentes", "falhando", "1.234.567", "janela 08:00–18:00", "PERDIDA"):
         assert word in text
     for english in ("Retry", "failing", "Failures"):
         assert english not in text
-    assert progress_line(status) == "consumidos 1.234.567, pendentes 10, DLQ 1, 0 msgs/s, 2 workers ocupados"
+    assert progress_line(STATUS) == "consumidos 1.234.567, pendentes 10, DLQ 1, 0 msgs/s, 2 workers ocupados"
+
+
+def test_the_demo_terminal_in_english(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTREAMING_LANG", "en")
+    text = _rendered(STATUS)
+
+    for word in ("Queue", "State", "Failures", "Pending", "failing", "1,234,567", "window 08:00–18:00", "LOST",
+                 "MultCobXtreaming monitor", "Ctrl-C to quit"):  # fmt: skip
+        assert word in text, word
+    for portuguese in ("Fila", "Estado", "Falhas", "falhando", "1.234.567", "janela", "PERDIDA", "encerrar"):
+        assert portuguese not in text, portuguese
+    assert progress_line(STATUS) == "consumed 1,234,567, pending 10, DLQ 1, 0 msgs/s, 2 busy workers"
+    one_busy = {**STATUS, "farms": [{"id": "farm-a", "busy": 1, "slots": 4, "lost": False}]}
+    assert progress_line(one_busy).endswith(", 1 busy worker")

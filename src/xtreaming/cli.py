@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +21,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from xtreaming import dlq_commands, history_commands, operator_commands, profile_commands, schedule_commands
+from xtreaming import (
+    dlq_commands,
+    history_commands,
+    operator_commands,
+    profile_commands,
+    schedule_commands,
+    screen_words,
+)
 from xtreaming.config import ClientSettings, Role, Settings, validated
 from xtreaming.csv_source import CsvFile, ValueFormat
 from xtreaming.defaults import DEFAULT_HOST, DEFAULT_PORT, MAX_PARTITIONS, MAX_PUBLISH_WAIT_S, MAX_WAITED_MESSAGES
@@ -185,9 +193,18 @@ def demo(
     trickle: Annotated[float, typer.Option(min=0, help="COBSINC requests published per second.")] = 2.0,
     until_done: Annotated[bool, typer.Option(help="Stop once every import is finished.")] = False,
     duration: Annotated[float | None, typer.Option(min=0, help="Stop after this many seconds.")] = None,
+    lang: Annotated[
+        str | None, typer.Option("--lang", help="Language of the live view: pt-BR (default) or en (XTREAMING_LANG).")
+    ] = None,
 ) -> None:
     """Run the whole system on the embedded defaults: coordinator, two farms, generated portfolios."""
     from xtreaming.demo.launcher import DemoOptions, run_demo
+
+    if lang is not None:
+        try:
+            os.environ["XTREAMING_LANG"] = screen_words.language(lang)
+        except screen_words.UnknownLanguage as error:
+            raise typer.BadParameter(str(error), param_hint="--lang") from None
 
     options = DemoOptions(
         data_dir=data_dir,
@@ -419,6 +436,16 @@ _add_group(operator_commands.bulk_app, "bulk")
 _add_group(profile_commands.profile_app, "profile")
 _add_group(dlq_commands.dlq_app, "dlq")
 _add_group(schedule_commands.schedule_app, "schedule")
+
+
+@app.callback()
+def _check_language() -> None:
+    """Refuse an unknown ``XTREAMING_LANG`` before any command runs, so no view prints half in a default language."""
+    try:
+        screen_words.language()
+    except screen_words.UnknownLanguage as error:
+        typer.echo(f"Error: {error} (XTREAMING_LANG)", err=True)
+        raise typer.Exit(2) from None
 
 
 def main() -> None:

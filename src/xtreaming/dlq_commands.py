@@ -21,6 +21,7 @@ from rich.table import Table
 
 from xtreaming.client import CoordinatorClient
 from xtreaming.operator_commands import TokenOption, UrlOption, client
+from xtreaming.screen_words import counted, number, word
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -53,22 +54,23 @@ def dlq_list(url: UrlOption = None, token: TokenOption = None) -> None:
     """Work topics with dead letters: open, replayed and skipped, and the open ones by error with samples."""
     with client(url, token) as api:
         topics = api.get("/api/dlq")
-    table = Table("Fila", "Abertas", "Reprocessadas", "Ignoradas", "Erro", "Qtde", "Exemplos (chave)")
+    table = Table(*(word(f"col.{c}") for c in ("topic", "open", "replayed", "skipped", "error", "count", "samples")))
     for row in topics:
         groups = row["errors"] or [{"error": "-", "count": 0, "samples": []}]
         for index, group in enumerate(groups):
             first = index == 0
             table.add_row(
                 row["topic"] if first else "",
-                f"{row['open']:,}" if first else "",
-                f"{row['replayed']:,}" if first else "",
-                f"{row['skipped']:,}" if first else "",
+                number(row["open"]) if first else "",
+                number(row["replayed"]) if first else "",
+                number(row["skipped"]) if first else "",
                 escape(group["error"]),
-                f"{group['count']:,}" if group["count"] else "-",
+                number(group["count"]) if group["count"] else "-",
                 escape(", ".join(s["key"] or "-" for s in group["samples"])),
             )
     out.print(table)
-    out.print(f"{sum(r['open'] for r in topics):,} open dead letters in {len(topics)} topics")
+    letters = counted(sum(r["open"] for r in topics), "open-letter")
+    out.print(word("dlq.summary").format(letters=letters, topics=counted(len(topics), "queue")))
 
 
 @dlq_app.command("show")
@@ -100,7 +102,8 @@ def dlq_show(
         for letter in letters:
             out.print(json.dumps(letter, ensure_ascii=False), soft_wrap=True)
         return
-    table = Table("Mensagem (DLQ)", "Chave", "Erro", "Tent.", "Morreu em", "Estado", "Reprocessada como")
+    columns = ("letter", "key", "error", "attempts", "died-at", "state", "replayed-as")
+    table = Table(*(word(f"col.{c}") for c in columns))
     for letter in letters:
         table.add_row(
             letter["id"],
@@ -112,7 +115,7 @@ def dlq_show(
             letter["replayed_as"] or "-",
         )
     out.print(table)
-    out.print(f"{len(letters):,} of {total:,} dead letters shown")
+    out.print(word("dlq.shown").format(shown=number(len(letters)), letters=counted(total, "dead-letter")))
 
 
 @dlq_app.command("replay")

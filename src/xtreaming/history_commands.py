@@ -14,6 +14,7 @@ from rich.table import Table
 
 from xtreaming.config import ClientSettings, validated
 from xtreaming.operator_commands import TokenOption, UrlOption, client
+from xtreaming.screen_words import counted, number, word
 
 out = Console(highlight=False)
 
@@ -34,17 +35,18 @@ def history(
         return
     attempts = page["attempts"]
     if not attempts:
-        out.print(f"no history for {escape(key)}")
+        out.print(word("history.none").format(key=escape(key)))
         return
     zone = ZoneInfo(validated(ClientSettings, {}).time_zone)
-    table = Table("Hora", "Fila", "Mensagem", "Tentativa", "Resultado", "Farm/slot", "Duração", "Detalhe")
+    columns = [word(f"col.{c}") for c in ("time", "topic", "message", "attempt", "result")]
+    table = Table(*columns, "Farm/slot", word("col.duration"), word("col.detail"))
     for a in attempts:
         at = datetime.fromisoformat(a["at"]).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
         farm = f"{a['farm']}/{a['slot']}" if a["farm"] else "-"  # a duplicate is finished by no farm
         table.add_row(
             at, escape(a["topic"]), escape(a["message_id"]), str(a["attempt"]), a["result"], escape(farm),
-            f"{a['duration_s']:.2f} s", escape(a["detail"] or ""),
+            f"{number(a['duration_s'], 2)} s", escape(a["detail"] or ""),
         )  # fmt: skip
     out.print(table)
-    more = f"; older ones: --limit above {limit}" if page["next"] else ""
-    out.print(f"{len(attempts)} attempt(s) of key {escape(key)}{more}")
+    more = word("history.more").format(limit=limit) if page["next"] else ""
+    out.print(word("history.summary").format(attempts=counted(len(attempts), "attempt"), key=escape(key)) + more)

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from xtreaming.client import CoordinatorClient
 from xtreaming.config import ClientSettings, validated
-from xtreaming.screen_words import duration, number, state_word
+from xtreaming.screen_words import counted, duration, number, state_word, word
 
 out = Console(highlight=False)
 window_app = typer.Typer(no_args_is_help=True, help="Time windows limiting a base's workers.")
@@ -42,20 +42,8 @@ def queues(
     """Queues with their figures: priority, state, workers, consumed, pending, speed, ETA."""
     with client(url, token) as api:
         page = api.get("/api/queues", base=base, kind=kind, q=contains, limit=5000)
-    table = Table(
-        "Fila",
-        "Tipo",
-        "Prio",
-        "Estado",
-        "Workers",
-        "Na base",
-        "Consumidos",
-        "Pendentes",
-        "Falhas",
-        "DLQ",
-        "msgs/s",
-        "ETA",
-    )
+    columns = ("topic", "kind", "prio", "state", "workers", "on-base", "consumed", "pending", "failures", "dead")
+    table = Table(*(word(f"col.{c}") for c in columns), "msgs/s", "ETA")
     for r in page["items"]:
         window = f" ({r['base_window']})" if r["base_window"] else ""
         table.add_row(
@@ -64,7 +52,7 @@ def queues(
             number(r["failures"]), number(r["dead"]), number(r["speed"], 1), duration(r["eta_s"]),
         )  # fmt: skip
     out.print(table)
-    out.print(f"{page['total']} fila" if page["total"] == 1 else f"{page['total']} filas")
+    out.print(counted(page["total"], "queue"))
 
 
 def pause(
@@ -175,10 +163,10 @@ def _selection(base: str | None, kind: str | None, pattern: str | None, dry_run:
 def _bulk(action: str, body: dict[str, object], url: str | None, token: str | None) -> None:
     with client(url, token) as api:
         outcome = api.post(f"/api/queues/bulk/{action}", body)
-    table = Table("Fila", "Prio", "Estado", "Muda")
+    table = Table(*(word(f"col.{c}") for c in ("topic", "prio", "state", "changes")))
     for row in outcome["queues"]:
-        state = "paused" if row["paused"] else "active"
-        table.add_row(row["topic"], str(row["priority"]), state, "yes" if row["changed"] else "-")
+        state = state_word("paused") if row["paused"] else word("active")
+        table.add_row(row["topic"], str(row["priority"]), state, word("yes") if row["changed"] else "-")
     out.print(table)
     verb = "would change" if outcome["dry_run"] else "changed"
     out.print(f"{action} {outcome['filter']}: {len(outcome['queues'])} queues match, {verb} {outcome['changed']}")
@@ -230,7 +218,7 @@ def window_list(
     """A base's time windows."""
     with client(url, token) as api:
         rows = api.get(f"/api/bases/{base}/windows")
-    table = Table("Id", "Janela")
+    table = Table("Id", word("col.window"))
     for row in rows:
         table.add_row(str(row["id"]), _window_text(row))
     out.print(table)
@@ -252,11 +240,12 @@ def farms(url: UrlOption = None, token: TokenOption = None) -> None:
     """Farms: labels, busy/total slots, slots reserved for urgent work, last heartbeat; lost farms marked."""
     with client(url, token) as api:
         rows = api.get("/api/farms")
-    table = Table("Farm", "Rótulos", "Slots ocupados/total", "Urgentes", "Último heartbeat", "Estado")
+    table = Table(*(word(f"col.{c}") for c in ("farm", "labels", "slots", "urgent", "heartbeat", "state")))
     for r in rows:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(r["labels"].items()))
-        urgent = f"{r['urgent_slots']} (prioridade ≥ {r['urgent_priority']})" if r.get("urgent_slots") else "—"
-        state = "[bold red]PERDIDA[/]" if r["lost"] else "ativa"
+        at_least = word("priority-at-least")
+        urgent = f"{r['urgent_slots']} ({at_least} {r['urgent_priority']})" if r.get("urgent_slots") else "—"
+        state = f"[bold red]{word('lost')}[/]" if r["lost"] else word("active")
         table.add_row(r["id"], labels, f"{r['busy']}/{r['slots']}", urgent, r["last_heartbeat_at"], state)
     out.print(table)
 

@@ -18,6 +18,7 @@ from rich.table import Table
 from xtreaming.coordinator.patterns import compile_pattern
 from xtreaming.errors import InvalidInput
 from xtreaming.operator_commands import TokenOption, UrlOption, client
+from xtreaming.screen_words import word
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -97,8 +98,9 @@ def profile_list(url: UrlOption = None, token: TokenOption = None) -> None:
     with client(url, token) as api:
         profiles = api.get("/api/profiles")
     table = Table(
-        "ID", "Pos", "Padrão", "Worker", "Lote", "Prio", "Timeout", "Tentativas", "Rótulos", "Max", "Uma por chave"
-    )
+        "ID", "Pos", word("col.pattern"), "Worker", word("col.batch"), word("col.prio"), "Timeout",
+        *(word(f"col.{c}") for c in ("tries", "labels", "max", "one-per-key")),
+    )  # fmt: skip
     for p in profiles:
         s = p["settings"]
         table.add_row(

@@ -19,6 +19,7 @@ from rich.table import Table
 from xtreaming.client import ApiError
 from xtreaming.config import ClientSettings, validated
 from xtreaming.operator_commands import TokenOption, UrlOption, client
+from xtreaming.screen_words import counted, word
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -98,7 +99,8 @@ def schedule_list(url: UrlOption = None, token: TokenOption = None) -> None:
     """Every schedule: what it publishes, its last tick and outcome, and its next tick."""
     with client(url, token) as api:
         schedules = api.get("/api/schedules")
-    table = Table("Id", "Fila", "Cron", "Publica", "Perdidos", "Último", "Resultado", "Próximo")
+    columns = ("publishes", "misfire", "last", "result", "next")
+    table = Table("Id", word("col.topic"), "Cron", *(word(f"col.{c}") for c in columns))
     for s in schedules:
         last = s["last"]
         table.add_row(
@@ -112,7 +114,7 @@ def schedule_list(url: UrlOption = None, token: TokenOption = None) -> None:
             _at(s["next_at"]),
         )
     out.print(table)
-    out.print(f"{len(schedules)} schedules")
+    out.print(counted(len(schedules), "schedule"))
 
 
 @schedule_app.command("remove")

@@ -59,7 +59,7 @@ def test_list_groups_letters_by_error_and_show_finds_them_by_filter(site: DlqSit
     assert TOPIC in listed
     assert "timeout" in listed
     assert "CPF inválido" in listed
-    assert "7 open dead letters in 1 topics" in listed
+    assert "7 mensagens abertas na DLQ em 1 fila" in listed
     letters = [json.loads(line) for line in shown.splitlines()]
     assert [(x["key"], x["error"], x["state"], x["attempts"]) for x in letters] == [
         (cpf(5), "CPF inválido", "dead", 3),
@@ -68,7 +68,12 @@ def test_list_groups_letters_by_error_and_show_finds_them_by_filter(site: DlqSit
     assert cpf(3) in by_key
     assert cpf(4) in by_key
     assert cpf(2) not in by_key
-    assert "2 of 2 dead letters shown" in by_key
+    assert "2 de 2 mensagens da DLQ mostradas" in by_key
+    site.env["XTREAMING_LANG"] = "en"
+    english = site.ok("dlq", "list")
+    assert "7 open dead letters in 1 queue" in english
+    assert "Samples (key)" in english
+    assert "Exemplos" not in english
 
 
 def test_replay_asks_then_follows_the_replay_and_replays_each_letter_once(site: DlqSite) -> None:

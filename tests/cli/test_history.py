@@ -38,7 +38,7 @@ def test_history_shows_each_attempt_of_a_key_newest_first(site: Site) -> None:
     assert "retry" in lines[1]
     assert "attempt 1: banco fora do ar" in lines[1]
     assert all("farm-sp1/0" in line for line in lines)  # the farm and its slot
-    assert "2 attempt(s) of key 00000000000" in shown
+    assert "2 tentativas da chave 00000000000" in shown
 
 
 def test_times_are_in_the_sites_zone(site: Site) -> None:
@@ -60,10 +60,12 @@ def test_json_is_the_apis_answer(site: Site) -> None:
 
 
 def test_a_key_without_history_says_so_and_succeeds(site: Site) -> None:
-    assert site.ok("history", "99999999999").strip() == "no history for 99999999999"
+    assert site.ok("history", "99999999999").strip() == "Nenhuma tentativa registrada para 99999999999."
     assert site.ok("history", KEYS[0], "--topic", "MULTCOB02.1186.COBSINC.OUTRO").strip() == (
-        "no history for 00000000000"
+        "Nenhuma tentativa registrada para 00000000000."
     )
+    site.env["XTREAMING_LANG"] = "en"
+    assert site.ok("history", "99999999999").strip() == "No attempt recorded for 99999999999."
 
 
 def test_a_refused_lookup_exits_1_with_the_coordinators_reason(site: Site) -> None:

@@ -88,3 +88,27 @@ def _processes_using(path: Path) -> list[psutil.Process]:
         if any(str(path) in arg for arg in process.info["cmdline"] or ()) and _running(process):
             found.append(process)
     return found
+
+
+def test_the_demo_speaks_english_when_asked(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*DEMO, "--clients", "400", "--data-dir", str(tmp_path), "--until-done", "--lang", "en"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    for english in ("Xtreaming demo", "forming queues", "clients published", "demo finished", "Consumed"):
+        assert english in result.stdout, english
+    for portuguese in ("Demonstração", "formando filas", "clientes publicados", "encerrada", "Consumidos"):
+        assert portuguese not in result.stdout, portuguese
+    assert not _processes_using(tmp_path)
+
+
+def test_an_unknown_demo_language_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run([*DEMO, "--data-dir", str(tmp_path), "--lang", "fr"], capture_output=True, text=True)
+
+    assert result.returncode == 2
+    assert "'fr' is not known" in result.stderr
+    assert not (tmp_path / "log.db").exists()

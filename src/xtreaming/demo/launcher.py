@@ -43,7 +43,7 @@ from xtreaming.demo.screen import progress_line, status_view
 from xtreaming.errors import XtreamingError
 from xtreaming.farm.processes import isolated_group, request_stop
 from xtreaming.localhost import free_port
-from xtreaming.screen_words import number
+from xtreaming.screen_words import number, word
 
 #: How long farms may take to finish their running tasks after the demo is stopped.
 FARM_STOP_S: Final = 60.0
@@ -110,13 +110,13 @@ class Site:
         """Farms first (running tasks finish; a second Ctrl-C kills them), then the coordinator."""
         running = [p for p in self.farms if p.poll() is None]
         if running:
-            console.print("parando as farms: as tarefas em execução terminam (Ctrl-C de novo para matá-las)…")
+            console.print(word("demo.stopping"))
         for farm in running:
             request_stop(farm)
         try:
             _wait_all(running, FARM_STOP_S)
         except KeyboardInterrupt:
-            console.print("matando as tarefas em execução; elas voltam para nova tentativa…")
+            console.print(word("demo.killing"))
             for farm in running:
                 if farm.poll() is None:
                     request_stop(farm)  # the second signal: a farm kills its tasks and reports them
@@ -147,13 +147,13 @@ def run_demo(options: DemoOptions, *, console: Console) -> int:
     }
     site = Site(data_dir, env)
     trickle: Trickle | None = None
-    console.print(f"[bold]Demonstração do Xtreaming[/] — dados em {data_dir}")
+    console.print(word("demo.title").format(data_dir=data_dir))
     with _interrupt_on_terminate(), CoordinatorClient(url) as api:
         try:
             site.start_coordinator(url, port)
-            console.print(f"coordenador: {url}  (painel: {url}/ · API: {url}/docs · log: {data_dir}/coordinator.log)")
+            console.print(word("demo.coordinator").format(url=url, log=data_dir / "coordinator.log"))
             add_profiles(api, worker_command(data_dir / "bases", behaviour))
-            console.print(f"formando filas: {len(DEMO_LOADS)} carteiras de {number(options.clients)} clientes")
+            console.print(word("demo.forming").format(loads=len(DEMO_LOADS), clients=number(options.clients)))
             form_queues(data_dir, options.clients, broker_url, console)
             _wait_for_queues(api, [topic for topic, _ in DEMO_LOADS])
             limit_bases(api)
@@ -161,22 +161,22 @@ def run_demo(options: DemoOptions, *, console: Console) -> int:
             trickle.start()
             for name, labels in DEMO_FARMS:
                 site.start_farm(name, labels, options.slots, url)
-            console.print(f"farms: {', '.join(n for n, _ in DEMO_FARMS)} ({options.slots} slots cada)")
+            console.print(word("demo.farms").format(names=", ".join(n for n, _ in DEMO_FARMS), slots=options.slots))
             _watch(api, options, console, trickle, url)
         except KeyboardInterrupt:
-            console.print("Ctrl-C: encerrando")
+            console.print(word("demo.interrupted"))
         finally:
             if trickle is not None:
                 trickle.stop()
             site.stop(console)
-    console.print(f"demonstração encerrada. Bancos dos workers: {data_dir / 'bases'}; logs: {data_dir}/*.log")
+    console.print(word("demo.finished").format(bases=data_dir / "bases", logs=f"{data_dir}/*.log"))
     return 0
 
 
 def _watch(api: CoordinatorClient, options: DemoOptions, console: Console, trickle: Trickle, url: str) -> None:
     """Show progress until Ctrl-C, the duration, or (``until_done``) every message is finished."""
     started = time.monotonic()
-    header = f"painel {url}/ · API {url}/docs"
+    header = word("demo.header").format(url=url)
     live = Live(console=console, refresh_per_second=2, transient=False) if console.is_terminal else None
     last_line = 0.0
     with live or contextlib.nullcontext():
@@ -204,7 +204,8 @@ def _imports_done(status: dict[str, Any]) -> bool:
 
 
 def _print_summary(status: dict[str, Any], console: Console, elapsed_s: float) -> None:
-    table = Table("Fila", "Consumidos", "DLQ", title=f"após {number(elapsed_s)} s", title_justify="left")
+    columns = (word("col.topic"), word("col.consumed"), word("col.dead"))
+    table = Table(*columns, title=word("demo.after").format(seconds=number(elapsed_s)), title_justify="left")
     for q in status["queues"]:
         table.add_row(q["topic"], number(q["consumed"]), number(q["dead"]))
     console.print(table)

@@ -12,12 +12,12 @@ from typing import Final
 
 from rich.console import Console
 
+from xtreaming import screen_words
 from xtreaming.client import CoordinatorClient, CoordinatorUnreachable
 from xtreaming.csv_source import CsvFile
 from xtreaming.demo.portfolio import cpf_digits, write_portfolio
 from xtreaming.errors import XtreamingError
 from xtreaming.publishing import publish_csv
-from xtreaming.screen_words import number as pt_number
 
 #: (topic, seed): three import loads on two bases, as the operator screen would show them.
 DEMO_LOADS: Final = (
@@ -98,10 +98,10 @@ def form_queues(data_dir: Path, clients: int, broker_url: str, console: Console)
             write_portfolio(path, clients, seed=seed)
         outcome = publish_csv(CsvFile(path, "cpf"), topic, broker_url, console=console)
         published[topic] = outcome.report.published
-        console.print(
-            f"  {topic}: {pt_number(outcome.report.published)} clientes publicados "
-            f"({pt_number(outcome.report.duplicates)} CPFs repetidos descartados)"
-        )
+        report = outcome.report
+        published_text, duplicates_text = screen_words.number(report.published), screen_words.number(report.duplicates)
+        line = screen_words.word("demo.published")
+        console.print(line.format(topic=topic, published=published_text, duplicates=duplicates_text))
     return published
 
 

@@ -1,5 +1,6 @@
 """The demo's terminal view of ``/api/status``: the queue table of "Acompanhamento de MultCobXtreaming", the bases
-and the farms, refreshed while the demo runs; in pt-BR with the screen's column names and words."""
+and the farms, refreshed while the demo runs; in one language (``XTREAMING_LANG``: pt-BR or English) with the
+screen's column names and words."""
 
 from __future__ import annotations
 
@@ -9,21 +10,20 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from xtreaming.screen_words import duration, number, state_word
+from xtreaming.screen_words import counted, duration, number, state_word, word
 
-#: The screen's columns (messages.pt-BR.json ``col.*``), left-aligned for text and right-aligned for figures.
-TEXT_COLUMNS = ("Fila", "Tipo", "Estado")
-FIGURE_COLUMNS = ("Prioridade", "Workers", "Workers na base", "Consumidos", "Pendentes", "Falhas", "DLQ")
-SPEED_COLUMNS = ("Velocidade (msgs/s)", "ETA")
+#: The screen's columns (messages.*.json ``col.*``), left-aligned for text and right-aligned for figures.
+TEXT_COLUMNS = ("topic", "kind", "state")
+FIGURE_COLUMNS = ("priority", "workers", "base", "consumed", "pending", "failures", "dead", "speed", "eta")
 
 
 def status_view(status: dict[str, Any], header: str) -> RenderableType:
     """Queues, bases and farms as rich tables under ``header``."""
-    queues = Table(title="Acompanhamento de MultCobXtreaming", title_justify="left", expand=False)
+    queues = Table(title=word("title"), title_justify="left", expand=False)
     for column in TEXT_COLUMNS:
-        queues.add_column(column)
-    for column in FIGURE_COLUMNS + SPEED_COLUMNS:
-        queues.add_column(column, justify="right")
+        queues.add_column(word(f"col.{column}"))
+    for column in FIGURE_COLUMNS:
+        queues.add_column(word(f"col.{column}"), justify="right")
     for q in status["queues"]:
         window = f" · {q['base_window']}" if q["base_window"] else ""
         queues.add_row(
@@ -33,18 +33,18 @@ def status_view(status: dict[str, Any], header: str) -> RenderableType:
             number(q.get("speed_10s", q["speed"])), duration(q["eta_s"]),
         )  # fmt: skip
     bases = ", ".join(
-        f"{b['name']} {b['in_use']}/{b['limit']}" + (f" (janela {b['window']})" if b["window"] else "")
+        f"{b['name']} {b['in_use']}/{b['limit']}" + (f" ({word('window')} {b['window']})" if b["window"] else "")
         for b in status["bases"]
     )
     farms = ", ".join(
-        f"{f['id']} {f['busy']}/{f['slots']}" + (" PERDIDA" if f["lost"] else "") for f in status["farms"]
+        f"{f['id']} {f['busy']}/{f['slots']}" + (f" {word('lost')}" if f["lost"] else "") for f in status["farms"]
     )
     return Group(
         Text(header),
         queues,
         Text(f"Bases: {bases or '-'}"),
         Text(f"Farms: {farms or '-'}"),
-        Text("Ctrl-C para encerrar", style="dim"),
+        Text(word("quit"), style="dim"),
     )
 
 
@@ -56,6 +56,6 @@ def progress_line(status: dict[str, Any]) -> str:
     speed = sum(q.get("speed_10s", q["speed"]) for q in status["queues"])
     busy = sum(f["busy"] for f in status["farms"])
     return (
-        f"consumidos {number(consumed)}, pendentes {number(pending)}, DLQ {number(dead)}, "
-        f"{number(speed)} msgs/s, {busy} workers ocupados"
+        f"{word('consumed')} {number(consumed)}, {word('pending')} {number(pending)}, DLQ {number(dead)}, "
+        f"{number(speed)} msgs/s, {counted(busy, 'busy-worker')}"
     )
