@@ -1,21 +1,22 @@
 """A whole site against one coordinator: many simulated farms over real HTTP, and where it saturates.
 
 Run: .venv/bin/python bench/site.py [--farms 25 50 100 200] [--slots 32] [--task-s 2] [--jitter 0.5]
-     [--warmup 10] [--duration 20] [--processes 1]
+     [--warmup 10] [--duration 20] [--clients 1 3]
 
-Target (issue): 200 farms x 32 slots running 2-second batch-1 tasks (3,200 tasks/s) with a lease round
-trip p99 ≤ 100 ms. Each point of the grid (every farms x slots x task length given) gets a fresh site:
-``xtreaming coordinator`` as its own process on the embedded defaults (SQLite log and state), a COBSINC
-queue (batch size 1) whose log holds more messages than the point can take, its base's limit at every
-slot of every farm. The farms are asyncio tasks in ``--processes`` load processes, each farm with its own
-keep-alive HTTP client (as each is its own machine), doing what ``xtreaming.farm.node`` does, with the same
-constants: register; heartbeat every interval the coordinator gives, with every slot's state and the
-results on their way; when tasks end, one lease request carrying every ended task's completion and asking
-work for every idle slot (``wait_s`` 0), at most ``MAX_EXCHANGES`` such requests out, the results that end
-meanwhile riding on the next; idle slots no request asks for go to the dispatcher's long-poll (results
-ride on lease requests only: the farm's reporter thread sends them alone only while none can). A leased
-task "runs" for ``--task-s`` seconds, give or take ``--jitter`` (uniform, the same mean): real tasks do
-not all take the same time, and a farm whose tasks end in lockstep would need one request per batch of 32.
+Target (issue): 200 farms x 32 slots running 2-second batch-1 tasks (3,200 tasks/s) with a lease round trip
+p99 ≤ 100 ms. Each point of the grid (every farms x slots x task length x clients given) gets a fresh site:
+``xtreaming coordinator`` as its own process on the embedded defaults (SQLite log and state), a COBSINC queue
+(batch size 1) whose log holds more messages than the point can take, its base's limit at every slot of every
+farm. The farms are asyncio tasks in ``--clients`` load processes (each count given is a point of its own: one
+process may be the bottleneck itself), each farm with its own keep-alive HTTP client (as each is its own
+machine), doing what ``xtreaming.farm.node`` does, with the same constants: register; heartbeat every interval
+the coordinator gives, with every slot's state and the results on their way; when tasks end, one lease request
+carrying every ended task's completion and asking work for every idle slot (``wait_s`` 0), at most
+``MAX_EXCHANGES`` such requests out, the results that end meanwhile riding on the next; idle slots no request
+asks for go to the dispatcher's long-poll (results ride on lease requests only: the farm's reporter thread
+sends them alone only while none can). A leased task "runs" for ``--task-s`` seconds, give or take
+``--jitter`` (uniform, the same mean): real tasks do not all take the same time, and a farm whose tasks end in
+lockstep would need one request per batch of 32.
 
 Measured over ``--duration`` seconds after ``--warmup``: tasks/s started against those offered (farms x
 slots / task length), lease round trip p50/p99 (from sending a request to reading its answer, for requests
@@ -302,6 +303,8 @@ class Point:
     farms: int
     slots: int
     task_s: float
+    #: Load processes running the farms.
+    clients: int
     started_per_s: float
     p50_ms: float
     p99_ms: float
@@ -340,7 +343,7 @@ class Point:
         return "coordinator"
 
 
-def measure(root: Path, farms: int, slots: int, task_s: float, args: argparse.Namespace) -> Point:
+def measure(root: Path, farms: int, slots: int, task_s: float, clients: int, args: argparse.Namespace) -> Point:
     """One point of the grid on a fresh site (see the module docstring)."""
     offered = farms * slots / task_s
     site = BenchSite(root, {"XTREAMING_DISCOVERY_INTERVAL_S": str(DEFAULT_DISCOVERY_INTERVAL_S)})  # the default
@@ -357,8 +360,8 @@ def measure(root: Path, farms: int, slots: int, task_s: float, args: argparse.Na
         site.api.patch(f"/api/bases/{BASE}", json={"max_workers": farms * slots}).raise_for_status()
         go, ready, out = context.Event(), context.Queue(), context.Queue()
         names = [f"sim-{i:04d}" for i in range(farms)]
-        for share in range(args.processes):
-            work = (site.url, names[share :: args.processes], slots, task_s, args.jitter, go, stop, ready, out)
+        for share in range(clients):
+            work = (site.url, names[share::clients], slots, task_s, args.jitter, go, stop, ready, out)
             processes.append(context.Process(target=load_process, args=work, daemon=True))
             processes[-1].start()
         for _ in processes:
@@ -386,10 +389,10 @@ def measure(root: Path, farms: int, slots: int, task_s: float, args: argparse.Na
         site.close()
     if failures := [o for o in outcomes if isinstance(o, Exception)]:
         raise SystemExit(f"a load process failed: {failures[0]!r}")
-    return tally(farms, slots, task_s, window, [Records(**o) for o in outcomes], before, after)
+    return tally(farms, slots, task_s, clients, window, [Records(**o) for o in outcomes], before, after)
 
 
-def tally(farms: int, slots: int, task_s: float, window: tuple[float, float], outcomes: list[Records],
+def tally(farms: int, slots: int, task_s: float, clients: int, window: tuple[float, float], outcomes: list[Records],
           before: CpuSample, after: CpuSample) -> Point:  # fmt: skip
     """The point's figures from the events its load processes saw within ``window``."""
     start, end = window
@@ -403,7 +406,7 @@ def tally(farms: int, slots: int, task_s: float, window: tuple[float, float], ou
     long_polls = sum(inside(at) for o in outcomes for at in o.long_polls)
     errors = [what for o in outcomes for at, what in o.errors if inside(at)]
     return Point(
-        farms, slots, task_s,
+        farms, slots, task_s, clients,
         started_per_s=sum(inside(at) for o in outcomes for at in o.started) / duration,
         p50_ms=cuts[49],
         p99_ms=cuts[98],
@@ -426,39 +429,44 @@ def busy_s() -> float:
 def print_points(console: Console, points: list[Point], args: argparse.Namespace) -> None:
     table = Table(
         title=f"Simulated farms against one coordinator (embedded log and state; {os.cpu_count()} cores here; "
-        f"{args.processes} load process(es); task length ±{args.jitter:.0%}; {args.duration:g} s after "
+        f"task length ±{args.jitter:.0%}; {args.duration:g} s after "
         f"{args.warmup:g} s warm-up)"
     )
-    columns = ["farms", "slots", "task s", "offered /s", "started /s", "vs offered", "lease req/s", "tasks /req",
-               "p50 ms", "p99 ms", "long polls", "refused", "errors", "coord. CPU", "coord. µs /task", "load CPU",
-               "others' CPU", "limit"]  # fmt: skip
+    columns = ["farms", "slots", "task s", "load proc.", "offered /s", "started /s", "vs offered", "lease req/s",
+               "tasks /req", "p50 ms", "p99 ms", "long polls", "refused", "errors", "coord. CPU", "coord. µs /task",
+               "load CPU\nall/most", "others' CPU", "limit"]  # fmt: skip
     for column in columns:
-        table.add_column(column, justify="left" if column == "limit" else "right", no_wrap=column == "limit")
+        table.add_column(
+            column, justify="left" if column == "limit" else "right", no_wrap=column in ("limit", "load CPU\nall/most")
+        )
     for p in points:
         table.add_row(
-            str(p.farms), str(p.slots), f"{p.task_s:g}", f"{p.offered_per_s:,.0f}", f"{p.started_per_s:,.0f}",
+            str(p.farms), str(p.slots), f"{p.task_s:g}", str(p.clients), f"{p.offered_per_s:,.0f}",
+            f"{p.started_per_s:,.0f}",
             f"{p.started_per_s / p.offered_per_s:.0%}", f"{p.requests_per_s:,.0f}",
             f"{p.started_per_s / p.requests_per_s:.1f}" if p.requests_per_s else "-", f"{p.p50_ms:.1f}",
             f"{p.p99_ms:.1f}", f"{p.long_polls:,}", f"{p.refused:,}", f"{len(p.errors):,}",
             f"{p.coordinator_cpu:.0%}", f"{p.coordinator_us_per_task:,.0f}",
-            "+".join(f"{c:.0%}" for c in p.load_cpu), f"{p.other_cpu:.0%}", p.limit(),
+            f"{sum(p.load_cpu):.0%}/{max(p.load_cpu):.0%}", f"{p.other_cpu:.0%}", p.limit(),
         )  # fmt: skip
     console.print(table)
     console.print(
         f"target: 200 farms x 32 slots x 2 s tasks (3,200 tasks/s) started at ≥ {SATURATED_SHARE:.0%} of offered "
         f"with lease round trip p99 ≤ {TARGET_P99_MS:g} ms; CPU in % of one core"
     )
-    saturated = next((p for p in points if p.saturated), None)
-    fine = [p for p in points if not p.saturated]  # a busy spell of the machine may fail a point below others
-    best = f"; the largest point within target: {label(fine[-1])}" if fine else "; no point was within target"
-    if saturated is None:
-        console.print(f"no saturation up to {label(points[-1])}")
-    else:
-        share = saturated.started_per_s / saturated.offered_per_s
-        console.print(
-            f"saturates at {label(saturated)}: {saturated.started_per_s:,.0f} tasks/s started ({share:.0%}), "
-            f"p99 {saturated.p99_ms:.1f} ms, limit: {saturated.limit()}{best}"
-        )
+    for clients in sorted({p.clients for p in points}):
+        run = [p for p in points if p.clients == clients]
+        saturated = next((p for p in run if p.saturated), None)
+        fine = [p for p in run if not p.saturated]  # a busy spell of the machine may fail a point below others
+        best = f"; the largest point within target: {label(fine[-1])}" if fine else "; no point was within target"
+        if saturated is None:
+            console.print(f"no saturation up to {label(run[-1])}")
+        else:
+            share = saturated.started_per_s / saturated.offered_per_s
+            console.print(
+                f"saturates at {label(saturated)}: {saturated.started_per_s:,.0f} tasks/s started ({share:.0%}), "
+                f"p99 {saturated.p99_ms:.1f} ms, limit: {saturated.limit()}{best}"
+            )
     for p in points:
         if p.errors:
             console.print(f"{label(p)}: {len(p.errors)} failed request(s), the first: {p.errors[0]}")
@@ -466,7 +474,8 @@ def print_points(console: Console, points: list[Point], args: argparse.Namespace
 
 def label(point: Point) -> str:
     offered = f"{point.offered_per_s:,.0f}/s offered"
-    return f"{point.farms} farms x {point.slots} slots x {point.task_s:g} s tasks ({offered})"
+    clients = f"{point.clients} load process{'es' if point.clients > 1 else ''}"
+    return f"{point.farms} farms x {point.slots} slots x {point.task_s:g} s tasks ({offered}; {clients})"
 
 
 def main() -> None:
@@ -477,21 +486,32 @@ def main() -> None:
     parser.add_argument("--jitter", type=float, default=0.5, help="Task lengths are uniform in task-s x (1 ± jitter).")
     parser.add_argument("--warmup", type=float, default=10.0, help="Seconds run before measuring.")
     parser.add_argument("--duration", type=float, default=20.0, help="Seconds measured at each point.")
-    parser.add_argument("--processes", type=int, default=1, help="Load processes sharing the farms.")
+    parser.add_argument(
+        "--clients", "--processes", type=int, nargs="+", default=[1, 3],
+        help="Load processes sharing the farms (each count a point of the grid): one may be the bottleneck itself.",
+    )  # fmt: skip
     args = parser.parse_args()
     if not 0 <= args.jitter < 1:
         parser.error(f"--jitter {args.jitter:g}: must be at least 0 and below 1")
-    if min(args.farms + args.slots) < 1 or min(args.task_s) <= 0 or args.processes < 1 or args.duration <= 0:
-        parser.error("farms, slots, processes, task length and duration must be positive")
-    if args.processes > min(args.farms):
-        parser.error(f"--processes {args.processes}: more load processes than the {min(args.farms)} farm(s) to share")
-    grid = sorted(itertools.product(args.farms, args.slots, args.task_s), key=lambda g: (g[0] * g[1] / g[2], g))
+    if min(args.farms + args.slots + args.clients) < 1 or min(args.task_s) <= 0 or args.duration <= 0:
+        parser.error("farms, slots, clients, task length and duration must be positive")
+    if max(args.clients) > min(args.farms):
+        parser.error(f"--clients {max(args.clients)}: more load processes than the {min(args.farms)} farm(s) to share")
+    grid = sorted(
+        itertools.product(args.farms, args.slots, args.task_s, args.clients), key=lambda g: (g[0] * g[1] / g[2], g)
+    )
     console = Console(width=190)
     points = []
-    for farms, slots, task_s in grid:
-        with tempfile.TemporaryDirectory() as tmp:
-            points.append(measure(Path(tmp), farms, slots, task_s, args))
+    for farms, slots, task_s, clients in grid:
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                points.append(measure(Path(tmp), farms, slots, task_s, clients, args))
+        except SystemExit as exc:  # a point that fails (a site that never started) leaves the others' figures
+            console.print(f"{farms} farms x {slots} slots x {task_s:g} s tasks, {clients} load process(es): {exc}")
+            continue
         console.print(f"measured {label(points[-1])}", style="dim")
+    if not points:
+        raise SystemExit("no point of the grid could be measured")
     print_points(console, points, args)
 
 

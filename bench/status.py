@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +40,10 @@ from e2e import TOPIC as DRAIN_TOPIC
 from e2e import BenchSite, acked, fill
 from xtreaming.broker import Record, open_broker
 from xtreaming.broker.sqlite import SqliteBroker
-from xtreaming.coordinator.records import minute_of
-from xtreaming.coordinator.store import Store
+
+# The figure history's fill is the browser test's too (one copy, under tests/): the repository's root on the path.
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+from tests.dashboard.figure_fill import fill_history
 
 TARGET_P95_MS = 50.0
 #: Issue 16: the status request while a farm drains an import at full speed.
@@ -73,26 +73,6 @@ def fill_log(url: str, queues: int, messages: int) -> None:
             log.append(name, [Record(f"{index:05d}{m:06d}".encode(), b"<cliente/>") for m in range(messages)])
     finally:
         log.close()
-
-
-def fill_history(state: Path, queues: int, hours: int) -> float:
-    """``hours`` of figure history ending now: a point per minute for every queue and base; returns the seconds the
-    fill took. Written with SQLite's own driver, the index on minutes built after (as a bulk load would): the
-    coordinator's own write adds a minute at a time."""
-    started = time.perf_counter()
-    Store.open(f"sqlite:///{state}").close()  # the schema, migrated as the coordinator would
-    now = minute_of(datetime.now(UTC))
-    minutes = range(now - hours * 60 + 1, now + 1)
-    names = [("queue", topic_name(i)) for i in range(queues)] + [("base", f"MULTCOB{b:02d}") for b in range(BASES)]
-    with sqlite3.connect(state) as conn:
-        conn.execute("PRAGMA synchronous = OFF")
-        conn.execute("DROP INDEX ix_figure_points_minute")
-        for scope, name in sorted(names):
-            limit = 20 if scope == "base" else None
-            rows = [(scope, name, minute, 40 + minute % 20, minute % 3, 2, limit) for minute in minutes]
-            conn.executemany("INSERT INTO figure_points VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-        conn.execute("CREATE INDEX ix_figure_points_minute ON figure_points (minute, scope, name, done)")
-    return time.perf_counter() - started
 
 
 def start_coordinator(root: Path, port: int) -> subprocess.Popen[bytes]:
@@ -206,7 +186,8 @@ def idle_site(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="xtreaming-bench-status-") as folder:
         root = Path(folder)
         fill_log(f"sqlite:///{root}/log.db", args.queues, args.messages)
-        history_s = fill_history(root / "state.db", args.queues, args.history_hours)
+        topics = [topic_name(index) for index in range(args.queues)]
+        history = fill_history(root / "state.db", topics, args.history_hours)
         server = start_coordinator(root, args.port)
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{args.port}", timeout=30) as api:
@@ -224,7 +205,8 @@ def idle_site(args: argparse.Namespace) -> None:
         f"{args.queues:,} queues of {args.messages:,} messages over {BASES} bases (2 windows each), "
         f"{args.farms} farms x {SLOTS_PER_FARM} slots, {arranged['leased']} tasks leased, "
         f"{arranged['completed']} completed; {args.history_hours} h of figure history for every queue and base "
-        f"(filled in {history_s:.0f} s); {args.requests} sequential status requests after {args.warmup} warm-up, "
+        f"({history.points:,} points, filled in {history.took_s:.0f} s); {args.requests} sequential status requests "
+        f"after {args.warmup} warm-up, "
         f"answer {size / 1024:,.0f} KiB; first-render requests: {args.requests // 10} each"
     )
     rows: list[Row] = [("GET /api/status", timings_ms, TARGET_P95_MS)]

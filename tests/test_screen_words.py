@@ -9,9 +9,24 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from xtreaming.coordinator.dead_letter_records import LetterState
+from xtreaming.coordinator.outcomes import Result
 from xtreaming.dashboard import ASSETS
 from xtreaming.demo.screen import progress_line, status_view
-from xtreaming.screen_words import STATES, STATES_EN, WORDS, UnknownLanguage, counted, duration, language, number
+from xtreaming.screen_words import (
+    REASONS,
+    STATES,
+    STATES_EN,
+    WORDS,
+    UnknownLanguage,
+    code_word,
+    counted,
+    duration,
+    language,
+    number,
+    reason_words,
+)
+from xtreaming.screen_words import word as word_for
 
 
 @pytest.mark.parametrize(
@@ -120,3 +135,45 @@ def test_the_demo_terminal_in_english(monkeypatch: pytest.MonkeyPatch) -> None:
     assert progress_line(STATUS) == "consumed 1,234,567, pending 10, DLQ 1, 0 msgs/s, 2 busy workers"
     one_busy = {**STATUS, "farms": [{"id": "farm-a", "busy": 1, "slots": 4, "lost": False}]}
     assert progress_line(one_busy).endswith(", 1 busy worker")
+
+
+def test_the_coordinators_explanations_read_as_on_the_screen() -> None:
+    portuguese = json.loads((ASSETS / "messages.pt-BR.json").read_text(encoding="utf-8"))
+    english = json.loads((ASSETS / "messages.en.json").read_text(encoding="utf-8"))
+
+    assert [list(pair) for pair in REASONS] == portuguese["reasons"]
+    assert english["reasons"] == []  # English shows the coordinator's own words
+    assert word_for("explain.runnable", "pt-BR") == portuguese["explain.runnable"]
+
+
+@pytest.mark.parametrize(
+    ("reason", "lang", "text"),
+    [
+        ("paused", "pt-BR", "A fila está pausada."),
+        ("paused", "en", "paused"),
+        ("base B at its limit 3/3 in window 08:00–18:00", "pt-BR",
+         "A base B está no limite 3/3 da janela 08:00–18:00."),
+        ("waiting behind higher-priority queue B.1.K.P", "pt-BR", "Aguardando a fila B.1.K.P, de prioridade maior."),
+        ("runnable", "en", "Nothing stops it: the queue gets the next free worker."),
+        ("a reason no pattern knows", "pt-BR", "a reason no pattern knows"),
+    ],
+)  # fmt: skip
+def test_explanations_are_translated_by_pattern(reason: str, lang: str, text: str) -> None:
+    assert reason_words(reason, lang) == text
+
+
+@pytest.mark.parametrize(
+    ("kind", "code", "portuguese", "english"),
+    [("result", "retry", "nova tentativa", "retried"), ("result", "duplicate", "duplicada", "duplicate"),
+     ("letter", "dead", "aberta", "open"), ("letter", "replayed", "reprocessada", "replayed"),
+     ("letter", "skipped", "ignorada", "skipped"), ("letter", "new-state", "new-state", "new-state")],
+)  # fmt: skip
+def test_the_apis_codes_are_shown_in_the_language(kind: str, code: str, portuguese: str, english: str) -> None:
+    assert code_word(kind, code, "pt-BR") == portuguese
+    assert code_word(kind, code, "en") == english
+
+
+def test_every_letter_state_and_result_has_words() -> None:
+    for lang in ("pt-BR", "en"):
+        assert all(f"letter.{state}" in WORDS[lang] for state in LetterState)
+        assert all(f"result.{result}" in WORDS[lang] for result in Result)

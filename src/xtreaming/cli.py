@@ -150,7 +150,9 @@ def publish(
     if wait is not None:
         out.print(outcome_table(report))
         dead = sum(o.status == "dead" for o in report.outcomes)
-        out.print(f"{len(report.outcomes):,} finished ({dead:,} dead); {len(report.running):,} still running")
+        finished, running = screen_words.number(len(report.outcomes)), screen_words.number(len(report.running))
+        summary = screen_words.word("wait.summary")
+        out.print(summary.format(finished=finished, dead=screen_words.number(dead), running=running))
         if dead:
             raise typer.Exit(EXIT_DEAD_MESSAGES)
         if report.running:

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from xtreaming.client import CoordinatorClient
 from xtreaming.operator_commands import TokenOption, UrlOption, client
-from xtreaming.screen_words import counted, number, word
+from xtreaming.screen_words import code_word, counted, number, word
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -111,7 +111,7 @@ def dlq_show(
             escape(letter["error"]),
             str(letter["attempts"]),
             datetime.fromisoformat(letter["dead_at"]).astimezone().strftime("%Y-%m-%d %H:%M:%S"),
-            letter["state"],
+            code_word("letter", letter["state"]),
             letter["replayed_as"] or "-",
         )
     out.print(table)
@@ -221,7 +221,8 @@ def _follow(api: CoordinatorClient, replay_id: int, total: int) -> None:
     if replay["state"] == "failed":
         err.print(f"[bold red]error:[/] replay {replay_id} failed: {escape(replay['error'] or '')}", soft_wrap=True)
         raise typer.Exit(EXIT_FAILED)
-    out.print(f"replay {replay_id} finished: {replay['done']:,} letters back on {replay['topic']}")
+    letters = counted(replay["done"], "dead-letter")
+    out.print(word("replay.finished").format(id=replay_id, letters=letters, topic=replay["topic"]))
 
 
 def _filter(error: str | None, keys: list[str] | None, since: str | None, until: str | None) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from xtreaming.config import ClientSettings, validated
 from xtreaming.operator_commands import TokenOption, UrlOption, client
-from xtreaming.screen_words import counted, number, word
+from xtreaming.screen_words import code_word, counted, number, word
 
 out = Console(highlight=False)
 
@@ -44,8 +44,8 @@ def history(
         at = datetime.fromisoformat(a["at"]).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
         farm = f"{a['farm']}/{a['slot']}" if a["farm"] else "-"  # a duplicate is finished by no farm
         table.add_row(
-            at, escape(a["topic"]), escape(a["message_id"]), str(a["attempt"]), a["result"], escape(farm),
-            f"{number(a['duration_s'], 2)} s", escape(a["detail"] or ""),
+            at, escape(a["topic"]), escape(a["message_id"]), str(a["attempt"]), code_word("result", a["result"]),
+            escape(farm), f"{number(a['duration_s'], 2)} s", escape(a["detail"] or ""),
         )  # fmt: skip
     out.print(table)
     more = word("history.more").format(limit=limit) if page["next"] else ""

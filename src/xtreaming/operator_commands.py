@@ -11,7 +11,7 @@ from rich.table import Table
 
 from xtreaming.client import CoordinatorClient
 from xtreaming.config import ClientSettings, validated
-from xtreaming.screen_words import counted, duration, number, state_word, word
+from xtreaming.screen_words import counted, duration, number, reason_words, state_word, weekdays, word
 
 out = Console(highlight=False)
 window_app = typer.Typer(no_args_is_help=True, help="Time windows limiting a base's workers.")
@@ -79,7 +79,7 @@ def _switch(target: str, base: bool, action: str, url: str | None, token: str | 
     path = f"/api/bases/{target}/{action}" if base else f"/api/queues/{target}/{action}"
     with client(url, token) as api:
         api.post(path)
-    out.print(f"{'base' if base else 'queue'} {target}: {action}d")
+    out.print(word(f"done.{'base' if base else 'queue'}.{action}").format(target=target))
 
 
 def priority(
@@ -97,7 +97,7 @@ def priority(
     body: dict[str, int] = {"priority": set_to} if set_to is not None else {"delta": 1 if up else -1}
     with client(url, token) as api:
         row = api.post(f"/api/queues/{queue}/priority", body)
-    out.print(f"queue {queue}: priority {row['priority']}")
+    out.print(word("done.priority").format(queue=queue, priority=row["priority"]))
 
 
 BaseFilter = Annotated[str | None, typer.Option("--base", help="Queues of this base, e.g. MULTCOB03.")]
@@ -168,8 +168,9 @@ def _bulk(action: str, body: dict[str, object], url: str | None, token: str | No
         state = state_word("paused") if row["paused"] else word("active")
         table.add_row(row["topic"], str(row["priority"]), state, word("yes") if row["changed"] else "-")
     out.print(table)
-    verb = "would change" if outcome["dry_run"] else "changed"
-    out.print(f"{action} {outcome['filter']}: {len(outcome['queues'])} queues match, {verb} {outcome['changed']}")
+    summary = word("bulk.would-change" if outcome["dry_run"] else "bulk.changed")
+    matched, changed = counted(len(outcome["queues"]), "queue"), number(outcome["changed"])
+    out.print(summary.format(action=word(f"bulk.{action}"), filter=outcome["filter"], queues=matched, changed=changed))
 
 
 def base_limit(
@@ -185,11 +186,12 @@ def base_limit(
             row = api.get(f"/api/bases/{base}")
         else:
             row = api.patch(f"/api/bases/{base}", {"max_workers": max_workers, "min_workers": min_workers})
-    window = f" (window {row['window']})" if row["window"] else ""
-    out.print(
-        f"base {row['name']}: in use {row['in_use']}/{row['limit']}{window}; default max {row['default_max_workers']},"
-        f" reserved min {row['min_workers']}{', paused' if row['paused'] else ''}"
-    )
+    window = word("base.window").format(window=row["window"]) if row["window"] else ""
+    limits = word("base.limits").format(
+        name=row["name"], in_use=row["in_use"], limit=row["limit"], window=window,
+        max=row["default_max_workers"], min=row["min_workers"],
+    )  # fmt: skip
+    out.print(limits + (word("base.paused") if row["paused"] else ""))
 
 
 @window_app.command("add")
@@ -206,7 +208,7 @@ def window_add(
     body = {"weekdays": parse_weekdays(days), "start": start, "end": end, "max_workers": max_workers}
     with client(url, token) as api:
         row = api.post(f"/api/bases/{base}/windows", body)
-    out.print(f"window {row['id']} added to {base}: {_window_text(row)}")
+    out.print(word("window.added").format(id=row["id"], base=base, window=_window_text(row)))
 
 
 @window_app.command("list")
@@ -233,7 +235,7 @@ def window_remove(
     """Remove a time window."""
     with client(url, token) as api:
         api.delete(f"/api/windows/{window_id}")
-    out.print(f"window {window_id} removed")
+    out.print(word("window.removed").format(id=window_id))
 
 
 def farms(url: UrlOption = None, token: TokenOption = None) -> None:
@@ -258,7 +260,7 @@ def explain(
     """Why is this queue not being served?"""
     with client(url, token) as api:
         answer = api.get(f"/api/queues/{queue}/explain")
-    out.print(f"{queue}: {answer['reason']}")
+    out.print(f"{queue}: {reason_words(answer['reason'])}")
 
 
 def parse_weekdays(text: str) -> list[int]:
@@ -284,5 +286,6 @@ def _day(token: str, text: str) -> int:
 
 
 def _window_text(row: dict[str, Any]) -> str:
-    days = ",".join(DAY_NAMES[d] for d in row["weekdays"])
-    return f"{days} {row['start']}–{row['end']} max {row['max_workers']}"
+    return word("window.text").format(
+        days=weekdays(row["weekdays"]), start=row["start"], end=row["end"], max=row["max_workers"]
+    )

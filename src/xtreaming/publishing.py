@@ -23,6 +23,7 @@ from xtreaming.csv_source import CsvFile, Rejects
 from xtreaming.defaults import DEFAULT_PARTITIONS, MAX_WAITED_MESSAGES
 from xtreaming.errors import InvalidInput, TopicNotFound, XtreamingError
 from xtreaming.producer import DEFAULT_BATCH_SIZE, Producer, PublishReport
+from xtreaming.screen_words import code_word, word
 from xtreaming.topics import TopicName
 
 
@@ -125,12 +126,13 @@ _STATUS_STYLES = {"ok": "green", "dead": "bold red", "duplicate": "yellow"}
 
 def outcome_table(report: PublishReport) -> Table:
     """Each message's outcome after a wait, in the order published: the finished ones, then those still running."""
-    table = Table("message", "key", "status", "attempts", "detail")
+    table = Table(*(word(f"col.{c}") for c in ("message", "key", "result", "tries", "detail")))
     for outcome in report.outcomes:
         status, key, detail = outcome.status, escape(outcome.key or "-"), escape(outcome.detail or "")
-        table.add_row(outcome.id, key, f"[{_STATUS_STYLES[status]}]{status}[/]", str(outcome.attempts), detail)
+        shown = f"[{_STATUS_STYLES[status]}]{code_word('result', status)}[/]"
+        table.add_row(outcome.id, key, shown, str(outcome.attempts), detail)
     for message in report.running:
-        table.add_row(message, "", "[bold]running[/]", "", "still running when the wait ended")
+        table.add_row(message, "", f"[bold]{word('result.running')}[/]", "", word("wait.still-running"))
     return table
 
 

@@ -5,6 +5,7 @@ reads one language in every view. ``XTREAMING_LANG`` (``pt-BR`` or ``en``) choos
 from __future__ import annotations
 
 import os
+import re
 from typing import Final
 
 LANGUAGES: Final = ("pt-BR", "en")
@@ -121,6 +122,36 @@ WORDS: Final[dict[str, dict[str, str]]] = {
         "history.none": "Nenhuma tentativa registrada para {key}.",
         "history.summary": "{attempts} da chave {key}",
         "history.more": "; mais antigas: --limit acima de {limit}",
+        "result.ok": "ok",
+        "result.retry": "nova tentativa",
+        "result.dead": "DLQ",
+        "result.duplicate": "duplicada",
+        "result.running": "rodando",
+        "letter.dead": "aberta",
+        "letter.queued": "na fila para reprocessar",
+        "letter.replaying": "reprocessando",
+        "letter.replayed": "reprocessada",
+        "letter.skipped": "ignorada",
+        "explain.runnable": "Nada impede: a fila recebe o próximo worker livre.",
+        "done.queue.pause": "fila {target}: pausada",
+        "done.queue.resume": "fila {target}: retomada",
+        "done.base.pause": "base {target}: pausada",
+        "done.base.resume": "base {target}: retomada",
+        "done.priority": "fila {queue}: prioridade {priority}",
+        "bulk.pause": "pausar",
+        "bulk.resume": "retomar",
+        "bulk.priority": "prioridade",
+        "bulk.changed": "{action} {filter}: {queues} no filtro; alteradas: {changed}",
+        "bulk.would-change": "{action} {filter}: {queues} no filtro; seriam alteradas: {changed}",
+        "base.limits": "base {name}: em uso {in_use}/{limit}{window}; máximo padrão {max}, mínimo reservado {min}",
+        "base.window": " (janela {window})",
+        "base.paused": ", pausada",
+        "window.text": "{days} {start}–{end} máx {max}",
+        "window.added": "janela {id} adicionada a {base}: {window}",
+        "window.removed": "janela {id} removida",
+        "replay.finished": "reprocessamento {id} concluído: {letters} de volta em {topic}",
+        "wait.still-running": "ainda rodando quando a espera terminou",
+        "wait.summary": "{finished} concluídas ({dead} na DLQ); {running} ainda rodando",
     },
     "en": {
         "col.topic": "Queue",
@@ -207,8 +238,93 @@ WORDS: Final[dict[str, dict[str, str]]] = {
         "history.none": "No attempt recorded for {key}.",
         "history.summary": "{attempts} of key {key}",
         "history.more": "; older ones: --limit above {limit}",
+        "result.ok": "ok",
+        "result.retry": "retried",
+        "result.dead": "DLQ",
+        "result.duplicate": "duplicate",
+        "result.running": "running",
+        "letter.dead": "open",
+        "letter.queued": "queued for replay",
+        "letter.replaying": "replaying",
+        "letter.replayed": "replayed",
+        "letter.skipped": "skipped",
+        "explain.runnable": "Nothing stops it: the queue gets the next free worker.",
+        "done.queue.pause": "queue {target}: paused",
+        "done.queue.resume": "queue {target}: resumed",
+        "done.base.pause": "base {target}: paused",
+        "done.base.resume": "base {target}: resumed",
+        "done.priority": "queue {queue}: priority {priority}",
+        "bulk.pause": "pause",
+        "bulk.resume": "resume",
+        "bulk.priority": "priority",
+        "bulk.changed": "{action} {filter}: {queues} matched, changed {changed}",
+        "bulk.would-change": "{action} {filter}: {queues} matched, would change {changed}",
+        "base.limits": "base {name}: in use {in_use}/{limit}{window}; default max {max}, reserved min {min}",
+        "base.window": " (window {window})",
+        "base.paused": ", paused",
+        "window.text": "{days} {start}–{end} max {max}",
+        "window.added": "window {id} added to {base}: {window}",
+        "window.removed": "window {id} removed",
+        "replay.finished": "replay {id} finished: {letters} back on {topic}",
+        "wait.still-running": "still running when the wait ended",
+        "wait.summary": "{finished} finished ({dead} dead); {running} still running",
     },
 }
+
+
+#: Weekdays from Monday as the screen writes them (messages.*.json, ``weekdays``), lowercase in the terminal.
+WEEKDAYS: Final = {
+    "pt-BR": ("seg", "ter", "qua", "qui", "sex", "sáb", "dom"),
+    "en": ("mon", "tue", "wed", "thu", "fri", "sat", "sun"),
+}
+
+#: The coordinator's explanations (English, ``coordinator/core/reasons.py``) in pt-BR: the screen's patterns
+#: (messages.pt-BR.json, ``reasons``), each a regular expression of the whole text and its words, ``$1``… the
+#: groups. English needs none: the explanation is shown as the coordinator gives it.
+REASONS: Final = (
+    (
+        "no worker configured",
+        "Nenhum worker configurado: defina um comando ou um handler (um perfil ou as configurações da fila).",
+    ),
+    ("paused", "A fila está pausada."),
+    ("base (\\S+) paused", "A base $1 está pausada."),
+    ("no pending messages", "Não há mensagens pendentes."),
+    ("queue at its max workers (\\d+/\\d+)", "A fila está no seu máximo de workers ($1)."),
+    ("queue over its max workers (\\d+/\\d+)", "A fila está acima do seu máximo de workers ($1)."),
+    ("base (\\S+) at its limit (\\d+/\\d+) in window (\\S+)", "A base $1 está no limite $2 da janela $3."),
+    ("base (\\S+) over its limit (\\d+/\\d+) in window (\\S+)", "A base $1 está acima do limite $2 da janela $3."),
+    ("base (\\S+) at its limit (\\d+/\\d+)", "A base $1 está no limite $2."),
+    ("base (\\S+) over its limit (\\d+/\\d+)", "A base $1 está acima do limite $2."),
+    ("no farm connected", "Nenhuma farm conectada."),
+    ("no farm with labels? (.+)", "Nenhuma farm com o rótulo $1."),
+    ("no farm with all of labels (.+)", "Nenhuma farm com todos os rótulos $1."),
+    ("farm (\\S+) lacks labels? (.+)", "A farm $1 não tem o rótulo $2."),
+    ("all pending messages have keys in flight", "Todas as mensagens pendentes têm a chave (CPF) em processamento."),
+    (
+        "all pending messages have keys in flight or are in back-off until (.+)",
+        "As mensagens pendentes têm a chave em processamento ou aguardam nova tentativa até $1.",
+    ),
+    ("all pending messages are in back-off until (.+)", "As mensagens pendentes aguardam nova tentativa até $1."),
+    (
+        "waiting behind queue (\\S+): base (\\S+) is below its reserved minimum (\\d+/\\d+)",
+        "Aguardando a fila $1: a base $2 está abaixo do mínimo reservado ($3).",
+    ),
+    ("waiting behind higher-priority queue (\\S+)", "Aguardando a fila $1, de prioridade maior."),
+    (
+        "waiting its turn behind queue (\\S+) of equal priority",
+        "Aguardando a vez, atrás da fila $1, de mesma prioridade.",
+    ),
+    (
+        "waiting for an urgent slot",
+        "Aguardando um slot urgente: todos os slots que podem pegá-la, os reservados para trabalho "
+        "urgente inclusive, estão ocupados.",
+    ),
+    ("reserved for urgent work \\(priority ≥ (\\d)\\)", "Reservado para trabalho urgente (prioridade ≥ $1)."),
+    (
+        "the idle slots are reserved for urgent work \\(priority ≥ (\\d)\\)",
+        "Os slots livres estão reservados para trabalho urgente (prioridade ≥ $1).",
+    ),
+)
 
 
 class UnknownLanguage(ValueError):
@@ -234,6 +350,33 @@ def word(key: str, lang: str | None = None) -> str:
 def state_word(state: str, lang: str | None = None) -> str:
     """``running`` → ``rodando`` (pt-BR) or ``running`` (en); an unknown state is shown as the API names it."""
     return (STATES_EN if language(lang) == "en" else STATES).get(state, state)
+
+
+def code_word(kind: str, code: str, lang: str | None = None) -> str:
+    """A code the API answers with (``kind``: ``result`` of an attempt, ``letter`` state of a dead letter) in the
+    chosen language: ``retry`` → ``nova tentativa`` (pt-BR) or ``retried`` (en); an unknown code as the API names it."""
+    return WORDS[language(lang)].get(f"{kind}.{code}", code)
+
+
+def reason_words(reason: str, lang: str | None = None) -> str:
+    """The coordinator's explanation of why a queue is not served (English) in the chosen language, by the screen's
+    patterns (``REASONS``); ``runnable`` in a sentence. One no pattern knows is shown as the coordinator says it."""
+    chosen = language(lang)
+    if reason == "runnable":
+        return word("explain.runnable", chosen)
+    if chosen == "en":
+        return reason
+    for pattern, words in REASONS:
+        match = re.fullmatch(pattern, reason)
+        if match:
+            return match.expand(re.sub(r"\$(\d)", r"\\\1", words))
+    return reason
+
+
+def weekdays(days: list[int], lang: str | None = None) -> str:
+    """Weekday numbers (Monday=0) as ``seg,ter,qua`` (pt-BR) or ``mon,tue,wed`` (en)."""
+    names = WEEKDAYS[language(lang)]
+    return ",".join(names[day] for day in days)
 
 
 def number(value: float, digits: int = 0, lang: str | None = None) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.broker.contract import BrokerContract
 from xtreaming.broker import Record, open_broker, partition_for
-from xtreaming.broker.sqlite import COMMIT_ASIDE_FROM, SqliteBroker
+from xtreaming.broker.sqlite import COMMIT_ASIDE_FROM, FEW_TOPICS, SqliteBroker
 from xtreaming.errors import InvalidBrokerUrl
 
 
@@ -84,3 +84,27 @@ def test_appends_begun_from_several_threads_land_whole_with_their_own_offsets(tm
     assert stored == set(positions)
     log.close()
     other.close()
+
+
+def test_ends_of_a_few_topics_and_of_many_agree_whatever_was_asked_before_and_whoever_appended(
+    tmp_path: Path,
+) -> None:
+    broker = SqliteBroker(tmp_path / "log.db")
+    other = SqliteBroker(tmp_path / "log.db")  # another process's appends
+    topics = [f"T.{i}" for i in range(FEW_TOPICS + 8)]
+    for number, topic in enumerate(topics):
+        broker.create_topic(topic, 2)
+        broker.append(topic, [Record(None, b"v")] * number)
+    few, last = topics[:2], topics[-1]
+
+    assert broker.end_offsets_of(few) == {"T.0": {0: 0, 1: 0}, "T.1": {0: 1, 1: 0}}  # read a topic at a time
+    every = broker.end_offsets_of(topics)  # read whole, after a few
+    assert every == {topic: broker.end_offsets(topic) for topic in topics}
+    assert sum(every[last].values()) == len(topics) - 1
+    other.append(last, [Record(None, b"v")] * 3)
+    assert sum(broker.end_offsets_of([last])[last].values()) == len(topics) + 2  # a few, after all and an append
+    broker.append("T.0", [Record(None, b"v")])
+    assert broker.end_offsets_of(topics) == {topic: broker.end_offsets(topic) for topic in topics}
+    assert sum(broker.end_offsets_of(few)["T.0"].values()) == 1
+    other.close()
+    broker.close()

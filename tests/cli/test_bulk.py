@@ -43,13 +43,13 @@ def states(site: Site) -> dict[str, tuple[str, int]]:
 def test_bulk_commands_pause_resume_and_reprioritize_the_matching_queues(site: Site) -> None:
     dry = site.run("bulk", "pause", "--base", "MULTCOB03", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "pause base=MULTCOB03 kind=* pattern=*: 2 queues match, would change 2" in dry.stdout
+    assert "pausar base=MULTCOB03 kind=* pattern=*: 2 filas no filtro; seriam alteradas: 2" in dry.stdout
     assert all(state != "paused" for state, _ in states(site).values())
 
     paused = site.run("bulk", "pause", "--base", "MULTCOB03", "--kind", "IMPORTACAO")
     assert paused.returncode == 0, paused.stderr
     assert "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU" in paused.stdout
-    assert "pause base=MULTCOB03 kind=IMPORTACAO pattern=*: 1 queues match, changed 1" in paused.stdout
+    assert "pausar base=MULTCOB03 kind=IMPORTACAO pattern=*: 1 fila no filtro; alteradas: 1" in paused.stdout
     assert states(site)["MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"][0] == "paused"
     assert states(site)["MULTCOB02.1186.IMPORTACAO.ATUALIZA_BUREAU"][0] != "paused"
 

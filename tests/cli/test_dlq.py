@@ -89,7 +89,7 @@ def test_replay_asks_then_follows_the_replay_and_replays_each_letter_once(site: 
     assert "nothing changed" in declined.stderr
     assert nothing_yet == []
     assert replayed.returncode == 0, replayed.stderr
-    assert "finished: 5 letters back on" in replayed.stdout
+    assert "concluído: 5 mensagens da DLQ de volta em" in replayed.stdout
     assert site.copies() == [cpf(n).encode() for n in range(5)]
     assert again.returncode == 1
     assert f"0 open dead letters match {TOPIC}; error contains 'timeout': nothing changed" in again.stderr
@@ -114,3 +114,19 @@ def test_skip_and_purge_are_audited_and_bad_times_are_refused(site: DlqSite) -> 
     [summary] = site.summary()
     assert (summary["open"], summary["skipped"]) == (5, 0)
     assert site.audit() == [("dlq.skip", 2), ("dlq.purge", 2)]
+
+
+def test_letter_states_read_in_the_chosen_language(site: DlqSite) -> None:
+    site.ok("dlq", "skip", TOPIC, "--error", "CPF inválido", "--yes")
+
+    portuguese = site.ok("dlq", "show", TOPIC)
+    site.env["XTREAMING_LANG"] = "en"
+    english = site.ok("dlq", "show", TOPIC)
+
+    rows = [line for line in portuguese.splitlines() if cpf(0) in line or cpf(5) in line]
+    assert "aberta" in rows[0]
+    assert "ignorada" in rows[1]
+    assert "skipped" not in portuguese
+    assert "open" in next(line for line in english.splitlines() if cpf(0) in line)
+    assert "skipped" in next(line for line in english.splitlines() if cpf(5) in line)
+    assert "ignorada" not in english

@@ -35,7 +35,7 @@ def test_history_shows_each_attempt_of_a_key_newest_first(site: Site) -> None:
     lines = [line for line in shown.splitlines() if f"{TOPIC}/0/0" in line]
     assert len(lines) == 2
     assert "ok" in lines[0]
-    assert "retry" in lines[1]
+    assert "nova tentativa" in lines[1]  # "retry", in the screen's words
     assert "attempt 1: banco fora do ar" in lines[1]
     assert all("farm-sp1/0" in line for line in lines)  # the farm and its slot
     assert "2 tentativas da chave 00000000000" in shown
@@ -48,7 +48,7 @@ def test_times_are_in_the_sites_zone(site: Site) -> None:
 
     local = datetime.fromisoformat(attempt["at"]).astimezone(ZoneInfo("America/Manaus"))
     assert local.strftime("%Y-%m-%d %H:%M:%S") in shown
-    assert "dead" in shown
+    assert "DLQ" in next(line for line in shown.splitlines() if "CPF inválido" in line)
     assert "CPF inválido" in shown
 
 
@@ -80,3 +80,15 @@ def test_a_limit_out_of_bounds_is_bad_usage(site: Site) -> None:
 
     assert result.returncode == 2
     assert "--limit" in result.stderr
+
+
+def test_results_read_in_the_chosen_language(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(site.env, "XTREAMING_LANG", "pt-BR")  # the module's site: an earlier test chose English
+    portuguese = site.ok("history", KEYS[0])
+    monkeypatch.setitem(site.env, "XTREAMING_LANG", "en")
+    english = site.ok("history", KEYS[0])
+
+    assert "nova tentativa" in portuguese
+    assert "retry" not in portuguese
+    assert "retried" in english
+    assert "nova tentativa" not in english

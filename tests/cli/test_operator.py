@@ -39,20 +39,20 @@ def test_queues_shows_the_figures(site: Site) -> None:
 
 
 def test_pause_explain_resume(site: Site) -> None:
-    assert site.run("pause", TOPIC).stdout.strip() == f"queue {TOPIC}: paused"
-    assert site.run("explain", TOPIC).stdout.strip() == f"{TOPIC}: paused"
-    assert site.run("resume", TOPIC).returncode == 0
-    assert site.run("explain", TOPIC).stdout.strip() == f"{TOPIC}: no farm connected"
+    assert site.run("pause", TOPIC).stdout.strip() == f"fila {TOPIC}: pausada"
+    assert site.run("explain", TOPIC).stdout.strip() == f"{TOPIC}: A fila está pausada."
+    assert site.run("resume", TOPIC).stdout.strip() == f"fila {TOPIC}: retomada"
+    assert site.run("explain", TOPIC).stdout.strip() == f"{TOPIC}: Nenhuma farm conectada."
 
 
 def test_a_base_can_be_paused(site: Site) -> None:
     assert site.run("pause", "MULTCOB03", "--base").returncode == 0
-    assert site.run("explain", TOPIC).stdout.strip() == f"{TOPIC}: base MULTCOB03 paused"
+    assert site.run("explain", TOPIC).stdout.strip() == f"{TOPIC}: A base MULTCOB03 está pausada."
 
 
 def test_priority_moves_and_sets(site: Site) -> None:
-    assert site.run("priority", TOPIC, "--up").stdout.strip() == f"queue {TOPIC}: priority 6"
-    assert site.run("priority", TOPIC, "--set", "2").stdout.strip() == f"queue {TOPIC}: priority 2"
+    assert site.run("priority", TOPIC, "--up").stdout.strip() == f"fila {TOPIC}: prioridade 6"
+    assert site.run("priority", TOPIC, "--set", "2").stdout.strip() == f"fila {TOPIC}: prioridade 2"
     refused = site.run("priority", TOPIC, "--up", "--down")
     assert refused.returncode == 2
     assert "exactly one of" in refused.stderr
@@ -67,10 +67,10 @@ def test_base_limit_and_windows(site: Site) -> None:
     window_id = added.stdout.split()[1]
     removed = site.run("window", "remove", window_id)
 
-    assert "default max 6, reserved min 1" in limit.stdout
-    assert "added to MULTCOB03: mon,tue,wed,thu,fri 08:00–18:00 max 2" in added.stdout
-    assert "08:00–18:00 max 2" in listed.stdout
-    assert removed.stdout.strip() == f"window {window_id} removed"
+    assert "máximo padrão 6, mínimo reservado 1" in limit.stdout
+    assert "adicionada a MULTCOB03: seg,ter,qua,qui,sex 08:00–18:00 máx 2" in added.stdout
+    assert "08:00–18:00 máx 2" in listed.stdout
+    assert removed.stdout.strip() == f"janela {window_id} removida"
 
 
 def test_an_invalid_window_is_refused_in_words(site: Site) -> None:
@@ -78,7 +78,7 @@ def test_an_invalid_window_is_refused_in_words(site: Site) -> None:
 
     assert result.returncode == 1
     assert "end equals start" in result.stderr
-    assert site.run("window", "list", "MULTCOB03").stdout.count("max") == 0
+    assert site.run("window", "list", "MULTCOB03").stdout.count("08:00") == 0
 
 
 def test_unknown_queue_and_unreachable_coordinator(site: Site) -> None:

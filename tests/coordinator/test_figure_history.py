@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine
 
 from tests.coordinator.server import RunningCoordinator
 from tests.coordinator.test_service import Site, farm, keys
@@ -16,6 +17,7 @@ from tests.coordinator.workers import give_workers_over
 from xtreaming.coordinator.records import FigurePoint, SlotRecord, WorkSettings
 from xtreaming.coordinator.service import Report
 from xtreaming.coordinator.store import Store
+from xtreaming.errors import StoreUnavailable
 from xtreaming.wire.verdict import Verdict
 
 TOPIC = "MULTCOB03.1189.IMPORTACAO.ATUALIZA_BUREAU"
@@ -110,6 +112,24 @@ def test_points_of_the_same_minute_add_up(store: Store) -> None:
     assert [p.done for p in store.figure_points("queue", "A", MINUTE)] == [5]
     minute = int(MINUTE.timestamp()) // 60
     assert sorted(store.figures_done_since(MINUTE)) == [("queue", "A", minute, 5), ("queue", "B", minute, 1)]
+
+
+def test_every_sparkline_is_read_through_the_driver_and_a_failure_said_in_our_words(
+    store: Store, store_url: str
+) -> None:
+    store.add_figure_points([point("A", 0, 2), point("A", 1, 4), point("B", 1, 1)])
+    minute = int(MINUTE.timestamp()) // 60
+
+    assert sorted(store.figures_done_since(MINUTE + timedelta(minutes=1))) == [
+        ("queue", "A", minute + 1, 4),
+        ("queue", "B", minute + 1, 1),
+    ]
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE figure_points RENAME TO figure_points_away")
+    engine.dispose()
+    with pytest.raises(StoreUnavailable, match="unavailable"):
+        store.figures_done_since(MINUTE)
 
 
 def test_retention_deletes_the_oldest_whole_minutes_a_bounded_batch_at_a_time(store: Store) -> None:

@@ -26,7 +26,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
 
 
 def cli(site: Site, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "XTREAMING_URL": site.url, "COLUMNS": "250"}
+    env = {**os.environ, "XTREAMING_URL": site.url, "COLUMNS": "250", "XTREAMING_LANG": "en"}
     return subprocess.run(
         [sys.executable, "-m", "xtreaming", *args], env=env, capture_output=True, text=True, timeout=60
     )

@@ -5,6 +5,8 @@ nothing for good: sent again once the fault is gone, it is accepted, and no mess
 
 from __future__ import annotations
 
+import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Connection, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
@@ -164,3 +167,39 @@ def test_postgresql_backends_killed_while_idle_are_replaced_and_the_next_request
         finally:
             engine.dispose()
             site.close()
+
+
+def test_a_coordinator_killed_between_a_report_and_its_commit_loses_nothing_and_answers_the_retry_once(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL while a report's writes wait for the state store (another writer holds it): the decision was made,
+    nothing committed (its ACKs may be out or not). Started again, the coordinator takes the farm's retry as the
+    first report of the task, and a second retry changes nothing (idempotent); no message is lost or stranded."""
+    site = CoordinatorProcess(tmp_path, f"sqlite:///{tmp_path}/log.db", f"sqlite:///{tmp_path}/state.db").start()
+    try:
+        farm_id, second = two_tasks(site)
+        holder = sqlite3.connect(tmp_path / "state.db", isolation_level=None, timeout=30)
+        try:
+            holder.execute("BEGIN IMMEDIATE")  # the store's write lock: the group's commit waits behind it
+            with ThreadPoolExecutor(1) as reporter:
+                reporting = reporter.submit(site.report, farm_id, second, 1)
+                time.sleep(1.0)  # the report is in: its store transaction waits behind the holder (30 s at most)
+                assert not reporting.done()  # the answer waits for the commit
+                site.kill()
+                with pytest.raises(httpx.TransportError):
+                    reporting.result(timeout=30)
+            holder.rollback()
+        finally:
+            holder.close()
+        site.start()
+        again = site.report(farm_id, second, 1)
+        once_more = site.report(farm_id, second, 1)
+
+        assert settled(again) == [(True, BATCH)]
+        assert settled(once_more) == [(False, 0)]
+        acked = site.acked(TOPIC)
+        assert set(acked) == set(range(MESSAGES))
+        assert sum(acked.values()) - MESSAGES <= BATCH  # the killed report's ACKs were out already
+        assert_nothing_stranded(site)
+    finally:
+        site.close()

@@ -25,6 +25,7 @@ from xtreaming.coordinator.waiters import Waiters
 from xtreaming.errors import InvalidInput
 from xtreaming.farm.batch import Batch
 from xtreaming.producer import Producer
+from xtreaming.screen_words import code_word
 from xtreaming.wire.acks import MessageOutcome
 
 TOPIC = "MULTCOB02.1186.COBSINC.LOCALIZACAO"
@@ -157,7 +158,7 @@ def test_the_producer_wait_times_out_with_the_ids_still_running(site: Site) -> N
 def run_cli(site: Site, csv_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "xtreaming", "publish", TOPIC, "--csv", str(csv_path), "--partitions", "1"]
     command += ["--broker", f"sqlite:///{site.root}/log.db", *options]
-    env = {**os.environ, "COLUMNS": "200"}
+    env = {**os.environ, "COLUMNS": "200", "XTREAMING_LANG": "pt-BR"}
     return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, check=False)
 
 
@@ -175,8 +176,9 @@ def test_the_cli_prints_each_outcome_and_exits_4_when_a_message_is_dead(site: Si
     assert done.returncode == 4, done.stdout + done.stderr
     rows = [line.split("│") for line in done.stdout.splitlines() if line.startswith("│")]
     cells = [[cell.strip() for cell in row[1:5]] for row in rows]  # message, key, status, attempts
-    assert cells == [[o["id"], o["key"], o["status"], str(o["attempts"])] for o in EXPECTED]
-    assert "3 finished (1 dead); 0 still running" in done.stdout
+    shown = [[o["id"], o["key"], code_word("result", o["status"], "pt-BR"), str(o["attempts"])] for o in EXPECTED]
+    assert cells == shown  # the status in the screen's words: "DLQ" for dead
+    assert "3 concluídas (1 na DLQ); 0 ainda rodando" in done.stdout
 
 
 def test_the_cli_exits_5_when_a_message_is_still_running_at_the_timeout(site: Site, tmp_path: Path) -> None:
@@ -184,7 +186,7 @@ def test_the_cli_exits_5_when_a_message_is_still_running_at_the_timeout(site: Si
 
     assert done.returncode == 5, done.stdout + done.stderr
     assert f"{TOPIC}/0/0" in done.stdout
-    assert "0 finished (0 dead); 1 still running" in done.stdout
+    assert "0 concluídas (0 na DLQ); 1 ainda rodando" in done.stdout
 
 
 @pytest.mark.parametrize(

@@ -127,6 +127,14 @@ class Broker(Protocol):
         ``append`` reports as ``RecordRejected`` too."""
         ...
 
+    @property
+    def cheap_ends(self) -> bool:
+        """Whether ``end_offsets_of`` of a few topics answers from this machine, in microseconds while nothing
+        was appended, holding up no other call: then a caller may poll it every few milliseconds (the
+        coordinator watches its urgent queues so: ``coordinator/log_watch.py``). True on the embedded log; False
+        on Kafka, where each call is a round trip to the cluster that the adapter's reads wait behind."""
+        ...
+
     def create_topic(self, topic: str, partitions: int) -> int:
         """Create ``topic`` with ``partitions`` partitions unless it exists.
 

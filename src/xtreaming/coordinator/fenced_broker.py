@@ -26,6 +26,10 @@ class FencedBroker:
     def max_record_bytes(self) -> int | None:
         return self._broker.max_record_bytes
 
+    @property
+    def cheap_ends(self) -> bool:
+        return self._broker.cheap_ends
+
     def create_topic(self, topic: str, partitions: int) -> int:
         self._check(f"create topic {topic}")
         return self._broker.create_topic(topic, partitions)

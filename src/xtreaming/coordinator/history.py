@@ -29,7 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import make_url
 
-from xtreaming.broker import Broker
+from xtreaming.broker import Broker, log_file
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.outcomes import Outcome
 from xtreaming.coordinator.store.database import Database
@@ -63,14 +63,16 @@ def history_url(database_url: str, history_database_url: str | None) -> str:
     return url.set(database=f"{stem}.history.db").render_as_string(hide_password=False)
 
 
-def open_history(database_url: str, history_database_url: str | None) -> HistoryTable:
+def open_history(database_url: str, history_database_url: str | None, broker_url: str | None = None) -> HistoryTable:
     """The history table where ``history_url`` says, created there when it is not the state store's database
-    (whose migrations create it). Raises StoreUnavailable or InvalidStoreUrl."""
+    (whose migrations create it). A SQLite history of its own reads batches' keys from an embedded log at
+    ``broker_url`` (``store/history.py``). Raises StoreUnavailable or InvalidStoreUrl."""
     url = history_url(database_url, history_database_url)
     database = Database(url)
     try:
         database.create_folder()
-        table = HistoryTable(database)
+        log = log_file(broker_url) if broker_url is not None and url != database_url else None
+        table = HistoryTable(database, log)
         if url != database_url:
             table.create()
     except BaseException:
@@ -241,9 +243,10 @@ class MessageHistory:
         self.writer = writer
 
     @classmethod
-    def open(cls, database_url: str, options: CoordinatorOptions) -> MessageHistory:
-        """Open the history ``options`` configure for the state store at ``database_url``."""
-        table = open_history(database_url, options.history_database_url)
+    def open(cls, database_url: str, options: CoordinatorOptions, broker_url: str | None = None) -> MessageHistory:
+        """Open the history ``options`` configure for the state store at ``database_url`` and the log at
+        ``broker_url``."""
+        table = open_history(database_url, options.history_database_url, broker_url)
         retention_days = options.history_retention_days
         writer = HistoryWriter(table, retention_days) if options.history_enabled else None
         return cls(table, retention_days, writer)

@@ -42,6 +42,7 @@ from xtreaming.coordinator.core.base_eta import QueueWork
 from xtreaming.coordinator.core.pending import PendingMessage
 from xtreaming.coordinator.core.scheduler import FreeSlot, Idle, Lease, explain, schedule
 from xtreaming.coordinator.core.snapshot import Snapshot
+from xtreaming.coordinator.core.state import MIN_PRIORITY
 from xtreaming.coordinator.dead_letters import DeadLetters
 from xtreaming.coordinator.farms import FarmRuntime, Reconciled, SlotDetail
 from xtreaming.coordinator.figure_history import QUEUE, FigureHistory, summed
@@ -327,6 +328,14 @@ class Coordinator:
                 outcomes = self._take_outcomes()
             self._tell(outcomes)
             return fresh
+
+    def urgent_topics(self) -> list[str]:
+        """The topics of the queues an urgent slot may take: of the site's urgent priority or above, or of a farm's
+        own (``log_watch.py`` watches their ends)."""
+        with self._lock:
+            farms = [g.min_priority for g in self._farms.live_slots(()) if g.min_priority > MIN_PRIORITY]
+            least = min([self.options.urgent_priority, *farms])
+            return [name for name, queue in self._queues.items() if queue.record.settings.priority >= least]
 
     def _scout(self, intake: Intake, ends: Mapping[str, Mapping[int, int]]) -> None:
         """Judge the keys of the queues taking one message per key up to the log's ``ends`` (``key_scout.py``),

@@ -35,6 +35,7 @@ const screen = {
   polling: false,
   again: false,
   first: null, // the first answers, asked for before the messages are loaded
+  historyShown: false, // whether the sparklines have drawn the server's figure history yet
 };
 
 const figures = new FigureHistory(request);
@@ -203,7 +204,16 @@ function render(status, { fresh = true } = {}) {
   // Render times for the browser tests (performance API); cleared now and then: the page stays open all day.
   if (screen.renders % 1000 === 0) performance.clearMeasures("xtreaming:render");
   performance.measure("xtreaming:render", { start: started });
-  if (screen.renders === 1) performance.mark("xtreaming:first-render");
+  if (screen.renders === 1) {
+    performance.mark("xtreaming:first-render");
+    // The browser lays the rows out and paints them after this script: a task queued from the next frame runs
+    // once that frame is painted.
+    requestAnimationFrame(() => setTimeout(() => performance.mark("xtreaming:first-paint")));
+  }
+  if (!screen.historyShown && figures.hasSparklines()) {
+    screen.historyShown = true;
+    performance.mark("xtreaming:first-history"); // the sparklines drew the server's figure history
+  }
 }
 
 function whoName(name) {
@@ -348,6 +358,11 @@ async function start() {
   // The first answers are asked for while the messages load: the first render waits for the slower, not both.
   screen.first = firstAnswers();
   screen.first.catch(() => {}); // handled by the first poll, which awaits it
+  // The sparklines too, not after the first render: back before the status, that render draws them; after it,
+  // the rows are drawn again with them at once rather than at the next poll.
+  figures.prefetch().then((fresh) => {
+    if (fresh && screen.status) render(screen.status, { fresh: false });
+  });
   await load(initialLanguage());
   connection("connecting");
   poll();

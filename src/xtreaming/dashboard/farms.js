@@ -4,7 +4,7 @@
 
 import { el, setText } from "./dom.js";
 import { ago, duration, labels } from "./format.js";
-import { number, percent, t, tn } from "./i18n.js";
+import { code, number, percent, t, tn } from "./i18n.js";
 
 export class FarmPanel {
   /** `request`: the API call; `describe(error)`: an error in words. */
@@ -107,7 +107,7 @@ function slotRow(slot) {
       el("span", { class: "percent", text: percent(Math.floor(done * 100) / 100) }));
   return el("tr", { "data-slot": String(slot.index), class: slot.urgent ? "urgent-slot" : "" },
     el("td", { class: "num" }, `#${slot.index}`, mark),
-    el("td", { "data-col": "slot-state", text: t(`slots.state.${slot.state}`) }),
+    el("td", { "data-col": "slot-state", text: code("slots.state", slot.state) }),
     el("td", { class: "task", "data-col": "slot-task", title: slot.task_id ?? "", text: slot.task_id ? slot.task_id.slice(0, 8) : "—" }),
     el("td", { class: "topic", "data-col": "slot-topic", text: slot.topic ?? "—" }),
     progress,

@@ -26,6 +26,12 @@ export class FigureHistory {
     });
   }
 
+  /** Whether the server's sparklines have been answered (the rows draw its minutes, not what the page saw). */
+  hasSparklines() {
+    const { queues, bases } = this.sparks;
+    return Object.keys(queues).length + Object.keys(bases).length > 0;
+  }
+
   /** Done per minute, oldest first, of a queue's last 30 minutes (null before the first answer). */
   sparkline(topic) {
     return this.sparks.queues[topic] ?? null;
@@ -63,6 +69,15 @@ export class FigureHistory {
       if (chart.visible && !chart.loading && chart.shownAt < due && box.isConnected) this.load(box, chart);
     }
     if (this.sparksLoading || this.sparksAt >= due) return false;
+    return this.loadSparklines();
+  }
+
+  /** Ask for the sparklines as the page loads, before the first status; resolves to whether they were answered. */
+  prefetch() {
+    return this.sparksLoading ? Promise.resolve(false) : this.loadSparklines();
+  }
+
+  async loadSparklines() {
     this.sparksLoading = true;
     try {
       this.sparks = await this.request("GET", `api/figures/sparklines?minutes=${SPARK_MINUTES}`);

@@ -3,7 +3,7 @@
 import { dateTime } from "./clock.js";
 import { el, setText } from "./dom.js";
 import { duration } from "./format.js";
-import { number, t, tn } from "./i18n.js";
+import { code, number, t, tn } from "./i18n.js";
 
 /** The lookup form and its table; `search(key)` asks GET api/messages and shows what it answers. */
 export class HistoryLookup {
@@ -51,7 +51,7 @@ export class HistoryLookup {
           el("td", { class: "topic", text: a.topic }),
           el("td", { class: "topic", text: `${a.partition}/${a.offset}` }),
           el("td", { class: "num", text: number(a.attempt) }),
-          el("td", {}, el("span", { class: `result result-${a.result}`, text: t(`result.${a.result}`) })),
+          el("td", {}, el("span", { class: `result result-${a.result}`, text: code("result", a.result) })),
           el("td", { text: `${a.farm} #${a.slot}` }),
           el("td", { class: "num", text: duration(a.duration_s) }),
           el("td", { class: "detail", title: a.detail || "", text: a.detail || "" })),

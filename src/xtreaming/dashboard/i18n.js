@@ -39,6 +39,13 @@ export function t(key, params = {}) {
   return fill(text, params);
 }
 
+/** A code the API answers with (an attempt's `result`, a slot's `state`) as the catalog words it under `prefix`
+ * ("result" + "retry" → "nova tentativa"); a code the catalog does not know as the API gave it, never the key. */
+export function code(prefix, value) {
+  const text = catalog[`${prefix}.${value}`];
+  return typeof text === "string" ? text : String(value);
+}
+
 /** The message `key` for `count` things: the catalog holds it as {"one": …, "other": …} (Intl plural rules),
  * `{count}` filled with the number formatted for the language ("1 fila", "0 filas", "1.234 filas"). */
 export function tn(key, count, params = {}) {

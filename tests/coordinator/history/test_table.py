@@ -17,6 +17,7 @@ from xtreaming.coordinator.outcomes import Outcome, Result
 from xtreaming.coordinator.schema import HISTORY_GROUPS, MESSAGE_HISTORY
 from xtreaming.coordinator.store.database import Database
 from xtreaming.coordinator.store.history import ROWS_PER_STATEMENT, Attempt, HistoryTable, MessageHistoryNotFound
+from xtreaming.errors import StoreUnavailable
 
 DAY = timedelta(days=1)
 
@@ -191,6 +192,25 @@ def test_postgresql_partitions_by_day_and_drops_old_days_whole() -> None:
         table.write([(late, [outcome(1)])])
         assert partitions(store_url) == ["20261106", "20261206", "20261207"]
         assert [a.at for a in table.by_key(CPF, NOW - 400 * DAY, NOW + DAY, 100)][-1] == late
+
+
+@pytest.mark.postgres
+def test_a_copy_that_fails_on_postgresql_writes_nothing_and_says_the_store_is_unavailable() -> None:
+    # Rows go by COPY there: a failure midway (here the day's message partition dropped behind the writer's back,
+    # after its groups were copied) leaves no group without its messages.
+    with fresh_postgres_schema() as store_url, history_table(store_url) as table:
+        table.write([(NOW, [outcome(1)])])
+        database = Database(store_url)
+        with database.write() as conn:
+            conn.exec_driver_sql(f"DROP TABLE {MESSAGE_HISTORY.name}_{NOW:%Y%m%d}")
+            groups_before = conn.exec_driver_sql(f"SELECT count(*) FROM {HISTORY_GROUPS.name}").scalar()
+
+        with pytest.raises(StoreUnavailable, match="history: writing message_history failed"):
+            table.write([(NOW, [outcome(2), outcome(3)])])
+
+        with database.read() as conn:
+            assert conn.exec_driver_sql(f"SELECT count(*) FROM {HISTORY_GROUPS.name}").scalar() == groups_before
+        database.close()
 
 
 def partitions(url: str) -> list[str]:

@@ -77,7 +77,9 @@ def create_app(settings: Settings, coordinator: Coordinator | None = None) -> Fa
     else:
         leadership, holds = SoleLeadership(settings.public_url, datetime.now(UTC)), None
         coordinator = coordinator or build_coordinator(settings, store)
-    history = MessageHistory.open(settings.database_url, CoordinatorOptions.from_settings(settings))
+    history = MessageHistory.open(
+        settings.database_url, CoordinatorOptions.from_settings(settings), settings.broker_url
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -1,4 +1,5 @@
-"""The coordinator's background loop: ``run_once()`` every interval, and the reads ahead leases ask for."""
+"""The coordinator's background loop: ``run_once()`` every interval, the reads ahead leases ask for, and the
+watch of the urgent queues' ends (``log_watch.py``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from xtreaming.coordinator.log_watch import LogWatch
 from xtreaming.coordinator.service import Coordinator
 from xtreaming.errors import BrokerUnavailable, NotLeader
 
@@ -15,7 +17,8 @@ log = logging.getLogger("xtreaming.coordinator")
 class BackgroundLoop:
     """Runs ``coordinator.run_once()`` every ``interval_s`` in a thread; a pass that fails on the broker marks it
     down, a whole pass marks it up (``coordinator.broker_health``). A second thread reads ahead the queues
-    whose read-ahead leases brought to half (``Coordinator.top_up_wanted``), as soon as they do.
+    whose read-ahead leases brought to half (``Coordinator.top_up_wanted``), as soon as they do. On a log that
+    answers ends cheaply (``Broker.cheap_ends``) a third watches the urgent queues' ends (``LogWatch``).
 
     A pass may wait on the broker for its whole timeout; it does so without the coordinator's lock
     (``Coordinator.run_once``), so the API answers meanwhile."""
@@ -28,6 +31,10 @@ class BackgroundLoop:
             threading.Thread(target=self._run, name="xtreaming-coordinator-loop", daemon=True),
             threading.Thread(target=self._top_up, name="xtreaming-coordinator-reads", daemon=True),
         ]
+        self.watch: LogWatch | None = None
+        if coordinator.broker.cheap_ends:
+            self.watch = LogWatch(coordinator.broker, coordinator.urgent_topics, coordinator.refresh)
+            self._threads.append(threading.Thread(target=self._watch, name="xtreaming-coordinator-watch", daemon=True))
 
     def start(self) -> None:
         for thread in self._threads:
@@ -50,6 +57,12 @@ class BackgroundLoop:
         while not self._stop.is_set():
             if not self._guarded(lambda: self.coordinator.top_up_wanted(self.interval_s), "read-ahead"):
                 self._stop.wait(self.interval_s)  # the broker is away: as often as the loop tries it, no more
+
+    def _watch(self) -> None:
+        watch = self.watch
+        while watch is not None and not self._stop.is_set():
+            watched = self._guarded(watch.run_once, "urgent queues' watch")
+            self._stop.wait(watch.next_wait_s if watched else self.interval_s)
 
     def _guarded(self, work: Callable[[], object], what: str) -> bool:
         """Run ``work``; False when it failed (the broker shown down when it was the broker)."""

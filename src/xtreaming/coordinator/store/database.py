@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -69,6 +70,8 @@ class Database:
         #: Run at the start of every write transaction (``write()``, ``transaction()``): raises NotLeader to
         #: refuse it. None (the default, one coordinator): every write goes ahead.
         self.fence: Callable[[Connection], None] | None = None
+        #: How a SQLite write transaction begins: IMMEDIATE takes the write lock up front (``attach_on_connect``).
+        self._write_begin = "BEGIN IMMEDIATE"
 
     def close(self) -> None:
         self._engine.dispose()
@@ -128,6 +131,24 @@ class Database:
         event.listen(self._engine, "connect", configure)
         self._engine.dispose()
 
+    def attach_on_connect(self, schema: str, path: Path) -> None:
+        """On SQLite, attach the database file at ``path`` as ``schema`` to every connection from now on, to be
+        read (by statements that read another file without Python in between). Call it before the first
+        connection. Write transactions then begin deferred: ``BEGIN IMMEDIATE`` would take the write lock of
+        every attached file too, stopping that file's own writers; a deferred one locks only the database its
+        statements write to, when they do. So use it on a database with one writer at a time."""
+        if self.dialect != "sqlite":
+            raise ValueError(f"attaching {path} to {self._shown_url}: only a SQLite database attaches a file")
+        self._write_begin = "BEGIN"
+
+        def attach(dbapi_connection: Any, _record: object) -> None:
+            try:
+                dbapi_connection.execute(f"ATTACH DATABASE ? AS {schema}", (str(path),))
+            except sqlite3.Error as exc:  # the connection serves its own database; statements on the file fail
+                log.warning("%s: cannot attach %s as %s: %s", self._shown_url, path, schema, exc)
+
+        event.listen(self._engine, "connect", attach)
+
     def create_folder(self) -> None:
         """Create a SQLite file's folder; raises StoreUnavailable when it cannot be."""
         database = self._url.database
@@ -159,6 +180,7 @@ class Database:
         the block itself are not translated here (``write()`` translates the statements')."""
         with self._translated():
             conn = self._engine.connect()  # on PostgreSQL, pre-pinged: a connection killed while idle is replaced
+            conn.execution_options(**{_SQLITE_BEGIN: self._write_begin})
         with conn:
             with self._translated():
                 transaction = conn.begin()

@@ -14,11 +14,19 @@ the key index (key, group id) from the first id of its start, then the groups' o
 removes the ids before the cutoff's first, which are all of groups settled before it (one settled
 out of order goes a pass later).
 
-Writing plain tuples in the driver's own SQL, ``ROWS_PER_STATEMENT`` rows per statement, the settlement
-time converted once per batch, instead of SQLAlchemy's per-row processing (tested against the plain Core
-reading in ``tests/coordinator/history``). Each flush's messages are sorted by key before they are
-inserted: the key index is updated in order, page after page, instead of at random (measured: a third
-cheaper). Reading is plain Core.
+On an embedded log (SQLite) with a history file of its own, the log is attached to the history's
+connections, and a group's messages of one partition that are one range of its offsets at one attempt, at
+least ``LOG_RUN_FROM`` of them (a batch's, mostly), are written by one ``INSERT … SELECT`` that reads the
+keys from the log's records: SQLite copies and sorts them without Python in between, so the coordinator's
+interpreter lock is not held for them. The statement checks the keys at both ends of the range against the
+outcomes' and must insert every message; otherwise (a topic made again, records gone) those messages are
+written from their outcomes.
+
+Writing plain tuples, the settlement time converted once per batch, instead of SQLAlchemy's per-row
+processing (tested against the plain Core reading in ``tests/coordinator/history``): on SQLite in the
+driver's own SQL, ``ROWS_PER_STATEMENT`` rows per statement; on PostgreSQL by ``COPY``. Each flush's
+messages are sorted by key before they are inserted: the key index is updated in order, page after page,
+instead of at random (measured: a third cheaper). Reading is plain Core.
 
 PostgreSQL. Both tables are partitioned by the ids of each day (UTC), ``<table>_YYYYMMDD``, created
 before rows of that day are written (``ensure_days``); retention drops every day that ended before the
@@ -32,19 +40,25 @@ message outlives the retention by at most a flush's span, or until the next pass
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from itertools import chain, groupby
+from itertools import chain, compress, groupby
 from operator import itemgetter
+from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Connection, Select, Table, TextClause, delete, func, select, text, tuple_
+from sqlalchemy.exc import OperationalError
 
+from xtreaming.broker import keys_in_range_query
 from xtreaming.coordinator.outcomes import Outcome
 from xtreaming.coordinator.schema import HISTORY_GROUPS, MESSAGE_HISTORY, METADATA
 from xtreaming.coordinator.store.database import Database
-from xtreaming.errors import XtreamingError
+from xtreaming.errors import StoreUnavailable, XtreamingError
+
+log = logging.getLogger("xtreaming.coordinator")
 
 #: Rows a SQLite retention delete removes per transaction: milliseconds of the write lock.
 DELETE_CHUNK_ROWS: Final = 5_000
@@ -54,6 +68,19 @@ DELETE_CHUNK_ROWS: Final = 5_000
 ROWS_PER_STATEMENT: Final = 1_000
 #: Group rows per INSERT statement (9 parameters each).
 GROUPS_PER_STATEMENT: Final = 500
+#: A group of this many messages or more, one range of the log, is written from the log's own records (see the
+#: module docstring); a smaller one costs less bound than as a statement of its own.
+LOG_RUN_FROM: Final = 64
+#: The schema name of the embedded log attached to the history's connections.
+_LOG_SCHEMA: Final = "log"
+_RUN_INSERT: Final = (
+    f'INSERT INTO {MESSAGE_HISTORY.name} (group_id, partition, "offset", key, attempt) '
+    f'SELECT :group_id, :partition, r."offset", r.key, :attempt FROM ({keys_in_range_query(_LOG_SCHEMA)}) AS r '
+    "ORDER BY r.key"
+)
+_OFFSET_OF: Final = itemgetter(3)
+_PARTITION_OF: Final = itemgetter(2)
+_ATTEMPT_OF: Final = itemgetter(5)
 #: The most attempts one page of a lookup returns.
 MAX_PAGE_ROWS: Final = 1_000
 #: Group ids a microsecond before they run into the next one's: within a signed 64-bit integer until the year 2255.
@@ -146,10 +173,15 @@ def day_of_id(group_id: int) -> date:
 class HistoryTable:
     """The history's tables in one database (the state store's, or one of their own)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, log: Path | None = None) -> None:
+        """``log``: the embedded log's file, attached to the connections of a SQLite history (module docstring)."""
         self._database = database
         self._days: set[date] = set()  # partitions known to exist (PostgreSQL)
         self._last_id: int | None = None  # the newest group id written (read from the table once)
+        self._log_attached = log is not None and database.dialect == "sqlite"
+        self._log_unreadable = False  # said once
+        if log is not None and self._log_attached:
+            database.attach_on_connect(_LOG_SCHEMA, log)
 
     def close(self) -> None:
         self._database.close()
@@ -167,30 +199,54 @@ class HistoryTable:
             dialect = conn.dialect.name
             if self._last_id is None:
                 self._last_id = conn.execute(select(func.max(_G.id))).scalar() or 0
-            groups, messages = self._rows(dialect, batches)
+            groups, messages, runs = self._rows(dialect, batches)
             if dialect == "postgresql" and groups:  # ids grow: the days from the first's to the last's
                 first, last = day_of_id(groups[0][0]), day_of_id(groups[-1][0])
                 self._ensure_days(conn, {first + timedelta(days=n) for n in range((last - first).days + 1)})
-            _sort_by_key(messages)
             _insert(conn, HISTORY_GROUPS, groups, GROUPS_PER_STATEMENT)
+            written = 0
+            for run, members in runs:
+                if self._insert_run(conn, run) == len(members):
+                    written += len(members)
+                else:  # not the records the outcomes were read from: these messages from their outcomes
+                    ran = (_M.group_id == run["group_id"]) & (_M.partition == run["partition"])
+                    conn.execute(delete(MESSAGE_HISTORY).where(ran))
+                    messages += _message_rows(run["group_id"], members)
+            _sort_by_key(messages)
             _insert(conn, MESSAGE_HISTORY, messages, ROWS_PER_STATEMENT)
-        return len(messages)
+        return written + len(messages)
 
     def _rows(
         self, dialect: str, batches: Sequence[tuple[datetime, Sequence[Outcome]]]
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """The group rows and message rows of ``batches``, with new group ids."""
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[dict[str, Any], list[Outcome]]]]:
+        """The group rows and message rows of ``batches``, with new group ids, and the groups written from the log
+        instead: each with its ``_RUN_INSERT`` parameters and its outcomes."""
         last_id = self._last_id or 0
         groups: list[tuple[Any, ...]] = []
         messages: list[tuple[Any, ...]] = []
+        runs: list[tuple[dict[str, Any], list[Outcome]]] = []
         for at, outcomes in batches:
             first_id, stored_at = first_id_at(at), _driver_time(dialect, at)
-            for shared, members in groupby(outcomes, _GROUP_OF):
+            for shared, grouped in groupby(outcomes, _GROUP_OF):
                 last_id = max(last_id + 1, first_id)
                 groups.append((last_id, stored_at, *shared))
-                messages.extend((last_id, o[2], o[3], o[4], o[5]) for o in members)
+                members = list(grouped)
+                if self._log_attached and len(members) >= LOG_RUN_FROM:
+                    members = _take_runs(last_id, members, runs)
+                messages += _message_rows(last_id, members)
         self._last_id = last_id  # ids of a transaction that fails are not reused: harmless gaps
-        return groups, messages
+        return groups, messages, runs
+
+    def _insert_run(self, conn: Connection, run: dict[str, Any]) -> int:
+        """Write a group from the log's records; the messages written, or -1 when the log could not be read (a
+        file that is not the log, or is no more; said once): SQLite undoes just the failed statement."""
+        try:
+            return conn.exec_driver_sql(_RUN_INSERT, run).rowcount
+        except OperationalError as exc:
+            if not self._log_unreadable:
+                self._log_unreadable = True
+                log.warning("history: batches' keys cannot be read from the log, written from outcomes: %s", exc.orig)
+            return -1
 
     def ensure_days(self, days: Iterable[date]) -> None:
         """Create the partitions of ``days`` ahead of their rows (PostgreSQL; nothing to do on SQLite)."""
@@ -294,6 +350,49 @@ class HistoryTable:
             return removed
 
 
+def _message_rows(group_id: int, members: Iterable[Outcome]) -> list[tuple[Any, ...]]:
+    return [(group_id, o[2], o[3], o[4], o[5]) for o in members]
+
+
+def _take_runs(
+    group_id: int, members: list[Outcome], runs: list[tuple[dict[str, Any], list[Outcome]]]
+) -> list[Outcome]:
+    """Add to ``runs`` each partition's messages of a group that are one range of its offsets at one attempt, of
+    ``LOG_RUN_FROM`` messages or more; the group's other messages. Split and looked at with C-level passes only
+    (``map``, ``compress``, ``min``, ``set``): no Python per message."""
+    partitions = list(map(_PARTITION_OF, members))
+    distinct = set(partitions)
+    rest: list[Outcome] = []
+    for partition in distinct:
+        part = members if len(distinct) == 1 else list(compress(members, map(partition.__eq__, partitions)))
+        run = _run_of(group_id, part) if len(part) >= LOG_RUN_FROM else None
+        if run is None:
+            rest += part
+        else:
+            runs.append((run, part))
+    return rest
+
+
+def _run_of(group_id: int, members: list[Outcome]) -> dict[str, Any] | None:
+    """``_RUN_INSERT``'s parameters for one partition's messages of a group when they are one range of its offsets
+    at one attempt, else None."""
+    offsets = list(map(_OFFSET_OF, members))
+    first, last = min(offsets), max(offsets)
+    attempts = set(map(_ATTEMPT_OF, members))
+    if last - first + 1 != len(members) or len(attempts) != 1:  # offsets are distinct: so the range is whole
+        return None
+    return {
+        "group_id": group_id,
+        "topic": members[0][1],
+        "partition": members[0][2],
+        "attempt": attempts.pop(),
+        "first": first,
+        "last": last,
+        "first_key": members[offsets.index(first)][4],
+        "last_key": members[offsets.index(last)][4],
+    }
+
+
 def _sort_by_key(rows: list[tuple[Any, ...]]) -> None:
     """Sort rows by key: at C speed (``itemgetter``) unless some key is None, which bytes do not compare with."""
     try:
@@ -307,11 +406,30 @@ def _select() -> Select[Any]:
 
 
 def _insert(conn: Connection, table: Table, rows: list[tuple[Any, ...]], per_statement: int) -> None:
+    if conn.dialect.name == "postgresql":
+        _copy(conn, table, rows)
+        return
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
-        conn.exec_driver_sql(
-            _insert_sql(table.name, conn.dialect.paramstyle, len(chunk)), tuple(chain.from_iterable(chunk))
-        )
+        conn.exec_driver_sql(_insert_sql(table.name, len(chunk)), tuple(chain.from_iterable(chunk)))
+
+
+def _copy(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
+    """PostgreSQL: ``rows`` by ``COPY``, in ``conn``'s transaction. An INSERT of many rows would cost 15 times the
+    CPU (measured): psycopg parses a statement of more than 50 parameters again on every execution, in Python.
+    Raises StoreUnavailable (the transaction is then rolled back whole)."""
+    import psycopg  # the PostgreSQL driver: present wherever a PostgreSQL history is
+
+    columns = ", ".join(f'"{c.name}"' for c in table.columns)
+    try:
+        with (
+            conn.connection.driver_connection.cursor() as cursor,  # type: ignore[union-attr]
+            cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+    except psycopg.Error as exc:
+        raise StoreUnavailable(f"history: writing {table.name} failed: {exc}") from exc
 
 
 def _before(position: Position) -> ColumnElement[bool]:
@@ -345,9 +463,9 @@ def _driver_time(dialect: str, at: datetime) -> Any:
 
 
 @functools.lru_cache(maxsize=16)  # the full statements, and the last chunks' of recent flushes
-def _insert_sql(name: str, paramstyle: str, rows: int) -> str:
+def _insert_sql(name: str, rows: int) -> str:
+    """SQLite's INSERT of ``rows`` rows."""
     columns = HISTORY_GROUPS.columns if name == HISTORY_GROUPS.name else MESSAGE_HISTORY.columns
     names = ", ".join(f'"{c.name}"' for c in columns)
-    marker = "?" if paramstyle == "qmark" else "%s"
-    row = f"({', '.join([marker] * len(columns))})"
+    row = f"({', '.join(['?'] * len(columns))})"
     return f"INSERT INTO {name} ({names}) VALUES {', '.join([row] * rows)}"
