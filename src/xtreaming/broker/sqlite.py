@@ -455,11 +455,8 @@ def _roll_back(con: sqlite3.Connection, path: Path) -> None:
         log.warning("log %s: rollback after a failed write failed too: %s", path, exc)
 
 
-def log_file(url: str) -> Path | None:
-    """The file of the embedded log ``url`` names; None when it names another broker. Raises InvalidBrokerUrl for
-    a malformed ``sqlite:`` URL."""
-    if urlsplit(url).scheme != "sqlite":
-        return None
+def log_file(url: str) -> Path:
+    """The file of the embedded log ``url`` names; raises InvalidBrokerUrl."""
     return Path(_parse_url(url)[0])
 
 

@@ -70,8 +70,6 @@ class Database:
         #: Run at the start of every write transaction (``write()``, ``transaction()``): raises NotLeader to
         #: refuse it. None (the default, one coordinator): every write goes ahead.
         self.fence: Callable[[Connection], None] | None = None
-        #: How a SQLite write transaction begins: IMMEDIATE takes the write lock up front (``attach_on_connect``).
-        self._write_begin = "BEGIN IMMEDIATE"
 
     def close(self) -> None:
         self._engine.dispose()
@@ -139,7 +137,6 @@ class Database:
         statements write to, when they do. So use it on a database with one writer at a time."""
         if self.dialect != "sqlite":
             raise ValueError(f"attaching {path} to {self._shown_url}: only a SQLite database attaches a file")
-        self._write_begin = "BEGIN"
 
         def attach(dbapi_connection: Any, _record: object) -> None:
             try:
@@ -148,6 +145,7 @@ class Database:
                 log.warning("%s: cannot attach %s as %s: %s", self._shown_url, path, schema, exc)
 
         event.listen(self._engine, "connect", attach)
+        self._engine = self._engine.execution_options(**{_SQLITE_BEGIN: "BEGIN"})
 
     def create_folder(self) -> None:
         """Create a SQLite file's folder; raises StoreUnavailable when it cannot be."""
@@ -180,7 +178,6 @@ class Database:
         the block itself are not translated here (``write()`` translates the statements')."""
         with self._translated():
             conn = self._engine.connect()  # on PostgreSQL, pre-pinged: a connection killed while idle is replaced
-            conn.execution_options(**{_SQLITE_BEGIN: self._write_begin})
         with conn:
             with self._translated():
                 transaction = conn.begin()

@@ -178,10 +178,11 @@ class HistoryTable:
         self._database = database
         self._days: set[date] = set()  # partitions known to exist (PostgreSQL)
         self._last_id: int | None = None  # the newest group id written (read from the table once)
-        self._log_attached = log is not None and database.dialect == "sqlite"
+        self._log_attached = False
         self._log_unreadable = False  # said once
-        if log is not None and self._log_attached:
+        if log is not None and database.dialect == "sqlite":
             database.attach_on_connect(_LOG_SCHEMA, log)
+            self._log_attached = True
 
     def close(self) -> None:
         self._database.close()
