@@ -148,6 +148,8 @@ class Run:
     farm_cpu_s: float
     #: Seconds after the last ACK until the history held every message's attempt (None: not watched).
     history_lag_s: float | None = None
+    #: The farm's requests that settled or leased tasks meanwhile (lease requests and ``/complete``).
+    requests: int = 0
 
 
 def end_to_end(
@@ -177,12 +179,14 @@ def end_to_end(
         coordinator, farm = (psutil.Process(p.pid) for p in site.processes)
         site.wait("the farm to settle", lambda: quiet(coordinator, farm))
         cpu_before = cpu_s(coordinator), cpu_s(farm)
+        requests_before = farm_requests(site.api)
         log = SqliteBroker(root / "log.db")
         started = time.perf_counter()
         site.api.post(f"/api/queues/{TOPIC}/resume").raise_for_status()
         site.wait("every ACK", lambda: acked(log) >= count, 900, every_s=0.01)
         elapsed = time.perf_counter() - started
         cpu_after = cpu_s(coordinator), cpu_s(farm)
+        requests = farm_requests(site.api) - requests_before
         log.close()
         lag_s = None
         if history is not None:
@@ -190,9 +194,20 @@ def end_to_end(
             lag_s = time.perf_counter() - started - elapsed
         site.wait("every message", lambda: site.api.get(f"/api/queues/{TOPIC}").json()["consumed"] >= count)
         cpu = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
-        return Run(elapsed, task_count(root / "log.db"), *cpu, lag_s)
+        return Run(elapsed, task_count(root / "log.db"), *cpu, lag_s, requests)
     finally:
         site.close()
+
+
+def farm_requests(api: httpx.Client) -> int:
+    """Lease and completion requests the coordinator has answered, from its metrics."""
+    routes = ('route="/api/farms/{farm_id}/lease"', 'route="/api/tasks/{task_id}/complete"')
+    lines = api.get("/metrics").text.splitlines()
+    return sum(
+        int(float(line.rpartition(" ")[2]))
+        for line in lines
+        if line.startswith("xtreaming_http_request_duration_seconds_count") and any(r in line for r in routes)
+    )
 
 
 def history_rows(path: Path) -> int:
@@ -327,9 +342,9 @@ def main() -> None:
         f"median of {args.runs} run(s)"
     )
     columns = ["path", "batch", "tasks", "s", "msgs/s", "vs raw", "ms/task", "overhead ms/task"]
-    for column in [*columns, "tasks/s", "coordinator CPU s", "µs/task", "farm CPU s", "µs/task "]:
+    for column in [*columns, "tasks/s", "tasks/request", "coordinator CPU s", "µs/task", "farm CPU s", "µs/task "]:
         table.add_column(column, justify="left" if column == "path" else "right")
-    table.add_row("raw broker: read + append", "-", "-", f"{n / raw:.2f}", f"{raw:,.0f}", "100%", *["-"] * 7)
+    table.add_row("raw broker: read + append", "-", "-", f"{n / raw:.2f}", f"{raw:,.0f}", "100%", *["-"] * 8)
     for label, batch, run, program in (
         ("handler mode (demo.worker:noop)", args.handler_batch, handler, 0.0),
         (f"command mode ({Path(noop[0]).name})", args.command_batch, command, program_ms),
@@ -339,6 +354,7 @@ def main() -> None:
         table.add_row(
             label, f"{batch:,}", f"{run.tasks:,}", f"{run.seconds:.2f}", f"{n / run.seconds:,.0f}",
             f"{n / run.seconds / raw:.0%}", f"{per_task_ms:.1f}", overhead, f"{run.tasks / run.seconds:,.0f}",
+            f"{run.tasks / max(run.requests, 1):.1f}",
             f"{run.coordinator_cpu_s:.1f}", f"{run.coordinator_cpu_s / run.tasks * 1e6:,.0f}",
             f"{run.farm_cpu_s:.1f}", f"{run.farm_cpu_s / run.tasks * 1e6:,.0f}",
         )  # fmt: skip

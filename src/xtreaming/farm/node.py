@@ -8,7 +8,8 @@ One request for many slots. When a task ends, its thread puts the result in the 
 ``MAX_EXCHANGES`` lease requests are out already, sends one request carrying every result waiting and
 asking work for every idle slot; it goes on while more are ready. Results that end while requests are
 out wait for the next one, so the busier the farm, the more each request carries: at one message a task,
-eight slots cost the coordinator one request per several tasks, not one per task. A second request goes
+eight slots cost the coordinator one request per several tasks, not one per task; and a result that would go alone
+while other slots run waits a moment (``GATHER_S``) for theirs. A second request goes
 out beside a first that has been out a while (``SECOND_EXCHANGE_AFTER_S``): a slow answer (a large batch
 settled and leased) then does not keep a slot that ended waiting for it. Once the coordinator has
 no work for a slot, the slot waits in the dispatcher's long-poll, not in a loop of requests.
@@ -58,6 +59,10 @@ MAX_EXCHANGES: Final = 2
 #: A second of them goes only once the first has been out this long: quick answers (tasks of one message) let
 #: results gather for one request; slow ones (large batches) do not keep a slot that ended waiting.
 SECOND_EXCHANGE_AFTER_S: Final = 0.005
+#: A task that ends while other slots run, and no request is out to carry its result, waits at most this long for
+#: them to end too: tasks of one message leased together end within a millisecond or two of each other, and one
+#: request then settles them all and leases their slots again, where it would otherwise settle one, then the rest.
+GATHER_S: Final = 0.002
 
 ClientFactory = Callable[[str, str | None], CoordinatorClient]
 
@@ -98,6 +103,7 @@ class FarmNode:
         self._backoff = Backoff()
         self._wake = threading.Event()
         self._signals = 0
+        self._ended = threading.Condition()  # notified as each task ends (``_gather``)
         self._exchange = threading.Lock()  # guards the three below
         self._exchanges = 0  # lease requests out, sent as tasks ended
         self._first_sent = 0.0  # when the oldest of them was sent (time.monotonic)
@@ -306,9 +312,26 @@ class FarmNode:
             log.warning("task %s (%s): %s", task.task_id, task.topic, outcome.summary(len(task.messages)))
         self.links.finished(task.task_id)  # before the slot frees: heartbeats always account for the task
         self.outbox.put(Report(task.task_id, outcome.completion()))
-        slot.release()
+        self._free(slot)
         self._exchange_ready(slot)
         self._wake.set()
+
+    def _free(self, slot: Slot) -> None:
+        """The slot is idle again (its result in the outbox): results gathering for a request are told."""
+        slot.release()
+        with self._ended:
+            self._ended.notify_all()
+
+    def _gather(self) -> None:
+        """While results wait, other slots run and no request is out to carry them, wait up to ``GATHER_S`` for
+        those slots to end as well (``GATHER_S`` says why); a lone task's result goes at once."""
+        deadline = time.monotonic() + GATHER_S
+        with self._ended:
+            while not self.stopping.is_set() and not self._exchanges and self.busy and len(self.outbox):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._ended.wait(left)
 
     def _exchange_ready(self, slot: Slot | None) -> None:
         """Send the results waiting and ask work for the idle slots in one request, and again while more are
@@ -317,6 +340,7 @@ class FarmNode:
         whose long-poll waits for work. On the thread of ``slot``, whose task just ended, only until the slot has
         its next task (it runs on this thread): the dispatcher sends what is left."""
         while not self.stopping.is_set() and self.links.is_reachable and (slot is None or slot.idle):
+            self._gather()
             with self._exchange:
                 if self._exchanges >= MAX_EXCHANGES or (
                     self._exchanges and time.monotonic() - self._first_sent < SECOND_EXCHANGE_AFTER_S

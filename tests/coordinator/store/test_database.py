@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from tests.coordinator.store.builders import queue
 from xtreaming.coordinator.records import WorkSettings
-from xtreaming.coordinator.store import Store
+from xtreaming.coordinator.store import Store, database
 from xtreaming.errors import InvalidStoreUrl, StoreUnavailable
 from xtreaming.localhost import free_port
 
@@ -66,3 +67,24 @@ def test_an_unusable_sqlite_path_fails(tmp_path: Path) -> None:
 def test_an_invalid_url_is_refused(url: str, message: str) -> None:
     with pytest.raises(InvalidStoreUrl, match=re.escape(message)):
         Store(url)
+
+
+def test_a_sqlite_write_kept_out_past_the_busy_timeout_fails_as_unavailable_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the file's write lock: the store's ``BEGIN IMMEDIATE`` waits its busy timeout, then
+    fails as the store's own error (the driver's "database is locked" as its reason), the write made nowhere."""
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_S", 0.2)
+    path = tmp_path / "state.db"
+    with Store.open(f"sqlite:///{path}") as store:
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(StoreUnavailable, match="database is locked"):
+                store.add_queue(queue("MULTCOB01.1.IMPORTACAO.CARGA"))
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert store.list_queues() == []
+        store.add_queue(queue("MULTCOB01.1.IMPORTACAO.CARGA"))  # the lock gone, the same write lands
+        assert [q.topic for q in store.list_queues()] == ["MULTCOB01.1.IMPORTACAO.CARGA"]

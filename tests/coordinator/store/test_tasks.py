@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import insert, text
 
 from tests.coordinator.store.builders import task
 from xtreaming.coordinator.records import TaskMessage
+from xtreaming.coordinator.schema import TASKS
 from xtreaming.coordinator.store import Store
+from xtreaming.coordinator.store.tasks import task_rows
 from xtreaming.errors import InvalidRecord
 
 
@@ -46,3 +50,26 @@ def test_a_naive_datetime_is_refused(store: Store) -> None:
         store.add_task(task(leased_at=datetime(2025, 3, 4, 10, 0)))
 
     assert store.active_tasks() == []
+
+
+@pytest.mark.parametrize(
+    "leased_at",
+    [
+        datetime(2026, 3, 3, 13, 0, tzinfo=UTC),  # no microseconds: still written with them, as SQLAlchemy does
+        datetime(2026, 3, 3, 10, 0, 0, 7, tzinfo=timezone(timedelta(hours=-3))),  # another zone: stored in UTC
+    ],
+)
+def test_a_task_written_on_the_driver_is_stored_as_sqlalchemy_stores_it(store: Store, leased_at: datetime) -> None:
+    """The hot path writes tasks on the driver; a row SQLAlchemy writes from the same values is the same row,
+    so reads, ordering and comparisons in SQL see no difference."""
+    record = task("driver", leased_at=leased_at)
+    store.add_task(record)
+    database = store._database  # the portable path writes beside the driver
+    with database.write() as conn:
+        conn.execute(insert(TASKS), task_rows([replace(record, id="core")]))
+
+    with database.read() as conn:
+        rows = conn.execute(text("SELECT id, topic, farm_id, slot, packed, leased_at, deadline_at FROM tasks"))
+        stored = {row[0]: row[1:] for row in rows}
+    assert stored["driver"] == stored["core"]
+    assert store.active_tasks()[0].leased_at == leased_at

@@ -38,6 +38,7 @@ from sqlalchemy.engine import URL, RootTransaction
 from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from xtreaming.coordinator.store import driver
 from xtreaming.errors import InvalidRecord, InvalidStoreUrl, StoreUnavailable
 
 log = logging.getLogger("xtreaming.coordinator")
@@ -50,7 +51,7 @@ BUSY_TIMEOUT_S: Final = 30.0
 MIGRATION_LOCK_KEY: Final = 0x787472_65616D
 MIGRATIONS: Final = "xtreaming.coordinator:migrations"
 #: JSON columns are written compactly (ledger ranges, retries' errors, settings).
-_dumps: Final = functools.partial(json.dumps, separators=(",", ":"))
+dumps: Final = functools.partial(json.dumps, separators=(",", ":"))
 #: Execution option naming the statement that opens a SQLite transaction (``BEGIN IMMEDIATE`` when absent).
 _SQLITE_BEGIN: Final = "xtreaming_sqlite_begin"
 
@@ -244,7 +245,7 @@ def _create_engine(url: URL, shown_url: str) -> Engine:
         engine = create_engine(
             url,
             connect_args=connect_args,
-            json_serializer=_dumps,
+            json_serializer=dumps,
             pool_pre_ping=backend != "sqlite",
         )
     except ImportError as exc:
@@ -270,7 +271,10 @@ def _configure_sqlite(dbapi_connection: Any, _record: object) -> None:
 
 
 def _begin_sqlite(conn: Connection) -> None:
-    conn.exec_driver_sql(conn.get_execution_options().get(_SQLITE_BEGIN, "BEGIN IMMEDIATE"))
+    # On the driver: a statement through SQLAlchemy here would cost every transaction its execution machinery.
+    statement = conn.get_execution_options().get(_SQLITE_BEGIN, "BEGIN IMMEDIATE")
+    with driver.cursor(conn, statement) as cursor:
+        cursor.execute(statement)
 
 
 def _drop(conn: Connection) -> None:

@@ -10,10 +10,10 @@ from typing import Any, Final
 from sqlalchemy import Connection, Select, delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError
 
 from xtreaming.coordinator.records import FigurePoint, minute_of, minute_start
 from xtreaming.coordinator.schema import FIGURE_POINTS
+from xtreaming.coordinator.store import driver
 from xtreaming.coordinator.store.database import Database
 
 _KEYS: Final = ("scope", "name", "minute")
@@ -73,18 +73,8 @@ class FigureTable:
 def _driver_rows(conn: Connection, query: Select[Any]) -> list[Any]:
     """``query``'s rows as the driver's own tuples. Every sparkline of a site is tens of thousands of rows, and
     SQLAlchemy's rows cost about as much again as the driver's (bench/status.py: 2,000 queues, 30 minutes). The
-    query's bound values are integers of ours, written into the statement; the driver's errors are raised as
-    SQLAlchemy's, which the store translates as any other."""
-    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    dbapi = conn.dialect.loaded_dbapi
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql)
-        return list(cursor.fetchall())
-    except dbapi.Error as exc:
-        raise DBAPIError.instance(sql, None, exc, dbapi.Error, dialect=conn.dialect) from exc
-    finally:
-        cursor.close()
+    query's bound values are integers of ours, written into the statement."""
+    return driver.fetch_all(conn, str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})))
 
 
 @functools.cache

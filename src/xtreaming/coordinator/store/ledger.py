@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 
 from xtreaming.coordinator.core.ledger import LedgerState
 from xtreaming.coordinator.records import LedgerRecord, RetryRecord
 from xtreaming.coordinator.schema import LEDGER, RETRIES
-from xtreaming.coordinator.store.database import Database
+from xtreaming.coordinator.store import driver
+from xtreaming.coordinator.store.database import Database, dumps
 from xtreaming.coordinator.store.rows import upsert
 from xtreaming.coordinator.store.tasks import delete_tasks
 
@@ -18,6 +19,28 @@ _DELETE_RETRY = delete(RETRIES).where(
     RETRIES.c.partition == bindparam("b_partition"),
     RETRIES.c.offset == bindparam("b_offset"),
 )
+
+
+def _store_ledgers(conn: Connection, ledgers: Sequence[LedgerRecord]) -> None:
+    """Upsert the ledgers' rows; on the driver where it can (every settlement moves one)."""
+    if not ledgers:
+        return
+    if not driver.supported(conn):
+        rows = [
+            {"topic": r.topic, "partition": r.partition, "watermark": r.state.watermark, "finished": r.state.finished}
+            for r in ledgers
+        ]
+        upsert(conn, LEDGER, rows, keys=("topic", "partition"))
+        return
+    json_marker = driver.placeholders(conn, 1) + ("::json" if conn.dialect.name == "postgresql" else "")
+    statement = (
+        f'INSERT INTO ledger (topic, "partition", watermark, finished) '
+        f"VALUES ({driver.placeholders(conn, 3)}, {json_marker}) "
+        f'ON CONFLICT (topic, "partition") DO UPDATE SET watermark = excluded.watermark, finished = excluded.finished'
+    )
+    driver.execute_many(
+        conn, statement, [(r.topic, r.partition, r.state.watermark, dumps(r.state.finished)) for r in ledgers]
+    )
 
 
 class LedgerTables:
@@ -35,15 +58,6 @@ class LedgerTables:
     ) -> None:
         if not (finished_tasks or ledgers or retries or cleared_retries):
             return
-        ledger_rows = [
-            {
-                "topic": r.topic,
-                "partition": r.partition,
-                "watermark": r.state.watermark,
-                "finished": [list(pair) for pair in r.state.finished],
-            }
-            for r in ledgers
-        ]
         retry_rows = [
             {
                 "topic": r.topic,
@@ -57,7 +71,7 @@ class LedgerTables:
         ]
         with self._database.write() as conn:
             delete_tasks(conn, finished_tasks)
-            upsert(conn, LEDGER, ledger_rows, keys=("topic", "partition"))
+            _store_ledgers(conn, ledgers)
             upsert(conn, RETRIES, retry_rows, keys=("topic", "partition", "offset"))
             if cleared_retries:
                 conn.execute(

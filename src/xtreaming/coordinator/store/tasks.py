@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 from typing import Any, Final
@@ -10,12 +11,14 @@ from sqlalchemy import Connection, Row, bindparam, delete, insert, select
 
 from xtreaming.coordinator.records import LeasedMessage, TaskMessage, TaskRecord
 from xtreaming.coordinator.schema import TASKS
+from xtreaming.coordinator.store import driver
 from xtreaming.coordinator.store.database import Database
 from xtreaming.wire import packed
 
 #: The message count at the head of a packed ``tasks.packed``.
 _COUNT: Final = struct.Struct("<q")
 _INSERT_TASK = insert(TASKS)
+_TASK_COLUMNS: Final = "id, topic, farm_id, slot, packed, leased_at, deadline_at"
 _DELETE_TASK = delete(TASKS).where(TASKS.c.id == bindparam("task_id"))
 
 
@@ -28,30 +31,57 @@ class TaskTable:
     def add_tasks(self, records: Sequence[TaskRecord]) -> None:
         if not records:
             return
-        rows = [
-            {
-                "id": record.id,
-                "topic": record.topic,
-                "farm_id": record.farm_id,
-                "slot": record.slot,
-                "packed": pack_messages(record.messages),
-                "leased_at": record.leased_at,
-                "deadline_at": record.deadline_at,
-            }
-            for record in records
-        ]
         with self._database.write() as conn:
-            conn.execute(_INSERT_TASK, rows)
+            if driver.supported(conn):  # the hot path: every lease stores its tasks
+                stamp = functools.partial(driver.timestamp, conn)
+                rows = [
+                    (
+                        r.id,
+                        r.topic,
+                        r.farm_id,
+                        r.slot,
+                        pack_messages(r.messages),
+                        stamp(r.leased_at),
+                        stamp(r.deadline_at),
+                    )
+                    for r in records
+                ]
+                statement = f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES ({driver.placeholders(conn, 7)})"
+                driver.execute_many(conn, statement, rows)
+                return
+            conn.execute(_INSERT_TASK, task_rows(records))
 
     def active_tasks(self) -> list[TaskRecord]:
         with self._database.read() as conn:
             return [_task_of(row) for row in conn.execute(select(TASKS).order_by(TASKS.c.leased_at, TASKS.c.id))]
 
 
+def task_rows(records: Sequence[TaskRecord]) -> list[dict[str, Any]]:
+    """The tasks as rows for SQLAlchemy (the portable path; the hot path writes tuples on the driver)."""
+    return [
+        {
+            "id": record.id,
+            "topic": record.topic,
+            "farm_id": record.farm_id,
+            "slot": record.slot,
+            "packed": pack_messages(record.messages),
+            "leased_at": record.leased_at,
+            "deadline_at": record.deadline_at,
+        }
+        for record in records
+    ]
+
+
 def delete_tasks(conn: Connection, task_ids: Sequence[str]) -> None:
     """Delete the tasks ``task_ids`` in ``conn``'s transaction; unknown ids are ignored."""
-    if task_ids:
-        conn.execute(_DELETE_TASK, [{"task_id": task_id} for task_id in task_ids])
+    if not task_ids:
+        return
+    if driver.supported(conn):  # the hot path: every settlement deletes its tasks
+        driver.execute_many(
+            conn, f"DELETE FROM tasks WHERE id = {driver.placeholders(conn, 1)}", [(i,) for i in task_ids]
+        )
+        return
+    conn.execute(_DELETE_TASK, [{"task_id": task_id} for task_id in task_ids])
 
 
 def pack_messages(messages: Sequence[LeasedMessage]) -> bytes:

@@ -1,0 +1,99 @@
+"""A result that would go alone while other slots run waits a moment for theirs (``node.GATHER_S``)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.farm.builders import make_task
+from xtreaming.farm import node as node_module
+from xtreaming.farm.config import FarmConfig
+from xtreaming.farm.node import FarmNode
+from xtreaming.farm.reporting import Report
+
+#: Long enough that a test which returns before it proves the wait ended for a reason, not by its bound.
+LONG_S = 30.0
+
+
+@pytest.fixture
+def farm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FarmNode]:
+    monkeypatch.setattr(node_module, "GATHER_S", LONG_S)
+    farm = FarmNode(FarmConfig("http://127.0.0.1:9", "farm-x", slots=3, work_dir=tmp_path / "farm-x"))
+    farm.outbox.put(Report("task-0", {"default": "ok"}))  # a result waiting to go
+    yield farm
+    farm.lifeline.close()
+
+
+def gathering(farm: FarmNode) -> threading.Thread:
+    thread = threading.Thread(target=farm._gather, daemon=True)
+    thread.start()
+    return thread
+
+
+def run(farm: FarmNode, index: int) -> None:
+    """Mark slot ``index`` busy, as a task started on it would (its thread is not needed here)."""
+    farm.slots[index].task = make_task(task_id=f"task-{index}")
+
+
+def end(farm: FarmNode, index: int) -> None:
+    """A task ends as ``FarmNode._finished`` has it: its result waits to go, then its slot frees."""
+    farm.outbox.put(Report(f"task-{index}", {"default": "ok"}))
+    farm._free(farm.slots[index])
+
+
+def test_a_lone_result_goes_at_once(farm: FarmNode) -> None:
+    thread = gathering(farm)
+
+    thread.join(5)
+
+    assert not thread.is_alive()
+
+
+def test_a_result_waits_for_the_slots_still_running_and_goes_as_the_last_ends(farm: FarmNode) -> None:
+    run(farm, 1)
+    run(farm, 2)
+    thread = gathering(farm)
+
+    end(farm, 1)
+    thread.join(0.3)
+    still_waiting_for_slot_2 = thread.is_alive()
+    end(farm, 2)
+    thread.join(5)
+
+    assert still_waiting_for_slot_2
+    assert not thread.is_alive()
+    assert len(farm.outbox) == 3  # one request carries all three
+
+
+def test_a_result_does_not_wait_while_a_request_is_out_to_carry_it(farm: FarmNode) -> None:
+    run(farm, 1)
+    farm._exchanges = 1  # a lease request sent as a task ended, not answered yet
+    thread = gathering(farm)
+
+    thread.join(5)
+
+    assert not thread.is_alive()
+
+
+def test_a_stopping_farm_does_not_wait(farm: FarmNode) -> None:
+    run(farm, 1)
+    farm.stopping.set()
+    thread = gathering(farm)
+
+    thread.join(5)
+
+    assert not thread.is_alive()
+
+
+def test_the_wait_is_bounded(farm: FarmNode, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(node_module, "GATHER_S", 0.05)
+    run(farm, 1)  # runs for good
+    thread = gathering(farm)
+
+    thread.join(5)
+
+    assert not thread.is_alive()
+    assert not farm.slots[1].idle
