@@ -428,6 +428,47 @@ class BrokerContract:
 
         assert [(m.offset, len(m.value)) for m in messages] == [(0, 5000)]
 
+    def test_read_keys_gives_the_offsets_and_keys_read_gives(self, broker: Broker, prefix: str) -> None:
+        topic = f"{prefix}.A"
+        broker.create_topic(topic, 1)
+        broker.append(topic, [Record(None if i % 3 == 0 else b"k%d" % i, b"v" * 100) for i in range(12)])
+
+        keys = broker.read_keys(topic, 0, 2, max_records=5)
+
+        assert keys == [(m.offset, m.key) for m in broker.read(topic, 0, 2, max_records=5)]
+        assert keys == [(2, b"k2"), (3, None), (4, b"k4"), (5, b"k5"), (6, None)]
+        assert broker.read_keys(topic, 0, 12) == []
+        assert broker.read_keys(topic, 0, 0, max_records=0) == []
+
+    def test_keys_read_ahead_and_records_read_behind_in_turn_each_go_on_where_they_were(
+        self, broker: Broker, prefix: str
+    ) -> None:
+        """The scout of one message per key reads a partition's keys ahead while intake reads its records behind."""
+        topic = f"{prefix}.A"
+        broker.create_topic(topic, 1)
+        broker.append(topic, [Record(b"%04d" % i, b"%d" % i) for i in range(400)])
+        keys: list[tuple[int, bytes | None]] = []
+        records: list[Message] = []
+
+        for _ in range(4):
+            keys += broker.read_keys(topic, 0, len(keys) + 200 if keys else 200, max_records=50)
+            records += broker.read(topic, 0, len(records), max_records=50)
+
+        assert keys == [(i, b"%04d" % i) for i in range(200, 400)]
+        assert [(m.offset, m.value) for m in records] == [(i, b"%d" % i) for i in range(200)]
+
+    def test_reading_keys_of_a_missing_partition_or_a_negative_offset_is_refused(
+        self, broker: Broker, prefix: str
+    ) -> None:
+        broker.create_topic(f"{prefix}.A", 2)
+
+        with pytest.raises(PartitionNotFound, match=re.escape(f"{prefix}.A")):
+            broker.read_keys(f"{prefix}.A", 2, 0)
+        with pytest.raises(ValueError, match="-1"):
+            broker.read_keys(f"{prefix}.A", 0, -1)
+        with pytest.raises(TopicNotFound, match=re.escape(f"{prefix}.MISSING")):
+            broker.read_keys(f"{prefix}.MISSING", 0, 0)
+
     def test_end_offsets_are_the_next_offset_of_each_partition(self, broker: Broker, prefix: str) -> None:
         topic = f"{prefix}.A"
         broker.create_topic(topic, 3)

@@ -188,6 +188,16 @@ class Broker(Protocol):
         """
         ...
 
+    def read_keys(
+        self, topic: str, partition: int, offset: int, max_records: int = 1000
+    ) -> list[tuple[int, bytes | None]]:
+        """The ``(offset, key)`` of the records ``read`` would return (no limit of bytes), for a reader that needs
+        only keys and reads ahead of the partition's other reader (the coordinator's scout of one message per
+        key). Neither disturbs the other: on Kafka it reads through a consumer of its own (one consumer reading
+        a partition at two places would seek back and forth, fetching again at each turn), and it makes no
+        message of what it reads."""
+        ...
+
     def end_offsets(self, topic: str) -> dict[int, int]:
         """For each partition, its end (the high watermark): past every record it holds, and reading
         from it returns ``[]``. On the embedded log, the offset the next appended record will get

@@ -79,6 +79,7 @@ FEW_TOPICS: Final = 32
 sqlite3.register_adapter(bytes, bytes)
 
 _READ = "SELECT id, key, value, headers, ts FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"
+_READ_KEYS = f"SELECT id & {OFFSET_MASK}, key FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"
 #: Each partition's end (next offset), kept by appends: polling every queue's end is one small read.
 _SET_HEAD = (
     "INSERT INTO heads (pid, next_offset) VALUES (?, ?) "
@@ -321,6 +322,17 @@ class SqliteBroker:
             messages.append(Message(topic, partition, rid & OFFSET_MASK, key, value, decoded, ts))
         cursor.close()
         return messages
+
+    @_translated
+    def read_keys(
+        self, topic: str, partition: int, offset: int, max_records: int = 1000
+    ) -> list[tuple[int, bytes | None]]:
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}")
+        lo, hi = self._topic(topic).bounds(partition)
+        if offset > OFFSET_MASK or max_records < 1:
+            return []
+        return self._read(_READ_KEYS, (lo + offset, hi, max_records)).fetchall()
 
     @_translated
     def end_offsets(self, topic: str) -> dict[int, int]:

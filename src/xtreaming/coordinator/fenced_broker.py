@@ -53,6 +53,11 @@ class FencedBroker:
     ) -> list[Message]:
         return self._broker.read(topic, partition, offset, max_records, max_bytes)
 
+    def read_keys(
+        self, topic: str, partition: int, offset: int, max_records: int = 1000
+    ) -> list[tuple[int, bytes | None]]:
+        return self._broker.read_keys(topic, partition, offset, max_records)
+
     def end_offsets(self, topic: str) -> dict[int, int]:
         return self._broker.end_offsets(topic)
 

@@ -11,7 +11,8 @@ The verdict is given when the scout reads a message, not when intake does: the s
 from where it stopped up to the log's end (at most ``SCOUT_PASS_MESSAGES`` a pass), keeping only keys and
 offsets in the on-disk ``KeyIndex``, and intake reads nothing the scout has not judged (``limit``). So a
 second load appended behind a first of millions is judged while the first is still unfinished, however far
-behind intake's read-ahead it is. The log is read twice for such queues; others are never scouted.
+behind intake's read-ahead it is. The log is read twice for such queues, the scout reading only offsets and keys
+apart from intake (``Broker.read_keys``); others are never scouted.
 
 The broker is read without the coordinator's lock (``wanted`` and ``take_in`` need it, ``fetch`` does not),
 as ``intake.py`` does. The index lives as long as the coordinator's memory: after a restart (or a reload)
@@ -95,17 +96,21 @@ class KeyScout:
             self._forget(topic)
         self._renew_finished(ends)
         self._index.purge(PURGE_ROWS)
+        scouted_to = self._scouted
         for name, partition_ends in ends.items():
             queue = self._queues.get(name)
             if queue is None:
                 continue
+            if not queue.record.settings.one_per_key:
+                self.limit(queue, 0)  # forgets the queue if it was scouted
+                continue
             for partition, end in partition_ends.items():
                 if partition not in queue.partitions:
                     continue  # a partition intake has not seen yet: scouted from the next pass
-                scouted = self.limit(queue, partition)
+                scouted = scouted_to.get((name, partition))
                 if scouted is None:
-                    break
-                if scouted < end:
+                    scouted = self.limit(queue, partition)
+                if scouted is not None and scouted < end:
                     plans.append(Scouting(queue, partition, scouted, min(end, scouted + SCOUT_PASS_MESSAGES)))
         return plans
 
@@ -116,29 +121,32 @@ class KeyScout:
             queue, topic_ends = self._queues.get(topic), ends.get(topic)
             if queue is None or topic_ends is None:
                 continue
-            if all(
-                self._scouted.get((topic, partition), -1) >= end and queue.partitions[partition].ledger.watermark >= end
-                for partition, end in topic_ends.items()
-                if partition in queue.partitions
-            ):
+            for partition, end in topic_ends.items():  # a loop, not all(): most topics, most passes, stop at once
+                runtime = queue.partitions.get(partition)
+                if runtime is not None and (
+                    runtime.ledger.watermark < end or self._scouted.get((topic, partition), -1) < end
+                ):
+                    break
+            else:
                 self._index.renew(topic)
                 self._judged.discard(topic)
 
-    def fetch(self, plan: Scouting) -> list[Message]:
-        """Read what ``plan`` covers from the broker. Touches no memory: called without the lock."""
-        messages: list[Message] = []
+    def fetch(self, plan: Scouting) -> list[tuple[int, bytes | None]]:
+        """Read the offsets and keys ``plan`` covers from the broker (``Broker.read_keys``: apart from intake's
+        reads). Touches no memory: called without the lock."""
+        keys: list[tuple[int, bytes | None]] = []
         offset = plan.offset
         while offset < plan.end:
-            chunk = self.broker.read(
+            chunk = self.broker.read_keys(
                 plan.queue.topic, plan.partition, offset, max_records=min(plan.end - offset, SCOUT_READ_CHUNK)
             )
             if not chunk:
                 break  # nothing up to the end planned (offsets skip on Kafka)
-            messages += [m for m in chunk if m.offset < plan.end]
-            offset = chunk[-1].offset + 1
-        return messages
+            keys += [pair for pair in chunk if pair[0] < plan.end]
+            offset = chunk[-1][0] + 1
+        return keys
 
-    def take_in(self, plan: Scouting, messages: Sequence[Message]) -> None:
+    def take_in(self, plan: Scouting, keys: Sequence[tuple[int, bytes | None]]) -> None:
         """Judge what ``fetch`` read for ``plan``, where the scout still stands there or before (a partition
         scouted through meanwhile keeps what was judged); the scout then stands at the plan's end."""
         queue = plan.queue
@@ -147,7 +155,7 @@ class KeyScout:
         if self._queues.get(queue.topic) is not queue or scouted is None or not plan.offset <= scouted < plan.end:
             return  # memory reloaded, turned off, or judged meanwhile
         ledger = queue.partitions[plan.partition].ledger
-        keyed = [(m.offset, m.key) for m in messages if m.offset >= scouted and m.key]
+        keyed = [(offset, key) for offset, key in keys if offset >= scouted and key]
         keyed = [(offset, key) for offset, key in keyed if not ledger.is_finished(offset)]
         if keyed:
             partitions = queue.partitions

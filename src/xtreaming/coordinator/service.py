@@ -343,9 +343,9 @@ class Coordinator:
         with self._lock:
             plans = intake.scout.wanted(ends) if intake is self._intake else []
         for plan in plans:
-            messages = intake.scout.fetch(plan)
+            keys = intake.scout.fetch(plan)
             with self._lock:
-                intake.scout.take_in(plan, messages)
+                intake.scout.take_in(plan, keys)
 
     def _finish_duplicates(self) -> None:
         """Finish the messages just read as duplicates of pending or running ones (``intake.py``), as a

@@ -10,8 +10,9 @@ Only the adapter's modules import ``confluent_kafka``: ``clients`` (every librdk
   the CRM's .NET producer agrees). **Atomic** means less than on the embedded log: after a crash,
   each partition holds a prefix of the batch's records for it (``appender`` says why).
 * **read** uses one consumer with ``assign()`` and ``seek``, never a group join, fetching ahead and
-  pausing full partitions (``reader``). Offsets increase but may skip: other clients'
-  transactions leave control records, and compaction removes records.
+  pausing full partitions (``reader``); **read_keys** another such consumer, made when first called.
+  Offsets increase but may skip: other clients' transactions leave control records, and compaction
+  removes records.
 * **end_offsets** are the last stable offsets (``read_committed``) of all partitions asked, in one
   ListOffsets request per leader.
 * **committed/commit** use the group's offsets without joining it (``groups``).
@@ -55,6 +56,9 @@ class KafkaBroker:
         self._admin = clients.admin()
         self._appender = KafkaAppender(clients.producer, calls, _message_max_bytes(config))
         self._reader = KafkaReader(clients.reader(), calls, appended=self._appender.appended)
+        self._clients = clients
+        #: ``read_keys``' own consumer (``Broker.read_keys`` says why), made at its first call.
+        self._key_reader: KafkaReader | None = None
         self._topics = KafkaTopics(self._admin, calls, self._reader.topic_metadata, config.replication_factor)
         self._groups = KafkaGroups(clients.group_consumer, calls)
         calls.call("reach the cluster", lambda: self._admin.list_topics(timeout=config.timeout_s))
@@ -101,6 +105,19 @@ class KafkaBroker:
         self._calls.check()
         return self._reader.read(topic, partition, offset, max_records, max_bytes)
 
+    def read_keys(
+        self, topic: str, partition: int, offset: int, max_records: int = 1000
+    ) -> list[tuple[int, bytes | None]]:
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}")
+        self._topics.check_partition(topic, partition)
+        if max_records < 1:
+            return []
+        self._calls.check()
+        if self._key_reader is None:
+            self._key_reader = KafkaReader(self._clients.reader(), self._calls, appended=self._appender.appended)
+        return self._key_reader.read_keys(topic, partition, offset, max_records)
+
     def end_offsets(self, topic: str) -> dict[int, int]:
         return self.end_offsets_of([topic])[topic]
 
@@ -132,6 +149,8 @@ class KafkaBroker:
         self._calls.close()
         self._appender.close()
         self._reader.close()
+        if self._key_reader is not None:
+            self._key_reader.close()
         self._groups.close()
 
     def _probe(self, timeout_s: float) -> None:

@@ -14,9 +14,9 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka import Message as KafkaMessage
@@ -30,6 +30,10 @@ if TYPE_CHECKING:  # confluent_kafka.admin documents the class but does not re-e
 
 log = logging.getLogger("xtreaming.broker.kafka")
 
+T = TypeVar("T")
+#: What a read makes of each raw record, given its topic, partition, offset, key and value.
+Build = Callable[[KafkaMessage, str, int, int, "bytes | None", bytes], T]
+
 #: Partitions kept assigned to the reading consumer; the least recently read are unassigned past this.
 MAX_STREAMS: Final = 256
 #: Records one consume takes from what librdkafka fetched.
@@ -39,6 +43,8 @@ FETCH_RECORDS: Final = 1000
 MAX_CHECKS: Final = 64
 #: A partition with this many fetched, unread records is paused until it is read (bounded memory).
 STREAM_BUFFER: Final = 4096
+#: ``read_keys`` counts no bytes: it keeps no values.
+_NO_BYTE_LIMIT: Final = 1 << 62
 #: librdkafka's "offset not set" (OFFSET_INVALID) in position() answers.
 _NO_OFFSET: Final = -1001
 _OFFSET_END: Final = -1
@@ -132,9 +138,17 @@ class KafkaReader:
     def read(self, topic: str, partition: int, offset: int, max_records: int, max_bytes: int) -> list[Message]:
         with self._lock:
             try:
-                return self._read(topic, partition, offset, max_records, max_bytes)
+                return self._read(topic, partition, offset, max_records, max_bytes, _message)
             except KafkaException as exc:
                 raise self._calls.translate(exc.args[0], f"read {topic!r} partition {partition}") from exc
+
+    def read_keys(self, topic: str, partition: int, offset: int, max_records: int) -> list[tuple[int, bytes | None]]:
+        """``read``'s records as ``(offset, key)``, no limit of bytes."""
+        with self._lock:
+            try:
+                return self._read(topic, partition, offset, max_records, _NO_BYTE_LIMIT, _offset_and_key)
+            except KafkaException as exc:
+                raise self._calls.translate(exc.args[0], f"read keys of {topic!r} partition {partition}") from exc
 
     def close(self) -> None:
         with self._lock:
@@ -158,10 +172,14 @@ class KafkaReader:
                 raise self._calls.mark_down("read end offsets: no fetch answered within the timeout")
             self._fetch(0.01, None)
 
-    def _read(self, topic: str, partition: int, offset: int, max_records: int, max_bytes: int) -> list[Message]:
+    def _read(
+        self, topic: str, partition: int, offset: int, max_records: int, max_bytes: int, build: Build[T]
+    ) -> list[T]:
+        """Up to ``max_records`` records (and ``max_bytes`` of keys and values) from ``offset``, each as ``build``
+        makes it of the raw record, its topic, partition, offset, key and value."""
         stream = self._stream(topic, partition, offset)
         tp = TopicPartition(topic, partition)
-        result: list[Message] = []
+        result: list[T] = []
         size = 0
         end: int | None = None
         deadline: float | None = None
@@ -174,8 +192,9 @@ class KafkaReader:
                 if size > max_bytes and result:
                     return result
                 buffer.popleft()
-                stream.next = (raw.offset() or 0) + 1
-                result.append(_message(raw, key, value))
+                at = raw.offset() or 0
+                stream.next = at + 1
+                result.append(build(raw, topic, partition, at, key, value))
             if len(result) >= max_records or size >= max_bytes:
                 return result
             if stream.paused:
@@ -248,8 +267,16 @@ class KafkaReader:
                 stream.paused = True
 
 
-def _message(raw: KafkaMessage, key: bytes | None, value: bytes) -> Message:
+def _offset_and_key(
+    _raw: KafkaMessage, _topic: str, _partition: int, offset: int, key: bytes | None, _value: bytes
+) -> tuple[int, bytes | None]:
+    return offset, key
+
+
+def _message(raw: KafkaMessage, topic: str, partition: int, offset: int, key: bytes | None, value: bytes) -> Message:
+    """``raw`` as the port's message; its topic, partition and offset as the caller has them already (each of
+    librdkafka's getters makes a new Python object, per record read)."""
     # A list of (name, bytes | None) pairs: librdkafka never hands back the dict form producers may use.
-    pairs: list[tuple[str, Any]] = raw.headers() or []  # type: ignore[assignment]
-    headers: Headers = tuple((name, data or b"") for name, data in pairs)
-    return Message(raw.topic() or "", raw.partition() or 0, raw.offset() or 0, key, value, headers, raw.timestamp()[1])
+    pairs: list[tuple[str, Any]] | None = raw.headers()  # type: ignore[assignment]
+    headers: Headers = tuple((name, data or b"") for name, data in pairs) if pairs else ()
+    return Message(topic, partition, offset, key, value, headers, raw.timestamp()[1])
