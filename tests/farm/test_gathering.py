@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.farm.builders import make_task
+from tests.waiting import wait_until
 from xtreaming.farm import node as node_module
 from xtreaming.farm.config import FarmConfig
 from xtreaming.farm.node import FarmNode
@@ -27,8 +28,11 @@ def farm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FarmNode]:
     farm.lifeline.close()
 
 
-def gathering(farm: FarmNode) -> threading.Thread:
-    thread = threading.Thread(target=farm._gather, daemon=True)
+def gathering(farm: FarmNode, answers: list[bool] | None = None) -> threading.Thread:
+    """``_gather`` on a thread of its own (its answer appended to ``answers``)."""
+    thread = threading.Thread(
+        target=lambda: (answers if answers is not None else []).append(farm._gather()), daemon=True
+    )
     thread.start()
     return thread
 
@@ -66,6 +70,23 @@ def test_a_result_waits_for_the_slots_still_running_and_goes_as_the_last_ends(fa
     assert still_waiting_for_slot_2
     assert not thread.is_alive()
     assert len(farm.outbox) == 3  # one request carries all three
+
+
+def test_one_thread_gathers_at_a_time_and_carries_the_others_results(farm: FarmNode) -> None:
+    run(farm, 1)
+    run(farm, 2)
+    first: list[bool] = []
+    gatherer = gathering(farm, first)
+    wait_until(lambda: farm._gathering, 5, "the first thread to gather")
+
+    end(farm, 1)  # slot 1's thread: another gathers, so it leaves its result to that one's request
+    second: list[bool] = []
+    gathering(farm, second).join(5)
+    end(farm, 2)
+    gatherer.join(5)
+
+    assert (first, second) == ([True], [False])
+    assert not farm._gathering
 
 
 def test_a_result_does_not_wait_while_a_request_is_out_to_carry_it(farm: FarmNode) -> None:

@@ -103,7 +103,8 @@ class FarmNode:
         self._backoff = Backoff()
         self._wake = threading.Event()
         self._signals = 0
-        self._ended = threading.Condition()  # notified as each task ends (``_gather``)
+        self._ended = threading.Condition()  # notified as a task ends while a thread gathers (``_gather``)
+        self._gathering = False
         self._exchange = threading.Lock()  # guards the three below
         self._exchanges = 0  # lease requests out, sent as tasks ended
         self._first_sent = 0.0  # when the oldest of them was sent (time.monotonic)
@@ -208,7 +209,9 @@ class FarmNode:
         """Long-poll for the idle slots no request asks for, while no request sent as a task ended may ask for
         them (none is out, or the coordinator had no work for the last); False when there were none."""
         with self._exchange:
-            idle = [] if self._exchanges and not self._starved else self._unasked()
+            # A thread gathering results (``_gather``) is about to send a request that asks for these slots too.
+            waiting = self._exchanges or self._gathering
+            idle = [] if waiting and not self._starved else self._unasked()
             self._asked.update(idle)
         if not idle:
             return False
@@ -317,21 +320,30 @@ class FarmNode:
         self._wake.set()
 
     def _free(self, slot: Slot) -> None:
-        """The slot is idle again (its result in the outbox): results gathering for a request are told."""
+        """The slot is idle again (its result in the outbox): a thread gathering results for a request is told."""
         slot.release()
         with self._ended:
-            self._ended.notify_all()
+            if self._gathering:
+                self._ended.notify()
 
-    def _gather(self) -> None:
+    def _gather(self) -> bool:
         """While results wait, other slots run and no request is out to carry them, wait up to ``GATHER_S`` for
-        those slots to end as well (``GATHER_S`` says why); a lone task's result goes at once."""
-        deadline = time.monotonic() + GATHER_S
+        those slots to end as well (``GATHER_S`` says why); a lone task's result goes at once. One thread gathers
+        at a time: False for another, whose result the gathering thread's request carries."""
         with self._ended:
-            while not self.stopping.is_set() and not self._exchanges and self.busy and len(self.outbox):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                self._ended.wait(left)
+            if self._gathering:
+                return False
+            self._gathering = True
+            try:
+                deadline = time.monotonic() + GATHER_S
+                while not self.stopping.is_set() and not self._exchanges and self.busy and len(self.outbox):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._ended.wait(left)
+            finally:
+                self._gathering = False
+        return True
 
     def _exchange_ready(self, slot: Slot | None) -> None:
         """Send the results waiting and ask work for the idle slots in one request, and again while more are
@@ -340,7 +352,8 @@ class FarmNode:
         whose long-poll waits for work. On the thread of ``slot``, whose task just ended, only until the slot has
         its next task (it runs on this thread): the dispatcher sends what is left."""
         while not self.stopping.is_set() and self.links.is_reachable and (slot is None or slot.idle):
-            self._gather()
+            if not self._gather():
+                return  # the thread gathering carries these results and asks work for these slots
             with self._exchange:
                 if self._exchanges >= MAX_EXCHANGES or (
                     self._exchanges and time.monotonic() - self._first_sent < SECOND_EXCHANGE_AFTER_S

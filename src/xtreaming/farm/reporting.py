@@ -50,7 +50,8 @@ class Outbox:
     def put(self, report: Report) -> None:
         with self._changed:
             self._reports.append(report)
-            self._changed.notify_all()
+            if self._handoff or not report.small:  # else the reporter has nothing more to send: not woken
+                self._changed.notify_all()
 
     def put_back(self, reports: list[Report]) -> None:
         """Reports that could not be sent, back at the front in their order (then call ``done``)."""
