@@ -13,12 +13,13 @@ from typing import Annotated, Any, Final, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from xtreaming.coordinator.patterns import compile_pattern
 from xtreaming.errors import InvalidInput
 from xtreaming.operator_commands import TokenOption, UrlOption, client
-from xtreaming.screen_words import word
+from xtreaming.screen_words import number, seconds, word
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -28,6 +29,11 @@ profile_app = typer.Typer(
 
 #: The exit code of bad usage (``cli.py`` gives the same for typer's own errors).
 EXIT_USAGE: Final = 2
+#: What ``xtreaming settings`` shows of a queue's settings, in this order (``screen_words``: ``setting.<name>``).
+SHOWN_SETTINGS: Final = (
+    "command", "handler", "batch_size", "priority", "timeout_s", "max_attempts", "backoff_s", "required_labels",
+    "max_workers", "one_per_key",
+)  # fmt: skip
 #: As the API accepts it (``api.schemas.SettingsChange.handler``): ``module:function``.
 HANDLER: Final = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
@@ -87,9 +93,12 @@ def profile_add(
         body["position"] = position
     with client(url, token) as api:
         profile = api.post("/api/profiles", body)
-    out.print(f"profile {profile['id']} (position {profile['position']}): {profile['pattern']} → {_worker(profile)}")
+    added = word("profile.added").format(
+        id=profile["id"], position=profile["position"], pattern=profile["pattern"], worker=_worker(profile)
+    )
+    out.print(escape(added))
     if not (settings.get("command") or settings.get("handler")):
-        out.print("note: it names no worker: the queues it matches will not run until one is set")
+        out.print(word("profile.no-worker"))
 
 
 @profile_app.command("list")
@@ -98,7 +107,7 @@ def profile_list(url: UrlOption = None, token: TokenOption = None) -> None:
     with client(url, token) as api:
         profiles = api.get("/api/profiles")
     table = Table(
-        "ID", "Pos", word("col.pattern"), "Worker", word("col.batch"), word("col.prio"), "Timeout",
+        "ID", "Pos", word("col.pattern"), "Worker", word("col.batch"), word("col.prio"), word("col.timeout"),
         *(word(f"col.{c}") for c in ("tries", "labels", "max", "one-per-key")),
     )  # fmt: skip
     for p in profiles:
@@ -106,14 +115,14 @@ def profile_list(url: UrlOption = None, token: TokenOption = None) -> None:
         table.add_row(
             str(p["id"]),
             str(p["position"]),
-            p["pattern"],
-            _worker(p),
-            str(s["batch_size"]),
+            escape(p["pattern"]),
+            escape(_worker(p)),
+            number(s["batch_size"]),
             str(s["priority"]),
-            f"{s['timeout_s']:g}s",
-            str(s["max_attempts"]),
-            _labels(s["required_labels"]),
-            "-" if s["max_workers"] is None else str(s["max_workers"]),
+            seconds(s["timeout_s"]),
+            number(s["max_attempts"]),
+            escape(_labels(s["required_labels"])),
+            "-" if s["max_workers"] is None else number(s["max_workers"]),
             _one_per_key(s["one_per_key"]),
         )
     out.print(table)
@@ -128,7 +137,7 @@ def profile_remove(
     """Remove a profile: its queues follow the next matching profile, else their kind's defaults."""
     with client(url, token) as api:
         api.delete(f"/api/profiles/{profile_id}")
-    out.print(f"profile {profile_id} removed")
+    out.print(word("profile.removed").format(id=profile_id))
 
 
 def settings(
@@ -155,15 +164,12 @@ def settings(
             api.patch(f"/api/queues/{queue}/settings", changes) if changes else api.get(f"/api/queues/{queue}/settings")
         )
     own = set(shown["overridden"])
-    follows = "its kind's defaults" if shown["profile_id"] is None else f"profile {shown['profile_id']}"
-    out.print(f"queue {queue}: follows {follows}; * set on the queue")
-    for name in ("command", "handler", "batch_size", "priority", "timeout_s", "max_attempts", "backoff_s"):
-        out.print(f"  {name}{'*' if name in own else ''}: {_value(shown[name])}")
-    out.print(f"  required_labels{'*' if 'required_labels' in own else ''}: {_labels(shown['required_labels'])}")
-    out.print(f"  max_workers{'*' if 'max_workers' in own else ''}: {_value(shown['max_workers'])}")
-    out.print(f"  one_per_key{'*' if 'one_per_key' in own else ''}: {_one_per_key(shown['one_per_key'])}")
+    source = word("settings.kind") if shown["profile_id"] is None else word("settings.profile")
+    out.print(escape(word("settings.follows").format(queue=queue, source=source.format(id=shown["profile_id"]))))
+    for name in SHOWN_SETTINGS:
+        out.print(f"  {word(f'setting.{name}')}{'*' if name in own else ''}: {escape(_setting(name, shown[name]))}")
     if not (shown["command"] or shown["handler"]):
-        out.print("  no worker configured: the queue is not scheduled until a profile or --command/--handler gives one")
+        out.print(f"  {word('settings.no-worker')}")
 
 
 def _settings(
@@ -227,8 +233,8 @@ def _refuse(reason: str) -> NoReturn:
 def _worker(profile: dict[str, Any]) -> str:
     s = profile["settings"]
     if s["handler"]:
-        return f"handler {s['handler']}"
-    return "command " + json.dumps(s["command"]) if s["command"] else "no worker"
+        return word("worker.handler").format(handler=s["handler"])
+    return word("worker.command").format(command=json.dumps(s["command"])) if s["command"] else word("worker.none")
 
 
 def _labels(labels: dict[str, str]) -> str:
@@ -237,10 +243,19 @@ def _labels(labels: dict[str, str]) -> str:
 
 def _one_per_key(value: bool | None) -> str:
     """A queue's or profile's ``one_per_key``: None (a profile's) leaves it to each queue's kind."""
-    return "by kind" if value is None else "on" if value else "off"
+    return word(f"one-per-key.{'kind' if value is None else 'on' if value else 'off'}")
 
 
-def _value(value: object) -> str:
+def _setting(name: str, value: Any) -> str:
+    """A setting's value as ``xtreaming settings`` shows it, numbers and seconds in the session's language."""
+    if name == "required_labels":
+        return _labels(value)
+    if name == "one_per_key":
+        return _one_per_key(value)
+    if value is None or value == []:
+        return "-"
     if isinstance(value, list):
-        return json.dumps(value) if value else "-"
-    return "-" if value is None else str(value)
+        return json.dumps(value)
+    if name in ("timeout_s", "backoff_s"):
+        return seconds(value)
+    return number(value) if isinstance(value, int) and not isinstance(value, bool) else str(value)

@@ -19,7 +19,7 @@ from rich.table import Table
 from xtreaming.client import ApiError
 from xtreaming.config import ClientSettings, validated
 from xtreaming.operator_commands import TokenOption, UrlOption, client
-from xtreaming.screen_words import counted, word
+from xtreaming.screen_words import code_word, counted, number, word
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -88,10 +88,10 @@ def schedule_add(
             if exc.status == 422:
                 _refused(str(exc))
             raise
-    out.print(
-        f"schedule {schedule['id']} added: {escape(schedule['topic'])} at '{escape(schedule['cron'])}', "
-        f"next tick {_at(schedule['next_at'])}"
+    added = word("schedule.added").format(
+        id=schedule["id"], topic=schedule["topic"], cron=schedule["cron"], next=_at(schedule["next_at"])
     )
+    out.print(escape(added))
 
 
 @schedule_app.command("list")
@@ -108,7 +108,7 @@ def schedule_list(url: UrlOption = None, token: TokenOption = None) -> None:
             escape(s["topic"]),
             escape(s["cron"]),
             escape(describe_source(s["source"])),
-            s["misfire"],
+            code_word("misfire", s["misfire"]),
             _at(last["tick_at"]) if last else "-",
             escape(outcome(last)) if last else "-",
             _at(s["next_at"]),
@@ -126,28 +126,31 @@ def schedule_remove(
     """Remove a schedule and its ticks."""
     with client(url, token) as api:
         api.delete(f"/api/schedules/{schedule_id}")
-    out.print(f"schedule {schedule_id} removed")
+    out.print(word("schedule.removed").format(id=schedule_id))
 
 
 def describe_source(source: dict[str, Any]) -> str:
-    """What a schedule publishes, in a few words."""
+    """What a schedule publishes, in a few words of the session's language."""
     if source["kind"] == "csv":
-        return f"CSV {source['path']} (key {source['key_column']})"
+        return word("source.csv").format(path=source["path"], column=source["key_column"])
     if source["kind"] == "message":
-        return f"message {source['key'] or '(no key)'} = {source['value'][:40]}"
-    return f"callable {source['target']}"
+        key = source["key"] or word("source.no-key")
+        return word("source.message").format(key=key, value=source["value"][:40])
+    return word("source.callable").format(target=source["target"])
 
 
 def outcome(tick: dict[str, Any]) -> str:
-    """A tick's outcome in words: ``published 1,000``, ``failed: …``, ``running``, ``skipped``."""
-    state = tick["state"]
+    """A tick's outcome in words of the session's language: ``1.000 mensagens publicadas``, ``falhou após …``,
+    ``publicando (…)``, ``pulada (…)``."""
+    state, published = tick["state"], tick["published"]
     if state == "published":
-        return f"published {tick['published']:,}"
+        return counted(published, "published")
     if state == "failed":
-        return f"failed after {tick['published']:,}: {tick['error']}"
+        return word("tick.failed").format(messages=counted(published, "message"), error=tick["error"])
     if state == "claimed":
-        return f"publishing ({tick['published']:,} so far)"
-    return f"skipped ({tick['missed'] + 1:,} missed)"
+        return word("tick.publishing").format(count=number(published))
+    missed = tick["missed"] + 1
+    return word(f"tick.skipped.{'one' if missed == 1 else 'many'}").format(count=number(missed))
 
 
 def _at(value: str | None) -> str:

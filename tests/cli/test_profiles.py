@@ -35,6 +35,7 @@ class ProfileSite(Site):
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[ProfileSite]:
     site = ProfileSite(tmp_path)
+    site.env["XTREAMING_LANG"] = "en"  # the words of both languages: test_settings_language.py
     csv = tmp_path / "carteira.csv"
     csv.write_text("cpf;nome\n111;Ana\n222;Bruno\n")
     for topic in (OWN, PLAIN):
@@ -73,7 +74,7 @@ def test_a_profile_reaches_registered_queues_but_never_a_setting_set_on_one_even
     assert (plain["handler"], plain["batch_size"], plain["priority"], plain["profile_id"]) == (None, 500, 5, None)
     assert site.state(OWN) == site.state(PLAIN) == "no-worker"
     shown = site.ok("settings", OWN)
-    assert "batch_size*: 7" in shown
+    assert "batch size*: 7" in shown
     assert "no worker configured" in shown
 
 

@@ -18,6 +18,7 @@ TOPIC = "MULTCOB02.1186.COBSINC.LOCALIZACAO"
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
     site = Site(tmp_path)
+    site.env["XTREAMING_LANG"] = "en"  # the words of both languages: test_settings_language.py
     site.start(lambda: httpx.get(f"{site.url}/healthz").status_code == 200, "the coordinator")
     yield site
     site.stop()
@@ -35,7 +36,7 @@ def test_a_csv_is_scheduled_listed_published_and_removed(site: Site, tmp_path: P
     assert added.startswith("schedule 1 added: MULTCOB02.1186.COBSINC.LOCALIZACAO at '* * * * * *', next tick ")
 
     def published() -> bool:
-        return "published 2" in site.ok("schedule", "list")
+        return "2 messages published" in site.ok("schedule", "list")
 
     wait_until(published, 15, "a tick publishing the file's two keys")
     listing = site.ok("schedule", "list")

@@ -33,7 +33,7 @@ def test_a_queue_whose_attempts_only_fail_is_failing_with_its_last_error_and_no_
 
     assert row.state == "failing"
     assert row.workers == 2
-    assert row.last_error == "attempt 1: CRM recusou a conexão de novo"
+    assert (row.last_error, row.last_error_attempt) == ("CRM recusou a conexão de novo", 1)
     assert (row.eta_s, row.speed, row.speed_10s) == (None, 0.0, 0.0)
 
 
@@ -50,7 +50,7 @@ def test_a_queue_that_also_succeeds_keeps_running(site: Site) -> None:
     [row], _ = site.coordinator.figures()
 
     assert row.state == "running"
-    assert row.last_error == "attempt 1: timeout"
+    assert (row.last_error, row.last_error_attempt) == ("timeout", 1)
     assert row.speed_10s > 0
     assert row.eta_s is not None
 

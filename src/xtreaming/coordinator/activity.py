@@ -14,12 +14,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
+from xtreaming.coordinator.attempt_errors import split_attempt_error
+
 #: The per-second ring covers this many seconds (the 10 s and 1 min speeds).
 SECONDS_KEPT: Final = 60
 #: The per-minute ring covers this many minutes (the 1 h speed; the history writer reads the minute just ended).
 MINUTES_KEPT: Final = 61
 #: A queue whose attempts failed and that succeeded in none for this long is failing.
 FAILING_AFTER: Final = timedelta(seconds=60)
+#: A queue that finished nothing for this long has every speed at 0 (``is_still``): the 1 h speed's whole span,
+#: counted in whole minutes (``hourly_rate``), and a minute more.
+STILL_AFTER: Final = timedelta(minutes=MINUTES_KEPT)
 #: The longest error kept (the screen shows the last one next to "failing").
 MAX_ERROR_CHARS: Final = 500
 #: A worker's speed is measured over the tasks settled in this many minutes.
@@ -60,14 +65,16 @@ class QueueActivity:
     minutes: deque[Minute] = field(default_factory=deque)
     last_ok_at: datetime | None = None
     last_failure_at: datetime | None = None
-    #: The latest failed attempt's error, at most ``MAX_ERROR_CHARS``.
+    #: The latest failed attempt's error, at most ``MAX_ERROR_CHARS``, without its "attempt N: "
+    #: (``attempt_errors.py``), and that attempt's number: a view words the attempt in its own language.
     last_error: str | None = None
+    last_error_attempt: int | None = None
     #: When a message of the queue last finished (ok, dead or duplicate).
     last_finished_at: datetime | None = None
 
     def settled(self, now: datetime, *, ok: int, dead: int, retried: int, error: str | None = None) -> None:
         """Count messages settled now: ``ok`` and ``dead`` finished, ``retried`` failed and pending again;
-        ``error``: the latest failure's, when some failed."""
+        ``error``: the latest failure's (``attempt N: detail``), when some failed."""
         failed = dead + retried
         if not (ok or failed):
             return
@@ -83,7 +90,8 @@ class QueueActivity:
         if failed:
             self.last_failure_at = now
             if error is not None:
-                self.last_error = error[:MAX_ERROR_CHARS]
+                attempt, detail = split_attempt_error(error)
+                self.last_error, self.last_error_attempt = detail[:MAX_ERROR_CHARS], attempt
         if ok or dead:
             self.last_finished_at = now
 
@@ -145,6 +153,13 @@ class QueueActivity:
         if self.last_ok_at is None:
             return True
         return self.last_failure_at > self.last_ok_at and self.last_ok_at <= now - FAILING_AFTER
+
+    def is_still(self, now: datetime) -> bool:
+        """Whether what the screen shows of it stays as it is until something happens to it: no message finished in
+        the last ``STILL_AFTER``, so the speeds (counting finished messages only) are 0 from now on, and
+        ``is_failing`` no longer turns (its last success, if any, is older than ``FAILING_AFTER``). Leases and
+        failed attempts alone leave it still (``screen_rows.py`` keeps a still queue's row)."""
+        return self.last_finished_at is None or self.last_finished_at <= now - STILL_AFTER
 
     def minute(self, minute: int) -> Minute | None:
         """The counts of ``minute`` (minutes since the epoch) while the ring holds it; None when none were counted."""

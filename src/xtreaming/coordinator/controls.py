@@ -37,6 +37,9 @@ class Controls:
         self._queue = queue
         self._queue_changed = queue_changed
         self._bases_changed = bases_changed
+        #: Every base's windows as ``windows`` last read them, with the count of changes made then.
+        self._windows: tuple[int, tuple[WindowRecord, ...]] | None = None
+        self._window_changes = 0
 
     # -- queues ---------------------------------------------------------------------------------
 
@@ -129,22 +132,34 @@ class Controls:
         self, base: str, actor: str, *, weekdays: Iterable[int], start: str, end: str, max_workers: int
     ) -> WindowRecord:
         with self._changed:
-            record = self.catalog.add_window(
-                base, actor, weekdays=weekdays, start=start, end=end, max_workers=max_workers
-            )
+            try:
+                record = self.catalog.add_window(
+                    base, actor, weekdays=weekdays, start=start, end=end, max_workers=max_workers
+                )
+            finally:  # stored or not, the windows are read again
+                self._window_changes += 1
             self._bases_changed()
             self._changed.notify_all()
             return record
 
     def remove_window(self, window_id: int, actor: str) -> None:
         with self._changed:
-            self.catalog.remove_window(window_id, actor)
+            try:
+                self.catalog.remove_window(window_id, actor)
+            finally:
+                self._window_changes += 1
             self._bases_changed()
             self._changed.notify_all()
 
     def windows(self) -> list[WindowRecord]:
-        """Every base's windows (read from the store: the screen asks every second, and waits for no lease)."""
-        return self.store.list_windows()
+        """Every base's windows, without the coordinator's lock (the screen asks every second, and waits for no
+        lease): read from the store once after each change, which only ``add_window`` and ``remove_window`` make.
+        The changes are counted after they are stored and read before the store is: what is kept under a count
+        has every change up to it."""
+        changes, kept = self._window_changes, self._windows
+        if kept is None or kept[0] != changes:
+            kept = self._windows = (changes, tuple(self.store.list_windows()))
+        return list(kept[1])
 
     # -- profiles: stored, then every queue's settings worked out again -------------------------
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
 from xtreaming.broker import Broker, Message
+from xtreaming.coordinator.attempt_errors import split_attempt_error
 from xtreaming.coordinator.dead_letter_records import (
     ATTEMPTS,
     ERRORS,
@@ -35,8 +35,6 @@ log = logging.getLogger("xtreaming.coordinator")
 #: Told of each record found not written by Xtreaming: its work topic, and its ``.DLQ`` partition and offset.
 ForeignListener = Callable[[str, int, int], None]
 
-#: An error history entry as the settlement writes it: "attempt 3: worker exited with 2".
-_ATTEMPT: Final = re.compile(r"^attempt \d+: ")
 #: The error of a letter whose history did not fit its DLQ record (``fitting.fit_dlq`` drops it last but one).
 HISTORY_CUT: Final = "error history cut to fit the DLQ record"
 #: Records one pass indexes at most: the background loop's other work waits for a pass (about 0.1 s per
@@ -91,7 +89,7 @@ def _last_error(header: bytes | None) -> str:
         return HISTORY_CUT
     if not isinstance(errors, list) or not errors or not isinstance(errors[-1], str):
         return HISTORY_CUT
-    return _ATTEMPT.sub("", errors[-1], count=1) or "-"
+    return split_attempt_error(errors[-1])[1] or "-"
 
 
 def dlq_topics(broker: Broker) -> dict[str, str]:

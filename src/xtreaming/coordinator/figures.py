@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
@@ -57,16 +57,24 @@ class QueueFigures:
     eta_s: float | None
     speed_10s: float = 0.0
     speed_1h: float = 0.0
-    #: The latest failed attempt's error (at most 500 characters), and when a ``done`` queue finished.
+    #: The latest failed attempt's error (at most 500 characters) as the worker or the coordinator gave it, and
+    #: that attempt's number apart (a view words it in its own language); when a ``done`` queue finished.
     last_error: str | None = None
     finished_at: datetime | None = None
+    last_error_attempt: int | None = None
 
 
 def screen_figures(
-    snapshot: Snapshot, queues: Sequence[QueueRuntime], tasks: Iterable[TaskRuntime], now: datetime
+    snapshot: Snapshot,
+    queues: Sequence[QueueRuntime],
+    tasks: Iterable[TaskRuntime],
+    now: datetime,
+    row: Callable[[QueueRuntime, BaseFigures, int, datetime], QueueFigures] | None = None,
 ) -> tuple[list[QueueFigures], list[BaseFigures]]:
     """The operator screen's rows: every queue (in the order of ``queues``) and every base with its pending work,
-    now (``tasks``: those running); the bases' ETAs are left to ``with_etas``."""
+    now (``tasks``: those running); the bases' ETAs are left to ``with_etas``. ``row``: ``queue_figures`` or one
+    that keeps rows between reads (``screen_rows.py``)."""
+    row = row or queue_figures
     bases = base_figures(snapshot, now)
     in_flight: dict[str, int] = {}
     for task in tasks:
@@ -74,10 +82,10 @@ def screen_figures(
     rows = []
     pending: dict[str, int] = {}
     for queue in queues:
-        row = queue_figures(queue, bases[queue.record.base], in_flight.get(queue.topic, 0), now)
-        rows.append(row)
-        if row.pending:
-            pending[row.base] = pending.get(row.base, 0) + row.pending
+        figures = row(queue, bases[queue.record.base], in_flight.get(queue.topic, 0), now)
+        rows.append(figures)
+        if figures.pending:
+            pending[figures.base] = pending.get(figures.base, 0) + figures.pending
     return rows, [replace(b, pending=pending.get(b.name, 0)) for b in bases.values()]
 
 
@@ -144,7 +152,8 @@ def one_base_figures(snapshot: Snapshot, name: str, now: datetime) -> BaseFigure
 
 
 def queue_figures(queue: QueueRuntime, base: BaseFigures, in_flight: int, now: datetime) -> QueueFigures:
-    """``in_flight``: messages of the queue in running tasks."""
+    """``in_flight``: messages of the queue in running tasks. What it reads, ``screen_rows.py`` compares to keep a
+    row between reads: an input added here is added there."""
     consumed = queue.consumed
     pending = max(0, queue.end - consumed)
     activity = queue.activity
@@ -178,6 +187,7 @@ def queue_figures(queue: QueueRuntime, base: BaseFigures, in_flight: int, now: d
         speed_1h=round(speed_1h, 1),
         last_error=activity.last_error,
         finished_at=activity.last_finished_at if state == "done" else None,
+        last_error_attempt=activity.last_error_attempt,
     )
 
 

@@ -166,9 +166,14 @@ class Intake:
             queue = self._queues.get(name)
             if queue is None:
                 continue
+            partitions = queue.partitions
             for partition, end in partition_ends.items():
-                runtime = queue.restore_partition(partition, None)
+                runtime = partitions.get(partition)
+                if runtime is None:
+                    runtime = queue.restore_partition(partition, None)
                 runtime.end = end
+                if end <= runtime.next_read:
+                    continue  # read to its end: no room, whatever else holds (most partitions, most passes)
                 room = self._room(queue, partition, runtime)
                 if room > 0:
                     wants.append(Want(queue, partition, runtime, runtime.next_read, room))

@@ -68,6 +68,7 @@ from xtreaming.coordinator.records import (
     minute_of,
 )
 from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime
+from xtreaming.coordinator.screen_rows import QueueRows
 from xtreaming.coordinator.settlement import Report, Settled
 from xtreaming.coordinator.store import Store
 from xtreaming.errors import BaseNotFound, BrokerUnavailable, InvalidSlot, TaskOfAnotherFarm
@@ -165,6 +166,8 @@ class Coordinator:
         #: The bases' ETAs last worked out (``_with_etas``): when (monotonic seconds), the bases with pending work
         #: then, and each base's ETA.
         self._etas: tuple[float, frozenset[str], dict[str, datetime]] = (-ETA_INTERVAL_S, frozenset(), {})
+        #: Each queue's screen row as last worked out, kept while its inputs stay the same (``screen_rows.py``).
+        self._rows = QueueRows()
         self._screen = self._screen_now()
         #: When (monotonic seconds) the screen's figures were last taken, and last asked for.
         self._screen_taken = self._screen_asked = time.monotonic()
@@ -806,7 +809,7 @@ class Coordinator:
         """The screen's figures without the bases' ETAs, and, when those are to be worked out again (``_with_etas``),
         what they are worked out from (the lock held)."""
         now, snapshot, queues = self._clock(), self._current_snapshot(), list(self._queues.values())
-        rows, bases = screen_figures(snapshot, queues, self._tasks.values(), now)
+        rows, bases = screen_figures(snapshot, queues, self._tasks.values(), now, self._rows.row)
         worked_at, with_work, _ = self._etas
         due = time.monotonic() - worked_at >= ETA_INTERVAL_S
         work = eta_work(queues, rows, now) if due or _with_work(bases) != with_work else None

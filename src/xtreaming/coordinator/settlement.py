@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from xtreaming.broker import Broker, Record
+from xtreaming.coordinator.attempt_errors import attempt_error
 from xtreaming.coordinator.core.pending import PendingMessage
 from xtreaming.coordinator.fitting import Fit, append_results, begin_results, fit_ack, fit_dlq
 from xtreaming.coordinator.key_index import Duplicate
@@ -177,11 +178,11 @@ class Settlement:
             elif verdict is Verdict.OK:
                 outcomes.setdefault((Status.OK, detail), []).append(entry)
             elif verdict is Verdict.ERROR or entry.attempt >= settings.max_attempts:
-                dying = replace(entry, errors=(*entry.errors, f"attempt {entry.attempt}: {detail or verdict.value}"))
+                dying = replace(entry, errors=(*entry.errors, attempt_error(entry.attempt, detail or verdict.value)))
                 outcomes.setdefault((Status.DEAD, detail), []).append(dying)
             else:
                 delay_s = settings.backoff_after(entry.attempt) if report.backoff else 0.0
-                error = f"attempt {entry.attempt}: {detail or 'retry'}"
+                error = attempt_error(entry.attempt, detail or "retry")
                 retries.append(retried(entry, error, now + timedelta(seconds=delay_s)))
         return outcomes, retries, ignored
 

@@ -1,10 +1,12 @@
 // The queue table: one row per queue, kept across polls (keyed by topic), sorted, filtered, with sparklines; the
-// selected queue opens a detail row under it (every figure, the explanation, the last error, its chart).
+// selected queue opens a detail row under it (every figure, the explanation, the last error, its chart). Of many
+// queues only the rows in (or near) view are in the document and kept up to date (viewport.js).
 
 import { hhmm } from "./clock.js";
 import { el, setAttr, setInput, setText } from "./dom.js";
 import { duration } from "./format.js";
 import { number, percent, t } from "./i18n.js";
+import { RowWindow } from "./viewport.js";
 
 /** Speeds kept per queue for the sparkline while the server's history is not known: a minute of polls. */
 const HISTORY = 40;
@@ -62,8 +64,11 @@ export class QueueTable {
     this.selected = null;
     this.canAct = false;
     this.last = [];
-    this.order = "";
+    this.shown = []; // the queues that match the filter, in the table's order
+    this.labelSet = null; // the messages of the last render
+    this.version = 0; // which render a row's figures come from: a row scrolled into view is updated once
     this.detail = this.createDetail();
+    this.view = new RowWindow(tbody, COLUMNS.length, () => this.paint());
     this.listen(tbody);
     thead.addEventListener("click", (event) => {
       const th = event.target.closest("th[data-sort]");
@@ -93,26 +98,37 @@ export class QueueTable {
     for (const [topic, row] of this.rows) {
       if (!seen.has(topic)) {
         row.tr.remove();
-        this.order = "";
         this.rows.delete(topic);
-        this.speeds.delete(topic);
       }
     }
-    const visible = this.ordered(queues.filter((q) => this.matches(q)));
-    const labels = this.labels();
-    for (const queue of visible) this.update(this.rows.get(queue.topic) || this.create(queue.topic), queue, labels);
-    // Moving thousands of rows costs a layout: only when the order or the filter changed.
-    const order = visible.map((q) => q.topic).join("\n");
-    if (order !== this.order) {
-      this.order = order;
-      const shown = new Set(visible.map((q) => q.topic));
-      for (const [topic, row] of this.rows) if (!shown.has(topic)) row.tr.remove();
-      const fragment = document.createDocumentFragment();
-      for (const queue of visible) fragment.append(this.rows.get(queue.topic).tr);
-      this.tbody.append(fragment);
+    for (const topic of this.speeds.keys()) if (!seen.has(topic)) this.speeds.delete(topic);
+    this.shown = this.ordered(queues.filter((q) => this.matches(q)));
+    this.labelSet = this.labels();
+    this.version += 1;
+    this.paint();
+    return { shown: this.shown.length, total: queues.length };
+  }
+
+  /** Put the rows in (or near) view in the table, each brought up to the last render once, and the detail row
+   *  under the selected queue's row when that row is among them. */
+  paint() {
+    const { shown, version, labelSet } = this;
+    const at = shown.findIndex((q) => q.topic === this.selected);
+    const { first, last } = this.view.range(shown.length, at);
+    const trs = [];
+    for (let i = first; i < last; i += 1) {
+      const q = shown[i];
+      const row = this.rows.get(q.topic) ?? this.create(q.topic);
+      if (row.version !== version) {
+        this.update(row, q, labelSet);
+        row.version = version;
+      }
+      setAttr(row.tr, "aria-rowindex", i + 2); // the head's row is the first
+      trs.push(row.tr);
+      if (i === at) trs.push(this.detail.tr);
     }
-    this.placeDetail(visible.find((q) => q.topic === this.selected) ?? null);
-    return { shown: visible.length, total: queues.length };
+    this.placeDetail(at < 0 ? null : shown[at], at >= first && at < last);
+    this.view.show(first, last, trs, this.detail.tr);
   }
 
   /** The messages every row shows, looked up once per render. */
@@ -174,7 +190,7 @@ export class QueueTable {
     cells.topic.textContent = topic;
     cells.topic.title = topic;
     const controls = { priority, up, down, pause, resume };
-    const row = { tr, cells, controls, parts: { state, error, bar, done, speed, speeds, spark } };
+    const row = { tr, cells, controls, parts: { state, error, bar, done, speed, speeds, spark }, version: 0 };
     this.rows.set(topic, row);
     return row;
   }
@@ -248,7 +264,7 @@ export class QueueTable {
   select(topic) {
     this.selected = this.selected === topic ? null : topic;
     for (const [name, row] of this.rows) row.tr.classList.toggle("selected", name === this.selected);
-    this.placeDetail(this.last.find((q) => q.topic === this.selected && this.matches(q)) ?? null);
+    this.paint();
     return this.selected;
   }
 
@@ -270,16 +286,12 @@ export class QueueTable {
     return { tr, fields, error, chart };
   }
 
-  /** Put the detail row under the selected queue's row, filled with `q`'s figures; hide it when none is shown. */
-  placeDetail(q) {
+  /** Fill the detail row with `q`'s figures (the selected queue's, null: none shown); `inView`: whether its row is
+   *  in the document (the detail row stays there, hidden, while it is not: the explanation is found by its id). */
+  placeDetail(q, inView) {
     const { tr, fields, error } = this.detail;
-    if (q === null) {
-      tr.hidden = true;
-      return;
-    }
-    const row = this.rows.get(q.topic);
-    if (row.tr.nextSibling !== tr) row.tr.after(tr);
-    tr.hidden = false;
+    if (tr.hidden !== (q === null || !inView)) tr.hidden = q === null || !inView;
+    if (q === null) return;
     for (const dt of tr.querySelectorAll("dt[data-i18n]")) setText(dt, t(dt.dataset.i18n));
     setText(fields.kind, q.kind);
     setText(fields.priority, number(q.priority));
@@ -294,7 +306,9 @@ export class QueueTable {
     setText(fields.speeds, t("speed.all", { now: speedText(speedNow(q)), more: speedsText(q) }));
     setText(fields.eta, duration(q.eta_s));
     error.hidden = !q.last_error;
-    setText(error, q.last_error ? t("detail.lastError", { error: q.last_error }) : "");
+    const attempt = q.last_error_attempt;
+    const words = attempt ? t("detail.lastErrorAttempt", { attempt, error: q.last_error }) : t("detail.lastError", { error: q.last_error });
+    setText(error, q.last_error ? words : "");
   }
 }
 

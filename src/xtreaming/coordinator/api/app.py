@@ -34,6 +34,7 @@ from xtreaming.coordinator.api.routes import (
     status,
 )
 from xtreaming.coordinator.api.serving import Serving
+from xtreaming.coordinator.api.status_json import StatusJson
 from xtreaming.coordinator.fenced_broker import FencedBroker
 from xtreaming.coordinator.history import HistoryCollector, MessageHistory
 from xtreaming.coordinator.leadership import Leadership, SoleLeadership
@@ -108,6 +109,7 @@ def create_app(settings: Settings, coordinator: Coordinator | None = None) -> Fa
     registry = app.state.metrics = CollectorRegistry()
     outcomes = OutcomeCounts(registry)
     app.state.waiters = Waiters()  # publish-and-wait (routes/queues.py)
+    app.state.status_json = StatusJson()  # the status answer's rows serialized once each (status_json.py)
     listeners: list[SettlementListener] = [history.writer] if history.writer is not None else []
     listeners += [outcomes, app.state.waiters]
     build = functools.partial(build_coordinator, settings, store, holds)

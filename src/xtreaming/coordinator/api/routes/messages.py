@@ -15,6 +15,7 @@ from pydantic import AwareDatetime
 from xtreaming.coordinator.api.auth import Viewer
 from xtreaming.coordinator.api.deps import coordinator_of
 from xtreaming.coordinator.api.schemas import AttemptRow, HistoryPage
+from xtreaming.coordinator.attempt_errors import split_attempt_error
 from xtreaming.coordinator.history import MessageHistory
 from xtreaming.coordinator.store.history import MAX_PAGE_ROWS, Attempt, Position
 from xtreaming.errors import InvalidInput
@@ -75,8 +76,17 @@ def _row(a: Attempt) -> AttemptRow:
     return AttemptRow(
         at=a.at, message_id=message_id(a.topic, a.partition, a.offset), topic=a.topic, partition=a.partition,
         offset=a.offset, key=key, attempt=a.attempt, result=a.result, farm=a.farm, slot=a.slot, task_id=a.task_id,
-        duration_s=a.duration_s, detail=a.detail,
+        duration_s=a.duration_s, detail=_detail(a),
     )  # fmt: skip
+
+
+def _detail(a: Attempt) -> str | None:
+    """A retried attempt's detail is kept as its error history entry, ``attempt 2: …``: shown without the attempt,
+    which the row gives apart (each view words it in its own language)."""
+    if a.detail is None:
+        return None
+    attempt, detail = split_attempt_error(a.detail)
+    return detail if attempt == a.attempt else a.detail
 
 
 def make_cursor(position: Position) -> str:

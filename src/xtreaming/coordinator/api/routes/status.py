@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import TypeAdapter
 
 from xtreaming.coordinator.api.auth import Admin, Viewer
 from xtreaming.coordinator.api.deps import coordinator_of
@@ -16,30 +13,12 @@ from xtreaming.coordinator.api.leader_gate import leader_json
 from xtreaming.coordinator.api.routes.bases import rows_of_bases
 from xtreaming.coordinator.api.routes.farms import rows_of_farms
 from xtreaming.coordinator.api.routes.queues import in_screen_order
-from xtreaming.coordinator.api.schemas import INT64_MAX, AuditRow, BaseRow, FarmRow, LeaderRow, Status
+from xtreaming.coordinator.api.schemas import INT64_MAX, AuditRow, LeaderRow, Status
 from xtreaming.coordinator.api.serving import Serving, State
-from xtreaming.coordinator.figures import QueueFigures
+from xtreaming.coordinator.api.status_json import StatusBody, StatusJson
 from xtreaming.coordinator.leadership import Leader
 
 router = APIRouter(tags=["status"])
-
-
-@dataclass(frozen=True, slots=True)
-class _StatusBody:
-    """``Status`` with the queue rows left as the figures' dataclasses: the same JSON, serialized in one
-    pass by pydantic-core without building and validating a model per row (thousands of rows, every second)."""
-
-    now: datetime
-    broker_ok: bool
-    broker_error: str | None
-    queues: list[QueueFigures]
-    bases: list[BaseRow]
-    farms: list[FarmRow]
-    time_zone: str
-    leader: LeaderRow | None = None
-
-
-_STATUS_JSON = TypeAdapter(_StatusBody)
 
 
 @router.get("/api/status", response_model=Status)
@@ -51,7 +30,7 @@ def status(request: Request, _: Viewer) -> Response:
     coordinator = coordinator_of(request)
     screen = coordinator.screen()
     broker_error = coordinator.broker_health.error
-    body = _StatusBody(
+    body = StatusBody(
         now=screen.at,
         broker_ok=broker_error is None,
         broker_error=broker_error,
@@ -61,7 +40,8 @@ def status(request: Request, _: Viewer) -> Response:
         time_zone=coordinator.options.time_zone,
         leader=leader_row(request.app.state.serving.leader()),
     )
-    return Response(_STATUS_JSON.dump_json(body), media_type="application/json")
+    status_json: StatusJson = request.app.state.status_json
+    return Response(status_json.dump(body), media_type="application/json")
 
 
 @router.get("/healthz")
