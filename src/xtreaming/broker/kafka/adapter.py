@@ -97,26 +97,29 @@ class KafkaBroker:
     def read(
         self, topic: str, partition: int, offset: int, max_records: int = 1000, max_bytes: int = 1 << 20
     ) -> list[Message]:
-        if offset < 0:
-            raise ValueError(f"offset must be >= 0, got {offset}")
-        self._topics.check_partition(topic, partition)
-        if max_records < 1:
+        if not self._worth_reading(topic, partition, offset, max_records):
             return []
-        self._calls.check()
         return self._reader.read(topic, partition, offset, max_records, max_bytes)
 
     def read_keys(
         self, topic: str, partition: int, offset: int, max_records: int = 1000
     ) -> list[tuple[int, bytes | None]]:
+        if not self._worth_reading(topic, partition, offset, max_records):
+            return []
+        if self._key_reader is None:
+            self._key_reader = KafkaReader(self._clients.reader(), self._calls, appended=self._appender.appended)
+        return self._key_reader.read_keys(topic, partition, offset, max_records)
+
+    def _worth_reading(self, topic: str, partition: int, offset: int, max_records: int) -> bool:
+        """Whether a read asks for any record; raises ValueError for a negative offset, PartitionNotFound for a
+        partition outside the topic, BrokerUnavailable while the cluster is down."""
         if offset < 0:
             raise ValueError(f"offset must be >= 0, got {offset}")
         self._topics.check_partition(topic, partition)
         if max_records < 1:
-            return []
+            return False
         self._calls.check()
-        if self._key_reader is None:
-            self._key_reader = KafkaReader(self._clients.reader(), self._calls, appended=self._appender.appended)
-        return self._key_reader.read_keys(topic, partition, offset, max_records)
+        return True
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         return self.end_offsets_of([topic])[topic]
