@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +23,10 @@ LONG_S = 30.0
 @pytest.fixture
 def farm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FarmNode]:
     monkeypatch.setattr(node_module, "GATHER_S", LONG_S)
+    monkeypatch.setattr(node_module, "QUICK_TASK_S", LONG_S)  # every task here is quick, however slow the machine
     farm = FarmNode(FarmConfig("http://127.0.0.1:9", "farm-x", slots=3, work_dir=tmp_path / "farm-x"))
-    farm.outbox.put(Report("task-0", {"default": "ok"}))  # a result waiting to go
+    farm.outbox.put(Report("task-0", {"default": "ok"}))  # a result waiting to go, of a quick task
+    farm._quick = True
     yield farm
     farm.lifeline.close()
 
@@ -38,8 +41,9 @@ def gathering(farm: FarmNode, answers: list[bool] | None = None) -> threading.Th
 
 
 def run(farm: FarmNode, index: int) -> None:
-    """Mark slot ``index`` busy, as a task started on it would (its thread is not needed here)."""
+    """Mark slot ``index`` busy, as a task started on it now would (its thread is not needed here)."""
     farm.slots[index].task = make_task(task_id=f"task-{index}")
+    farm.slots[index].started = time.monotonic()
 
 
 def end(farm: FarmNode, index: int) -> None:
@@ -97,6 +101,19 @@ def test_a_result_does_not_wait_while_a_request_is_out_to_carry_it(farm: FarmNod
     thread.join(5)
 
     assert not thread.is_alive()
+
+
+def test_the_result_of_a_task_that_was_not_quick_does_not_wait(farm: FarmNode) -> None:
+    run(farm, 1)
+    run(farm, 2)
+    farm.slots[1].started -= LONG_S  # it ran a while: the others seldom end with it
+    end(farm, 1)
+    thread = gathering(farm)
+
+    thread.join(5)
+
+    assert not thread.is_alive()
+    assert not farm.slots[2].idle
 
 
 def test_a_stopping_farm_does_not_wait(farm: FarmNode) -> None:

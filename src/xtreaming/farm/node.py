@@ -63,6 +63,9 @@ SECOND_EXCHANGE_AFTER_S: Final = 0.005
 #: them to end too: tasks of one message leased together end within a millisecond or two of each other, and one
 #: request then settles them all and leases their slots again, where it would otherwise settle one, then the rest.
 GATHER_S: Final = 0.002
+#: Only results of tasks this quick gather: a longer task's fellows seldom end within ``GATHER_S`` of it, and its
+#: result would wait for nothing.
+QUICK_TASK_S: Final = 0.05
 
 ClientFactory = Callable[[str, str | None], CoordinatorClient]
 
@@ -105,6 +108,7 @@ class FarmNode:
         self._signals = 0
         self._ended = threading.Condition()  # notified as a task ends while a thread gathers (``_gather``)
         self._gathering = False
+        self._quick = False  # the task that ended last ran under QUICK_TASK_S
         self._exchange = threading.Lock()  # guards the three below
         self._exchanges = 0  # lease requests out, sent as tasks ended
         self._first_sent = 0.0  # when the oldest of them was sent (time.monotonic)
@@ -321,6 +325,7 @@ class FarmNode:
 
     def _free(self, slot: Slot) -> None:
         """The slot is idle again (its result in the outbox): a thread gathering results for a request is told."""
+        self._quick = time.monotonic() - slot.started < QUICK_TASK_S
         slot.release()
         with self._ended:
             if self._gathering:
@@ -328,7 +333,8 @@ class FarmNode:
 
     def _gather(self) -> bool:
         """While results wait, other slots run and no request is out to carry them, wait up to ``GATHER_S`` for
-        those slots to end as well (``GATHER_S`` says why); a lone task's result goes at once. One thread gathers
+        those slots to end as well (``GATHER_S`` says why), if the task that ended last was quick
+        (``QUICK_TASK_S``); a lone task's result goes at once. One thread gathers
         at a time: False for another, whose result the gathering thread's request carries."""
         with self._ended:
             if self._gathering:
@@ -336,7 +342,13 @@ class FarmNode:
             self._gathering = True
             try:
                 deadline = time.monotonic() + GATHER_S
-                while not self.stopping.is_set() and not self._exchanges and self.busy and len(self.outbox):
+                while (
+                    self._quick
+                    and not self.stopping.is_set()
+                    and not self._exchanges
+                    and self.busy
+                    and len(self.outbox)
+                ):
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,8 @@ class Slot:
     index: int
     task: Task | None = None
     control: TaskControl = field(default_factory=TaskControl)
+    #: When the slot's current (or last) task started (``time.monotonic``).
+    started: float = 0.0
     _next: queue.SimpleQueue[tuple[Task, TaskControl, Execute, Finished]] = field(default_factory=queue.SimpleQueue)
     _thread: threading.Thread | None = None
 
@@ -37,7 +40,7 @@ class Slot:
 
     def start(self, task: Task, execute: Execute, finished: Finished) -> None:
         """Run ``task`` on the slot's thread; ``finished`` gets its outcome (never an exception)."""
-        self.task, self.control = task, TaskControl()
+        self.task, self.control, self.started = task, TaskControl(), time.monotonic()
         self._next.put((task, self.control, execute, finished))
         if self._thread is None:
             self._thread = threading.Thread(target=self._serve, name=f"slot-{self.index}", daemon=True)
