@@ -27,6 +27,9 @@ from xtreaming.localhost import free_port
 #: PostgreSQL with trust authentication, as on developers' machines and CI; override with
 #: XTREAMING_TEST_POSTGRES_URL (a SQLAlchemy URL).
 DEFAULT_POSTGRES_URL: Final = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+#: How psycopg words a backend killed under a statement (``pg_terminate_backend``): by where it was, reading the
+#: statement's answer or sending a pipeline of rows (an executemany).
+KILLED_BACKEND_WORDS: Final = r"terminating connection due to administrator command|server closed the connection"
 #: A service that does not answer this fast is taken as absent.
 PROBE_TIMEOUT_S: Final = 3
 #: Debian's chromium (``apt-get install chromium``): the browser tests drive it and never download one;

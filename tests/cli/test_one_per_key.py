@@ -38,6 +38,7 @@ def csv(tmp_path: Path) -> Path:
 @pytest.fixture
 def site(tmp_path: Path, csv: Path) -> Iterator[KeySite]:
     site = KeySite(tmp_path)
+    site.env["XTREAMING_LANG"] = "en"  # the words of both languages: test_settings_language.py
     for topic in (IMPORT, SYNC):
         site.ok("publish", topic, "--csv", str(csv))
     site.start(lambda: site.queue_count() == 2, "the coordinator with both queues")
@@ -46,8 +47,8 @@ def site(tmp_path: Path, csv: Path) -> Iterator[KeySite]:
 
 
 def test_the_kind_decides_until_a_profile_or_the_queue_says_otherwise(site: KeySite, csv: Path) -> None:
-    assert "one_per_key: on" in site.ok("settings", IMPORT)
-    assert "one_per_key: off" in site.ok("settings", SYNC)
+    assert "one per key: on" in site.ok("settings", IMPORT)
+    assert "one per key: off" in site.ok("settings", SYNC)
 
     site.ok("profile", "add", r"MULTCOB03\..*", "--handler", NOOP)
     assert "by kind" in site.ok("profile", "list")
@@ -57,7 +58,7 @@ def test_the_kind_decides_until_a_profile_or_the_queue_says_otherwise(site: KeyS
     assert site.one_per_key(IMPORT) is False
 
     shown = site.ok("settings", IMPORT, "--one-per-key")
-    assert "one_per_key*: on" in shown
+    assert "one per key*: on" in shown
     site.ok("publish", IMPORT, "--csv", str(csv))  # both clients still pending: their copies are duplicates
     wait_until(lambda: site.queue(IMPORT)["duplicates"] == 2, 20, "the second load's copies finished as duplicates")
     assert site.queue(IMPORT)["pending"] == 2

@@ -53,8 +53,12 @@ def cursor(conn: Connection, statement: str) -> Iterator[Any]:
 
 def execute_many(conn: Connection, statement: str, rows: Sequence[tuple[Any, ...]]) -> None:
     """Run ``statement`` (the driver's text, its markers from ``placeholders``) once per row."""
-    if rows:
-        with cursor(conn, statement) as driver_cursor:
+    if not rows:
+        return
+    with cursor(conn, statement) as driver_cursor:
+        if len(rows) == 1:  # the usual settlement's one ledger row; psycopg would set up a pipeline for many
+            driver_cursor.execute(statement, rows[0])
+        else:
             driver_cursor.executemany(statement, rows)
 
 
