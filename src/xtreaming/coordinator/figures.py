@@ -154,8 +154,8 @@ def one_base_figures(snapshot: Snapshot, name: str, now: datetime) -> BaseFigure
 def queue_figures(queue: QueueRuntime, base: BaseFigures, in_flight: int, now: datetime) -> QueueFigures:
     """``in_flight``: messages of the queue in running tasks. What it reads, ``screen_rows.py`` compares to keep a
     row between reads: an input added here is added there."""
-    consumed = queue.consumed
-    pending = max(0, queue.end - consumed)
+    consumed, end = queue.progress()
+    pending = max(0, end - consumed)
     activity = queue.activity
     if activity.seconds or activity.minutes:
         speed, speed_10s, speed_1h = activity.rate(now, 60), activity.rate(now, 10), activity.hourly_rate(now)
