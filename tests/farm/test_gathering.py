@@ -40,6 +40,13 @@ def gathering(farm: FarmNode, answers: list[bool] | None = None) -> threading.Th
     return thread
 
 
+def goes_at_once(farm: FarmNode) -> bool:
+    """Whether ``_gather`` returns without waiting out its bound (``LONG_S``)."""
+    thread = gathering(farm)
+    thread.join(5)
+    return not thread.is_alive()
+
+
 def run(farm: FarmNode, index: int) -> None:
     """Mark slot ``index`` busy, as a task started on it now would (its thread is not needed here)."""
     farm.slots[index].task = make_task(task_id=f"task-{index}")
@@ -53,11 +60,7 @@ def end(farm: FarmNode, index: int) -> None:
 
 
 def test_a_lone_result_goes_at_once(farm: FarmNode) -> None:
-    thread = gathering(farm)
-
-    thread.join(5)
-
-    assert not thread.is_alive()
+    assert goes_at_once(farm)
 
 
 def test_a_result_waits_for_the_slots_still_running_and_goes_as_the_last_ends(farm: FarmNode) -> None:
@@ -96,11 +99,8 @@ def test_one_thread_gathers_at_a_time_and_carries_the_others_results(farm: FarmN
 def test_a_result_does_not_wait_while_a_request_is_out_to_carry_it(farm: FarmNode) -> None:
     run(farm, 1)
     farm._exchanges = 1  # a lease request sent as a task ended, not answered yet
-    thread = gathering(farm)
 
-    thread.join(5)
-
-    assert not thread.is_alive()
+    assert goes_at_once(farm)
 
 
 def test_the_result_of_a_task_that_was_not_quick_does_not_wait(farm: FarmNode) -> None:
@@ -108,30 +108,21 @@ def test_the_result_of_a_task_that_was_not_quick_does_not_wait(farm: FarmNode) -
     run(farm, 2)
     farm.slots[1].started -= LONG_S  # it ran a while: the others seldom end with it
     end(farm, 1)
-    thread = gathering(farm)
 
-    thread.join(5)
-
-    assert not thread.is_alive()
+    assert goes_at_once(farm)
     assert not farm.slots[2].idle
 
 
 def test_a_stopping_farm_does_not_wait(farm: FarmNode) -> None:
     run(farm, 1)
     farm.stopping.set()
-    thread = gathering(farm)
 
-    thread.join(5)
-
-    assert not thread.is_alive()
+    assert goes_at_once(farm)
 
 
 def test_the_wait_is_bounded(farm: FarmNode, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(node_module, "GATHER_S", 0.05)
     run(farm, 1)  # runs for good
-    thread = gathering(farm)
 
-    thread.join(5)
-
-    assert not thread.is_alive()
+    assert goes_at_once(farm)
     assert not farm.slots[1].idle
