@@ -16,6 +16,7 @@ from xtreaming.broker import open_broker
 from xtreaming.config import Settings
 from xtreaming.coordinator.api.auth import TokenTable
 from xtreaming.coordinator.api.leader_gate import LeaderGate
+from xtreaming.coordinator.api.lease_path import LeasePath
 from xtreaming.coordinator.api.limits import BodyLimit
 from xtreaming.coordinator.api.openapi import document_errors
 from xtreaming.coordinator.api.problems import install_error_handlers
@@ -127,6 +128,7 @@ def create_app(settings: Settings, coordinator: Coordinator | None = None) -> Fa
     def limit_for(path: str) -> int:
         return settings.max_publish_bytes if path.startswith(publish_path) else settings.max_body_bytes
 
+    app.add_middleware(LeasePath, api=app)  # innermost: the gate, the timer and the limit apply to it too
     app.add_middleware(BodyLimit, limit_for=limit_for)
     app.add_middleware(RequestTimer, registry=registry)
     app.add_middleware(LeaderGate, serving=serving)

@@ -89,6 +89,11 @@ def install_error_handlers(app: FastAPI) -> None:
 async def _xtreaming_error(_: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, XtreamingError):  # registered for XtreamingError only
         raise exc
+    return xtreaming_problem(exc)
+
+
+def xtreaming_problem(exc: XtreamingError) -> JSONResponse:
+    """The answer to one of our errors raised while serving a request."""
     if isinstance(exc, InvalidRecord):
         log.warning("refused a request the state store would not keep: %s", exc)
         return problem(422, REFUSED_BY_STORE)

@@ -72,10 +72,15 @@ async def lease(farm_id: str, body: LeaseRequest, request: Request, caller: Farm
     ``application/x-xtreaming-lease`` (``xtreaming.wire.lease_frame``: what farms ask for).
 
     Nothing here runs on the event loop but the hand-offs: the service takes its lock and may wait on
-    the store and the broker, so it is called on a worker thread (``_waiting``'s), the answer built there too."""
+    the store and the broker, so it is called on a worker thread (``_waiting``'s), the answer built there too.
+    Farms' requests usually take a shorter path to the same code (``lease_path.py``)."""
     caller.check_farm(farm_id)
-    coordinator = coordinator_of(request)
     framed = lease_frame.MEDIA_TYPE in request.headers.get("accept", "")
+    return await serve_lease(coordinator_of(request), farm_id, body, framed)
+
+
+async def serve_lease(coordinator: Coordinator, farm_id: str, body: LeaseRequest, framed: bool) -> Response:
+    """The answer to a lease request the caller may make, read and checked: what ``lease`` answers."""
     answer, settled = await anyio.to_thread.run_sync(
         _settle_and_lease, coordinator, farm_id, body, framed, limiter=_waiting
     )

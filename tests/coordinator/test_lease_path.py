@@ -1,0 +1,216 @@
+"""The farms' lease request on its short path (``api/lease_path.py``): the usual request never reaches the
+router, and every other one is answered by the route itself, its refusals word for word, having changed nothing.
+Over real HTTP against a coordinator with tokens, and at the ASGI level with the route replaced by a recorder."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+from starlette.types import Message, Receive, Scope, Send
+
+from tests.coordinator.server import RunningCoordinator
+from xtreaming.config import Role, Token
+from xtreaming.coordinator.api.auth import hash_token
+from xtreaming.coordinator.api.lease_path import LeasePath
+from xtreaming.farm.protocol import read_lease
+from xtreaming.wire import lease_frame
+
+TOPIC = "MULTCOB03.1189.IMPORTACAO.X"
+SECRETS = {"farm-a": "secret-of-farm-a", "farm-b": "secret-of-farm-b", "viewer": "secret-vw", "admin": "secret-adm"}
+FRAMED = {"Accept": lease_frame.MEDIA_TYPE}
+MESSAGES = 6
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningCoordinator]:
+    tokens = [
+        Token(name="farm-a", role=Role.FARM, sha256=hash_token(SECRETS["farm-a"]), farms=["farm-a"]),
+        Token(name="farm-b", role=Role.FARM, sha256=hash_token(SECRETS["farm-b"]), farms=["farm-b"]),
+        Token(name="viewer", role=Role.VIEWER, sha256=hash_token(SECRETS["viewer"])),
+        Token(name="admin", role=Role.ADMIN, sha256=hash_token(SECRETS["admin"])),
+    ]
+    running = RunningCoordinator(tmp_path, tokens=tokens).start()
+    with client(running, "admin") as admin:
+        messages = [{"key": str(k), "value": "x"} for k in range(MESSAGES)]
+        admin.post(f"/api/topics/{TOPIC}/messages", json={"messages": messages}).raise_for_status()
+        admin.patch(f"/api/queues/{TOPIC}/settings", json={"batch_size": 1, "handler": "mod:fn"}).raise_for_status()
+    with client(running, "farm-a") as farm:
+        farm.post("/api/farms/register", json={"name": "farm-a", "labels": {}, "slots": 2}).raise_for_status()
+    yield running
+    running.stop()
+
+
+def client(server: RunningCoordinator, token: str | None) -> httpx.Client:
+    headers = {} if token is None else {"Authorization": f"Bearer {SECRETS.get(token, token)}"}
+    return httpx.Client(base_url=server.url, headers=headers, timeout=30)
+
+
+def in_flight(server: RunningCoordinator) -> int:
+    with client(server, "admin") as admin:
+        return int(admin.get(f"/api/queues/{TOPIC}").json()["in_flight"])
+
+
+#: Requests refused, each as (token, farm in the path, body as bytes, content type).
+REFUSED = {
+    "no token": (None, "farm-a", b'{"slots": [0], "wait_s": 0}', "application/json"),
+    "an unknown token": ("not-a-token", "farm-a", b'{"slots": [0], "wait_s": 0}', "application/json"),
+    "another farm's token": ("farm-b", "farm-a", b'{"slots": [0], "wait_s": 0}', "application/json"),
+    "a viewer's token": ("viewer", "farm-a", b'{"slots": [0], "wait_s": 0}', "application/json"),
+    "an unknown farm": ("admin", "farm-x", b'{"slots": [0], "wait_s": 0}', "application/json"),
+    "a slot the farm lacks": ("farm-a", "farm-a", b'{"slots": [2], "wait_s": 0}', "application/json"),
+    "a slot of 2**63": ("farm-a", "farm-a", b'{"slots": [9223372036854775808], "wait_s": 0}', "application/json"),
+    "a slot as text": ("farm-a", "farm-a", b'{"slots": ["0"], "wait_s": 0}', "application/json"),
+    "a wait too long": ("farm-a", "farm-a", b'{"slots": [0], "wait_s": 61}', "application/json"),
+    "a wait of NaN": ("farm-a", "farm-a", b'{"slots": [0], "wait_s": NaN}', "application/json"),
+    "nothing asked": ("farm-a", "farm-a", b"{}", "application/json"),
+    "a field unknown": ("farm-a", "farm-a", b'{"slots": [0], "wait_s": 0, "x": 1}', "application/json"),
+    "not JSON": ("farm-a", "farm-a", b'{"slots": [0', "application/json"),
+    "not UTF-8": ("farm-a", "farm-a", b'{"slots": [0], "wait_s": 0, "completions": ["\xff"]}', "application/json"),
+    "a lone surrogate": (
+        "farm-a", "farm-a", b'{"completions": [{"task_id": "\\ud800", "default": "ok"}]}', "application/json"
+    ),
+    "a body not declared JSON": ("farm-a", "farm-a", b'{"slots": [0], "wait_s": 0}', "text/plain"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_a_refused_lease_is_answered_as_the_route_answers_it_and_changes_nothing(
+    server: RunningCoordinator, case: str
+) -> None:
+    token, farm, body, content_type = REFUSED[case]
+    with client(server, token) as api:
+        answers = [
+            api.post(f"/api/farms/{farm}/lease", content=body, headers={"Content-Type": content_type, **accept})
+            for accept in (FRAMED, {"Accept": "application/json"}, FRAMED)
+        ]
+    framed, plain, again = ((a.status_code, a.headers.get("content-type"), a.json()) for a in answers)
+    assert framed[0] >= 400, framed
+    assert framed == plain == again
+    assert in_flight(server) == 0
+
+
+def test_a_body_over_the_limit_is_refused_on_the_short_path_too(tmp_path: Path) -> None:
+    server = RunningCoordinator(tmp_path, max_body_bytes=1024).start()
+    try:
+        with client(server, None) as api:
+            farm_id = api.post("/api/farms/register", json={"name": "f", "labels": {}, "slots": 1}).json()["farm_id"]
+            body = b'{"slots": [0], "wait_s": 0, "completions": [' + b" " * 2000 + b"]}"
+            declared = api.post(f"/api/farms/{farm_id}/lease", content=body, headers=FRAMED)
+            streamed = api.post(f"/api/farms/{farm_id}/lease", content=iter([body[:1000], body[1000:]]), headers=FRAMED)
+    finally:
+        server.stop()
+    assert declared.status_code == streamed.status_code == 413
+    assert "over the limit of 1024 bytes" in declared.json()["detail"]
+    assert "over the limit of 1024 bytes" in streamed.json()["detail"]
+
+
+def test_a_farm_leases_and_settles_on_the_short_path_each_lease_timed_under_the_route(
+    server: RunningCoordinator,
+) -> None:
+    with client(server, "farm-a") as farm:
+        first = farm.post("/api/farms/farm-a/lease", json={"slots": [0, 1], "wait_s": 0}, headers=FRAMED)
+        assert first.status_code == 200, first.text
+        assert first.headers["content-type"] == lease_frame.MEDIA_TYPE
+        tasks = [data for data, _ in read_lease(first.content).tasks]
+        assert len(tasks) == 2
+        assert in_flight(server) == 2
+        completions = [{"task_id": t["task_id"], "default": "ok"} for t in tasks]
+        second = farm.post("/api/farms/farm-a/lease", json={"slots": [0], "completions": completions}, headers=FRAMED)
+        assert second.status_code == 200, second.text
+        answer = read_lease(second.content)
+    assert [s["accepted"] for s in answer.settled] == [True, True]
+    assert [s["task_id"] for s in answer.settled] == [t["task_id"] for t in tasks]
+    assert len(answer.tasks) == 1
+    assert in_flight(server) == 1
+    registry: CollectorRegistry = server.app.state.metrics
+    timed = registry.get_sample_value(
+        "xtreaming_http_request_duration_seconds_count",
+        {"method": "POST", "route": "/api/farms/{farm_id}/lease", "status": "200"},
+    )
+    assert timed == 2
+
+
+class Recorder:
+    """The route's stand-in: records each request that reaches it, with its body, and answers 299."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        self.bodies.append(b"".join(chunks))
+        await send({"type": "http.response.start", "status": 299, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def through_short_path(server: RunningCoordinator, token: str, body: bytes, accept: str) -> tuple[int, Recorder]:
+    recorder = Recorder()
+    path = LeasePath(recorder, server.app)
+
+    async def ask() -> int:
+        transport = httpx.ASGITransport(app=path)
+        headers = {"Authorization": f"Bearer {SECRETS[token]}", "Accept": accept, "Content-Type": "application/json"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://coordinator") as api:
+            return (await api.post("/api/farms/farm-a/lease", content=body, headers=headers)).status_code
+
+    return asyncio.run(ask()), recorder
+
+
+def test_the_usual_lease_never_reaches_the_route(server: RunningCoordinator) -> None:
+    status, recorder = through_short_path(server, "farm-a", b'{"slots": [0, 1], "wait_s": 0}', lease_frame.MEDIA_TYPE)
+    assert (status, recorder.bodies) == (200, [])
+    assert in_flight(server) == 2
+
+
+@pytest.mark.parametrize(
+    ("token", "body", "accept"),
+    [
+        ("farm-a", b'{"slots": [0], "wait_s": 0}', "application/json"),  # a JSON answer asked: the route's
+        ("farm-b", b'{"slots": [0], "wait_s": 0}', lease_frame.MEDIA_TYPE),  # a farm it may not act as
+        ("viewer", b'{"slots": [0], "wait_s": 0}', lease_frame.MEDIA_TYPE),  # a role that may not lease
+        ("farm-a", b'{"slots": [0], "wait_s": "soon"}', lease_frame.MEDIA_TYPE),  # a body LeaseRequest refuses
+    ],
+)
+def test_any_other_request_reaches_the_route_with_its_body_whole(
+    server: RunningCoordinator, token: str, body: bytes, accept: str
+) -> None:
+    status, recorder = through_short_path(server, token, body, accept)
+    assert (status, recorder.bodies) == (299, [body])
+    assert in_flight(server) == 0
+
+
+def test_a_caller_gone_before_its_body_came_whole_is_not_served(server: RunningCoordinator) -> None:
+    recorder = Recorder()
+    path = LeasePath(recorder, server.app)
+    sent: list[Message] = []
+    parts: list[Message] = [
+        {"type": "http.request", "body": b'{"slots": [0', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> Message:
+        return parts.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    headers: list[tuple[bytes, bytes]] = [
+        (b"authorization", f"Bearer {SECRETS['farm-a']}".encode()),
+        (b"accept", lease_frame.MEDIA_TYPE.encode()),
+        (b"content-type", b"application/json"),
+    ]
+    scope: dict[str, Any] = {"type": "http", "method": "POST", "path": "/api/farms/farm-a/lease", "headers": headers}
+    asyncio.run(path(scope, receive, send))
+    assert (sent, recorder.bodies) == ([], [])
+    assert in_flight(server) == 0
