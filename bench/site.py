@@ -11,7 +11,8 @@ farm. The farms are asyncio tasks in ``--clients`` load processes (each count gi
 process may be the bottleneck itself), each farm with its own keep-alive HTTP client (as each is its own
 machine), doing what ``xtreaming.farm.node`` does, with the same constants: register; heartbeat every interval
 the coordinator gives, with every slot's state and the results on their way; when tasks end, one lease request
-carrying every ended task's completion and asking work for every idle slot (``wait_s`` 0), at most
+carrying every ended task's completion and asking work for every idle slot (``wait_s`` 0), the framed answer
+asked for and read as the farm reads it, at most
 ``MAX_EXCHANGES`` such requests out, the results that end meanwhile riding on the next; idle slots no request
 asks for go to the dispatcher's long-poll (results ride on lease requests only: the farm's reporter thread
 sends them alone only while none can). A leased task "runs" for ``--task-s`` seconds, give or take
@@ -67,7 +68,12 @@ from xtreaming.defaults import DEFAULT_DISCOVERY_INTERVAL_S, DEFAULT_HEARTBEAT_I
 from xtreaming.farm.config import DEFAULT_LEASE_WAIT_S
 from xtreaming.farm.links import MAX_REPORTING
 from xtreaming.farm.node import LEASE_MARGIN_S, MAX_EXCHANGES
+from xtreaming.farm.protocol import read_lease
 from xtreaming.farm.reporting import MAX_PIGGYBACK_COMPLETIONS, Backoff
+from xtreaming.wire import lease_frame
+
+#: What a farm asks for: the framed answer (``xtreaming.wire.lease_frame``), which it reads as the farm does.
+FRAMED = {"Accept": lease_frame.MEDIA_TYPE}
 
 BASE = "MULTCOB02"
 TOPIC = f"{BASE}.1186.COBSINC.ATUALIZA_DIVIDA"
@@ -217,9 +223,9 @@ class SimulatedFarm:
         sent, started = time.time(), time.perf_counter()
         try:
             response = await self.api.post(
-                f"/api/farms/{self.farm_id}/lease", json=body, timeout=wait_s + LEASE_MARGIN_S
+                f"/api/farms/{self.farm_id}/lease", json=body, headers=FRAMED, timeout=wait_s + LEASE_MARGIN_S
             )
-            answer = response.raise_for_status().json()
+            answer = read_lease(response.raise_for_status().content)
         except httpx.HTTPError as exc:
             self.records.errors.append((sent, f"lease: {type(exc).__name__} {exc}"))
             self.results[:0] = results  # back at the front, for the next request
@@ -228,12 +234,12 @@ class SimulatedFarm:
             self.records.long_polls.append(sent)
         else:
             self.records.round_trips.append((sent, time.perf_counter() - started))
-        for settled in answer["settled"]:
+        for settled in answer.settled:
             self.unreported.discard(settled["task_id"])
             if not settled["accepted"]:
                 self.records.refused.append(sent)
         free = set(idle)
-        for task in answer["tasks"]:
+        for task, _ in answer.tasks:
             if not free:
                 self.records.errors.append((sent, f"lease: task {task['task_id']} came for no idle slot"))
                 continue

@@ -18,8 +18,9 @@ import pytest
 from tests.coordinator.workers import WORKER, give_workers
 from tests.services import fresh_postgres_schema
 from xtreaming.broker import Broker, Record, open_broker
+from xtreaming.coordinator.core.ledger import LedgerState
 from xtreaming.coordinator.options import CoordinatorOptions
-from xtreaming.coordinator.records import WorkSettings
+from xtreaming.coordinator.records import LedgerRecord, WorkSettings
 from xtreaming.coordinator.service import Assignment, Coordinator, Report
 from xtreaming.coordinator.store import Store
 from xtreaming.errors import BrokerUnavailable, FarmNotFound, QueueNotFound
@@ -360,6 +361,26 @@ def test_settling_many_tasks_with_the_next_lease_stores_everything_once(site: Si
     assert restarted.lease(farm_id, [0]) == []
     [row], _ = restarted.figures()
     assert (row.consumed, row.pending) == (5, 0)
+
+
+def test_tasks_settled_out_of_order_in_one_request_store_the_ledger_the_last_of_them_leaves(site: Site) -> None:
+    site.store.add_profile(".*", WorkSettings(batch_size=1))
+    site.publish(TOPIC, keys(6))
+    farm_id = farm(site, slots=4)
+    tasks = site.coordinator.lease(farm_id, [0, 1, 2, 3])
+    by_offset = {t.messages[0].offset: t for t in tasks}
+    assert sorted(by_offset) == [0, 1, 2, 3]
+
+    reports = [(by_offset[o].task_id, ok(by_offset[o])) for o in (3, 1, 0)]  # offset 2 still runs
+    site.coordinator.settle_and_lease(farm_id, reports, [])
+
+    assert site.store.load_ledgers() == [LedgerRecord(TOPIC, 0, LedgerState(2, ((3, 4),)))]
+    restarted = site.restart()
+    restarted.run_once()
+    restarted.complete(by_offset[2].task_id, ok(by_offset[2]))
+    rest = restarted.lease(farm_id, [0, 1, 2])
+    assert sorted(t.messages[0].offset for t in rest) == [4, 5]
+    assert sorted(a["offset"] for a in site.results(f"{TOPIC}.ACK")) == [0, 1, 2, 3]
 
 
 def test_a_completion_cut_short_by_a_broker_outage_counts_once_when_sent_again(

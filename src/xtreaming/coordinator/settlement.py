@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from xtreaming.broker import Broker, Record
 from xtreaming.coordinator.attempt_errors import attempt_error
+from xtreaming.coordinator.core.ledger import PartitionLedger
 from xtreaming.coordinator.core.pending import PendingMessage
 from xtreaming.coordinator.fitting import Fit, append_results, begin_results, fit_ack, fit_dlq
 from xtreaming.coordinator.key_index import Duplicate
@@ -121,7 +122,7 @@ class Settlement:
                 self.confirm()
             self.store.settle(
                 finished_tasks=batch.tasks,
-                ledgers=list(batch.ledgers.values()),
+                ledgers=_exported(batch.ledgers),
                 retries=list(batch.retries.values()),
                 cleared_retries=[key for key in batch.cleared if key not in batch.retries],
             )
@@ -292,7 +293,7 @@ class Settlement:
         dead = sum(len(f.messages) for f in finished if f.status is Status.DEAD)
         queue.dead += dead
         self._count(queue, finished, retries, dead)
-        ledgers = [LedgerRecord(queue.topic, p, queue.partitions[p].ledger.export()) for p in sorted(offsets)]
+        ledgers = {(queue.topic, p): queue.partitions[p].ledger for p in sorted(offsets)}
         retry_rows = [
             RetryRecord(queue.topic, e.partition, e.offset, e.attempt - 1, e.not_before or self._clock(), e.errors)
             for e in retries
@@ -302,11 +303,11 @@ class Settlement:
         cleared_rows = sorted({(queue.topic, m.partition, m.offset) for m in cleared})
         if self._batch is None:
             self.store.settle(
-                finished_tasks=task_ids, ledgers=ledgers, retries=retry_rows, cleared_retries=cleared_rows
+                finished_tasks=task_ids, ledgers=_exported(ledgers), retries=retry_rows, cleared_retries=cleared_rows
             )
             return
         self._batch.tasks += task_ids
-        self._batch.ledgers.update({(r.topic, r.partition): r for r in ledgers})  # the latest state wins
+        self._batch.ledgers.update(ledgers)  # exported once, as the batch ends: a large one costs as it is long
         self._batch.retries.update({(r.topic, r.partition, r.offset): r for r in retry_rows})
         for key in cleared_rows:
             self._batch.retries.pop(key, None)
@@ -366,9 +367,15 @@ class _Batch:
 
     results: dict[tuple[str, int, Fit], list[Record]] = field(default_factory=dict)
     tasks: list[str] = field(default_factory=list)
-    ledgers: dict[tuple[str, int], LedgerRecord] = field(default_factory=dict)
+    #: The ledgers the batch moved, by topic and partition, exported as it ends.
+    ledgers: dict[tuple[str, int], PartitionLedger] = field(default_factory=dict)
     retries: dict[tuple[str, int, int], RetryRecord] = field(default_factory=dict)
     cleared: set[tuple[str, int, int]] = field(default_factory=set)
+
+
+def _exported(ledgers: Mapping[tuple[str, int], PartitionLedger]) -> list[LedgerRecord]:
+    """The state of ``ledgers`` to store, now."""
+    return [LedgerRecord(topic, partition, ledger.export()) for (topic, partition), ledger in ledgers.items()]
 
 
 def _finished(
