@@ -81,3 +81,17 @@ def test_keys_in_flight_count_each_holder_whatever_the_order_of_holds_and_releas
             queue.hold_keys(keys)
             expected.update(key for key in keys if key is not None)
         assert queue.keys_in_flight == {key: count for key, count in expected.items() if count > 0}
+
+
+def test_the_state_tells_every_pending_messages_key_in_flight_however_many_keys_are_in_flight() -> None:
+    rng = random.Random(5)
+    for held_count, pending_count in [(3, 40), (40, 40), (400, 20), (2000, 1), (50, 0)]:
+        queue = QueueRuntime(QueueRecord(TOPIC, "MULTCOB03", "IMPORTACAO", WorkSettings()))
+        queue.hold_keys(f"cpf-{rng.randrange(3000)}".encode() for _ in range(held_count))
+        for offset in rng.sample(range(3000), pending_count):
+            queue.add_pending(pending(0, offset))
+        state = queue.state()
+        held = set(queue.keys_in_flight)
+        told = [m.key in state.keys_in_flight for m in state.pending]
+        assert told == [m.key in held for m in state.pending], (held_count, pending_count)
+        assert len(state.keys_in_flight) <= min(len(held), pending_count) or len(held) <= pending_count

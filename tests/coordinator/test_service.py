@@ -232,6 +232,22 @@ def test_two_messages_of_one_key_are_never_in_flight_together(site: Site) -> Non
     assert [(m.key, m.offset) for m in later.messages] == [(b"111", 2)]
 
 
+def test_a_key_in_flight_holds_its_next_message_back_among_hundreds_of_keys_in_flight(site: Site) -> None:
+    site.store.add_profile(TOPIC.replace(".", r"\."), WorkSettings(batch_size=1, one_per_key=False), None)
+    site.publish(TOPIC, [*keys(300), keys(1)[0]])  # the first key again, behind 300 one-message tasks
+    farm_id = farm(site, slots=301)
+    site.coordinator.controls.update_base("MULTCOB03", "ana", max_workers=400)
+    tasks = site.coordinator.lease(farm_id, list(range(300)))
+    site.coordinator.run_once()  # the read-ahead topped up: the last message is pending, its key in flight
+    assert len(tasks) == 300
+
+    assert site.coordinator.lease(farm_id, [300]) == []
+    first = next(t for t in tasks if t.messages[0].offset == 0)
+    site.coordinator.complete(first.task_id, ok(first))
+    [later] = site.coordinator.lease(farm_id, [300])
+    assert [(m.key, m.offset) for m in later.messages] == [(keys(1)[0].encode(), 300)]
+
+
 def test_an_expired_lease_returns_its_messages_and_a_late_ok_still_counts_once(site: Site) -> None:
     site.publish(TOPIC, keys(3))
     farm_id = farm(site)

@@ -9,7 +9,7 @@ finished), never from holding the backlog.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from operator import is_
@@ -177,7 +177,7 @@ class QueueRuntime:
                 running=len(self.running),
                 last_served=self.last_served,
                 pending=self._pending_view,
-                keys_in_flight=frozenset(self.keys_in_flight),
+                keys_in_flight=held_among(self.keys_in_flight, self._pending_view),
                 has_worker=bool(settings.command or settings.handler),
             )
         return self._state
@@ -237,3 +237,12 @@ class TaskRuntime:
     entries: list[PendingMessage]
     done: int | None = None
     total: int | None = None
+
+
+def held_among(held: Collection[bytes], pending: Sequence[PendingMessage]) -> frozenset[bytes]:
+    """The keys in flight a decision may ask about: those of ``pending`` messages (no decision asks of another
+    key), found from whichever of the two is smaller. Thousands of one-message tasks in flight made every
+    rebuild of the queue's state copy thousands of keys, where its read-ahead holds a few dozen messages."""
+    if len(held) <= len(pending):
+        return frozenset(held)
+    return frozenset(m.key for m in pending if m.key is not None and m.key in held)

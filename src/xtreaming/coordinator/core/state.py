@@ -41,7 +41,8 @@ class QueueState:
 
     ``pending`` is the read-ahead window of messages that may be leased, kept sorted by
     (offset, partition): offset order within each partition, lagging partitions first.
-    ``keys_in_flight`` are the keys of this topic's messages currently leased.
+    ``keys_in_flight`` are the keys of this topic's messages currently leased; only those of ``pending``
+    messages matter to a decision, and the service gives no others.
     """
 
     topic: str
