@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from xtreaming.coordinator.core.offset_runs import OffsetRuns
+
 
 @dataclass(frozen=True, slots=True)
 class LedgerState:
@@ -53,7 +55,7 @@ class PartitionLedger:
         state = state or LedgerState(0)
         self._watermark = state.watermark
         self._high = state.watermark  # one past the highest offset handed out (or skipped)
-        self._done = set(state.offsets())  # finished offsets >= the watermark
+        self._done = OffsetRuns(state.offsets())  # finished offsets >= the watermark, with their runs
         self._in_flight: set[int] = set()
         # Offsets handed out or skipped since the watermark, increasing; each in flight or done.
         self._window: deque[int] = deque()
@@ -153,7 +155,7 @@ class PartitionLedger:
 
     def export(self) -> LedgerState:
         """The state to persist; ``PartitionLedger(state)`` restores it."""
-        return LedgerState(self._watermark, _ranges(sorted(self._done)))
+        return LedgerState(self._watermark, self._done.runs())
 
     def _advance(self) -> None:
         window, done = self._window, self._done
@@ -176,14 +178,4 @@ class PartitionLedger:
             for offset in range(start, end):
                 self._done.discard(offset)
         else:
-            self._done = {offset for offset in self._done if not start <= offset < end}
-
-
-def _ranges(offsets: list[int]) -> tuple[tuple[int, int], ...]:
-    ranges: list[tuple[int, int]] = []
-    for offset in offsets:
-        if ranges and ranges[-1][1] == offset:
-            ranges[-1] = (ranges[-1][0], offset + 1)
-        else:
-            ranges.append((offset, offset + 1))
-    return tuple(ranges)
+            self._done = OffsetRuns(offset for offset in self._done if not start <= offset < end)
