@@ -5,6 +5,7 @@ Over real HTTP against a coordinator with tokens, and at the ASGI level with the
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from tests.coordinator.server import RunningCoordinator
 from xtreaming.config import Role, Token
 from xtreaming.coordinator.api.auth import hash_token
 from xtreaming.coordinator.api.lease_path import LeasePath
+from xtreaming.coordinator.api.routes.farms import SETTLING_AT_ONCE
 from xtreaming.farm.protocol import read_lease
 from xtreaming.wire import lease_frame
 
@@ -214,3 +216,44 @@ def test_a_caller_gone_before_its_body_came_whole_is_not_served(server: RunningC
     asyncio.run(path(scope, receive, send))
     assert (sent, recorder.bodies) == ([], [])
     assert in_flight(server) == 0
+
+
+def test_lease_requests_beyond_those_settling_wait_their_turn_without_a_thread_each(
+    server: RunningCoordinator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    coordinator = server.app.state.coordinator
+    original = coordinator.settle_and_lease
+    inside, most, entered = 0, 0, threading.Semaphore(0)
+    guard, release = threading.Lock(), threading.Event()
+
+    def held(*args: Any) -> Any:
+        nonlocal inside, most
+        with guard:
+            inside += 1
+            most = max(most, inside)
+        entered.release()
+        release.wait(30)
+        with guard:
+            inside -= 1
+        return original(*args)
+
+    monkeypatch.setattr(coordinator, "settle_and_lease", held)
+    answers: list[int] = []
+
+    def ask() -> None:
+        with client(server, "farm-a") as farm:
+            response = farm.post("/api/farms/farm-a/lease", json={"slots": [0], "wait_s": 0}, headers=FRAMED)
+            answers.append(response.status_code)
+
+    askers = [threading.Thread(target=ask) for _ in range(2 * SETTLING_AT_ONCE + 1)]
+    for asker in askers:
+        asker.start()
+    for _ in range(SETTLING_AT_ONCE):
+        assert entered.acquire(timeout=10)
+    assert not entered.acquire(timeout=0.5)  # the others wait on the event loop, not inside
+    with client(server, "viewer") as viewer:
+        assert viewer.get("/api/queues").status_code == 200  # the API answers meanwhile
+    release.set()
+    for asker in askers:
+        asker.join(30)
+    assert (most, answers) == (SETTLING_AT_ONCE, [200] * len(askers))

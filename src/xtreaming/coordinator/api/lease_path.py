@@ -58,7 +58,7 @@ class LeasePath:
             return
         scope["route"] = self._lease_route()  # what the request timer names the request by
         try:
-            answer = await farms.serve_lease(coordinator, farm_id, request, framed=True)
+            answer = await farms.serve_lease(coordinator, farm_id, request, True, self.api.state.settling)
         except XtreamingError as exc:
             answer = xtreaming_problem(exc)
         await answer(scope, receive, send)

@@ -34,10 +34,15 @@ from xtreaming.wire import lease_frame
 
 router = APIRouter(prefix="/api", tags=["farms"])
 
-#: Lease requests run on worker threads of their own (settling, leasing, long-polling), so that farms
-#: waiting on the coordinator never take the threads of the other routes (the screen's); this many at once.
+#: Lease requests run on worker threads of their own, so that farms waiting on the coordinator never take the
+#: threads of the other routes (the screen's); this many long-polls at once.
 MAX_WAITING_LEASES = 1024
 _waiting = anyio.CapacityLimiter(MAX_WAITING_LEASES)
+#: Lease requests of one app settling and leasing at once, on threads of their own (``settling_limiter``). Each
+#: takes the coordinator's lock: more threads would only wait on it, and every release would wake one more to
+#: contend for the interpreter; a request beyond these waits on the event loop, which costs nothing. Long-polls
+#: wait apart, on ``_waiting``'s threads.
+SETTLING_AT_ONCE = 2
 
 
 @router.post("/farms/register", response_model=FarmRegistered)
@@ -76,13 +81,20 @@ async def lease(farm_id: str, body: LeaseRequest, request: Request, caller: Farm
     Farms' requests usually take a shorter path to the same code (``lease_path.py``)."""
     caller.check_farm(farm_id)
     framed = lease_frame.MEDIA_TYPE in request.headers.get("accept", "")
-    return await serve_lease(coordinator_of(request), farm_id, body, framed)
+    return await serve_lease(coordinator_of(request), farm_id, body, framed, request.app.state.settling)
 
 
-async def serve_lease(coordinator: Coordinator, farm_id: str, body: LeaseRequest, framed: bool) -> Response:
+def settling_limiter() -> anyio.CapacityLimiter:
+    """An app's own limit of ``SETTLING_AT_ONCE`` (``app.state.settling``): its waiters belong to its event loop."""
+    return anyio.CapacityLimiter(SETTLING_AT_ONCE)
+
+
+async def serve_lease(
+    coordinator: Coordinator, farm_id: str, body: LeaseRequest, framed: bool, settling: anyio.CapacityLimiter
+) -> Response:
     """The answer to a lease request the caller may make, read and checked: what ``lease`` answers."""
     answer, settled = await anyio.to_thread.run_sync(
-        _settle_and_lease, coordinator, farm_id, body, framed, limiter=_waiting
+        _settle_and_lease, coordinator, farm_id, body, framed, limiter=settling
     )
     if answer is None:  # no task yet: wait for work
         answer = await anyio.to_thread.run_sync(
