@@ -274,6 +274,22 @@ def test_after_a_restart_the_copies_of_unfinished_messages_are_still_duplicates(
     assert [d["offset"] for d in acks(site, TOPIC, "duplicate")] == list(range(300, 600))
 
 
+def test_copies_stay_duplicates_when_a_holder_from_before_a_restart_finishes_before_the_first_pass(
+    site: Site,
+) -> None:
+    farm_id, clients = farm(site), portfolio(300)
+    append(site, TOPIC, clients)
+    [running] = site.coordinator.lease(farm_id, [0])  # the first 10 run as the coordinator stops
+    append(site, TOPIC, clients)
+
+    site.restart()
+    site.coordinator.complete(running.task_id, ok(running))  # its report comes first, before any pass
+    rest = lease_all(site, farm_id)
+
+    assert Counter(leased_keys([running, *rest])) == Counter(key.encode() for key in clients)
+    assert [d["offset"] for d in acks(site, TOPIC, "duplicate")] == list(range(300, 600))
+
+
 class CountedReads(SqliteBroker):
     """The embedded log, counting the messages read from each topic, and apart the keys read."""
 

@@ -96,8 +96,10 @@ class Intake:
         self.scout = KeyScout(broker, queues)
 
     def adopt(self, record: QueueRecord, ledgers: Mapping[tuple[str, int], LedgerState]) -> QueueRuntime | None:
-        """Start tracking a queue from its stored ledgers; None (logged) when its topic is gone."""
-        facts = self.look_up(TopicName.parse(record.topic))
+        """Start tracking a queue from its stored ledgers; None (logged) when its topic is gone. The log's ends are
+        asked for a queue taking one message per key: the scout lets a finished holder's key go from the end on
+        (``KeyScout.release``), and a holder leased before a restart may finish before any pass has read them."""
+        facts = self.look_up(TopicName.parse(record.topic), with_ends=bool(record.settings.one_per_key))
         if facts is None:
             log.warning("queue %s: its topic no longer exists on the broker; not served", record.topic)
             return None
