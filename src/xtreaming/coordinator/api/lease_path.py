@@ -19,6 +19,7 @@ from typing import Final
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xtreaming.config import Role
@@ -31,7 +32,6 @@ from xtreaming.wire import lease_frame
 
 #: The route's path (``{farm_id}`` is one path segment) as a pattern on the request's path.
 PATH: Final = re.compile(r"/api/farms/([^/]+)/lease")
-FRAMED: Final = lease_frame.MEDIA_TYPE.encode()
 
 
 class LeasePath:
@@ -40,7 +40,8 @@ class LeasePath:
     def __init__(self, app: ASGIApp, api: FastAPI) -> None:
         self.app = app
         self.api = api
-        self._route: APIRoute | None = None
+        #: What the request timer names a request by (``scope["route"]``, as the router sets it).
+        self.route = next(r for r in farms.router.routes if isinstance(r, APIRoute) and r.endpoint is farms.lease)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         farm_id = self._farm_asking(scope)
@@ -56,9 +57,11 @@ class LeasePath:
         except ValidationError:
             await self.app(scope, _replaying(body, receive), send)  # the route words the refusal
             return
-        scope["route"] = self._lease_route()  # what the request timer names the request by
+        scope["route"] = self.route
         try:
-            answer = await farms.serve_lease(coordinator, farm_id, request, True, self.api.state.settling)
+            answer = await farms.serve_lease(
+                coordinator, farm_id, request, framed=True, settling=self.api.state.settling
+            )
         except XtreamingError as exc:
             answer = xtreaming_problem(exc)
         await answer(scope, receive, send)
@@ -70,29 +73,18 @@ class LeasePath:
         matched = PATH.fullmatch(scope["path"])
         if matched is None:
             return None
-        accept, content_type, authorization = _headers(scope, b"accept", b"content-type", b"authorization")
-        if FRAMED not in (accept or b"") or (content_type or b"").split(b";")[0].strip() != b"application/json":
+        headers = Headers(scope=scope)
+        if (
+            lease_frame.MEDIA_TYPE not in headers.get("accept", "")
+            or headers.get("content-type", "").split(";")[0].strip() != "application/json"
+        ):
             return None
         tokens: TokenTable = self.api.state.tokens
-        principal = tokens.identify(None if authorization is None else authorization.decode("latin-1"))
+        principal = tokens.identify(headers.get("authorization"))
         farm_id = matched.group(1)
         if principal is None or principal.role not in ADMITS[Role.FARM] or not principal.may_act_as(farm_id):
             return None
         return farm_id
-
-    def _lease_route(self) -> APIRoute:
-        if self._route is None:
-            self._route = next(r for r in farms.router.routes if isinstance(r, APIRoute) and r.endpoint is farms.lease)
-        return self._route
-
-
-def _headers(scope: Scope, *names: bytes) -> list[bytes | None]:
-    """The first value of each header named (lower case), as Starlette's ``Headers.get`` reads it."""
-    found: dict[bytes, bytes] = {}
-    for name, value in scope["headers"]:
-        if name in names and name not in found:
-            found[name] = value
-    return [found.get(name) for name in names]
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:
