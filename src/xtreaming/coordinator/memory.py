@@ -10,6 +10,7 @@ from xtreaming.broker import Broker
 from xtreaming.coordinator.farms import Farms
 from xtreaming.coordinator.intake import Intake
 from xtreaming.coordinator.options import CoordinatorOptions
+from xtreaming.coordinator.result_recovery import Loaded, recover_results
 from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime
 from xtreaming.coordinator.settlement import Settlement
 from xtreaming.coordinator.store import Store
@@ -32,15 +33,20 @@ class Memory:
 
     @classmethod
     def load(cls, store: Store, broker: Broker, options: CoordinatorOptions, clock: Callable[[], datetime]) -> Memory:
-        """Memory rebuilt from the store, as at a start: queues, farms, ledgers, retries, and the tasks in flight."""
+        """Memory rebuilt from the store, as at a start: queues, farms, ledgers, retries, and the tasks in flight;
+        first, results in the log the store missed are settled (``result_recovery.py``)."""
         queues: dict[str, QueueRuntime] = {}
         tasks: dict[str, TaskRuntime] = {}
         dirty: set[str] = set()
         intake = Intake(broker, queues, tasks, dirty, store.dead_letters.indexed)
         farms = Farms(store, options)
-        ledgers = {(r.topic, r.partition): r.state for r in store.load_ledgers()}
-        for record in store.list_queues():
-            intake.adopt(record, ledgers)
+        records = store.list_queues()
+        stored = Loaded(
+            {(r.topic, r.partition): r.state for r in store.load_ledgers()}, store.active_tasks(), store.load_retries()
+        )
+        loaded = recover_results(store, broker, [record.topic for record in records], stored)
+        for record in records:
+            intake.adopt(record, loaded.ledgers)
         farms.load()
-        intake.restore(store.active_tasks(), store.load_retries())
+        intake.restore(loaded.tasks, loaded.retries)
         return cls(queues, farms, tasks, dirty, intake, Settlement(broker, store, options, clock, dirty, intake.scout))

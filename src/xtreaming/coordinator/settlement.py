@@ -1,9 +1,9 @@
 """Settling a task: each message's outcome from the farm's report (or from its lease expiring), then
 ACK/DLQ records, ledger progress, retries with back-off, and one store transaction.
 
-Order matters for durability: the ``.ACK``/``.DLQ`` records are appended before the store
-settles. A crash in between redoes those messages after the restart (at-least-once: duplicates
-bounded by what was in flight); the other order could lose an ACK.
+Order matters for durability: the ``.DLQ``, then the ``.ACK`` records are appended before the store
+settles; the other order could lose an ACK. After a crash in between, the results in the log are
+settled as memory is loaded (``result_recovery.py``): nothing is run, nor ACKed, again.
 """
 
 from __future__ import annotations
@@ -115,9 +115,14 @@ class Settlement:
         batch = self._batch = _Batch()
         try:
             yield
+            # The DLQ records are in the log before the ACKs of the same deaths start (``result_recovery.py``).
             for (topic, partitions, fit), records in batch.results.items():
-                result_topic = self._result_topic(topic, partitions)
-                self._unconfirmed.append(begin_results(self.broker, result_topic, records, fit))
+                if fit is fit_dlq:
+                    append_results(self.broker, self._result_topic(topic, partitions), records, fit)
+            for (topic, partitions, fit), records in batch.results.items():
+                if fit is not fit_dlq:
+                    result_topic = self._result_topic(topic, partitions)
+                    self._unconfirmed.append(begin_results(self.broker, result_topic, records, fit))
             if not overlap:
                 self.confirm()
             self.store.settle(
@@ -328,14 +333,15 @@ class Settlement:
             queue.activity.finished_without_running(now)
 
     def _write_results(self, queue: QueueRuntime, finished: Sequence[Finished]) -> None:
-        """One append of the ACK records of every outcome (and one of the DLQ records, if any died)."""
+        """One append of the DLQ records, if any died, then one of the ACK records of every outcome: an ACK
+        saying a message died is never in the log without its letter (``result_recovery.py``)."""
         if not finished:
             return
         topic, limit = queue.name, self.broker.max_record_bytes  # records cut to fit it before appending
-        self._append(topic.ack, queue, [record for done in finished for record in ack_records(done, limit)], fit_ack)
         dead = [record for done in finished if done.status is Status.DEAD for record in dlq_records(done, limit)]
         if dead:
             self._append(topic.dlq, queue, dead, fit_dlq)
+        self._append(topic.ack, queue, [record for done in finished for record in ack_records(done, limit)], fit_ack)
 
     def _append(self, result_topic: str, queue: QueueRuntime, records: list[Record], fit: Fit) -> None:
         """Append (or, in ``batched``, collect) result records; ``fit`` cuts one the broker refuses anyway."""

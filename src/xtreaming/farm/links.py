@@ -229,7 +229,7 @@ class Links:
         self._delivered(settled.get("task_id"))
         if not settled.get("accepted"):
             log.info(
-                "task %s was no longer leased to this farm (its lease expired): %d ok kept, %d ignored",
+                "task %s was settled already or no longer leased to this farm: %d ok kept, %d ignored",
                 settled.get("task_id"), settled.get("ok", 0), settled.get("ignored", 0),
             )  # fmt: skip
 

@@ -204,3 +204,32 @@ def test_the_bulk_methods_do_what_one_offset_at_a_time_does(restored: LedgerStat
 def test_a_corrupt_state_is_refused(watermark: int, finished: tuple[tuple[int, int], ...]) -> None:
     with pytest.raises(ValueError, match="ledger"):
         LedgerState(watermark, finished)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_state_says_which_offsets_are_finished_and_finishes_more_as_a_set_of_them_would(seed: int) -> None:
+    rng = random.Random(seed)
+    watermark = rng.randrange(5)
+    done = {o for o in range(watermark + 1, 60) if rng.random() < 0.4}
+    state = LedgerState(watermark, runs_of(done))
+    more = [rng.randrange(70) for _ in range(rng.randrange(12))]
+
+    finished = state.finishing(more)
+
+    every = set(range(watermark)) | done | set(more)
+    expected_watermark = next(o for o in range(80) if o not in every)
+    expected = {o for o in every if o > expected_watermark}
+    assert [o for o in range(80) if state.is_finished(o)] == sorted(set(range(watermark)) | done)
+    assert finished.watermark == expected_watermark
+    assert set(finished.offsets()) == expected
+    assert state.finishing([o for o in range(80) if state.is_finished(o)]) is state  # nothing new: unchanged
+
+
+def runs_of(offsets: set[int]) -> tuple[tuple[int, int], ...]:
+    runs: list[tuple[int, int]] = []
+    for offset in sorted(offsets):
+        if runs and runs[-1][1] == offset:
+            runs[-1] = (runs[-1][0], offset + 1)
+        else:
+            runs.append((offset, offset + 1))
+    return tuple(runs)

@@ -13,6 +13,7 @@ copying the window on each would cost O(window) per message.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,31 @@ class LedgerState:
         """Every finished offset above the watermark, increasing."""
         for start, end in self.finished:
             yield from range(start, end)
+
+    def is_finished(self, offset: int) -> bool:
+        """Whether ``offset`` is below the watermark or in one of the finished ranges."""
+        if offset < self.watermark:
+            return True
+        index = bisect_right(self.finished, offset, key=_start) - 1  # the last range starting at or before it
+        return index >= 0 and offset < self.finished[index][1]
+
+    def finishing(self, offsets: Iterable[int]) -> LedgerState:
+        """This state with ``offsets`` finished as well (those finished already change nothing): the watermark
+        moves up through any finished from it on."""
+        fresh = [offset for offset in offsets if not self.is_finished(offset)]
+        if not fresh:
+            return self
+        done = OffsetRuns(self.offsets())
+        done.update(fresh)
+        watermark = self.watermark
+        while watermark in done:
+            done.discard(watermark)
+            watermark += 1
+        return LedgerState(watermark, done.runs())
+
+
+def _start(run: tuple[int, int]) -> int:
+    return run[0]
 
 
 class PartitionLedger:
