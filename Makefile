@@ -17,8 +17,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/xtreaming demo
 
+# Test processes at once (``make test TEST_WORKERS=1`` runs the suite in one). Each test owns its ports, folders,
+# schemas and brokers, so they may run side by side; the slowest are reported, to keep the suite quick.
+TEST_WORKERS ?= 3
+
 test: $(STAMP) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
