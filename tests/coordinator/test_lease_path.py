@@ -16,10 +16,10 @@ from prometheus_client import CollectorRegistry
 from starlette.types import Message, Receive, Scope, Send
 
 from tests.coordinator.server import RunningCoordinator
+from tests.waiting import wait_until
 from xtreaming.config import Role, Token
 from xtreaming.coordinator.api.auth import hash_token
 from xtreaming.coordinator.api.lease_path import LeasePath
-from xtreaming.coordinator.api.routes.farms import SETTLING_AT_ONCE
 from xtreaming.farm.protocol import read_lease
 from xtreaming.wire import lease_frame
 
@@ -218,26 +218,21 @@ def test_a_caller_gone_before_its_body_came_whole_is_not_served(server: RunningC
     assert in_flight(server) == 0
 
 
-def test_lease_requests_beyond_those_settling_wait_their_turn_without_a_thread_each(
+def test_lease_requests_arriving_while_a_group_settles_wait_without_a_thread_and_then_settle_as_one_group(
     server: RunningCoordinator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     coordinator = server.app.state.coordinator
-    original = coordinator.settle_and_lease
-    inside, most, entered = 0, 0, threading.Semaphore(0)
-    guard, release = threading.Lock(), threading.Event()
+    original = coordinator.settle_and_lease_together
+    groups: list[int] = []
+    entered, release = threading.Semaphore(0), threading.Event()
 
-    def held(*args: Any) -> Any:
-        nonlocal inside, most
-        with guard:
-            inside += 1
-            most = max(most, inside)
+    def held(asks: Any) -> Any:
+        groups.append(len(asks))
         entered.release()
         release.wait(30)
-        with guard:
-            inside -= 1
-        return original(*args)
+        return original(asks)
 
-    monkeypatch.setattr(coordinator, "settle_and_lease", held)
+    monkeypatch.setattr(coordinator, "settle_and_lease_together", held)
     answers: list[int] = []
 
     def ask() -> None:
@@ -245,15 +240,17 @@ def test_lease_requests_beyond_those_settling_wait_their_turn_without_a_thread_e
             response = farm.post("/api/farms/farm-a/lease", json={"slots": [0], "wait_s": 0}, headers=FRAMED)
             answers.append(response.status_code)
 
-    askers = [threading.Thread(target=ask) for _ in range(2 * SETTLING_AT_ONCE + 1)]
+    first = threading.Thread(target=ask)
+    first.start()
+    assert entered.acquire(timeout=10)
+    askers = [threading.Thread(target=ask) for _ in range(4)]
     for asker in askers:
         asker.start()
-    for _ in range(SETTLING_AT_ONCE):
-        assert entered.acquire(timeout=10)
-    assert not entered.acquire(timeout=0.5)  # the others wait on the event loop, not inside
+    wait_until(lambda: server.app.state.lease_groups.waiting == 4, 10, "the other four requests to wait")
+    assert not entered.acquire(timeout=0.2)  # they wait on the event loop, not inside
     with client(server, "viewer") as viewer:
         assert viewer.get("/api/queues").status_code == 200  # the API answers meanwhile
     release.set()
-    for asker in askers:
+    for asker in [first, *askers]:
         asker.join(30)
-    assert (most, answers) == (SETTLING_AT_ONCE, [200] * len(askers))
+    assert (groups, answers) == ([1, 4], [200] * 5)

@@ -8,6 +8,7 @@ none is ACKed twice."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -199,6 +200,44 @@ def test_a_coordinator_killed_once_a_reports_acks_are_in_the_log_and_before_its_
             assert settled(again) == [(False, 0)]  # its ACKs reached the log: settled from there
             assert settled(once_more) == [(False, 0)]
             assert_all_acked_once_and_settled(site)
+        finally:
+            engine.dispose()
+            site.close()
+
+
+@pytest.mark.postgres
+def test_a_coordinator_killed_with_one_group_of_reports_committing_and_more_waiting_acks_each_message_once(
+    tmp_path: Path,
+) -> None:
+    """Reports settle in groups (``lease_groups.py``): SIGKILL while one group's commit waits on a lock, its ACKs in
+    the log, and more reports wait for the next group. Every farm's retry is then answered once: the first as
+    settled already (from the log), the others accepted; every message is ACKed once."""
+    with named_postgres() as (database_url, coordinators_url, _):
+        site = CoordinatorProcess(tmp_path, f"sqlite:///{tmp_path}/log.db", coordinators_url).start()
+        engine = create_engine(database_url, poolclass=NullPool)
+        try:
+            site.publish(TOPIC, 4 * BATCH)
+            farm_id = site.register("farm-a", slots=4)
+            tasks = site.lease(farm_id, [0, 1]) + site.lease(farm_id, [2, 3])  # an answer carries 1,000 at most
+            assert settled(site.report(farm_id, tasks[3], 3)) == [(True, BATCH)]  # the ACK topic exists
+            with engine.connect() as locker, ThreadPoolExecutor(3) as reporter:
+                locker.execute(text("LOCK TABLE ledger IN ACCESS EXCLUSIVE MODE"))  # the first group's commit waits
+                first = reporter.submit(site.report, farm_id, tasks[0], 0)
+                wait_until(lambda: sum(site.acked(TOPIC).values()) == 2 * BATCH, 10, "the report's ACKs in the log")
+                waiting = [reporter.submit(site.report, farm_id, task, slot) for slot, task in enumerate(tasks[1:3], 1)]
+                time.sleep(0.5)  # in the next group by now (were one not there yet, it fails alike and is sent again)
+                site.kill()
+                for cut_short in [first, *waiting]:
+                    with pytest.raises(httpx.TransportError):
+                        cut_short.result(timeout=30)
+                locker.rollback()
+            site.start()
+            answers = [settled(site.report(farm_id, task, slot)) for slot, task in enumerate(tasks)]
+
+            assert answers == [[(False, 0)], [(True, BATCH)], [(True, BATCH)], [(False, 0)]]
+            assert site.acked(TOPIC) == dict.fromkeys(range(4 * BATCH), 1)
+            row = site.queue(TOPIC)
+            assert (row["consumed"], row["pending"], row["in_flight"]) == (4 * BATCH, 0, 0), row
         finally:
             engine.dispose()
             site.close()

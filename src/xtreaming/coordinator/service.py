@@ -71,7 +71,7 @@ from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime
 from xtreaming.coordinator.screen_rows import QueueRows
 from xtreaming.coordinator.settlement import Report, Settled
 from xtreaming.coordinator.store import Store
-from xtreaming.errors import BaseNotFound, BrokerUnavailable, InvalidSlot, TaskOfAnotherFarm
+from xtreaming.errors import BaseNotFound, BrokerUnavailable, InvalidSlot, TaskOfAnotherFarm, XtreamingError
 from xtreaming.topics import TopicName
 
 __all__ = ["Assignment", "Coordinator", "Reconciled", "Report", "Screen", "Settled"]
@@ -112,6 +112,19 @@ class Assignment:
     #: The messages (values included) and the attempt each is on.
     messages: tuple[PendingMessage, ...]
     deadline_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseAsk:
+    """A farm's lease request: the reports of its finished tasks, and its idle slots to lease."""
+
+    farm_id: str
+    completions: Sequence[tuple[str, Report]]
+    slots: Sequence[int]
+
+
+#: What a lease request is answered: what each completion settled, and the tasks leased.
+LeaseAnswer = tuple[list[Settled], list[Assignment]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -495,23 +508,47 @@ class Coordinator:
 
     def settle_and_lease(
         self, farm_id: str, completions: Sequence[tuple[str, Report]], slots: Sequence[int]
-    ) -> tuple[list[Settled], list[Assignment]]:
+    ) -> LeaseAnswer:
         """Settle a farm's finished tasks, then lease its idle slots: one store transaction for both.
         A lease ``lease`` would refuse, or a completion of a task leased to another farm (TaskOfAnotherFarm), is
         refused before anything is settled."""
+        [answer] = self.settle_and_lease_together([LeaseAsk(farm_id, completions, slots)])
+        if isinstance(answer, XtreamingError):
+            raise answer
+        return answer
+
+    def settle_and_lease_together(self, asks: Sequence[LeaseAsk]) -> list[LeaseAnswer | XtreamingError]:
+        """``settle_and_lease`` of several requests at once (a group commit), an answer for each, in order: one
+        ``settle_and_lease`` would refuse is refused alike (its error is its answer) before anything changes; the
+        others are settled and leased in one store transaction, their results appended once per result topic. An
+        error in that transaction is raised: none of them took effect, and each farm sends its request again."""
         with self._lock:
-            farm = self._leasing_farm(farm_id, slots) if slots else None
-            for task_id, _ in completions:
-                self._check_owner(task_id, farm_id)
+            answers: list[LeaseAnswer | XtreamingError] = []
+            sound: list[tuple[int, FarmRuntime | None, LeaseAsk]] = []
+            for index, ask in enumerate(asks):
+                try:
+                    farm = self._leasing_farm(ask.farm_id, ask.slots) if ask.slots else None
+                    for task_id, _ in ask.completions:
+                        self._check_owner(task_id, ask.farm_id)
+                except XtreamingError as refused:
+                    answers.append(refused)
+                else:
+                    answers.append(([], []))
+                    sound.append((index, farm, ask))
+            if not sound:
+                return answers
             told = len(self._outcomes)
             try:
                 with self._consistent(), self.store.transaction():
                     try:
                         # Results appended once; the log confirms them (its round trip or its commit) while the
-                        # lease is made.
+                        # leases are made.
                         with self._settlement.batched(overlap=True):
-                            settled = [self._complete(task_id, report) for task_id, report in completions]
-                        assignments = self._lease(farm, slots) if farm is not None else []
+                            settled = [
+                                [self._complete(t, report) for t, report in ask.completions] for *_, ask in sound
+                            ]
+                        for (index, farm, ask), its_settled in zip(sound, settled, strict=True):
+                            answers[index] = (its_settled, self._lease(farm, ask.slots) if farm is not None else [])
                     except BaseException:
                         with suppress(Exception):  # the error raised already is the one to report; memory is reloaded
                             self._settlement.confirm()
@@ -522,7 +559,7 @@ class Coordinator:
                 raise
             outcomes = self._take_outcomes()  # committed
         self._tell(outcomes)
-        return settled, assignments
+        return answers
 
     def _leasing_farm(self, farm_id: str, slots: Iterable[int]) -> FarmRuntime:
         """The farm asking for ``slots``, memory reloaded first if stale. Raises FarmNotFound, or InvalidSlot

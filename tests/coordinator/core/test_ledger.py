@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from tests.coordinator.core.test_offset_runs import runs_of
 from xtreaming.coordinator.core.ledger import LedgerState, PartitionLedger
 
 
@@ -223,13 +224,3 @@ def test_a_state_says_which_offsets_are_finished_and_finishes_more_as_a_set_of_t
     assert finished.watermark == expected_watermark
     assert set(finished.offsets()) == expected
     assert state.finishing([o for o in range(80) if state.is_finished(o)]) is state  # nothing new: unchanged
-
-
-def runs_of(offsets: set[int]) -> tuple[tuple[int, int], ...]:
-    runs: list[tuple[int, int]] = []
-    for offset in sorted(offsets):
-        if runs and runs[-1][1] == offset:
-            runs[-1] = (runs[-1][0], offset + 1)
-        else:
-            runs.append((offset, offset + 1))
-    return tuple(runs)

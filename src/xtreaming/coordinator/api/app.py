@@ -110,7 +110,7 @@ def create_app(settings: Settings, coordinator: Coordinator | None = None) -> Fa
     registry = app.state.metrics = CollectorRegistry()
     outcomes = OutcomeCounts(registry)
     app.state.waiters = Waiters()  # publish-and-wait (routes/queues.py)
-    app.state.settling = farms.settling_limiter()  # lease requests settling at once (routes/farms.py)
+    app.state.lease_groups = farms.lease_groups(lambda: app.state.coordinator)  # lease_groups.py
     app.state.status_json = StatusJson()  # the status answer's rows serialized once each (status_json.py)
     listeners: list[SettlementListener] = [history.writer] if history.writer is not None else []
     listeners += [outcomes, app.state.waiters]

@@ -59,9 +59,7 @@ class LeasePath:
             return
         scope["route"] = self.route
         try:
-            answer = await farms.serve_lease(
-                coordinator, farm_id, request, framed=True, settling=self.api.state.settling
-            )
+            answer = await farms.serve_lease(coordinator, farm_id, request, True, self.api.state.lease_groups)
         except XtreamingError as exc:
             answer = xtreaming_problem(exc)
         await answer(scope, receive, send)

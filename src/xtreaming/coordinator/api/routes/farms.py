@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import asdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import anyio
@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request, Response
 
 from xtreaming.coordinator.api.auth import Farm, Principal, Viewer
 from xtreaming.coordinator.api.deps import coordinator_of
+from xtreaming.coordinator.api.lease_groups import Groups
 from xtreaming.coordinator.api.schemas import (
     Completion,
     FarmDetail,
@@ -29,20 +30,16 @@ from xtreaming.coordinator.api.schemas import (
     packed_messages,
 )
 from xtreaming.coordinator.records import FarmRecord, SlotRecord
-from xtreaming.coordinator.service import Assignment, Coordinator, Report, Settled
+from xtreaming.coordinator.service import Assignment, Coordinator, LeaseAsk, Report, Settled
+from xtreaming.errors import XtreamingError
 from xtreaming.wire import lease_frame
 
 router = APIRouter(prefix="/api", tags=["farms"])
 
-#: Lease requests run on worker threads of their own, so that farms waiting on the coordinator never take the
-#: threads of the other routes (the screen's); this many long-polls at once.
+#: Long-polls (lease requests waiting for work) wait on worker threads of their own, so that farms waiting on the
+#: coordinator never take the threads of the other routes (the screen's); this many at once.
 MAX_WAITING_LEASES = 1024
 _waiting = anyio.CapacityLimiter(MAX_WAITING_LEASES)
-#: Lease requests of one app settling and leasing at once, on threads of their own (``settling_limiter``). Each
-#: takes the coordinator's lock: more threads would only wait on it, and every release would wake one more to
-#: contend for the interpreter; a request beyond these waits on the event loop, which costs nothing. Long-polls
-#: wait apart, on ``_waiting``'s threads.
-SETTLING_AT_ONCE = 2
 
 
 @router.post("/farms/register", response_model=FarmRegistered)
@@ -77,25 +74,38 @@ async def lease(farm_id: str, body: LeaseRequest, request: Request, caller: Farm
     ``application/x-xtreaming-lease`` (``xtreaming.wire.lease_frame``: what farms ask for).
 
     Nothing here runs on the event loop but the hand-offs: the service takes its lock and may wait on
-    the store and the broker, so it is called on a worker thread (``_waiting``'s), the answer built there too.
-    Farms' requests usually take a shorter path to the same code (``lease_path.py``)."""
+    the store and the broker, so it is called on a worker thread, the answer built there too; requests that
+    arrive together are settled together (``lease_groups.py``), and a long-poll waits on a thread of
+    ``_waiting``'s. Farms' requests usually take a shorter path to the same code (``lease_path.py``)."""
     caller.check_farm(farm_id)
     framed = lease_frame.MEDIA_TYPE in request.headers.get("accept", "")
-    return await serve_lease(coordinator_of(request), farm_id, body, framed, request.app.state.settling)
+    return await serve_lease(coordinator_of(request), farm_id, body, framed, request.app.state.lease_groups)
 
 
-def settling_limiter() -> anyio.CapacityLimiter:
-    """An app's own limit of ``SETTLING_AT_ONCE`` (``app.state.settling``): its waiters belong to its event loop."""
-    return anyio.CapacityLimiter(SETTLING_AT_ONCE)
+@dataclass(frozen=True, slots=True)
+class FarmAsk:
+    """A lease request the caller may make, read and checked, and whether it asked for the framed answer."""
+
+    farm_id: str
+    body: LeaseRequest
+    framed: bool
+
+
+#: A lease request settled: its answer (None: no task yet, it waits for work) and what its completions settled.
+Served = tuple[Response | None, list[dict[str, Any]]]
+LeaseGroups = Groups[FarmAsk, Served]
+
+
+def lease_groups(coordinator: Callable[[], Coordinator]) -> LeaseGroups:
+    """An app's lease requests, settled in groups (``lease_groups.py``) by the app's ``coordinator()``."""
+    return Groups(lambda asks: _settle_and_lease(coordinator(), asks))
 
 
 async def serve_lease(
-    coordinator: Coordinator, farm_id: str, body: LeaseRequest, framed: bool, settling: anyio.CapacityLimiter
+    coordinator: Coordinator, farm_id: str, body: LeaseRequest, framed: bool, groups: LeaseGroups
 ) -> Response:
     """The answer to a lease request the caller may make, read and checked: what ``lease`` answers."""
-    answer, settled = await anyio.to_thread.run_sync(
-        _settle_and_lease, coordinator, farm_id, body, framed, limiter=settling
-    )
+    answer, settled = await groups.answer(FarmAsk(farm_id, body, framed))
     if answer is None:  # no task yet: wait for work
         answer = await anyio.to_thread.run_sync(
             _wait_for_work, coordinator, farm_id, body, framed, settled, limiter=_waiting, abandon_on_cancel=True
@@ -103,16 +113,22 @@ async def serve_lease(
     return answer
 
 
-def _settle_and_lease(
-    coordinator: Coordinator, farm_id: str, body: LeaseRequest, framed: bool
-) -> tuple[Response | None, list[dict[str, Any]]]:
-    """Settle the completions and lease the slots; the answer, or None when it should wait for work."""
-    completions = [(c.task_id, report_of(c)) for c in body.completions]
-    results, tasks = coordinator.settle_and_lease(farm_id, completions, body.slots)
-    settled = [settled_out(s) | {"task_id": c.task_id} for s, c in zip(results, body.completions, strict=True)]
-    if not tasks and body.slots and body.wait_s > 0:
-        return None, settled
-    return _lease_answer(tasks, settled, framed), settled
+def _settle_and_lease(coordinator: Coordinator, asks: Sequence[FarmAsk]) -> list[Served | XtreamingError]:
+    """Settle the completions and lease the slots of ``asks`` together; for each its answer, or its refusal."""
+    together = coordinator.settle_and_lease_together(
+        [LeaseAsk(a.farm_id, [(c.task_id, report_of(c)) for c in a.body.completions], a.body.slots) for a in asks]
+    )
+    served: list[Served | XtreamingError] = []
+    for ask, answer in zip(asks, together, strict=True):
+        if isinstance(answer, XtreamingError):
+            served.append(answer)
+            continue
+        results, tasks = answer
+        body = ask.body
+        settled = [settled_out(s) | {"task_id": c.task_id} for s, c in zip(results, body.completions, strict=True)]
+        waits = not tasks and body.slots and body.wait_s > 0
+        served.append((None if waits else _lease_answer(tasks, settled, ask.framed), settled))
+    return served
 
 
 def _wait_for_work(
