@@ -17,6 +17,7 @@ from tests.coordinator.test_service import TOPIC, Site, farm, keys, ok
 from tests.coordinator.test_service import site as site  # on both logs and stores
 from xtreaming.broker import Message, Position, Record
 from xtreaming.coordinator.core.pending import PendingMessage
+from xtreaming.coordinator.outcomes import Outcome, Result
 from xtreaming.coordinator.records import WorkSettings
 from xtreaming.coordinator.results import Finished, Status, ack_records
 from xtreaming.coordinator.service import Assignment, Coordinator, Report
@@ -49,12 +50,20 @@ def test_a_task_whose_acks_are_in_the_log_is_settled_as_the_coordinator_starts_a
     acked_in_the_log(site, second)  # its settlement's appends, and then the crash
 
     site.restart().run_once()
+    told: list[Outcome] = []
+    site.coordinator.add_settlement_listener(told.extend)
     late = site.coordinator.complete(second.task_id, ok(second))  # the farm's report, sent again
     [third] = site.coordinator.lease(farm_id, [1])
     site.coordinator.complete(first.task_id, ok(first))
     site.coordinator.complete(third.task_id, ok(third))
 
     assert (late.accepted, late.ok) == (False, 0)
+    # The history and the metrics hear of the messages settled from the log, once, with the next settlement.
+    heard = Counter((o.result, o.offset, o.task_id) for o in told)
+    assert heard == {
+        **{(Result.OK, m.offset, second.task_id): 1 for m in second.messages},
+        **{(Result.OK, m.offset, task.task_id): 1 for task in (first, third) for m in task.messages},
+    }
     assert {m.offset for m in third.messages} == set(range(2 * BATCH, 3 * BATCH))  # not the second's again
     assert acks(site) == dict.fromkeys(range(3 * BATCH), 1)
     [row], _ = site.coordinator.figures()

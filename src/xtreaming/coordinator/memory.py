@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,6 +10,7 @@ from xtreaming.broker import Broker
 from xtreaming.coordinator.farms import Farms
 from xtreaming.coordinator.intake import Intake
 from xtreaming.coordinator.options import CoordinatorOptions
+from xtreaming.coordinator.outcomes import Outcome
 from xtreaming.coordinator.result_recovery import Loaded, recover_results
 from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime
 from xtreaming.coordinator.settlement import Settlement
@@ -30,6 +31,8 @@ class Memory:
     dirty: set[str]
     intake: Intake
     settlement: Settlement
+    #: The outcomes of the messages settled from the log as it was loaded (``result_recovery.py``).
+    recovered: Sequence[Outcome] = ()
 
     @classmethod
     def load(cls, store: Store, broker: Broker, options: CoordinatorOptions, clock: Callable[[], datetime]) -> Memory:
@@ -49,4 +52,5 @@ class Memory:
             intake.adopt(record, loaded.ledgers)
         farms.load()
         intake.restore(loaded.tasks, loaded.retries)
-        return cls(queues, farms, tasks, dirty, intake, Settlement(broker, store, options, clock, dirty, intake.scout))
+        settlement = Settlement(broker, store, options, clock, dirty, intake.scout)
+        return cls(queues, farms, tasks, dirty, intake, settlement, loaded.outcomes)

@@ -7,7 +7,8 @@ counts as leased, pending or waiting for a retry; running them again would ACK t
 memory is loaded (a start, or a reload after a failed write), the end of each queue's ``.ACK``
 partitions is read back, and each message an ACK record there names that the store does not count
 as finished is finished now, in one store transaction, before anything is read or leased: its
-ledger moves, its retry row goes, and a task all of whose messages are finished so is done.
+ledger moves, its retry row goes, and a task all of whose messages are finished so is done. Their outcomes go
+to the settlement hook with the next settlement's (history, metrics).
 
 Only the end needs reading. Nothing appends results between a settlement that did not commit and the
 next load: a change that fails makes memory stale, and stale memory is reloaded before any other
@@ -21,13 +22,16 @@ A dead message's ``.DLQ`` record is in the log before its ``.ACK`` record is app
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Final
+from datetime import datetime
+from typing import Any, Final
 
 from xtreaming.broker import Broker, Message
 from xtreaming.coordinator.core.ledger import LedgerState
+from xtreaming.coordinator.outcomes import Outcome, Result
 from xtreaming.coordinator.records import LedgerRecord, RetryRecord, TaskRecord
 from xtreaming.coordinator.store import Store
 from xtreaming.topics import TopicName
@@ -40,8 +44,6 @@ FIRST_READ: Final = 16
 #: The most read back at once.
 LARGEST_READ: Final = 4096
 
-Position = tuple[str, int, int]
-
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
@@ -50,21 +52,26 @@ class Loaded:
     ledgers: Mapping[tuple[str, int], LedgerState]
     tasks: Sequence[TaskRecord]
     retries: Sequence[RetryRecord]
+    #: The outcomes settled from the log, for the settlement hook (``outcomes.py``).
+    outcomes: Sequence[Outcome] = ()
 
 
 def recover_results(store: Store, broker: Broker, topics: Iterable[str], loaded: Loaded) -> Loaded:
     """``loaded`` with every message finished that an ACK record at the end of its queue's ``.ACK`` topic names
-    and the store does not count as finished, stored first (see the module docstring)."""
+    and the store does not count as finished, stored first (see the module docstring), and their outcomes."""
     acked = _acked_at_the_end(broker, list(topics), loaded.ledgers)
     if not acked:
         return loaded
+    offsets: dict[tuple[str, int], set[int]] = {}
+    for record in acked:
+        offsets.setdefault((record.topic, record.partition), set()).add(record.offset)
     ledgers = dict(loaded.ledgers)
     changed: list[LedgerRecord] = []
-    for (topic, partition), offsets in sorted(acked.items()):
-        state = ledgers.get((topic, partition), LedgerState(0)).finishing(offsets)
+    for (topic, partition), finishing in sorted(offsets.items()):
+        state = ledgers.get((topic, partition), LedgerState(0)).finishing(finishing)
         ledgers[(topic, partition)] = state
         changed.append(LedgerRecord(topic, partition, state))
-    finished = {(topic, partition, offset) for (topic, partition), offsets in acked.items() for offset in offsets}
+    finished = {(record.topic, record.partition, record.offset) for record in acked}
     tasks: list[TaskRecord] = []
     done: list[str] = []
     for task in loaded.tasks:
@@ -83,32 +90,57 @@ def recover_results(store: Store, broker: Broker, topics: Iterable[str], loaded:
         len(finished),
         len(done),
     )
-    return Loaded(ledgers, tasks, retries)
+    leased = {task.id: task.leased_at for task in loaded.tasks}
+    return Loaded(ledgers, tasks, retries, [record.outcome(leased) for record in acked])
+
+
+@dataclass(frozen=True, slots=True)
+class _Acked:
+    """An ACK record read back: its message, and the outcome it gives (the record as ``results.ack_records``
+    writes it)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    fields: Mapping[str, Any]
+
+    def outcome(self, leased: Mapping[str, datetime]) -> Outcome:
+        """The settlement hook's view of it; its duration from its task's lease, when the store has the task."""
+        f = self.fields
+        task_id, farm, slot = f.get("task_id"), f.get("farm"), f.get("worker")
+        started = leased.get(task_id) if isinstance(task_id, str) else None
+        try:
+            spent_s = (datetime.fromisoformat(f["finished_at"]) - started).total_seconds() if started else 0.0
+        except (KeyError, TypeError, ValueError):
+            spent_s = 0.0
+        return Outcome(
+            Result(f["status"]), self.topic, self.partition, self.offset, self.key, f["attempts"],
+            farm if isinstance(farm, str) else "", slot if isinstance(slot, int) else -1,
+            task_id if isinstance(task_id, str) else "", spent_s, f.get("detail"),
+        )  # fmt: skip
 
 
 def _acked_at_the_end(
     broker: Broker, topics: list[str], ledgers: Mapping[tuple[str, int], LedgerState]
-) -> dict[tuple[str, int], set[int]]:
-    """The offsets, by queue topic and partition, of the messages the end of their ``.ACK`` topic names and
-    ``ledgers`` do not count as finished."""
+) -> list[_Acked]:
+    """The ACK records at the end of each queue's ``.ACK`` topic of messages ``ledgers`` do not count as finished."""
     ack_of = {TopicName.parse(topic).ack: topic for topic in topics}
     existing = set(broker.list_topics())
     ends = broker.end_offsets_of([ack for ack in ack_of if ack in existing])
-    acked: dict[tuple[str, int], set[int]] = {}
+    acked: list[_Acked] = []
     for ack, partitions in ends.items():
-        topic = ack_of[ack]
         for partition, end in partitions.items():
-            for where in _unsettled_at_the_end(broker, ack, partition, end, topic, ledgers):
-                acked.setdefault(where[:2], set()).add(where[2])
+            acked += _unsettled_at_the_end(broker, ack, partition, end, ack_of[ack], ledgers)
     return acked
 
 
 def _unsettled_at_the_end(
     broker: Broker, ack: str, partition: int, end: int, topic: str, ledgers: Mapping[tuple[str, int], LedgerState]
-) -> list[Position]:
-    """Read ``ack``'s ``partition`` back from ``end``: the positions its records name, up to the first record of
-    a message ``ledgers`` count as finished. Records that are not ``topic``'s ACKs (another writer's) are passed."""
-    found: list[Position] = []
+) -> list[_Acked]:
+    """Read ``ack``'s ``partition`` back from ``end``: its records up to the first of a message ``ledgers`` count as
+    finished. Records that are not ``topic``'s ACKs (another writer's) are passed."""
+    found: list[_Acked] = []
     cursor, size = end, FIRST_READ
     while cursor > 0:
         start = max(0, cursor - size)
@@ -119,7 +151,8 @@ def _unsettled_at_the_end(
             state = ledgers.get((topic, acked.partition))
             if state is not None and state.is_finished(acked.offset):
                 return found
-            found.append((topic, acked.partition, acked.offset))
+            fields = json.loads(message.value)  # parse_ack took it: a JSON object
+            found.append(_Acked(topic, acked.partition, acked.offset, message.key, fields))
         cursor, size = start, min(size * 2, LARGEST_READ)
     return found
 

@@ -190,6 +190,7 @@ class Coordinator:
         self._queues, self._farms, self._tasks = memory.queues, memory.farms, memory.tasks
         self._dirty, self._intake, self._settlement = memory.dirty, memory.intake, memory.settlement
         self._settlement.outcomes = self._outcomes if self._listeners else None
+        self._outcomes += memory.recovered  # durable: told with the next settlement's
         self._snapshot: Snapshot | None = None
 
     @contextmanager
@@ -236,8 +237,9 @@ class Coordinator:
             self._settlement.outcomes = self._outcomes
 
     def _take_outcomes(self) -> list[Outcome]:
-        """The outcomes settled since last taken, all durable (the lock held)."""
-        if not self._outcomes:
+        """The outcomes settled since last taken, all durable (the lock held); none while nobody listens (those
+        settled from the log as memory was loaded wait for the first listener)."""
+        if not self._outcomes or not self._listeners:
             return []
         taken = self._outcomes.copy()
         self._outcomes.clear()
