@@ -12,9 +12,10 @@ from xtreaming.coordinator.intake import Intake
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.outcomes import Outcome
 from xtreaming.coordinator.result_recovery import Loaded, recover_results
-from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime
+from xtreaming.coordinator.runtime import QueueRuntime
 from xtreaming.coordinator.settlement import Settlement
 from xtreaming.coordinator.store import Store
+from xtreaming.coordinator.task_table import TaskTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +27,7 @@ class Memory:
     queues: dict[str, QueueRuntime]
     farms: Farms
     #: The tasks in flight, by id.
-    tasks: dict[str, TaskRuntime]
+    tasks: TaskTable
     #: The queues changed since the scheduler's snapshot was last brought up to date.
     dirty: set[str]
     intake: Intake
@@ -39,7 +40,7 @@ class Memory:
         """Memory rebuilt from the store, as at a start: queues, farms, ledgers, retries, and the tasks in flight;
         first, results in the log the store missed are settled (``result_recovery.py``)."""
         queues: dict[str, QueueRuntime] = {}
-        tasks: dict[str, TaskRuntime] = {}
+        tasks = TaskTable()
         dirty: set[str] = set()
         intake = Intake(broker, queues, tasks, dirty, store.dead_letters.indexed)
         farms = Farms(store, options)

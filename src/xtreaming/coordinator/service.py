@@ -411,7 +411,7 @@ class Coordinator:
                 urgent_slots=urgent_slots, urgent_priority=urgent_priority,
             )  # fmt: skip
             if replaced:
-                previous = [t.record.id for t in self._tasks.values() if t.record.farm_id == name]
+                previous = list(self._tasks.of_farm(name))
                 self._release(previous, "its farm restarted")
             self._changed.notify_all()
             return record
@@ -447,7 +447,7 @@ class Coordinator:
                         stop.append(slot.task_id)
                 elif slot.total:
                     task.done, task.total = slot.done, slot.total
-            leased = {t.record.id: t.record.leased_at for t in self._tasks.values() if t.record.farm_id == farm_id}
+            leased = {task_id: t.record.leased_at for task_id, t in self._tasks.of_farm(farm_id).items()}
             missing = self._farms.missing(farm_id, leased, running.union(reporting), now)
             if missing:
                 self._release(missing, "its farm's slot is not running it")
@@ -887,7 +887,7 @@ class Coordinator:
         with self._lock:
             now = self._clock()
             farm = self._farms.require(farm_id)
-            tasks = {t.record.slot: t for t in self._tasks.values() if t.record.farm_id == farm_id}
+            tasks = {t.record.slot: t for t in self._tasks.of_farm(farm_id).values()}
             record, lost, busy = next(f for f in self.farms() if f[0].id == farm_id)
             slots = [_slot_detail(farm, index, tasks.get(index), now) for index in range(record.slots)]
             return record, lost, busy, slots
