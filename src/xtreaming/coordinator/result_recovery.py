@@ -58,10 +58,12 @@ class Loaded:
 
 def recover_results(store: Store, broker: Broker, topics: Iterable[str], loaded: Loaded) -> Loaded:
     """``loaded`` with every message finished that an ACK record at the end of its queue's ``.ACK`` topic names
-    and the store does not count as finished, stored first (see the module docstring), and their outcomes."""
+    and the store does not count as finished, stored first (see the module docstring), and their outcomes.
+
+    The tasks and retries are also rid of every message the ledgers count as finished, whatever finished it: the
+    store keeps a lease as it was made, and one of its messages may have been settled from the log (at an
+    earlier load) or by a late report of an earlier lease of it; a lease holding it would hold its key for good."""
     acked = _acked_at_the_end(broker, list(topics), loaded.ledgers)
-    if not acked:
-        return loaded
     offsets: dict[tuple[str, int], set[int]] = {}
     for record in acked:
         offsets.setdefault((record.topic, record.partition), set()).add(record.offset)
@@ -71,25 +73,34 @@ def recover_results(store: Store, broker: Broker, topics: Iterable[str], loaded:
         state = ledgers.get((topic, partition), LedgerState(0)).finishing(finishing)
         ledgers[(topic, partition)] = state
         changed.append(LedgerRecord(topic, partition, state))
-    finished = {(record.topic, record.partition, record.offset) for record in acked}
+
+    def finished(topic: str, partition: int, offset: int) -> bool:
+        state = ledgers.get((topic, partition))
+        return state is not None and state.is_finished(offset)
+
     tasks: list[TaskRecord] = []
     done: list[str] = []
     for task in loaded.tasks:
-        left = tuple(m for m in task.messages if (task.topic, m.partition, m.offset) not in finished)
+        left = tuple(m for m in task.messages if not finished(task.topic, m.partition, m.offset))
         if not left:
             done.append(task.id)
         else:
             tasks.append(task if len(left) == len(task.messages) else replace(task, messages=left))
-    retries = [r for r in loaded.retries if (r.topic, r.partition, r.offset) not in finished]
-    cleared = sorted({(r.topic, r.partition, r.offset) for r in loaded.retries} & finished)
+    retries = [r for r in loaded.retries if not finished(r.topic, r.partition, r.offset)]
+    cleared = sorted(
+        (r.topic, r.partition, r.offset) for r in loaded.retries if finished(r.topic, r.partition, r.offset)
+    )
+    if not (changed or done or cleared):
+        return Loaded(ledgers, tasks, retries)
     with store.transaction():
         store.settle(finished_tasks=done, ledgers=changed, cleared_retries=cleared)
-    log.warning(
-        "%d message(s) whose results were in the log but not in the state store (a write cut short) are "
-        "finished now, not run again; %d task(s) with them ended",
-        len(finished),
-        len(done),
-    )
+    if acked:
+        log.warning(
+            "%d message(s) whose results were in the log but not in the state store (a write cut short) are "
+            "finished now, not run again; %d task(s) with them ended",
+            len(acked),
+            len(done),
+        )
     leased = {task.id: task.leased_at for task in loaded.tasks}
     return Loaded(ledgers, tasks, retries, [record.outcome(leased) for record in acked])
 
