@@ -29,13 +29,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
-from xtreaming.broker import Broker, Message
+from xtreaming.broker import Broker
+from xtreaming.broker.reading import records_between
 from xtreaming.coordinator.core.ledger import LedgerState
 from xtreaming.coordinator.outcomes import Outcome, Result
 from xtreaming.coordinator.records import LedgerRecord, RetryRecord, TaskRecord
 from xtreaming.coordinator.store import Store
 from xtreaming.topics import TopicName
-from xtreaming.wire.acks import parse_ack
+from xtreaming.wire.acks import AckedMessage, parse_ack
 
 log = logging.getLogger("xtreaming.coordinator")
 
@@ -107,18 +108,28 @@ def recover_results(store: Store, broker: Broker, topics: Iterable[str], loaded:
 
 @dataclass(frozen=True, slots=True)
 class _Acked:
-    """An ACK record read back: its message, and the outcome it gives (the record as ``results.ack_records``
-    writes it)."""
+    """An ACK record read back: its message and outcome as ``parse_ack`` reads them, the record's key, and the
+    fields only the settlement hook wants (the record as ``results.ack_records`` writes it)."""
 
-    topic: str
-    partition: int
-    offset: int
+    read: AckedMessage
     key: bytes | None
     fields: Mapping[str, Any]
 
+    @property
+    def topic(self) -> str:
+        return self.read.topic
+
+    @property
+    def partition(self) -> int:
+        return self.read.partition
+
+    @property
+    def offset(self) -> int:
+        return self.read.offset
+
     def outcome(self, leased: Mapping[str, datetime]) -> Outcome:
         """The settlement hook's view of it; its duration from its task's lease, when the store has the task."""
-        f = self.fields
+        f, said = self.fields, self.read.outcome
         task_id, farm, slot = f.get("task_id"), f.get("farm"), f.get("worker")
         started = leased.get(task_id) if isinstance(task_id, str) else None
         try:
@@ -126,9 +137,9 @@ class _Acked:
         except (KeyError, TypeError, ValueError):
             spent_s = 0.0
         return Outcome(
-            Result(f["status"]), self.topic, self.partition, self.offset, self.key, f["attempts"],
+            Result(said.status), self.topic, self.partition, self.offset, self.key, said.attempts,
             farm if isinstance(farm, str) else "", slot if isinstance(slot, int) else -1,
-            task_id if isinstance(task_id, str) else "", spent_s, f.get("detail"),
+            task_id if isinstance(task_id, str) else "", spent_s, said.detail,
         )  # fmt: skip
 
 
@@ -155,7 +166,7 @@ def _unsettled_at_the_end(
     cursor, size = end, FIRST_READ
     while cursor > 0:
         start = max(0, cursor - size)
-        for message in reversed(_read_between(broker, ack, partition, start, cursor)):
+        for message in reversed(list(records_between(broker, ack, partition, start, cursor))):
             acked = parse_ack(message.value)
             if acked is None or acked.topic != topic:
                 continue
@@ -163,20 +174,6 @@ def _unsettled_at_the_end(
             if state is not None and state.is_finished(acked.offset):
                 return found
             fields = json.loads(message.value)  # parse_ack took it: a JSON object
-            found.append(_Acked(topic, acked.partition, acked.offset, message.key, fields))
+            found.append(_Acked(acked, message.key, fields))
         cursor, size = start, min(size * 2, LARGEST_READ)
     return found
-
-
-def _read_between(broker: Broker, topic: str, partition: int, start: int, end: int) -> list[Message]:
-    """The records of ``topic``'s ``partition`` at offsets ``[start, end)``, in order."""
-    records: list[Message] = []
-    offset = start
-    while offset < end:
-        read = broker.read(topic, partition, offset, max_records=end - offset)
-        read = [m for m in read if m.offset < end]
-        if not read:
-            break
-        records += read
-        offset = read[-1].offset + 1
-    return records

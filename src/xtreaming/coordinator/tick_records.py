@@ -8,6 +8,7 @@ from itertools import islice
 from typing import Final
 
 from xtreaming.broker import Broker, Record
+from xtreaming.broker.reading import records_between
 from xtreaming.coordinator.schedule_records import RECORD_HEADER, TICK_HEADER, Tick, tick_name
 from xtreaming.errors import TopicNotFound
 from xtreaming.seen_keys import SeenKeys
@@ -62,16 +63,10 @@ def found_in_log(broker: Broker, topic: str, tick: Tick) -> set[int]:
     starts = tick.ends or {}
     found: set[int] = set()
     for partition, end in end_offsets(broker, topic).items():
-        offset = starts.get(partition, 0)
-        while offset < end:
-            page = broker.read(topic, partition, offset, max_records=BATCH)
-            if not page:
-                break
-            for message in page:
-                place = _place(message.headers, name)
-                if place is not None:
-                    found.add(place)
-            offset = page[-1].offset + 1
+        for message in records_between(broker, topic, partition, starts.get(partition, 0), end):
+            place = _place(message.headers, name)
+            if place is not None:
+                found.add(place)
     return found
 
 
