@@ -159,9 +159,9 @@ def test_a_costly_poll_puts_the_next_one_off_to_keep_the_watch_under_its_share_o
 
 
 class RemoteEnds(SqliteBroker):
-    """The embedded log saying its ends are not cheap to poll (as Kafka's are not)."""
+    """The embedded log saying it is not local (as Kafka is not)."""
 
-    cheap_ends = False
+    local = False
 
 
 def test_the_background_loop_watches_only_a_log_whose_ends_are_cheap(site: Site, tmp_path: Path) -> None:

@@ -128,11 +128,13 @@ class Broker(Protocol):
         ...
 
     @property
-    def cheap_ends(self) -> bool:
-        """Whether ``end_offsets_of`` of a few topics answers from this machine, in microseconds while nothing
-        was appended, holding up no other call: then a caller may poll it every few milliseconds (the
-        coordinator watches its urgent queues so: ``coordinator/log_watch.py``). True on the embedded log; False
-        on Kafka, where each call is a round trip to the cluster that the adapter's reads wait behind."""
+    def local(self) -> bool:
+        """Whether the log answers from this machine, holding up no other call: ``end_offsets_of`` of a few topics
+        in microseconds while nothing was appended, a read in a local query. Then a caller may poll the ends
+        every few milliseconds (the coordinator watches its urgent queues so: ``coordinator/log_watch.py``) and
+        read while others wait for it (the coordinator tops up a short queue under its lock). True on the
+        embedded log; False on Kafka, where each call is a round trip to the cluster, which the coordinator
+        never waits for holding its lock."""
         ...
 
     def create_topic(self, topic: str, partitions: int) -> int:

@@ -69,7 +69,7 @@ SYNCHRONOUS_MODES: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 COMMIT_ASIDE_FROM: Final = 256
 
 #: ``end_offsets_of`` reads the ends of this many topics or fewer a topic at a time, of more the whole ``heads``
-#: table at once: polling a few topics (``cheap_ends``) costs a few small reads, not one of every partition of
+#: table at once: polling a few topics (``Broker.local``) costs a few small reads, not one of every partition of
 #: the log (~3.5 ms with 2,000 topics of 4 partitions and their ``.ACK`` topics, measured).
 FEW_TOPICS: Final = 32
 
@@ -160,9 +160,9 @@ class SqliteBroker:
 
     #: No limit to cut records to: values are SQLite blobs (SQLite's own bound is a billion bytes).
     max_record_bytes: int | None = None
-    #: ``end_offsets_of`` of a few topics reads this machine's file: a few microseconds while nobody appended
-    #: (``PRAGMA data_version``), a small read per topic once somebody did.
-    cheap_ends: bool = True
+    #: Every call reads this machine's file: ``end_offsets_of`` of a few topics takes a few microseconds while
+    #: nobody appended (``PRAGMA data_version``), a small read per topic once somebody did.
+    local: bool = True
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = Path(path)

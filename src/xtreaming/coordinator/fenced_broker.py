@@ -27,8 +27,8 @@ class FencedBroker:
         return self._broker.max_record_bytes
 
     @property
-    def cheap_ends(self) -> bool:
-        return self._broker.cheap_ends
+    def local(self) -> bool:
+        return self._broker.local
 
     def create_topic(self, topic: str, partitions: int) -> int:
         self._check(f"create topic {topic}")

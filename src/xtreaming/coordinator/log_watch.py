@@ -7,7 +7,7 @@ queues' topics every ``WATCH_INTERVAL_S`` and reads a topic ahead as soon as its
 coordinator's, which wakes the farms' long-polls). Urgent: a queue an urgent slot may take (priority at or above
 the site's urgent priority, or a farm's own), whether or not any farm keeps such a slot.
 
-Only on a log that answers ends cheaply (``Broker.cheap_ends``): the embedded log, where a poll while nothing
+Only on a log that answers from this machine (``Broker.local``): the embedded log, where a poll while nothing
 was appended costs one ``PRAGMA data_version``, and a few small reads once something was. On Kafka each poll
 would be a round trip that the adapter's reads wait behind: there the background passes find the messages, as
 before.

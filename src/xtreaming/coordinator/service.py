@@ -316,8 +316,10 @@ class Coordinator:
     def refresh(self, topics: Iterable[str] | None = None) -> int:
         """Read ahead every queue (or those of ``topics``); returns how many messages became pending.
 
-        The log's ends and the reads are asked without the lock (so never call this holding it); what they
-        answered is applied under it."""
+        The log's ends and the reads are asked without the lock (so never call this holding it: RuntimeError);
+        what they answered is applied under it."""
+        if self.holds_lock():
+            raise RuntimeError("refresh reads the log: it is never called holding the coordinator's lock")
         with self._refreshing:
             with self._lock:
                 intake = self._intake
@@ -346,6 +348,10 @@ class Coordinator:
                 outcomes = self._take_outcomes()
             self._tell(outcomes)
             return fresh
+
+    def holds_lock(self) -> bool:
+        """Whether the calling thread holds the coordinator's lock (what reads the log must not)."""
+        return bool(self._lock._is_owned())  # type: ignore[attr-defined]  # RLock's own check, not in the stubs
 
     def urgent_topics(self) -> list[str]:
         """The topics of the queues an urgent slot may take: of the site's urgent priority or above, or of a farm's
@@ -618,11 +624,12 @@ class Coordinator:
         )
 
     def _top_up(self, queue: QueueRuntime, partitions: Iterable[int]) -> None:
-        """After a lease took from ``partitions``: while the queue holds less than a batch, they are read now
-        (the lock held: the next slot's task would come out short); otherwise one at half its read-ahead or
-        less is left to ``top_up_wanted``, which reads without the lock while what is left serves the next
-        leases (on Kafka a read is a round trip, which nothing should wait for)."""
-        short = sum(queue.buffered.values()) < queue.record.settings.batch_size
+        """After a lease took from ``partitions``: on a local log, while the queue holds less than a batch, they
+        are read now (the lock held: the next slot's task would come out short); otherwise one at half its
+        read-ahead or less is left to ``top_up_wanted``, which reads without the lock while what is left serves
+        the next leases. On Kafka a read is a round trip, which the lock is never held across: a short queue
+        hands out what it holds until the read lands, which wakes the long-polls."""
+        short = self.broker.local and sum(queue.buffered.values()) < queue.record.settings.batch_size
         for partition in partitions:
             if short:
                 with suppress(BrokerUnavailable):  # read fully or not at all; the background loop retries

@@ -45,8 +45,9 @@ DEFAULT_MESSAGE_MAX_BYTES: Final = 1_000_000
 class KafkaBroker:
     """The broker port on a Kafka cluster (see the module docstring for what each method means here)."""
 
-    #: Each ``end_offsets_of`` is a ListOffsets round trip, under the reader's lock that reads wait for.
-    cheap_ends: bool = False
+    #: Each call is a round trip to the cluster (``end_offsets_of`` a ListOffsets request, under the reader's
+    #: lock that reads wait for).
+    local: bool = False
 
     def __init__(self, config: KafkaConfig) -> None:
         # The admin client reports to ``calls`` (librdkafka's error callback), and ``calls`` probes the

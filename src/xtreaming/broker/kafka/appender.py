@@ -37,15 +37,17 @@ _KEY_PREVIEW: Final = 40
 
 
 class KafkaAppender:
-    """Appends through one producer, made on first use and replaced after a fatal error; remembers
-    each partition's end as far as its own appends know it (``appended``)."""
+    """Appends through one producer, made at once and replaced after a fatal error; remembers each
+    partition's end as far as its own appends know it (``appended``). At once: an idempotent producer
+    holds its first records until it has its producer id, which took about a second on tansu (measured),
+    so a coordinator's first results would wait that long, its lock held."""
 
     def __init__(self, make_producer: Callable[[], Producer], calls: ClusterCalls, max_record_bytes: int) -> None:
         self._make_producer = make_producer
         self._calls = calls
         self.max_record_bytes = max_record_bytes
         self._lock = threading.Lock()
-        self._producer: Producer | None = None
+        self._producer: Producer | None = make_producer()
         self._round_robin = itertools.count()
         self._appended: dict[tuple[str, int], int] = {}
 

@@ -18,7 +18,7 @@ class BackgroundLoop:
     """Runs ``coordinator.run_once()`` every ``interval_s`` in a thread; a pass that fails on the broker marks it
     down, a whole pass marks it up (``coordinator.broker_health``). A second thread reads ahead the queues
     whose read-ahead leases brought to half (``Coordinator.top_up_wanted``), as soon as they do. On a log that
-    answers ends cheaply (``Broker.cheap_ends``) a third watches the urgent queues' ends (``LogWatch``).
+    answers from this machine (``Broker.local``) a third watches the urgent queues' ends (``LogWatch``).
 
     A pass may wait on the broker for its whole timeout; it does so without the coordinator's lock
     (``Coordinator.run_once``), so the API answers meanwhile."""
@@ -32,7 +32,7 @@ class BackgroundLoop:
             threading.Thread(target=self._top_up, name="xtreaming-coordinator-reads", daemon=True),
         ]
         self.watch: LogWatch | None = None
-        if coordinator.broker.cheap_ends:
+        if coordinator.broker.local:
             self.watch = LogWatch(coordinator.broker, coordinator.urgent_topics, coordinator.refresh)
             self._threads.append(threading.Thread(target=self._watch, name="xtreaming-coordinator-watch", daemon=True))
 
