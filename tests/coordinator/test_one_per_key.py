@@ -8,6 +8,7 @@ straight to the log, as a foreign producer (the CRM's own) would.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -24,6 +25,7 @@ from tests.waiting import wait_until
 from xtreaming.broker import Message, Record
 from xtreaming.broker.sqlite import SqliteBroker
 from xtreaming.coordinator import key_scout
+from xtreaming.coordinator.api.background import BackgroundLoop
 from xtreaming.coordinator.outcomes import Outcome, Result
 from xtreaming.coordinator.records import PROFILE_DEFAULTS
 from xtreaming.coordinator.service import Assignment, Coordinator, Report
@@ -243,6 +245,69 @@ def test_a_load_far_larger_than_the_read_ahead_loaded_twice_runs_each_key_once(
     assert [(d["offset"], d["detail"]) for d in duplicates] == [(1_000 + i, duplicate_of(i)) for i in range(1_000)]
     [row], _ = site.coordinator.figures()
     assert (row.consumed, row.pending, row.duplicates) == (2_000, 0, 1_000)
+
+
+def test_the_scouts_own_passes_judge_a_long_load_to_its_end_reading_only_keys(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(key_scout, "SCOUT_PASS_MESSAGES", 150)
+    clients = portfolio(1_000)
+    append(site, TOPIC, clients)
+    append(site, TOPIC, clients)  # two passes made: 300 offsets judged, 64 read ahead
+    keys_read: list[int] = []
+    records_read: list[int] = []
+    read_keys, read = site.broker.read_keys, site.broker.read
+
+    def counted_keys(
+        topic: str, partition: int, offset: int, max_records: int = 1000
+    ) -> list[tuple[int, bytes | None]]:
+        found = read_keys(topic, partition, offset, max_records)
+        keys_read.extend(o for o, _ in found)
+        return found
+
+    def counted(
+        topic: str, partition: int, offset: int, max_records: int = 1000, max_bytes: int = 1 << 20
+    ) -> list[Message]:
+        found = read(topic, partition, offset, max_records, max_bytes)
+        records_read.extend(m.offset for m in found)
+        return found
+
+    monkeypatch.setattr(site.broker, "read_keys", counted_keys)
+    monkeypatch.setattr(site.broker, "read", counted)
+    passes = []
+    while planned := site.coordinator.scout_ahead():
+        passes.append(planned)
+
+    assert passes == [150] * 11 + [50]
+    assert (keys_read, records_read) == (list(range(300, 2_000)), [])
+    tasks = lease_all(site, farm(site))
+    assert Counter(leased_keys(tasks)) == Counter(key.encode() for key in clients)
+    assert len(acks(site, TOPIC, "duplicate")) == 1_000
+
+
+def test_the_background_loop_scouts_ahead_in_a_thread_of_its_own(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(key_scout, "SCOUT_PASS_MESSAGES", 150)
+    append(site, TOPIC, portfolio(2_000))  # one pass made: 150 judged
+    monkeypatch.setattr(site.coordinator, "top_up_wanted", lambda timeout_s: time.sleep(timeout_s))  # no reads
+    monkeypatch.setattr(site.coordinator, "run_once", lambda: None)  # no passes but the scout's
+    keys_read: list[int] = []
+    read_keys = site.broker.read_keys
+
+    def counted_keys(
+        topic: str, partition: int, offset: int, max_records: int = 1000
+    ) -> list[tuple[int, bytes | None]]:
+        found = read_keys(topic, partition, offset, max_records)
+        keys_read.extend(o for o, _ in found)
+        return found
+
+    monkeypatch.setattr(site.broker, "read_keys", counted_keys)
+    loop = BackgroundLoop(site.coordinator, interval_s=0.05)
+    loop.start()
+    try:
+        wait_until(lambda: keys_read[-1:] == [1_999], 30, "the scout's thread to judge the load to its end")
+    finally:
+        loop.stop()
+    assert keys_read == list(range(150, 2_000))
 
 
 def test_a_load_appended_after_the_first_two_finished_runs_again(site: Site) -> None:

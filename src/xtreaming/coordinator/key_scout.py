@@ -81,6 +81,10 @@ class KeyScout:
             self._topics.add(queue.topic)
         return scouted
 
+    def topics(self) -> list[str]:
+        """The topics scouted: of the queues taking one message per key that intake has read."""
+        return list(self._topics)
+
     def _forget(self, topic: str) -> None:
         self._index.forget(topic)
         self._topics.discard(topic)

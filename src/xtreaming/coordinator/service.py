@@ -161,6 +161,9 @@ class Coordinator:
         self._next_commit = 0.0
         # One refresh and one commit at a time (each across its broker round trips, which nothing else waits
         # on): a publish's refresh then reads what it appended, and an older watermark never lands after a newer.
+        # A refresh scouts under ``_scouting`` and reads under ``_refreshing``, taken before the first is let go:
+        # one refresh's reads overlap the next one's scouting (or ``scout_ahead``'s), in the order they began.
+        self._scouting = threading.Lock()
         self._refreshing = threading.Lock()
         self._committing = threading.Lock()
         #: Queues whose read-ahead a lease brought to half or less: ``top_up_wanted`` reads them without the lock.
@@ -320,14 +323,16 @@ class Coordinator:
         what they answered is applied under it."""
         if self.holds_lock():
             raise RuntimeError("refresh reads the log: it is never called holding the coordinator's lock")
-        with self._refreshing:
-            with self._lock:
-                intake = self._intake
-                names = list(self._queues) if topics is None else [t for t in topics if t in self._queues]
-            if not names:
-                return 0
+        with self._lock:
+            intake = self._intake
+            names = list(self._queues) if topics is None else [t for t in topics if t in self._queues]
+        if not names:
+            return 0
+        with self._scouting:
             ends = self.broker.end_offsets_of(names)
             self._scout(intake, ends)
+            self._refreshing.acquire()  # before the scout is let go: reads follow each other as scouting did
+        try:
             with self._lock:
                 if intake is not self._intake:
                     return 0  # memory reloaded meanwhile: the next pass reads for the new one
@@ -346,8 +351,24 @@ class Coordinator:
             with self._lock:
                 self._finish_duplicates()
                 outcomes = self._take_outcomes()
-            self._tell(outcomes)
-            return fresh
+        finally:
+            self._refreshing.release()
+        self._tell(outcomes)
+        return fresh
+
+    def scout_ahead(self) -> int:
+        """One pass of the scout (``key_scout.py``) over the queues it scouts, up to the log's ends, for a thread of
+        its own: it judges the keys of a long load ahead of intake's reads, which then wait for none of it. Returns
+        how many offsets it planned to judge (0: every scouted partition judged to its end)."""
+        if self.holds_lock():
+            raise RuntimeError("scout_ahead reads the log: it is never called holding the coordinator's lock")
+        with self._lock:
+            intake = self._intake
+            names = intake.scout.topics()
+        if not names:
+            return 0
+        with self._scouting:
+            return self._scout(intake, self.broker.end_offsets_of(names))
 
     def holds_lock(self) -> bool:
         """Whether the calling thread holds the coordinator's lock (what reads the log must not)."""
@@ -361,15 +382,17 @@ class Coordinator:
             least = min([self.options.urgent_priority, *farms])
             return [name for name, queue in self._queues.items() if queue.record.settings.priority >= least]
 
-    def _scout(self, intake: Intake, ends: Mapping[str, Mapping[int, int]]) -> None:
+    def _scout(self, intake: Intake, ends: Mapping[str, Mapping[int, int]]) -> int:
         """Judge the keys of the queues taking one message per key up to the log's ``ends`` (``key_scout.py``),
-        before intake reads them: planned and judged under the lock, read without it, a partition at a time."""
+        before intake reads them: planned and judged under the lock, read without it, a partition at a time.
+        Returns how many offsets were planned. ``_scouting`` held."""
         with self._lock:
             plans = intake.scout.wanted(ends) if intake is self._intake else []
         for plan in plans:
             keys = intake.scout.fetch(plan)
             with self._lock:
                 intake.scout.take_in(plan, keys)
+        return sum(plan.end - plan.offset for plan in plans)
 
     def _finish_duplicates(self) -> None:
         """Finish the messages just read as duplicates of pending or running ones (``intake.py``), as a

@@ -43,7 +43,7 @@ FETCH_RECORDS: Final = 1000
 MAX_CHECKS: Final = 64
 #: A partition with this many fetched, unread records is paused until it is read (bounded memory).
 STREAM_BUFFER: Final = 4096
-#: ``read_keys`` counts no bytes: it keeps no values.
+#: ``read_keys`` counts no bytes: it takes no values.
 _NO_BYTE_LIMIT: Final = 1 << 62
 #: librdkafka's "offset not set" (OFFSET_INVALID) in position() answers.
 _NO_OFFSET: Final = -1001
@@ -183,11 +183,12 @@ class KafkaReader:
         size = 0
         end: int | None = None
         deadline: float | None = None
+        with_values = max_bytes < _NO_BYTE_LIMIT  # keys only: no copy of each value (records of kilobytes)
         while True:
             buffer = stream.buffer
             while buffer and len(result) < max_records:
                 raw = buffer[0]
-                key, value = raw.key(), raw.value() or b""
+                key, value = raw.key(), (raw.value() or b"") if with_values else b""
                 size += len(value) + (len(key) if key else 0)
                 if size > max_bytes and result:
                     return result

@@ -17,8 +17,10 @@ log = logging.getLogger("xtreaming.coordinator")
 class BackgroundLoop:
     """Runs ``coordinator.run_once()`` every ``interval_s`` in a thread; a pass that fails on the broker marks it
     down, a whole pass marks it up (``coordinator.broker_health``). A second thread reads ahead the queues
-    whose read-ahead leases brought to half (``Coordinator.top_up_wanted``), as soon as they do. On a log that
-    answers from this machine (``Broker.local``) a third watches the urgent queues' ends (``LogWatch``).
+    whose read-ahead leases brought to half (``Coordinator.top_up_wanted``), as soon as they do; a third judges
+    the keys of the queues taking one message per key ahead of those reads, pass after pass while the log holds
+    keys it has not judged (``Coordinator.scout_ahead``). On a log that answers from this machine
+    (``Broker.local``) a fourth watches the urgent queues' ends (``LogWatch``).
 
     A pass may wait on the broker for its whole timeout; it does so without the coordinator's lock
     (``Coordinator.run_once``), so the API answers meanwhile."""
@@ -30,7 +32,10 @@ class BackgroundLoop:
         self._threads = [
             threading.Thread(target=self._run, name="xtreaming-coordinator-loop", daemon=True),
             threading.Thread(target=self._top_up, name="xtreaming-coordinator-reads", daemon=True),
+            threading.Thread(target=self._scout, name="xtreaming-coordinator-scout", daemon=True),
         ]
+        #: Whether the key scout's last pass found keys to judge: the next one follows at once.
+        self._scout_behind = False
         self.watch: LogWatch | None = None
         if coordinator.broker.local:
             self.watch = LogWatch(coordinator.broker, coordinator.urgent_topics, coordinator.refresh)
@@ -57,6 +62,14 @@ class BackgroundLoop:
         while not self._stop.is_set():
             if not self._guarded(lambda: self.coordinator.top_up_wanted(self.interval_s), "read-ahead"):
                 self._stop.wait(self.interval_s)  # the broker is away: as often as the loop tries it, no more
+
+    def _scout(self) -> None:
+        while not self._stop.is_set():
+            if not self._guarded(self._scout_pass, "key scout") or not self._scout_behind:
+                self._stop.wait(self.interval_s)  # judged to the log's end (or the broker is away): a pass's while
+
+    def _scout_pass(self) -> None:
+        self._scout_behind = self.coordinator.scout_ahead() > 0
 
     def _watch(self) -> None:
         watch = self.watch
