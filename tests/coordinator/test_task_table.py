@@ -1,13 +1,14 @@
-"""The tasks in flight and each farm's among them (``task_table.py``): whatever comes and goes, each farm's are
-those a walk over every task would find."""
+"""The tasks in flight, each farm's among them and those past their deadline (``task_table.py``): whatever comes and
+goes, they are those a walk over every task would find."""
 
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from xtreaming.coordinator import task_table
 from xtreaming.coordinator.records import QueueRecord, TaskRecord, WorkSettings
 from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime
 from xtreaming.coordinator.task_table import TaskTable
@@ -51,3 +52,35 @@ def test_the_ways_of_changing_a_dict_that_would_pass_it_by_are_refused() -> None
     with pytest.raises(TypeError, match="set, delete and pop only"):
         table.clear()
     assert dict(table.of_farm("farm-a")) == {"t1": table["t1"]}
+
+
+def due_task(task_id: str, farm: str, deadline: datetime) -> TaskRuntime:
+    return TaskRuntime(TaskRecord(task_id, TOPIC, farm, 0, (), AT, deadline), QUEUE, [])
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_overdue_tasks_are_those_a_walk_finds_past_their_deadline_and_the_heap_stays_small(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(task_table, "HEAP_SLACK", 4)  # rebuilt often
+    rng = random.Random(seed)
+    table = TaskTable()
+    now = AT
+    for _ in range(2_000):
+        task_id = f"t{rng.randrange(40)}"
+        match rng.randrange(4):
+            case 0:  # leased, or leased again with another deadline under the same id
+                table[task_id] = due_task(task_id, "farm-a", now + timedelta(seconds=rng.randrange(1, 60)))
+            case 1:
+                table.pop(task_id, None)
+            case 2:
+                now += timedelta(seconds=rng.randrange(10))
+                expected = sorted(
+                    (t for t in table.values() if t.record.deadline_at <= now), key=lambda t: t.record.deadline_at
+                )
+                overdue = table.pop_overdue(now)
+                assert [t.record.deadline_at for t in overdue] == [t.record.deadline_at for t in expected]
+                assert {t.record.id for t in overdue} == {t.record.id for t in expected}
+                assert all(t.record.deadline_at > now for t in table.values())
+            case _:
+                assert len(table._deadlines) <= 2 * len(table) + 4 + 1

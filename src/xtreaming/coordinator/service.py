@@ -750,11 +750,13 @@ class Coordinator:
         with self._lock, self._consistent():
             now = now or self._clock()
             lost = self._farms.find_lost(now)
-            overdue = [t for t in self._tasks.values() if t.record.deadline_at <= now or t.record.farm_id in lost]
-            for task in overdue:
+            of_lost = [t for farm_id in lost for t in self._tasks.of_farm(farm_id).values()]
+            for task in of_lost:
                 del self._tasks[task.record.id]
+            overdue = self._tasks.pop_overdue(now)
+            for task in [*of_lost, *overdue]:
                 self._settlement.expire(task, task.record.farm_id in lost, now)
-            return len(overdue)
+            return len(of_lost) + len(overdue)
 
     # -- producers ------------------------------------------------------------------------------
 
