@@ -8,6 +8,7 @@ straight to the log, as a foreign producer (the CRM's own) would.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -308,6 +309,37 @@ def test_the_background_loop_scouts_ahead_in_a_thread_of_its_own(site: Site, mon
     finally:
         loop.stop()
     assert keys_read == list(range(150, 2_000))
+
+
+def test_a_refresh_reads_what_was_judged_without_waiting_for_the_scouts_own_pass(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(key_scout, "SCOUT_PASS_MESSAGES", 150)
+    append(site, TOPIC, portfolio(1_000))  # one pass made: 150 judged, 64 read ahead (batches of 10)
+    site.coordinator.lease(farm(site, slots=4), [0, 1, 2, 3])  # 40 taken: room to read ahead
+    in_pass, let_go = threading.Event(), threading.Event()
+    read_keys = site.broker.read_keys
+
+    def held_keys(topic: str, partition: int, offset: int, max_records: int = 1000) -> list[tuple[int, bytes | None]]:
+        in_pass.set()
+        let_go.wait(30)
+        return read_keys(topic, partition, offset, max_records)
+
+    monkeypatch.setattr(site.broker, "read_keys", held_keys)
+    scout = threading.Thread(target=site.coordinator.scout_ahead)
+    scout.start()
+    in_pass.wait(10)
+    made_pending: list[int] = []
+    refresh = threading.Thread(target=lambda: made_pending.append(site.coordinator.refresh()))
+    refresh.start()
+    refresh.join(timeout=10)
+    refreshed_during_the_pass = not refresh.is_alive()
+    let_go.set()
+    scout.join(timeout=30)
+    refresh.join(timeout=30)
+
+    assert (refreshed_during_the_pass, made_pending) == (True, [40])
+    assert site.coordinator.queue(TOPIC).partitions[0].next_read == 104
 
 
 def test_a_load_appended_after_the_first_two_finished_runs_again(site: Site) -> None:

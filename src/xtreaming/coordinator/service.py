@@ -160,9 +160,10 @@ class Coordinator:
         self._next_discovery = 0.0
         self._next_commit = 0.0
         # One refresh and one commit at a time (each across its broker round trips, which nothing else waits
-        # on): a publish's refresh then reads what it appended, and an older watermark never lands after a newer.
-        # A refresh scouts under ``_scouting`` and reads under ``_refreshing``, taken before the first is let go:
-        # one refresh's reads overlap the next one's scouting (or ``scout_ahead``'s), in the order they began.
+        # on): a publish's refresh then reads what it appended (on a queue taking one message per key, what the
+        # scout judged: all of it unless the scout's own pass was under way), and an older watermark never lands
+        # after a newer. A refresh scouts under ``_scouting`` and reads under ``_refreshing``, taken before the
+        # first is let go: one refresh's reads overlap the next one's scouting, in the order they began.
         self._scouting = threading.Lock()
         self._refreshing = threading.Lock()
         self._committing = threading.Lock()
@@ -328,10 +329,7 @@ class Coordinator:
             names = list(self._queues) if topics is None else [t for t in topics if t in self._queues]
         if not names:
             return 0
-        with self._scouting:
-            ends = self.broker.end_offsets_of(names)
-            self._scout(intake, ends)
-            self._refreshing.acquire()  # before the scout is let go: reads follow each other as scouting did
+        ends = self._scouted_ends(intake, names)  # returns holding ``_refreshing``
         try:
             with self._lock:
                 if intake is not self._intake:
@@ -355,6 +353,25 @@ class Coordinator:
             self._refreshing.release()
         self._tell(outcomes)
         return fresh
+
+    def _scouted_ends(self, intake: Intake, names: Sequence[str]) -> Mapping[str, Mapping[int, int]]:
+        """The log's ends of the ``names`` queues, the scout brought up to them first, returned holding
+        ``_refreshing`` (taken before the scout is let go: reads follow each other as scouting did). While the
+        scout's own pass (``scout_ahead``) is under way, no wait for it: intake reads as far as it has judged."""
+        if not self._scouting.acquire(blocking=False):
+            self._refreshing.acquire()
+            try:
+                return self.broker.end_offsets_of(names)
+            except BaseException:
+                self._refreshing.release()
+                raise
+        try:
+            ends = self.broker.end_offsets_of(names)
+            self._scout(intake, ends)
+            self._refreshing.acquire()
+            return ends
+        finally:
+            self._scouting.release()
 
     def scout_ahead(self) -> int:
         """One pass of the scout (``key_scout.py``) over the queues it scouts, up to the log's ends, for a thread of
