@@ -73,6 +73,20 @@ def lease_all(site: Site, farm_id: str) -> list[Assignment]:
         done += tasks
 
 
+def key_reads(site: Site, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The offsets the log's ``read_keys`` answers from now on, in order (a list kept up to date)."""
+    offsets: list[int] = []
+    read_keys = site.broker.read_keys
+
+    def counted(topic: str, partition: int, offset: int, max_records: int = 1000) -> list[tuple[int, bytes | None]]:
+        found = read_keys(topic, partition, offset, max_records)
+        offsets.extend(o for o, _ in found)
+        return found
+
+    monkeypatch.setattr(site.broker, "read_keys", counted)
+    return offsets
+
+
 def portfolio(count: int) -> list[str]:
     return [f"{10_000_000_000 + i}" for i in range(count)]
 
@@ -255,16 +269,9 @@ def test_the_scouts_own_passes_judge_a_long_load_to_its_end_reading_only_keys(
     clients = portfolio(1_000)
     append(site, TOPIC, clients)
     append(site, TOPIC, clients)  # two passes made: 300 offsets judged, 64 read ahead
-    keys_read: list[int] = []
+    keys_read = key_reads(site, monkeypatch)
     records_read: list[int] = []
-    read_keys, read = site.broker.read_keys, site.broker.read
-
-    def counted_keys(
-        topic: str, partition: int, offset: int, max_records: int = 1000
-    ) -> list[tuple[int, bytes | None]]:
-        found = read_keys(topic, partition, offset, max_records)
-        keys_read.extend(o for o, _ in found)
-        return found
+    read = site.broker.read
 
     def counted(
         topic: str, partition: int, offset: int, max_records: int = 1000, max_bytes: int = 1 << 20
@@ -273,7 +280,6 @@ def test_the_scouts_own_passes_judge_a_long_load_to_its_end_reading_only_keys(
         records_read.extend(m.offset for m in found)
         return found
 
-    monkeypatch.setattr(site.broker, "read_keys", counted_keys)
     monkeypatch.setattr(site.broker, "read", counted)
     passes = []
     while planned := site.coordinator.scout_ahead():
@@ -291,17 +297,7 @@ def test_the_background_loop_scouts_ahead_in_a_thread_of_its_own(site: Site, mon
     append(site, TOPIC, portfolio(2_000))  # one pass made: 150 judged
     monkeypatch.setattr(site.coordinator, "top_up_wanted", lambda timeout_s: time.sleep(timeout_s))  # no reads
     monkeypatch.setattr(site.coordinator, "run_once", lambda: None)  # no passes but the scout's
-    keys_read: list[int] = []
-    read_keys = site.broker.read_keys
-
-    def counted_keys(
-        topic: str, partition: int, offset: int, max_records: int = 1000
-    ) -> list[tuple[int, bytes | None]]:
-        found = read_keys(topic, partition, offset, max_records)
-        keys_read.extend(o for o, _ in found)
-        return found
-
-    monkeypatch.setattr(site.broker, "read_keys", counted_keys)
+    keys_read = key_reads(site, monkeypatch)
     loop = BackgroundLoop(site.coordinator, interval_s=0.05)
     loop.start()
     try:
