@@ -38,14 +38,21 @@ class Report:
 
 
 class Outbox:
-    """Thread-safe queue of reports; ``handoff`` says whether the reporter thread should send them."""
+    """Thread-safe queue of reports; ``handoff`` says whether the reporter thread should send them.
+
+    Waiters are woken only when what they wait for may have come: the reporter (``_sendable``) when a report
+    comes it may send, ``wait_empty`` when the last report in transit is done. Every lease request hands the
+    reports off and back and marks those it carried done; waking the reporter each time for nothing cost a
+    farm of one-message tasks a thread switch per request."""
 
     def __init__(self) -> None:
         self._reports: deque[Report] = deque()
         self._handoff = True
         self._closed = False
         self._in_transit = 0
-        self._changed = threading.Condition()
+        lock = threading.Lock()
+        self._changed = threading.Condition(lock)  # something may be sendable (``wait_for_reporter``)
+        self._emptied = threading.Condition(lock)  # nothing left nor in transit (``wait_empty``)
 
     def put(self, report: Report) -> None:
         with self._changed:
@@ -71,8 +78,10 @@ class Outbox:
     def handoff(self, on: bool) -> None:
         """On: the reporter sends everything; off: the dispatcher is about to carry small reports itself."""
         with self._changed:
+            turned_on = on and not self._handoff
             self._handoff = on
-            self._changed.notify_all()
+            if turned_on and self._reports:  # small reports waiting became the reporter's
+                self._changed.notify_all()
 
     def wait_for_reporter(self, timeout_s: float) -> list[Report]:
         """What the reporter should send now (waits up to ``timeout_s``); [] when there is nothing."""
@@ -88,15 +97,16 @@ class Outbox:
         """``count`` reports taken earlier were sent, or put back."""
         with self._changed:
             self._in_transit -= count
-            self._changed.notify_all()
+            if not self._reports and not self._in_transit:
+                self._emptied.notify_all()
 
     def _sendable(self) -> bool:
         return any(self._handoff or not r.small for r in self._reports)
 
     def wait_empty(self, timeout_s: float) -> bool:
         """Wait until every report reached the coordinator; False at the timeout."""
-        with self._changed:
-            return self._changed.wait_for(lambda: not self._reports and not self._in_transit, timeout_s)
+        with self._emptied:
+            return self._emptied.wait_for(lambda: not self._reports and not self._in_transit, timeout_s)
 
     def close(self) -> None:
         with self._changed:
