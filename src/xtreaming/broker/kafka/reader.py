@@ -250,6 +250,8 @@ class KafkaReader:
             raws = self._consumer.consume(1, timeout=timeout_s)
             if raws:
                 raws += self._consumer.consume(FETCH_RECORDS - 1, timeout=0)
+        key: tuple[str, int] | None = None
+        stream: _Stream | None = None
         for raw in raws:
             error = raw.error()
             if error is not None:
@@ -257,12 +259,15 @@ class KafkaReader:
                     raise KafkaException(error)
                 log.debug("consumer: %s", error.str())
                 continue
-            key = (raw.topic() or "", raw.partition() or 0)
-            stream = self._streams.get(key)
-            if stream is None or (raw.offset() or 0) < stream.fetched:
+            topic, partition = raw.topic() or "", raw.partition() or 0
+            if key is None or partition != key[1] or topic != key[0]:  # records come in runs of a partition
+                key = (topic, partition)
+                stream = self._streams.get(key)
+            offset = raw.offset() or 0
+            if stream is None or offset < stream.fetched:
                 continue  # an unassigned partition, or fetched before a seek
             stream.buffer.append(raw)
-            stream.fetched = (raw.offset() or 0) + 1
+            stream.fetched = offset + 1
             if len(stream.buffer) >= STREAM_BUFFER and not stream.paused and key != reading:
                 self._consumer.pause([TopicPartition(*key)])
                 stream.paused = True
