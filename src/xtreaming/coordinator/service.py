@@ -37,6 +37,7 @@ from typing import Final
 from xtreaming.broker import Broker, Message, Position, Record
 from xtreaming.coordinator.broker_health import BrokerHealth
 from xtreaming.coordinator.catalog import Catalog
+from xtreaming.coordinator.commit_order import CommitOrder, Ticket
 from xtreaming.coordinator.controls import Controls
 from xtreaming.coordinator.core.base_eta import QueueWork
 from xtreaming.coordinator.core.pending import PendingMessage
@@ -69,9 +70,16 @@ from xtreaming.coordinator.records import (
 )
 from xtreaming.coordinator.runtime import QueueRuntime, TaskRuntime
 from xtreaming.coordinator.screen_rows import QueueRows
-from xtreaming.coordinator.settlement import Report, Settled
+from xtreaming.coordinator.settlement import Report, Settled, confirm_all
 from xtreaming.coordinator.store import Store
-from xtreaming.errors import BaseNotFound, BrokerUnavailable, InvalidSlot, TaskOfAnotherFarm, XtreamingError
+from xtreaming.errors import (
+    BaseNotFound,
+    BrokerUnavailable,
+    InvalidSlot,
+    StoreUnavailable,
+    TaskOfAnotherFarm,
+    XtreamingError,
+)
 from xtreaming.topics import TopicName
 
 __all__ = ["Assignment", "Coordinator", "Reconciled", "Report", "Screen", "Settled"]
@@ -95,6 +103,32 @@ SCREEN_BUSY_WAIT_S: Final = 0.01
 ETA_INTERVAL_S: Final = 2.0
 
 Clock = Callable[[], datetime]
+
+
+class _Changes(threading.Condition):
+    """The coordinator's condition, counting its notifications: a long-poll that looked for work without the lock
+    knows whether something changed meanwhile (``lease_wait``)."""
+
+    def __init__(self, lock: threading.RLock) -> None:
+        super().__init__(lock)
+        self.count = 0
+
+    def notify(self, n: int = 1) -> None:
+        self.count += 1
+        super().notify(n)
+
+
+@dataclass(slots=True)
+class _Change:
+    """A change made in memory under the lock, to be made durable out of it (``Coordinator._store``): its store
+    writes, its results on their way to the log, and the outcomes to tell once durable (the first ``durable`` of
+    them were durable already)."""
+
+    ticket: Ticket
+    writes: list[Callable[[], None]]
+    unconfirmed: list[Callable[[], object]]
+    outcomes: list[Outcome]
+    durable: int
 
 
 def utc_now() -> datetime:
@@ -151,7 +185,13 @@ class Coordinator:
         #: Whether the broker answers, from any of the calls below (``broker_health.py``).
         self.broker_health = BrokerHealth()
         self._lock = threading.RLock()
-        self._changed = threading.Condition(self._lock)
+        self._changed = _Changes(self._lock)
+        #: Leases and settlements are made under the lock and stored out of it, in order (``commit_order.py``).
+        self._commits = CommitOrder()
+        self._generation = 0  # of memory: a reload makes a new one
+        self._changing = 0  # how deep in ``_consistent`` blocks the lock's holder is
+        self._local = threading.local()  # ``committing``: the thread stores a change (``_store``)
+        store.wait_before_writes(self._before_write)
         self.catalog = Catalog(store, self.options)
         self.controls = Controls(self.catalog, self._changed, self.queue, self._queue_changed, self._bases_changed)
         #: The dead-letter index and replays: the broker and the store only, never this lock.
@@ -192,6 +232,7 @@ class Coordinator:
     def _use(self, memory: Memory) -> None:
         """Work on ``memory`` from now on; the scheduler's snapshot is built anew from it."""
         self._queues, self._farms, self._tasks = memory.queues, memory.farms, memory.tasks
+        self._generation += 1
         self._dirty, self._intake, self._settlement = memory.dirty, memory.intake, memory.settlement
         self._settlement.outcomes = self._outcomes if self._listeners else None
         self._outcomes += memory.recovered  # durable: told with the next settlement's
@@ -202,9 +243,14 @@ class Coordinator:
         """Around a change that writes to the broker or the store: reload first if memory is stale,
         and mark it stale when the change fails midway (see the module docstring), whatever the error:
         any of them may leave memory ahead of the store, the source of truth. A request refused before
-        it changes anything is refused before this block: a refusal inside it costs a reload."""
-        if self._stale is not None:
+        it changes anything is refused before this block: a refusal inside it costs a reload. A change stored out
+        of the lock that failed (``_store``) is seen here too, at the outermost block only: a change half made
+        is never reloaded under."""
+        if self._changing == 0 and self._stale is None:
+            self._stale = self._commits.failed(self._generation)
+        if self._stale is not None and self._changing == 0:
             self._reload()
+        self._changing += 1
         try:
             yield
         except BaseException as exc:
@@ -215,11 +261,72 @@ class Coordinator:
                 log.warning("memory will be reloaded from the state store: a change failed midway: %s", why)
             self._stale = why
             raise
+        finally:
+            self._changing -= 1
+
+    def _memory_stale(self) -> bool:
+        """Whether memory may be ahead of the store (the lock held): a change failed midway, here or as stored."""
+        return self._stale is not None or self._commits.failed(self._generation) is not None
+
+    def _before_write(self) -> None:
+        """Before a store write transaction begins: one made holding the lock waits for the changes stored out
+        of it (they came first); the thread storing one of them goes ahead."""
+        if not getattr(self._local, "committing", False) and self.holds_lock():
+            self._commits.drain()
+
+    def _made(self, change: Callable[[], None]) -> _Change:
+        """Make ``change`` in memory (the lock held): its store writes collected, its results' appends begun, and
+        its ticket to be stored (``_store``, out of the lock). A change that raises changed nothing durable (its
+        results may be in the log: a reload settles them); memory is reloaded."""
+        told = len(self._outcomes)
+        try:
+            with self._consistent(), self.store.deferred() as writes, self._settlement.batched(overlap=True):
+                change()
+        except BaseException:
+            with suppress(Exception):  # the error raised already is the one to report; memory is reloaded
+                self._settlement.confirm()
+            del self._outcomes[told:]  # never stored: never told
+            raise
+        outcomes = self._take_outcomes()
+        unconfirmed = self._settlement.take_unconfirmed()
+        ticket = self._commits.issue(self._generation)
+        return _Change(ticket, writes, unconfirmed, outcomes, min(told, len(outcomes)))
+
+    def _store(self, change: _Change) -> None:
+        """Make ``change`` durable, out of the lock, after the changes made before it: its results confirmed in the
+        log, then its store writes in one transaction; then its outcomes told. When it fails (or one before it
+        did, on the same memory), memory is stale: the error is raised, and the next change reloads first."""
+        self._local.committing = True
+        try:
+            with self._commits.turn(change.ticket) as refused:
+                try:
+                    confirm_all(change.unconfirmed)  # every one, refused or not: a reload reads them back
+                    if refused is not None:
+                        raise StoreUnavailable(f"not stored: a change made before it failed ({refused}); send again")
+                    if change.writes:
+                        with self.store.transaction():
+                            for write in change.writes:
+                                write()
+                except BaseException as exc:
+                    if isinstance(exc, BrokerUnavailable):
+                        self.broker_health.failed(exc)
+                    why = f"{type(exc).__name__}: {exc}"
+                    if refused is None:
+                        log.warning("memory will be reloaded from the state store: a change failed as stored: %s", why)
+                    self._commits.fail(change.ticket.generation, why)
+                    self._tell(change.outcomes[: change.durable])
+                    raise
+        finally:
+            self._local.committing = False
+        self._tell(change.outcomes)
 
     def _reload(self) -> None:
-        """Load memory again from the store, as a restart would; the old memory stays if this fails."""
+        """Load memory again from the store, as a restart would, once every change stored out of the lock is done
+        (the results of one refused may be on their way to the log); the old memory stays if this fails."""
+        self._commits.drain()
+        why = self._stale or self._commits.failed(self._generation)
         self._use(Memory.load(self.store, self.broker, self.options, self._clock))
-        log.warning("memory reloaded from the state store (it was stale after: %s)", self._stale)
+        log.warning("memory reloaded from the state store (it was stale after: %s)", why)
         self._stale = None
         self._changed.notify_all()
 
@@ -270,7 +377,7 @@ class Coordinator:
             self._next_discovery = now_s + self.options.discovery_interval_s
         self.refresh()
         with self._lock:
-            if self._stale is not None:
+            if self._memory_stale():
                 self._reload()
             self._finish_duplicates()  # those read as memory was loaded (a start, a reload)
             if self._expire(self._clock()):
@@ -415,7 +522,7 @@ class Coordinator:
         """Finish the messages just read as duplicates of pending or running ones (``intake.py``), as a
         settlement does: results first, then the store (the lock held). Not while memory is stale: they
         belong to the memory about to be replaced, and are read again from the one loaded."""
-        if self._stale is not None:
+        if self._memory_stale():
             return
         duplicates = self._intake.take_duplicates()
         if duplicates:
@@ -424,12 +531,17 @@ class Coordinator:
 
     def commit_offsets(self) -> None:
         """Commit each partition's watermark as the group's offset, where it moved: computed under the lock,
-        sent without it. Not while memory is stale: it may be ahead of the store, the source of truth."""
+        sent without it, once the changes they include are stored (``_store``). Not while memory is stale: it may
+        be ahead of the store, the source of truth."""
         with self._committing:
             with self._lock:
-                if self._stale is not None:
+                if self._memory_stale():
                     return
-                intake, moved = self._intake, self._intake.moved()
+                intake, moved, issued = self._intake, self._intake.moved(), self._commits.issued
+            self._commits.wait_through(issued)
+            with self._lock:
+                if self._memory_stale() or intake is not self._intake:
+                    return
             for topic, offsets in moved.items():
                 self.broker.commit(self.options.group, topic, offsets)
                 with self._lock:
@@ -483,7 +595,7 @@ class Coordinator:
             if not self._farms.heartbeat(farm_id, instance, now):
                 return Reconciled(tuple(sorted(running)), superseded=True)
             farm.slots_seen = {slot.index: slot for slot in slots}
-            if self._stale is not None:  # memory may be ahead of the store: reconcile once it is reloaded
+            if self._memory_stale():  # memory may be ahead of the store: reconcile once it is reloaded
                 return Reconciled()
             stop = []
             for slot in slots:
@@ -523,10 +635,12 @@ class Coordinator:
         """Tasks for the farm's idle ``slots`` (indexes), as many as there is work for, until they carry
         ``ANSWER_MESSAGES`` messages; never waits. Raises FarmNotFound, or InvalidSlot for a slot the farm
         did not register, having changed nothing."""
+        assignments: list[Assignment] = []
         with self._lock:
             farm = self._leasing_farm(farm_id, slots)
-            with self._consistent():
-                return self._lease(farm, slots)
+            change = self._made(lambda: assignments.extend(self._lease(farm, slots)))
+        self._store(change)
+        return assignments
 
     def _lease(self, farm: FarmRuntime, slots: Sequence[int]) -> list[Assignment]:
         """``lease`` once the request is known to be sound (the lock held, in a ``_consistent`` block)."""
@@ -585,50 +699,41 @@ class Coordinator:
                     sound.append((index, farm, ask))
             if not sound:
                 return answers
-            told = len(self._outcomes)
-            try:
-                with self._consistent(), self.store.transaction():
-                    try:
-                        # Results appended once; the log confirms them (its round trip or its commit) while the
-                        # leases are made.
-                        with self._settlement.batched(overlap=True):
-                            settled = [
-                                [self._complete(t, report) for t, report in ask.completions] for *_, ask in sound
-                            ]
-                        for (index, farm, ask), its_settled in zip(sound, settled, strict=True):
-                            answers[index] = (its_settled, self._lease(farm, ask.slots) if farm is not None else [])
-                    except BaseException:
-                        with suppress(Exception):  # the error raised already is the one to report; memory is reloaded
-                            self._settlement.confirm()
-                        raise
-                    self._settlement.confirm()  # the results are in the log before the store commits
-            except BaseException:
-                del self._outcomes[told:]  # rolled back with the transaction: never told
-                raise
-            outcomes = self._take_outcomes()  # committed
-        self._tell(outcomes)
+
+            def settle_and_lease() -> None:
+                # Results appended once; the log confirms them (its round trip or its commit) out of the lock.
+                settled = [[self._complete(t, report) for t, report in ask.completions] for *_, ask in sound]
+                for (index, farm, ask), its_settled in zip(sound, settled, strict=True):
+                    answers[index] = (its_settled, self._lease(farm, ask.slots) if farm is not None else [])
+
+            change = self._made(settle_and_lease)
+        self._store(change)
         return answers
 
     def _leasing_farm(self, farm_id: str, slots: Iterable[int]) -> FarmRuntime:
         """The farm asking for ``slots``, memory reloaded first if stale. Raises FarmNotFound, or InvalidSlot
         for a slot outside the farm's ``0..slots-1``, before anything changes: a task made in memory for a
         slot the store cannot hold would fail only as it is stored."""
-        if self._stale is not None:
+        if self._memory_stale():
             self._reload()
         farm = self._farms.require(farm_id)
         _check_slots(farm, slots)
         return farm
 
     def lease_wait(self, farm_id: str, slots: Sequence[int], timeout_s: float) -> list[Assignment]:
-        """``lease``, waiting up to ``timeout_s`` for work to appear (long-poll)."""
+        """``lease``, waiting up to ``timeout_s`` for work to appear (long-poll). Each lease is stored out of the
+        lock; a change made meanwhile (counted by the condition) means looking again rather than waiting."""
         deadline = time.monotonic() + timeout_s
-        with self._lock:
-            while True:
-                assignments = self.lease(farm_id, slots)
-                left = deadline - time.monotonic()
-                if assignments or left <= 0:
-                    return assignments
-                self._changed.wait(left)
+        while True:
+            with self._lock:
+                seen = self._changed.count
+            assignments = self.lease(farm_id, slots)
+            left = deadline - time.monotonic()
+            if assignments or left <= 0:
+                return assignments
+            with self._lock:
+                if self._changed.count == seen:
+                    self._changed.wait(left)
 
     def _start_task(
         self, queue: QueueRuntime, farm_id: str, slot: int, lease: Lease, now: datetime, records: list[TaskRecord]
@@ -735,11 +840,11 @@ class Coordinator:
     def complete(self, task_id: str, report: Report) -> Settled:
         """Settle a task with the farm's report. Idempotent: a repeated or late report changes no count,
         except that a late "ok" still finishes messages nobody has finished since (first outcome wins)."""
+        settled: list[Settled] = []
         with self._lock:
-            settled = self._complete(task_id, report)
-            outcomes = self._take_outcomes()  # the store's write is the settlement's last step: committed
-        self._tell(outcomes)
-        return settled
+            change = self._made(lambda: settled.append(self._complete(task_id, report)))
+        self._store(change)
+        return settled[0]
 
     def _complete(self, task_id: str, report: Report) -> Settled:
         """``complete``, its outcomes left for the caller to tell once they are durable."""

@@ -136,10 +136,13 @@ class Settlement:
 
     def confirm(self) -> None:
         """Wait until the results ``batched(overlap=True)`` started appending are in the log; raises
-        what the append raised."""
+        what an append raised, once every one is done."""
+        confirm_all(self.take_unconfirmed())
+
+    def take_unconfirmed(self) -> list[Callable[[], object]]:
+        """The appends ``batched(overlap=True)`` started, for the caller to ``confirm_all`` (out of the lock)."""
         unconfirmed, self._unconfirmed = self._unconfirmed, []
-        for appended in unconfirmed:
-            appended()
+        return unconfirmed
 
     def settle(self, task: TaskRuntime, report: Report, now: datetime) -> Settled:
         """Settle a task that was running: finished messages, retries, and its slot freed."""
@@ -357,6 +360,19 @@ class Settlement:
             self.broker.create_topic(result_topic, partitions)
             self._result_topics.add(result_topic)
         return result_topic
+
+
+def confirm_all(unconfirmed: Iterable[Callable[[], object]]) -> None:
+    """Wait for every one of the appends ``unconfirmed`` (``Broker.begin_append``); raise the first error among
+    them once all are done, so that none is still on its way to the log."""
+    first: BaseException | None = None
+    for appended in unconfirmed:
+        try:
+            appended()
+        except BaseException as exc:
+            first = first or exc
+    if first is not None:
+        raise first
 
 
 def offsets_by_partition(messages: Iterable[PendingMessage]) -> dict[int, list[int]]:

@@ -14,9 +14,11 @@ details and ledger ranges are JSON.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection
@@ -64,6 +66,7 @@ class Store:
         self._farms = FarmTable(self._database)
         self._tasks = TaskTable(self._database)
         self._ledger = LedgerTables(self._database)
+        self._deferred = threading.local()  # the thread's ``deferred()`` writes, if it collects them
         self._audit = AuditLog(self._database)
         self._figures = FigureTable(self._database)
         #: The dead-letter index and replays (``dead_letters.py``): used by ``coordinator.dead_letters`` only.
@@ -116,6 +119,27 @@ class Store:
         Nested blocks join the outer one.
         """
         return self._database.transaction()
+
+    def wait_before_writes(self, wait: Callable[[], None]) -> None:
+        """Call ``wait`` before every write transaction begins (outside it) from now on."""
+        self._database.before_write = wait
+
+    @contextmanager
+    def deferred(self) -> Iterator[list[Callable[[], None]]]:
+        """Collect this thread's ``add_tasks`` and ``settle`` calls while the block runs, rather than run them: the
+        caller runs the list later, in order, in one ``transaction()`` (the coordinator commits out of its lock,
+        ``commit_order.py``). Any other write in the block raises RuntimeError: it would land before them."""
+        writes: list[Callable[[], None]] = []
+        self._deferred.writes = writes
+        try:
+            with self._database.deferring():
+                yield writes
+        finally:
+            self._deferred.writes = None
+
+    def _later(self) -> list[Callable[[], None]] | None:
+        writes: list[Callable[[], None]] | None = getattr(self._deferred, "writes", None)
+        return writes
 
     # -- profiles ---------------------------------------------------------------------------
 
@@ -213,10 +237,15 @@ class Store:
 
     def add_task(self, record: TaskRecord) -> None:
         """Store a lease before it is handed out. Raises InvalidRecord when its id is taken."""
-        self._tasks.add_tasks([record])
+        self.add_tasks([record])
 
     def add_tasks(self, records: Sequence[TaskRecord]) -> None:
         """Store several leases in one statement (a farm asking for many slots)."""
+        if not records:
+            return
+        if (later := self._later()) is not None:
+            later.append(partial(self._tasks.add_tasks, records))
+            return
         self._tasks.add_tasks(records)
 
     def active_tasks(self) -> list[TaskRecord]:
@@ -235,6 +264,11 @@ class Store:
         ``retries`` (replacing those of the same partition / message), and delete ``cleared_retries``
         given as ``(topic, partition, offset)``. Raises InvalidRecord, changing nothing, for a refused row.
         """
+        if not (finished_tasks or ledgers or retries or cleared_retries):
+            return
+        if (later := self._later()) is not None:
+            later.append(partial(self._ledger.settle, finished_tasks, ledgers, retries, cleared_retries))
+            return
         self._ledger.settle(finished_tasks, ledgers, retries, cleared_retries)
 
     def load_ledgers(self) -> list[LedgerRecord]:

@@ -71,6 +71,9 @@ class Database:
         #: Run at the start of every write transaction (``write()``, ``transaction()``): raises NotLeader to
         #: refuse it. None (the default, one coordinator): every write goes ahead.
         self.fence: Callable[[Connection], None] | None = None
+        #: Run before a write transaction begins, outside it: the coordinator waits there for the changes it
+        #: commits out of its lock (``commit_order.py``), which must land first. None: nothing to wait for.
+        self.before_write: Callable[[], None] | None = None
 
     def close(self) -> None:
         self._engine.dispose()
@@ -85,6 +88,7 @@ class Database:
             with self._translated():
                 yield current
             return
+        self._before_write()
         with self._begun(fenced=fenced) as conn, self._translated():
             yield conn
 
@@ -95,12 +99,29 @@ class Database:
         if getattr(self._local, "conn", None) is not None:
             yield
             return
+        self._before_write()
         with self._begun() as conn:
             self._local.conn = conn
             try:
                 yield
             finally:
                 self._local.conn = None
+
+    @contextmanager
+    def deferring(self) -> Iterator[None]:
+        """While the block runs, a write transaction on this thread raises RuntimeError: the caller collects its
+        writes to run them later (``Store.deferred``), and one made now would land before them."""
+        self._local.deferring = True
+        try:
+            yield
+        finally:
+            self._local.deferring = False
+
+    def _before_write(self) -> None:
+        if getattr(self._local, "deferring", False):
+            raise RuntimeError("a store write while this thread defers its writes: it would land before them")
+        if self.before_write is not None:
+            self.before_write()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

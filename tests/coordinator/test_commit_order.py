@@ -1,0 +1,216 @@
+"""A lease request's settlement and leases are made under the coordinator's lock and stored out of it
+(``commit_order.py``): the lock is free while the log confirms the results (Kafka's round trip), the farm is
+answered only once the change is stored, changes are stored in the order they were made, and when one fails
+every change made after it on the same memory fails too; memory is reloaded, and nothing is lost or ACKed twice."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from tests.coordinator.test_service import TOPIC, Site, keys, ok
+from xtreaming.broker import Record
+from xtreaming.broker.port import Positions
+from xtreaming.broker.sqlite import SqliteBroker
+from xtreaming.coordinator.options import CoordinatorOptions
+from xtreaming.coordinator.records import WorkSettings
+from xtreaming.coordinator.service import Assignment, Coordinator
+from xtreaming.errors import BrokerUnavailable, StoreUnavailable
+
+BATCH = 5
+MESSAGES = 8 * BATCH
+WAIT_S = 10.0
+
+T = TypeVar("T")
+
+
+class HeldConfirms(SqliteBroker):
+    """The embedded log whose next ``held`` ACK appends are confirmed only once the test lets them go, as a slow
+    Kafka delivery is; with ``fail_held``, their confirmation then fails, although the records landed (a delivery
+    report lost on its way back)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.held = 0
+        self.fail_held = False
+        self.confirming = threading.Event()
+        self.go = threading.Event()
+
+    def begin_append(self, topic: str, records: Sequence[Record]) -> Callable[[], Positions]:
+        confirm = super().begin_append(topic, records)
+        if not topic.endswith(".ACK") or self.held == 0:
+            return confirm
+        self.held -= 1
+
+        def held() -> Positions:
+            self.confirming.set()
+            assert self.go.wait(WAIT_S)
+            positions = confirm()
+            if self.fail_held:
+                raise BrokerUnavailable("delivery report lost: timed out")
+            return positions
+
+        return held
+
+
+@pytest.fixture
+def held(site: Site, tmp_path: Path) -> Iterator[tuple[HeldConfirms, Coordinator]]:
+    log = HeldConfirms(tmp_path / "held.db")
+    site.store.add_profile(".*", WorkSettings(batch_size=BATCH, command=("worker.exe",)))
+    log.create_topic(TOPIC, 1)
+    log.append(TOPIC, [Record(key.encode(), b"<cliente/>") for key in keys(MESSAGES)])
+    coordinator = Coordinator(site.store, log, CoordinatorOptions(heartbeat_interval_s=5), clock=site.clock)
+    coordinator.run_once()
+    yield log, coordinator
+    log.go.set()
+    log.close()
+
+
+@pytest.fixture
+def pool() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(4) as executor:
+        yield executor
+
+
+def stored(site: Site) -> set[str]:
+    return {t.id for t in site.store.active_tasks()}
+
+
+def made(coordinator: Coordinator, task_id: str) -> bool:
+    """Whether ``task_id``'s settlement is made in memory (stored or not)."""
+    return coordinator.farm_of_task(task_id) is None
+
+
+def eventually(condition: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def settle_and_lease(coordinator: Coordinator, farm_id: str, task: Assignment) -> list[Assignment]:
+    _, tasks = coordinator.settle_and_lease(farm_id, [(task.task_id, ok(task))], [0])
+    return tasks
+
+
+def test_the_lock_is_free_while_the_log_confirms_a_settlement_and_the_farm_is_answered_once_it_is_stored(
+    site: Site, held: tuple[HeldConfirms, Coordinator], pool: ThreadPoolExecutor
+) -> None:
+    log, coordinator = held
+    farm_id = coordinator.register_farm("farm-a", {"os": "windows"}, 2).id
+    first, second = coordinator.lease(farm_id, [0, 1])
+    log.held = 1
+
+    answer = pool.submit(settle_and_lease, coordinator, farm_id, first)
+    assert log.confirming.wait(WAIT_S)
+    progress = pool.submit(coordinator.progress, second.task_id, 1, BATCH)  # takes the lock
+    progress_while_confirming = progress.result(WAIT_S)
+    stored_while_confirming = stored(site)
+    answered_while_confirming = answer.done()
+    log.go.set()
+    [next_task] = answer.result(WAIT_S)
+
+    assert (progress_while_confirming, answered_while_confirming) == (True, False)
+    assert stored_while_confirming == {first.task_id, second.task_id}  # neither settled nor leased in the store yet
+    assert stored(site) == {second.task_id, next_task.task_id}
+
+
+def test_a_change_made_while_an_earlier_one_is_confirmed_is_stored_after_it(
+    site: Site, held: tuple[HeldConfirms, Coordinator], pool: ThreadPoolExecutor
+) -> None:
+    log, coordinator = held
+    farm_a = coordinator.register_farm("farm-a", {"os": "windows"}, 1).id
+    farm_b = coordinator.register_farm("farm-b", {"os": "windows"}, 1).id
+    [task_a] = coordinator.lease(farm_a, [0])
+    [task_b] = coordinator.lease(farm_b, [0])
+    log.held = 1
+
+    first = pool.submit(settle_and_lease, coordinator, farm_a, task_a)
+    assert log.confirming.wait(WAIT_S)
+    later = pool.submit(settle_and_lease, coordinator, farm_b, task_b)  # its results are confirmed at once
+    assert eventually(lambda: made(coordinator, task_b.task_id))
+    time.sleep(0.3)  # time enough for the later change to be stored, were it not waiting for the first
+    stored_before_the_first = stored(site)
+    later_answered_before = later.done()
+    log.go.set()
+    [next_a], [next_b] = first.result(WAIT_S), later.result(WAIT_S)
+
+    assert (stored_before_the_first, later_answered_before) == ({task_a.task_id, task_b.task_id}, False)
+    assert stored(site) == {next_a.task_id, next_b.task_id}
+
+
+def test_when_a_change_fails_as_it_is_stored_those_made_after_it_fail_too_and_each_message_is_acked_once(
+    site: Site, held: tuple[HeldConfirms, Coordinator], pool: ThreadPoolExecutor
+) -> None:
+    log, coordinator = held
+    farm_a = coordinator.register_farm("farm-a", {"os": "windows"}, 1).id
+    farm_b = coordinator.register_farm("farm-b", {"os": "windows"}, 1).id
+    [task_a] = coordinator.lease(farm_a, [0])
+    [task_b] = coordinator.lease(farm_b, [0])
+    log.held, log.fail_held = 1, True
+
+    first = pool.submit(settle_and_lease, coordinator, farm_a, task_a)
+    assert log.confirming.wait(WAIT_S)
+    later = pool.submit(settle_and_lease, coordinator, farm_b, task_b)
+    assert eventually(lambda: made(coordinator, task_b.task_id))
+    log.go.set()
+    with pytest.raises(BrokerUnavailable, match="delivery report lost"):
+        first.result(WAIT_S)
+    with pytest.raises(StoreUnavailable, match="a change made before it failed"):
+        later.result(WAIT_S)
+    # Both farms send their results again: the results are in the log, so the reload settled them already.
+    again_a = coordinator.settle_and_lease(farm_a, [(task_a.task_id, ok(task_a))], [])
+    again_b = coordinator.settle_and_lease(farm_b, [(task_b.task_id, ok(task_b))], [])
+    coordinator.run_once()  # the background pass reads the log into the memory reloaded
+    running = {f: coordinator.lease(f, [0]) for f in (farm_a, farm_b)}
+    while running:  # the farms run the rest to the end
+        running = {f: settle_and_lease(coordinator, f, tasks[0]) for f, tasks in running.items() if tasks}
+        running = {f: tasks for f, tasks in running.items() if tasks}
+
+    acks = Counter(row["offset"] for row in acked(log))
+    assert [s.accepted for s in (*again_a[0], *again_b[0])] == [False, False]  # settled by the reload
+    assert acks == Counter(range(MESSAGES))
+    assert stored(site) == set()
+
+
+def test_a_write_made_holding_the_lock_waits_for_the_changes_stored_out_of_it(
+    site: Site, held: tuple[HeldConfirms, Coordinator], pool: ThreadPoolExecutor
+) -> None:
+    """An expiry deletes a task row that a change still being confirmed inserts: the delete waits for the insert,
+    or the task would stay in the store for good, leased to nobody."""
+    log, coordinator = held
+    farm_id = coordinator.register_farm("farm-a", {"os": "windows"}, 1).id
+    [task] = coordinator.lease(farm_id, [0])
+    log.held = 1
+
+    answer: Future[list[Assignment]] = pool.submit(settle_and_lease, coordinator, farm_id, task)
+    assert log.confirming.wait(WAIT_S)
+    site.clock.advance(seconds=10_000)  # the new task's lease, and the farm, are long overdue
+    expiry = pool.submit(coordinator.expire)
+    time.sleep(0.3)  # time enough for the expiry to be done, were it not waiting for the change
+    expired_before_stored = expiry.done()
+    log.go.set()
+    [next_task] = answer.result(WAIT_S)
+
+    assert (expired_before_stored, expiry.result(WAIT_S)) == (False, 1)
+    assert next_task.task_id not in stored(site)
+    assert stored(site) == set()
+
+
+def acked(log: SqliteBroker) -> list[dict[str, object]]:
+    topic = f"{TOPIC}.ACK"
+    return [
+        json.loads(m.value)
+        for partition in range(log.partition_count(topic))
+        for m in log.read(topic, partition, 0, max_records=100_000)
+    ]
