@@ -275,12 +275,13 @@ class Coordinator:
             self._commits.drain()
 
     def _made(self, change: Callable[[], None]) -> _Change:
-        """Make ``change`` in memory (the lock held): its store writes collected, its results' appends begun, and
-        its ticket to be stored (``_store``, out of the lock). A change that raises changed nothing durable (its
-        results may be in the log: a reload settles them); memory is reloaded."""
+        """Make ``change`` in memory (the lock held): its store writes collected, the appends of its results begun
+        (``Settlement.batched(overlap=True)``), and its ticket to be stored (``_store``, out of the lock). A change
+        that raises changed nothing durable (its results may be in the log: a reload settles them); memory is
+        reloaded."""
         told = len(self._outcomes)
         try:
-            with self._consistent(), self.store.deferred() as writes, self._settlement.batched(overlap=True):
+            with self._consistent(), self.store.deferred() as writes:
                 change()
         except BaseException:
             with suppress(Exception):  # the error raised already is the one to report; memory is reloaded
@@ -701,8 +702,10 @@ class Coordinator:
                 return answers
 
             def settle_and_lease() -> None:
-                # Results appended once; the log confirms them (its round trip or its commit) out of the lock.
-                settled = [[self._complete(t, report) for t, report in ask.completions] for *_, ask in sound]
+                # Results appended once, begun before the leases are made: the log confirms them (its round trip,
+                # or its commit on a thread of its own) meanwhile, and out of the lock.
+                with self._settlement.batched(overlap=True):
+                    settled = [[self._complete(t, report) for t, report in ask.completions] for *_, ask in sound]
                 for (index, farm, ask), its_settled in zip(sound, settled, strict=True):
                     answers[index] = (its_settled, self._lease(farm, ask.slots) if farm is not None else [])
 
@@ -842,9 +845,14 @@ class Coordinator:
         except that a late "ok" still finishes messages nobody has finished since (first outcome wins)."""
         settled: list[Settled] = []
         with self._lock:
-            change = self._made(lambda: settled.append(self._complete(task_id, report)))
+            change = self._made(lambda: settled.append(self._complete_batched(task_id, report)))
         self._store(change)
         return settled[0]
+
+    def _complete_batched(self, task_id: str, report: Report) -> Settled:
+        """``_complete``, its results' appends begun, to be confirmed out of the lock (``_store``)."""
+        with self._settlement.batched(overlap=True):
+            return self._complete(task_id, report)
 
     def _complete(self, task_id: str, report: Report) -> Settled:
         """``complete``, its outcomes left for the caller to tell once they are durable."""
