@@ -17,11 +17,12 @@ from typing import TypeVar
 import pytest
 
 from tests.coordinator.test_service import TOPIC, Site, keys, ok
+from tests.services import Tansu, fresh_postgres_schema
 from xtreaming.broker import Record
 from xtreaming.broker.port import Positions
 from xtreaming.broker.sqlite import SqliteBroker
 from xtreaming.coordinator.options import CoordinatorOptions
-from xtreaming.coordinator.records import WorkSettings
+from xtreaming.coordinator.records import SlotRecord, WorkSettings
 from xtreaming.coordinator.service import Assignment, Coordinator
 from xtreaming.errors import BrokerUnavailable, StoreUnavailable
 
@@ -205,6 +206,69 @@ def test_a_write_made_holding_the_lock_waits_for_the_changes_stored_out_of_it(
     assert (expired_before_stored, expiry.result(WAIT_S)) == (False, 1)
     assert next_task.task_id not in stored(site)
     assert stored(site) == set()
+
+
+def test_a_heartbeat_is_answered_and_stored_while_a_change_waits_for_its_results_to_be_confirmed(
+    site: Site, held: tuple[HeldConfirms, Coordinator], pool: ThreadPoolExecutor
+) -> None:
+    log, coordinator = held
+    farm_id = coordinator.register_farm("farm-a", {"os": "windows"}, 2).id
+    first, second = coordinator.lease(farm_id, [0, 1])
+    log.held = 1
+
+    answer = pool.submit(settle_and_lease, coordinator, farm_id, first)
+    assert log.confirming.wait(WAIT_S)
+    site.clock.advance(seconds=1)
+    slots = [SlotRecord(farm_id, 0, "idle"), SlotRecord(farm_id, 1, "running", second.task_id)]
+    beat = pool.submit(coordinator.heartbeat, farm_id, slots, reporting=[first.task_id])
+    beat.result(WAIT_S)
+    beat_stored_while_confirming = site.store.get_farm(farm_id).last_heartbeat_at
+    log.go.set()
+    answer.result(WAIT_S)
+
+    assert beat_stored_while_confirming == site.clock.now
+
+
+@pytest.mark.kafka
+@pytest.mark.postgres
+def test_on_a_frozen_kafka_a_settlement_waits_for_its_acks_without_the_lock_and_acks_each_message_once(
+    tmp_path: Path, fresh_tansu: Tansu, pool: ThreadPoolExecutor
+) -> None:
+    """tansu frozen (SIGSTOP) as a report's ACKs are on their way: heartbeats and progress are answered meanwhile,
+    the report is answered once tansu is back and its ACKs are in, and nothing is ACKed twice."""
+    with fresh_postgres_schema() as database_url:
+        site = Site(f"{fresh_tansu.url}?timeout_s=30", database_url)
+        try:
+            site.store.add_profile(".*", WorkSettings(batch_size=BATCH, command=("worker.exe",)))
+            site.publish(TOPIC, keys(3 * BATCH))
+            coordinator = site.coordinator
+            farm_id = coordinator.register_farm("farm-a", {"os": "windows"}, 3).id
+            first, second, third = coordinator.lease(farm_id, [0, 1, 2])
+            settle_and_lease(coordinator, farm_id, first)  # the ACK topic is made: the next report only appends
+
+            fresh_tansu.pause()
+            try:
+                answer = pool.submit(coordinator.settle_and_lease, farm_id, [(second.task_id, ok(second))], [])
+                time.sleep(0.5)  # the report's ACKs are on their way to a broker that does not answer
+                started = time.monotonic()
+                slots = [SlotRecord(farm_id, 2, "running", third.task_id)]
+                beat = pool.submit(coordinator.heartbeat, farm_id, slots, reporting=[second.task_id])
+                progress = pool.submit(coordinator.progress, third.task_id, 2, BATCH)
+                answered_while_frozen = (beat.result(WAIT_S).stop, progress.result(WAIT_S))
+                answered_in_s = time.monotonic() - started
+                report_answered_while_frozen = answer.done()
+            finally:
+                fresh_tansu.resume()
+            [settled], _ = answer.result(60)
+            settle_and_lease(coordinator, farm_id, third)
+
+            assert (answered_while_frozen, report_answered_while_frozen) == (((), True), False)
+            assert answered_in_s < 2.0
+            assert (settled.accepted, settled.ok) == (True, BATCH)
+            assert Counter(row["offset"] for row in site.results(f"{TOPIC}.ACK")) == Counter(range(3 * BATCH))
+        finally:
+            site.store.close()
+            site.broker.close()
 
 
 def acked(log: SqliteBroker) -> list[dict[str, object]]:

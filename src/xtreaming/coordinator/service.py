@@ -9,7 +9,9 @@ What memory holds lives in ``memory.py``, reading from the broker in ``intake.py
 results in ``settlement.py``, the farms in ``farms.py``, configuration in ``catalog.py`` and the
 operators' changes to it in ``controls.py``.
 
-A lease is stored before it is handed out; consumer-group offsets (the ledger watermarks) are
+A lease is stored before it is handed out. Leases and settlements are worked out under the lock and stored out
+of it (the log's confirmation of their results, then the store's commit), one at a time in the order they were
+made (``commit_order.py``, ``_made`` and ``_store``); consumer-group offsets (the ledger watermarks) are
 committed to the broker every ``commit_interval_s``; the store's ledger is the source of truth.
 
 Outages. When the broker or the store fails in the middle of a change (an ACK append during a
@@ -90,8 +92,8 @@ log = logging.getLogger("xtreaming.coordinator")
 #: while the coordinator prepares the next (a farm asks again at once for its slots still idle),
 #: rather than every slot waiting for the last one's task. Small tasks still go many to an answer.
 ANSWER_MESSAGES: Final = 1000
-#: How long a screen read waits for the lock before answering with the figures last taken: a lease or a
-#: settlement may hold the lock across a broker or store round trip (the broker's timeout, when it is down).
+#: How long a screen read waits for the lock before answering with the figures last taken: an expiry or an
+#: operator's change may hold the lock across a broker or store round trip (the broker's timeout, when it is down).
 SCREEN_WAIT_S: Final = 0.05
 #: While a screen is watching (it asked in the last ``SCREEN_WATCHED_S``), the background pass takes the figures
 #: again once those last taken are this old (seconds), so that a screen read finding the lock busy need wait only

@@ -79,16 +79,17 @@ class Database:
         self._engine.dispose()
 
     @contextmanager
-    def write(self, *, fenced: bool = True) -> Iterator[Connection]:
+    def write(self, *, fenced: bool = True, ordered: bool = True) -> Iterator[Connection]:
         """A connection in a transaction committed on success (``BEGIN IMMEDIATE`` on SQLite), or the
         thread's open ``transaction()``, which commits when it ends. ``fenced=False`` skips the ``fence``:
-        for the leadership row itself, which decides who passes it."""
+        for the leadership row itself, which decides who passes it. ``ordered=False`` skips ``before_write``:
+        for a row no change on its way to the store touches (a farm's last heartbeat)."""
         current: Connection | None = getattr(self._local, "conn", None)
         if current is not None:
             with self._translated():
                 yield current
             return
-        self._before_write()
+        self._before_write(ordered)
         with self._begun(fenced=fenced) as conn, self._translated():
             yield conn
 
@@ -117,10 +118,10 @@ class Database:
         finally:
             self._local.deferring = False
 
-    def _before_write(self) -> None:
+    def _before_write(self, ordered: bool = True) -> None:
         if getattr(self._local, "deferring", False):
             raise RuntimeError("a store write while this thread defers its writes: it would land before them")
-        if self.before_write is not None:
+        if ordered and self.before_write is not None:
             self.before_write()
 
     @contextmanager

@@ -47,7 +47,7 @@ class FarmTable:
             return [_farm_of(row) for row in conn.execute(select(FARMS).order_by(FARMS.c.id))]
 
     def record_heartbeat(self, farm_id: str, at: datetime) -> None:
-        with self._database.write() as conn:
+        with self._database.write(ordered=False) as conn:  # no lease or settlement writes this row
             found = conn.execute(update(FARMS).where(FARMS.c.id == farm_id).values(last_heartbeat_at=at))
             if found.rowcount == 0:
                 raise FarmNotFound(f"farm {farm_id!r} is not registered")
