@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 import pytest
 
@@ -23,23 +23,23 @@ from xtreaming.broker.port import Positions
 from xtreaming.broker.sqlite import SqliteBroker
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.records import SlotRecord, WorkSettings
-from xtreaming.coordinator.service import Assignment, Coordinator
+from xtreaming.coordinator.service import Assignment, Coordinator, Report
 from xtreaming.errors import BrokerUnavailable, StoreUnavailable
+from xtreaming.wire.verdict import Verdict
 
 BATCH = 5
 MESSAGES = 8 * BATCH
 WAIT_S = 10.0
 
-T = TypeVar("T")
-
 
 class HeldConfirms(SqliteBroker):
-    """The embedded log whose next ``held`` ACK appends are confirmed only once the test lets them go, as a slow
-    Kafka delivery is; with ``fail_held``, their confirmation then fails, although the records landed (a delivery
-    report lost on its way back)."""
+    """The embedded log whose next ``held`` appends to a ``.ACK`` topic (or to the topic ``suffix`` names) are
+    confirmed only once the test lets them go, as a slow Kafka delivery is; with ``fail_held``, their confirmation
+    then fails, although the records landed (a delivery report lost on its way back)."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
+        self.suffix = ".ACK"
         self.held = 0
         self.fail_held = False
         self.confirming = threading.Event()
@@ -47,7 +47,7 @@ class HeldConfirms(SqliteBroker):
 
     def begin_append(self, topic: str, records: Sequence[Record]) -> Callable[[], Positions]:
         confirm = super().begin_append(topic, records)
-        if not topic.endswith(".ACK") or self.held == 0:
+        if not topic.endswith(self.suffix) or self.held == 0:
             return confirm
         self.held -= 1
 
@@ -229,6 +229,27 @@ def test_a_heartbeat_is_answered_and_stored_while_a_change_waits_for_its_results
     assert beat_stored_while_confirming == site.clock.now
 
 
+def test_the_letters_of_dead_messages_are_confirmed_out_of_the_lock_and_their_acks_appended_only_then(
+    site: Site, held: tuple[HeldConfirms, Coordinator], pool: ThreadPoolExecutor
+) -> None:
+    log, coordinator = held
+    coordinator.controls.configure_queue(TOPIC, "test", {"max_attempts": 1})
+    farm_id = coordinator.register_farm("farm-a", {"os": "windows"}, 2).id
+    first, second = coordinator.lease(farm_id, [0, 1])
+    log.suffix, log.held = ".DLQ", 1
+
+    answer = pool.submit(coordinator.settle_and_lease, farm_id, [(first.task_id, Report(Verdict.RETRY, {}))], [])
+    assert log.confirming.wait(WAIT_S)
+    progress_while_confirming = pool.submit(coordinator.progress, second.task_id, 1, BATCH).result(WAIT_S)
+    acked_while_confirming = acked(log)
+    log.go.set()
+    [settled], _ = answer.result(WAIT_S)
+
+    assert (progress_while_confirming, acked_while_confirming) == (True, [])
+    assert (settled.dead, sorted(row["offset"] for row in acked(log))) == (BATCH, list(range(BATCH)))
+    assert {row["status"] for row in acked(log)} == {"dead"}
+
+
 @pytest.mark.kafka
 @pytest.mark.postgres
 def test_on_a_frozen_kafka_a_settlement_waits_for_its_acks_without_the_lock_and_acks_each_message_once(
@@ -271,8 +292,10 @@ def test_on_a_frozen_kafka_a_settlement_waits_for_its_acks_without_the_lock_and_
             site.broker.close()
 
 
-def acked(log: SqliteBroker) -> list[dict[str, object]]:
+def acked(log: SqliteBroker) -> list[dict[str, Any]]:
     topic = f"{TOPIC}.ACK"
+    if topic not in log.list_topics():
+        return []
     return [
         json.loads(m.value)
         for partition in range(log.partition_count(topic))

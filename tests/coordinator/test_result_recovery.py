@@ -157,7 +157,14 @@ def test_a_dead_messages_letter_is_in_the_log_before_its_ack_is_appended(
 
     def beginning(topic: str, records: Sequence[Record]) -> Callable[[], Sequence[Position]]:
         calls.append(f"begin {topic}")
-        return begin_append(topic, records)
+        confirm = begin_append(topic, records)
+
+        def confirmed() -> Sequence[Position]:
+            written = confirm()
+            calls.append(f"in the log {topic}")
+            return written
+
+        return confirmed
 
     monkeypatch.setattr(site.broker, "append", appending)
     monkeypatch.setattr(site.broker, "begin_append", beginning)

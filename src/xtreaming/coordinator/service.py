@@ -379,16 +379,16 @@ class Coordinator:
             self.discover()
             self._next_discovery = now_s + self.options.discovery_interval_s
         self.refresh()
+        expired: list[int] = []
         with self._lock:
             if self._memory_stale():
                 self._reload()
-            self._finish_duplicates()  # those read as memory was loaded (a start, a reload)
-            if self._expire(self._clock()):
+            change = self._made(lambda: expired.append(self._expire_and_finish_duplicates()))
+            if expired[0]:
                 self._changed.notify_all()
-            outcomes = self._take_outcomes()
             watched = now_s - self._screen_asked < SCREEN_WATCHED_S
             taken = self._screen_rows() if watched and now_s - self._screen_taken >= SCREEN_FRESH_S else None
-        self._tell(outcomes)
+        self._store(change)
         if taken is not None:
             self._screen, self._screen_taken = self._with_etas(*taken), now_s
         if now_s >= self._next_commit:
@@ -456,12 +456,12 @@ class Coordinator:
                     fresh = intake.take_in(wants, fetched)
                     if fresh:
                         self._changed.notify_all()
-            with self._lock:
-                self._finish_duplicates()
-                outcomes = self._take_outcomes()
+            with self._lock:  # not while memory is stale: the reload that comes first reads them again
+                change = None if self._memory_stale() else self._made(self._finish_duplicates)
+            if change is not None:
+                self._store(change)
         finally:
             self._refreshing.release()
-        self._tell(outcomes)
         return fresh
 
     def _scouted_ends(self, intake: Intake, names: Sequence[str]) -> Mapping[str, Mapping[int, int]]:
@@ -523,13 +523,13 @@ class Coordinator:
 
     def _finish_duplicates(self) -> None:
         """Finish the messages just read as duplicates of pending or running ones (``intake.py``), as a
-        settlement does: results first, then the store (the lock held). Not while memory is stale: they
-        belong to the memory about to be replaced, and are read again from the one loaded."""
+        settlement does: results first, then the store (the lock held, in a change: ``_made``). Not while memory
+        is stale: they belong to the memory about to be replaced, and are read again from the one loaded."""
         if self._memory_stale():
             return
         duplicates = self._intake.take_duplicates()
         if duplicates:
-            with self._consistent():
+            with self._consistent(), self._settlement.batched(overlap=True):
                 self._settlement.finish_duplicates(duplicates, self._clock())
 
     def commit_offsets(self) -> None:
@@ -871,15 +871,21 @@ class Coordinator:
 
     def expire(self, now: datetime | None = None) -> int:
         """Expire tasks past their deadline and the tasks of lost farms; returns how many expired."""
+        expired: list[int] = []
         with self._lock:
-            expired = self._expire(now)
-            outcomes = self._take_outcomes()  # each expired task's settlement commits on its own
-        self._tell(outcomes)
-        return expired
+            change = self._made(lambda: expired.append(self._expire(now)))
+        self._store(change)
+        return expired[0]
+
+    def _expire_and_finish_duplicates(self) -> int:
+        """The background pass's change: the duplicates read as memory was loaded (a start, a reload), then
+        ``_expire``."""
+        self._finish_duplicates()
+        return self._expire(self._clock())
 
     def _expire(self, now: datetime | None = None) -> int:
-        """``expire``, its outcomes left for the caller to tell."""
-        with self._lock, self._consistent():
+        """``expire`` in a change (``_made``): one append per result topic and one store write for all."""
+        with self._lock, self._consistent(), self._settlement.batched(overlap=True):
             now = now or self._clock()
             lost = self._farms.find_lost(now)
             of_lost = [t for farm_id in lost for t in self._tasks.of_farm(farm_id).values()]

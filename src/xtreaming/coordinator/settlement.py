@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSet, S
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from xtreaming.broker import Broker, Record
 from xtreaming.coordinator.attempt_errors import attempt_error
@@ -115,13 +116,23 @@ class Settlement:
         batch = self._batch = _Batch()
         try:
             yield
-            # The DLQ records are in the log before the ACKs of the same deaths start (``result_recovery.py``).
+            # The DLQ records are in the log before the ACKs of the same deaths start (``result_recovery.py``): when
+            # there are letters, the ACKs are appended once they are confirmed, as the appends are (``confirm``).
+            letters = _Letters(
+                [
+                    begin_results(self.broker, self._result_topic(topic, partitions), records, fit)
+                    for (topic, partitions, fit), records in batch.results.items()
+                    if fit is fit_dlq
+                ]
+            )
+            self._unconfirmed.append(letters.confirmed)
             for (topic, partitions, fit), records in batch.results.items():
                 if fit is fit_dlq:
-                    append_results(self.broker, self._result_topic(topic, partitions), records, fit)
-            for (topic, partitions, fit), records in batch.results.items():
-                if fit is not fit_dlq:
-                    result_topic = self._result_topic(topic, partitions)
+                    continue
+                result_topic = self._result_topic(topic, partitions)
+                if letters.pending:
+                    self._unconfirmed.append(partial(letters.then_append, self.broker, result_topic, records, fit))
+                else:
                     self._unconfirmed.append(begin_results(self.broker, result_topic, records, fit))
             if not overlap:
                 self.confirm()
@@ -360,6 +371,32 @@ class Settlement:
             self.broker.create_topic(result_topic, partitions)
             self._result_topics.add(result_topic)
         return result_topic
+
+
+@dataclass(slots=True)
+class _Letters:
+    """A batch's DLQ appends, begun: confirmed once, before any of the batch's ACKs is appended (an ACK saying a
+    message died is never in the log without its letter)."""
+
+    pending: Sequence[Callable[[], object]]
+    _done: bool = False
+    _error: BaseException | None = None
+
+    def confirmed(self) -> None:
+        """Wait for every letter's append (once); raise what one raised, every time."""
+        if not self._done:
+            self._done = True
+            try:
+                confirm_all(self.pending)
+            except BaseException as exc:
+                self._error = exc
+        if self._error is not None:
+            raise self._error
+
+    def then_append(self, broker: Broker, topic: str, records: Sequence[Record], fit: Fit) -> None:
+        """Append the ACK ``records`` once the letters are in the log; none when a letter's append failed."""
+        self.confirmed()
+        append_results(broker, topic, records, fit)
 
 
 def confirm_all(unconfirmed: Iterable[Callable[[], object]]) -> None:
