@@ -104,16 +104,24 @@ def settle_and_lease(coordinator: Coordinator, farm_id: str, task: Assignment) -
     return tasks
 
 
+def one_report(
+    log: HeldConfirms, coordinator: Coordinator, pool: ThreadPoolExecutor
+) -> tuple[str, Assignment, Assignment, Future[list[Assignment]]]:
+    """A farm of two slots runs two tasks and reports the first, whose ACKs are held: the farm, both tasks, and the
+    report on its way, once its ACKs wait to be confirmed."""
+    farm_id = coordinator.register_farm("farm-a", {"os": "windows"}, 2).id
+    first, second = coordinator.lease(farm_id, [0, 1])
+    log.held = 1
+    answer = pool.submit(settle_and_lease, coordinator, farm_id, first)
+    assert log.confirming.wait(WAIT_S)
+    return farm_id, first, second, answer
+
+
 def test_the_lock_is_free_while_the_log_confirms_a_settlement_and_the_farm_is_answered_once_it_is_stored(
     site: Site, held: tuple[HeldConfirms, Coordinator], pool: ThreadPoolExecutor
 ) -> None:
     log, coordinator = held
-    farm_id = coordinator.register_farm("farm-a", {"os": "windows"}, 2).id
-    first, second = coordinator.lease(farm_id, [0, 1])
-    log.held = 1
-
-    answer = pool.submit(settle_and_lease, coordinator, farm_id, first)
-    assert log.confirming.wait(WAIT_S)
+    _, first, second, answer = one_report(log, coordinator, pool)
     progress = pool.submit(coordinator.progress, second.task_id, 1, BATCH)  # takes the lock
     progress_while_confirming = progress.result(WAIT_S)
     stored_while_confirming = stored(site)
@@ -126,20 +134,30 @@ def test_the_lock_is_free_while_the_log_confirms_a_settlement_and_the_farm_is_an
     assert stored(site) == {second.task_id, next_task.task_id}
 
 
+Reporting = tuple[str, Assignment, "Future[list[Assignment]]"]
+
+
+def two_reports(log: HeldConfirms, coordinator: Coordinator, pool: ThreadPoolExecutor) -> tuple[Reporting, Reporting]:
+    """Farm A reports its task, whose ACKs are held; farm B reports its own once A's change is made, and B's change is
+    made too (its ACKs are confirmed at once). Each farm, its task and its report on the way."""
+    reports = []
+    for name in ("farm-a", "farm-b"):
+        farm_id = coordinator.register_farm(name, {"os": "windows"}, 1).id
+        reports.append((farm_id, coordinator.lease(farm_id, [0])[0]))
+    log.held = 1
+    (farm_a, task_a), (farm_b, task_b) = reports
+    first = pool.submit(settle_and_lease, coordinator, farm_a, task_a)
+    assert log.confirming.wait(WAIT_S)
+    later = pool.submit(settle_and_lease, coordinator, farm_b, task_b)
+    assert eventually(lambda: made(coordinator, task_b.task_id))
+    return (farm_a, task_a, first), (farm_b, task_b, later)
+
+
 def test_a_change_made_while_an_earlier_one_is_confirmed_is_stored_after_it(
     site: Site, held: tuple[HeldConfirms, Coordinator], pool: ThreadPoolExecutor
 ) -> None:
     log, coordinator = held
-    farm_a = coordinator.register_farm("farm-a", {"os": "windows"}, 1).id
-    farm_b = coordinator.register_farm("farm-b", {"os": "windows"}, 1).id
-    [task_a] = coordinator.lease(farm_a, [0])
-    [task_b] = coordinator.lease(farm_b, [0])
-    log.held = 1
-
-    first = pool.submit(settle_and_lease, coordinator, farm_a, task_a)
-    assert log.confirming.wait(WAIT_S)
-    later = pool.submit(settle_and_lease, coordinator, farm_b, task_b)  # its results are confirmed at once
-    assert eventually(lambda: made(coordinator, task_b.task_id))
+    (_, task_a, first), (_, task_b, later) = two_reports(log, coordinator, pool)
     time.sleep(0.3)  # time enough for the later change to be stored, were it not waiting for the first
     stored_before_the_first = stored(site)
     later_answered_before = later.done()
@@ -154,16 +172,8 @@ def test_when_a_change_fails_as_it_is_stored_those_made_after_it_fail_too_and_ea
     site: Site, held: tuple[HeldConfirms, Coordinator], pool: ThreadPoolExecutor
 ) -> None:
     log, coordinator = held
-    farm_a = coordinator.register_farm("farm-a", {"os": "windows"}, 1).id
-    farm_b = coordinator.register_farm("farm-b", {"os": "windows"}, 1).id
-    [task_a] = coordinator.lease(farm_a, [0])
-    [task_b] = coordinator.lease(farm_b, [0])
-    log.held, log.fail_held = 1, True
-
-    first = pool.submit(settle_and_lease, coordinator, farm_a, task_a)
-    assert log.confirming.wait(WAIT_S)
-    later = pool.submit(settle_and_lease, coordinator, farm_b, task_b)
-    assert eventually(lambda: made(coordinator, task_b.task_id))
+    log.fail_held = True
+    (farm_a, task_a, first), (farm_b, task_b, later) = two_reports(log, coordinator, pool)
     log.go.set()
     with pytest.raises(BrokerUnavailable, match="delivery report lost"):
         first.result(WAIT_S)
@@ -212,12 +222,7 @@ def test_a_heartbeat_is_answered_and_stored_while_a_change_waits_for_its_results
     site: Site, held: tuple[HeldConfirms, Coordinator], pool: ThreadPoolExecutor
 ) -> None:
     log, coordinator = held
-    farm_id = coordinator.register_farm("farm-a", {"os": "windows"}, 2).id
-    first, second = coordinator.lease(farm_id, [0, 1])
-    log.held = 1
-
-    answer = pool.submit(settle_and_lease, coordinator, farm_id, first)
-    assert log.confirming.wait(WAIT_S)
+    farm_id, first, second, answer = one_report(log, coordinator, pool)
     site.clock.advance(seconds=1)
     slots = [SlotRecord(farm_id, 0, "idle"), SlotRecord(farm_id, 1, "running", second.task_id)]
     beat = pool.submit(coordinator.heartbeat, farm_id, slots, reporting=[first.task_id])
