@@ -338,6 +338,39 @@ def test_a_refresh_reads_what_was_judged_without_waiting_for_the_scouts_own_pass
     assert site.coordinator.queue(TOPIC).partitions[0].next_read == 104
 
 
+def test_a_publish_during_the_scouts_own_pass_waits_for_it_and_what_it_published_is_leasable_once_answered(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publish's refresh does wait for the scout's pass (a refresh of the reads thread does not): the producer
+    that was answered finds its messages leasable, not left for the pass after."""
+    monkeypatch.setattr(key_scout, "SCOUT_PASS_MESSAGES", 150)
+    append(site, "MULTCOB03.1189.IMPORTACAO.OUTRA", portfolio(1_000))  # one pass made: 150 judged, the rest left
+    in_pass, let_go = threading.Event(), threading.Event()
+    read_keys = site.broker.read_keys
+
+    def held_keys(topic: str, partition: int, offset: int, max_records: int = 1000) -> list[tuple[int, bytes | None]]:
+        in_pass.set()
+        let_go.wait(30)
+        return read_keys(topic, partition, offset, max_records)
+
+    monkeypatch.setattr(site.broker, "read_keys", held_keys)
+    scout = threading.Thread(target=site.coordinator.scout_ahead)
+    scout.start()
+    in_pass.wait(10)
+    records = [Record(key.encode(), b"<cliente/>") for key in portfolio(10)]
+    publish = threading.Thread(target=site.coordinator.publish, args=(TOPIC, records, 1))
+    publish.start()
+    publish.join(timeout=0.5)
+    published_during_the_pass = not publish.is_alive()
+    let_go.set()
+    scout.join(timeout=30)
+    publish.join(timeout=30)
+    tasks = site.coordinator.lease(farm(site, slots=1), [0])
+
+    assert published_during_the_pass is False
+    assert [len(t.messages) for t in tasks] == [10]
+
+
 def test_a_load_appended_after_the_first_two_finished_runs_again(site: Site) -> None:
     farm_id, clients = farm(site), portfolio(200)
     append(site, TOPIC, clients)

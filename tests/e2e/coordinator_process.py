@@ -88,8 +88,7 @@ class CoordinatorProcess:
         return farm_id
 
     def lease(self, farm_id: str, slots: list[int]) -> list[dict[str, Any]]:
-        """Tasks for ``slots``, long-polling as a farm does: a queue taking one message per key reads a publish once
-        the key scout has judged it, which its own pass in the background may be doing as the publish lands."""
+        """Tasks for ``slots``, long-polling as a farm does (answered at once when there is work)."""
         body = {"slots": slots, "wait_s": 10}
         tasks: list[dict[str, Any]] = self.call("POST", f"/api/farms/{farm_id}/lease", body)["tasks"]
         return tasks

@@ -427,8 +427,10 @@ class Coordinator:
                 self._bases_changed()
             return added
 
-    def refresh(self, topics: Iterable[str] | None = None) -> int:
-        """Read ahead every queue (or those of ``topics``); returns how many messages became pending.
+    def refresh(self, topics: Iterable[str] | None = None, *, whole: bool = False) -> int:
+        """Read ahead every queue (or those of ``topics``); returns how many messages became pending. With
+        ``whole``, up to the log's ends even on a queue taking one message per key while the scout's own pass is
+        under way (``_scouted_ends``): a publish's messages are leasable once it is answered.
 
         The log's ends and the reads are asked without the lock (so never call this holding it: RuntimeError);
         what they answered is applied under it."""
@@ -439,7 +441,7 @@ class Coordinator:
             names = list(self._queues) if topics is None else [t for t in topics if t in self._queues]
         if not names:
             return 0
-        ends = self._scouted_ends(intake, names)  # returns holding ``_refreshing``
+        ends = self._scouted_ends(intake, names, whole=whole)  # returns holding ``_refreshing``
         try:
             with self._lock:
                 if intake is not self._intake:
@@ -464,11 +466,14 @@ class Coordinator:
             self._refreshing.release()
         return fresh
 
-    def _scouted_ends(self, intake: Intake, names: Sequence[str]) -> Mapping[str, Mapping[int, int]]:
+    def _scouted_ends(
+        self, intake: Intake, names: Sequence[str], *, whole: bool = False
+    ) -> Mapping[str, Mapping[int, int]]:
         """The log's ends of the ``names`` queues, the scout brought up to them first, returned holding
         ``_refreshing`` (taken before the scout is let go: reads follow each other as scouting did). While the
-        scout's own pass (``scout_ahead``) is under way, no wait for it: intake reads as far as it has judged."""
-        if not self._scouting.acquire(blocking=False):
+        scout's own pass (``scout_ahead``) is under way, no wait for it: intake reads as far as it has judged;
+        unless ``whole``: then the pass is waited for, and the rest judged (a publish reads what it appended)."""
+        if not self._scouting.acquire(blocking=whole):
             self._refreshing.acquire()
             try:
                 return self.broker.end_offsets_of(names)
@@ -909,7 +914,7 @@ class Coordinator:
             known = name in self._queues
         if not known:
             self.discover()
-        self.refresh([name])
+        self.refresh([name], whole=True)
         with self._lock:
             self._changed.notify_all()
         return positions
