@@ -383,11 +383,12 @@ class Coordinator:
         with self._lock:
             if self._memory_stale():
                 self._reload()
+            watched = now_s - self._screen_asked < SCREEN_WATCHED_S
+            taken = self._screen_rows() if watched and now_s - self._screen_taken >= SCREEN_FRESH_S else None
+            # Last in the block: a change made is always stored (every later one waits for it).
             change = self._made(lambda: expired.append(self._expire_and_finish_duplicates()))
             if expired[0]:
                 self._changed.notify_all()
-            watched = now_s - self._screen_asked < SCREEN_WATCHED_S
-            taken = self._screen_rows() if watched and now_s - self._screen_taken >= SCREEN_FRESH_S else None
         self._store(change)
         if taken is not None:
             self._screen, self._screen_taken = self._with_etas(*taken), now_s
