@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,29 @@ def key_reads(site: Site, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(site.broker, "read_keys", counted)
     return offsets
+
+
+@contextmanager
+def scout_pass_held(site: Site, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The scout's own pass (``scout_ahead``, on a thread) under way, held in its first key read until the block
+    ends; then it goes on, and is waited for."""
+    in_pass, let_go = threading.Event(), threading.Event()
+    read_keys = site.broker.read_keys
+
+    def held_keys(topic: str, partition: int, offset: int, max_records: int = 1000) -> list[tuple[int, bytes | None]]:
+        in_pass.set()
+        let_go.wait(30)
+        return read_keys(topic, partition, offset, max_records)
+
+    monkeypatch.setattr(site.broker, "read_keys", held_keys)
+    scout = threading.Thread(target=site.coordinator.scout_ahead)
+    scout.start()
+    in_pass.wait(10)
+    try:
+        yield
+    finally:
+        let_go.set()
+        scout.join(timeout=30)
 
 
 def portfolio(count: int) -> list[str]:
@@ -313,25 +337,12 @@ def test_a_refresh_reads_what_was_judged_without_waiting_for_the_scouts_own_pass
     monkeypatch.setattr(key_scout, "SCOUT_PASS_MESSAGES", 150)
     append(site, TOPIC, portfolio(1_000))  # one pass made: 150 judged, 64 read ahead (batches of 10)
     site.coordinator.lease(farm(site, slots=4), [0, 1, 2, 3])  # 40 taken: room to read ahead
-    in_pass, let_go = threading.Event(), threading.Event()
-    read_keys = site.broker.read_keys
-
-    def held_keys(topic: str, partition: int, offset: int, max_records: int = 1000) -> list[tuple[int, bytes | None]]:
-        in_pass.set()
-        let_go.wait(30)
-        return read_keys(topic, partition, offset, max_records)
-
-    monkeypatch.setattr(site.broker, "read_keys", held_keys)
-    scout = threading.Thread(target=site.coordinator.scout_ahead)
-    scout.start()
-    in_pass.wait(10)
     made_pending: list[int] = []
     refresh = threading.Thread(target=lambda: made_pending.append(site.coordinator.refresh()))
-    refresh.start()
-    refresh.join(timeout=10)
-    refreshed_during_the_pass = not refresh.is_alive()
-    let_go.set()
-    scout.join(timeout=30)
+    with scout_pass_held(site, monkeypatch):
+        refresh.start()
+        refresh.join(timeout=10)
+        refreshed_during_the_pass = not refresh.is_alive()
     refresh.join(timeout=30)
 
     assert (refreshed_during_the_pass, made_pending) == (True, [40])
@@ -345,25 +356,12 @@ def test_a_publish_during_the_scouts_own_pass_waits_for_it_and_what_it_published
     that was answered finds its messages leasable, not left for the pass after."""
     monkeypatch.setattr(key_scout, "SCOUT_PASS_MESSAGES", 150)
     append(site, "MULTCOB03.1189.IMPORTACAO.OUTRA", portfolio(1_000))  # one pass made: 150 judged, the rest left
-    in_pass, let_go = threading.Event(), threading.Event()
-    read_keys = site.broker.read_keys
-
-    def held_keys(topic: str, partition: int, offset: int, max_records: int = 1000) -> list[tuple[int, bytes | None]]:
-        in_pass.set()
-        let_go.wait(30)
-        return read_keys(topic, partition, offset, max_records)
-
-    monkeypatch.setattr(site.broker, "read_keys", held_keys)
-    scout = threading.Thread(target=site.coordinator.scout_ahead)
-    scout.start()
-    in_pass.wait(10)
     records = [Record(key.encode(), b"<cliente/>") for key in portfolio(10)]
     publish = threading.Thread(target=site.coordinator.publish, args=(TOPIC, records, 1))
-    publish.start()
-    publish.join(timeout=0.5)
-    published_during_the_pass = not publish.is_alive()
-    let_go.set()
-    scout.join(timeout=30)
+    with scout_pass_held(site, monkeypatch):
+        publish.start()
+        publish.join(timeout=0.5)
+        published_during_the_pass = not publish.is_alive()
     publish.join(timeout=30)
     tasks = site.coordinator.lease(farm(site, slots=1), [0])
 
