@@ -248,9 +248,7 @@ class Coordinator:
         it changes anything is refused before this block: a refusal inside it costs a reload. A change stored out
         of the lock that failed (``_store``) is seen here too, at the outermost block only: a change half made
         is never reloaded under."""
-        if self._changing == 0 and self._stale is None:
-            self._stale = self._commits.failed(self._generation)
-        if self._stale is not None and self._changing == 0:
+        if self._changing == 0 and self._memory_stale():
             self._reload()
         self._changing += 1
         try:

@@ -125,7 +125,8 @@ class Settlement:
                     if fit is fit_dlq
                 ]
             )
-            self._unconfirmed.append(letters.confirmed)
+            if letters.pending:  # confirmed by the ACK appends that follow them too
+                self._unconfirmed.append(letters.confirmed)
             for (topic, partitions, fit), records in batch.results.items():
                 if fit is fit_dlq:
                     continue

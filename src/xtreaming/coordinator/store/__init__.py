@@ -14,9 +14,8 @@ details and ledger ranges are JSON.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -66,7 +65,6 @@ class Store:
         self._farms = FarmTable(self._database)
         self._tasks = TaskTable(self._database)
         self._ledger = LedgerTables(self._database)
-        self._deferred = threading.local()  # the thread's ``deferred()`` writes, if it collects them
         self._audit = AuditLog(self._database)
         self._figures = FigureTable(self._database)
         #: The dead-letter index and replays (``dead_letters.py``): used by ``coordinator.dead_letters`` only.
@@ -124,22 +122,11 @@ class Store:
         """Call ``wait`` before every write transaction begins (outside it) from now on."""
         self._database.before_write = wait
 
-    @contextmanager
-    def deferred(self) -> Iterator[list[Callable[[], None]]]:
+    def deferred(self) -> AbstractContextManager[list[Callable[[], None]]]:
         """Collect this thread's ``add_tasks`` and ``settle`` calls while the block runs, rather than run them: the
         caller runs the list later, in order, in one ``transaction()`` (the coordinator commits out of its lock,
         ``commit_order.py``). Any other write in the block raises RuntimeError: it would land before them."""
-        writes: list[Callable[[], None]] = []
-        self._deferred.writes = writes
-        try:
-            with self._database.deferring():
-                yield writes
-        finally:
-            self._deferred.writes = None
-
-    def _later(self) -> list[Callable[[], None]] | None:
-        writes: list[Callable[[], None]] | None = getattr(self._deferred, "writes", None)
-        return writes
+        return self._database.deferred()
 
     # -- profiles ---------------------------------------------------------------------------
 
@@ -243,7 +230,7 @@ class Store:
         """Store several leases in one statement (a farm asking for many slots)."""
         if not records:
             return
-        if (later := self._later()) is not None:
+        if (later := self._database.later()) is not None:
             later.append(partial(self._tasks.add_tasks, records))
             return
         self._tasks.add_tasks(records)
@@ -266,7 +253,7 @@ class Store:
         """
         if not (finished_tasks or ledgers or retries or cleared_retries):
             return
-        if (later := self._later()) is not None:
+        if (later := self._database.later()) is not None:
             later.append(partial(self._ledger.settle, finished_tasks, ledgers, retries, cleared_retries))
             return
         self._ledger.settle(finished_tasks, ledgers, retries, cleared_retries)

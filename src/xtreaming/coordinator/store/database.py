@@ -109,17 +109,23 @@ class Database:
                 self._local.conn = None
 
     @contextmanager
-    def deferring(self) -> Iterator[None]:
-        """While the block runs, a write transaction on this thread raises RuntimeError: the caller collects its
-        writes to run them later (``Store.deferred``), and one made now would land before them."""
-        self._local.deferring = True
+    def deferred(self) -> Iterator[list[Callable[[], None]]]:
+        """A list for this thread's writes to be run later (``Store.deferred`` fills it; ``later`` finds it); while
+        the block runs, a write transaction on this thread raises RuntimeError: it would land before them."""
+        writes: list[Callable[[], None]] = []
+        self._local.later = writes
         try:
-            yield
+            yield writes
         finally:
-            self._local.deferring = False
+            self._local.later = None
+
+    def later(self) -> list[Callable[[], None]] | None:
+        """The list of the thread's ``deferred`` block, or None outside one."""
+        writes: list[Callable[[], None]] | None = getattr(self._local, "later", None)
+        return writes
 
     def _before_write(self, ordered: bool = True) -> None:
-        if getattr(self._local, "deferring", False):
+        if self.later() is not None:
             raise RuntimeError("a store write while this thread defers its writes: it would land before them")
         if ordered and self.before_write is not None:
             self.before_write()
