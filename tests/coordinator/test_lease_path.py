@@ -192,6 +192,32 @@ def test_any_other_request_reaches_the_route_with_its_body_whole(
     assert in_flight(server) == 0
 
 
+def test_a_coordinator_that_does_not_serve_leaves_the_lease_to_the_leader_gate_behind(
+    server: RunningCoordinator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server.app.state.serving, "is_serving", lambda: False)
+    body = b'{"slots": [0, 1], "wait_s": 0}'
+    status, recorder = through_short_path(server, "farm-a", body, lease_frame.MEDIA_TYPE)
+    assert (status, recorder.bodies) == (299, [body])
+    monkeypatch.undo()
+    assert in_flight(server) == 0
+
+
+def test_a_lease_failing_for_a_reason_of_the_coordinators_own_is_answered_500_and_changes_nothing(
+    server: RunningCoordinator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(asks: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(server.app.state.coordinator, "settle_and_lease_together", broken)
+    with client(server, "farm-a") as farm:
+        answer = farm.post("/api/farms/farm-a/lease", json={"slots": [0, 1], "wait_s": 0}, headers=FRAMED)
+    monkeypatch.undo()
+    assert answer.status_code == 500
+    assert answer.json()["detail"] == "internal error on POST /api/farms/farm-a/lease; the coordinator's log says why"
+    assert in_flight(server) == 0
+
+
 def test_a_caller_gone_before_its_body_came_whole_is_not_served(server: RunningCoordinator) -> None:
     recorder = Recorder()
     path = LeasePath(recorder, server.app)

@@ -150,11 +150,10 @@ class CoordinatorCollector(Collector):
         return 1
 
 
-class RequestTimer:
-    """ASGI middleware: each HTTP request's duration by method, route template and status, in a histogram."""
+class RequestSeconds:
+    """Each HTTP request's duration by method, route template and status, in a histogram of ``registry``'s."""
 
-    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
-        self.app = app
+    def __init__(self, registry: CollectorRegistry) -> None:
         self._seconds = Histogram(
             "xtreaming_http_request_duration_seconds",
             "HTTP requests by method, route template and status (a lease's long-poll included).",
@@ -162,6 +161,17 @@ class RequestTimer:
             buckets=REQUEST_BUCKETS_S,
             registry=registry,
         )
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self._seconds.labels(method, route, str(status)).observe(seconds)
+
+
+class RequestTimer:
+    """ASGI middleware: each HTTP request timed into ``seconds``, named by the route the router matched."""
+
+    def __init__(self, app: ASGIApp, seconds: RequestSeconds) -> None:
+        self.app = app
+        self._seconds = seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -181,4 +191,4 @@ class RequestTimer:
         finally:
             route = scope.get("route")  # set by the router, on this very scope, once a route matched
             template = getattr(route, "path", None) or UNMATCHED
-            self._seconds.labels(scope["method"], template, str(status)).observe(time.perf_counter() - started)
+            self._seconds.observe(scope["method"], template, status, time.perf_counter() - started)

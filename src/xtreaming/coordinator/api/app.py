@@ -7,10 +7,12 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import anyio
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from starlette.types import Receive, Scope, Send
 
 from xtreaming.broker import open_broker
 from xtreaming.config import Settings
@@ -39,7 +41,7 @@ from xtreaming.coordinator.api.status_json import StatusJson
 from xtreaming.coordinator.fenced_broker import FencedBroker
 from xtreaming.coordinator.history import HistoryCollector, MessageHistory
 from xtreaming.coordinator.leadership import Leadership, SoleLeadership
-from xtreaming.coordinator.metrics import OutcomeCounts, RequestTimer
+from xtreaming.coordinator.metrics import OutcomeCounts, RequestSeconds, RequestTimer
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.outcomes import SettlementListener
 from xtreaming.coordinator.service import Coordinator
@@ -66,6 +68,17 @@ def elect(settings: Settings, store: Store) -> Leadership:
     leadership = Leadership(store.leadership, settings.public_url, settings.leader_lease_s)
     store.fence_writes(leadership.fence, idle_transaction_s=settings.leader_lease_s)
     return leadership
+
+
+class CoordinatorApp(FastAPI):
+    """The API, whose farms' lease requests take the short path (``lease_path.py``) in front of all its layers."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._short_path = LeasePath(super().__call__, self)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._short_path(scope, receive, send)
 
 
 def create_app(settings: Settings, coordinator: Coordinator | None = None) -> FastAPI:
@@ -98,7 +111,9 @@ def create_app(settings: Settings, coordinator: Coordinator | None = None) -> Fa
             await anyio.to_thread.run_sync(history.stop)  # after the loop: its last settlements are written
 
     # /docs is served from the package's own copy of Swagger UI (routes/docs.py); ReDoc would need a CDN.
-    app = FastAPI(title="Xtreaming coordinator", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = CoordinatorApp(
+        title="Xtreaming coordinator", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.coordinator = None  # set while serving (``serving.py``)
     app.state.history = history
     app.state.tokens = TokenTable(settings.tokens)
@@ -129,9 +144,10 @@ def create_app(settings: Settings, coordinator: Coordinator | None = None) -> Fa
     def limit_for(path: str) -> int:
         return settings.max_publish_bytes if path.startswith(publish_path) else settings.max_body_bytes
 
-    app.add_middleware(LeasePath, api=app)  # innermost: the gate, the timer and the limit apply to it too
+    app.state.limit_for = limit_for  # the short path's too (``lease_path.py``), as is the timer
+    app.state.request_seconds = RequestSeconds(registry)
     app.add_middleware(BodyLimit, limit_for=limit_for)
-    app.add_middleware(RequestTimer, registry=registry)
+    app.add_middleware(RequestTimer, seconds=app.state.request_seconds)
     app.add_middleware(LeaderGate, serving=serving)
     install_error_handlers(app)
     document_errors(app)

@@ -126,7 +126,12 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """Logged by the server with its traceback; the caller learns only that it failed."""
-    return problem(500, f"internal error on {request.method} {request.url.path}; the coordinator's log says why")
+    return unexpected_problem(request.method, request.url.path)
+
+
+def unexpected_problem(method: str, path: str) -> JSONResponse:
+    """The answer to a request that failed for a reason of the coordinator's own (its log says which)."""
+    return problem(500, f"internal error on {method} {path}; the coordinator's log says why")
 
 
 def allowed_methods(request: Request) -> list[str]:
