@@ -1,5 +1,8 @@
 """The coordinator's HTTP client (httpx): what the CLI and the farm agent call.
 
+The farms' lease requests (``post_for``) go on keep-alive connections of the standard library instead
+(``http_connections.py`` says why), unless a proxy is configured for the coordinator: those are httpx's to use.
+
 Several coordinators. ``url`` may name several, comma-separated (``http://a:8700,http://b:8700``): a request
 goes to the one that answered last; one that does not answer, or answers as a standby (503 naming the leader,
 ``api/leader_gate.py``), is left for the leader it names, else for the next URL, each tried once per request.
@@ -7,13 +10,18 @@ goes to the one that answered last; one that does not answer, or answers as a st
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
-from typing import Any
+import urllib.request
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
 from xtreaming.errors import XtreamingError
+from xtreaming.http_connections import ConnectionFailed, Connections
 
 #: Requests other than long-polls should answer quickly; a slow coordinator is reported, not waited on.
 DEFAULT_TIMEOUT_S = 10.0
@@ -36,6 +44,21 @@ class NoLeader(ApiError):
     or the leader cannot reach the state store. Worth asking again soon: a takeover takes seconds."""
 
 
+class _Answer(Protocol):
+    """What ``_following`` reads of an answer: an httpx response, or a ``http_connections.Answer``."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+    def json(self) -> Any: ...
+
+
+AnswerT = TypeVar("AnswerT", bound=_Answer)
+
+
 class CoordinatorClient:
     """Calls the coordinator's ``/api`` with an optional bearer token."""
 
@@ -52,11 +75,14 @@ class CoordinatorClient:
         #: Every coordinator given, in order; ``url`` is the one asked first (the last that answered).
         self.urls = coordinator_urls(url)
         self.url = self.urls[0]
-        verify: ssl.SSLContext | bool = True
-        if ca_file is not None:
-            verify = ssl.create_default_context()
-            verify.load_verify_locations(cafile=os.fspath(ca_file))
-        self._http = httpx.Client(headers=headers, timeout=timeout_s, verify=verify)
+        self._timeout_s = timeout_s
+        if ca_file is None:
+            tls = httpx.create_ssl_context()  # what httpx trusts by default
+        else:
+            tls = ssl.create_default_context()  # the system's, and the file's
+            tls.load_verify_locations(cafile=os.fspath(ca_file))
+        self._http = httpx.Client(headers=headers, timeout=timeout_s, verify=tls)
+        self._connections = None if any(map(_proxied, self.urls)) else Connections(headers, tls)
 
     def get(self, path: str, **params: Any) -> Any:
         return self._call("GET", path, params={k: v for k, v in params.items() if v is not None})
@@ -66,7 +92,13 @@ class CoordinatorClient:
 
     def post_for(self, path: str, body: Any, *, accept: str, timeout_s: float | None = None) -> bytes:
         """POST ``body`` as JSON and return the answer's bytes, asking for the media type ``accept``."""
-        return self._send("POST", path, json=body, timeout=timeout_s, headers={"Accept": accept}).content
+        connections = self._connections
+        if connections is None:
+            return self._send("POST", path, json=body, timeout=timeout_s, headers={"Accept": accept}).content
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        headers = {"Accept": accept, "Content-Type": "application/json"}
+        timeout = self._timeout_s if timeout_s is None else timeout_s
+        return self._following(lambda target: connections.post(target + path, data, headers, timeout)).content
 
     def patch(self, path: str, body: Any) -> Any:
         return self._call("PATCH", path, json=body)
@@ -76,6 +108,8 @@ class CoordinatorClient:
 
     def close(self) -> None:
         self._http.close()
+        if self._connections is not None:
+            self._connections.close()
 
     def __enter__(self) -> CoordinatorClient:
         return self
@@ -90,20 +124,20 @@ class CoordinatorClient:
         return response.json()
 
     def _send(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> httpx.Response:
-        """Send to the coordinator that leads (see the module docstring); raises CoordinatorUnreachable when none
-        answers, ApiError for a refusal (a 503 from a standby when every one tried stands by)."""
+        """Send with httpx to the coordinator that leads (``_following``)."""
+        limit = timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT
+        return self._following(lambda target: self._http.request(method, target + path, timeout=limit, **kwargs))
+
+    def _following(self, send: Callable[[str], AnswerT]) -> AnswerT:
+        """``send(url)`` to the coordinator that leads (see the module docstring); raises CoordinatorUnreachable when
+        none answers, ApiError for a refusal (a 503 from a standby when every one tried stands by)."""
         tried: list[str] = []
         target = self.url
         while True:
             tried.append(target)
             try:
-                response = self._http.request(
-                    method,
-                    target + path,
-                    timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-                    **kwargs,
-                )
-            except httpx.TransportError as exc:
+                response = send(target)
+            except (httpx.TransportError, ConnectionFailed) as exc:
                 following = self._next(tried)
                 if following is None:
                     raise CoordinatorUnreachable(f"coordinator at {target} did not answer: {exc}") from exc
@@ -129,6 +163,16 @@ class CoordinatorClient:
         return next((url for url in self.urls if url not in tried), None)
 
 
+def _proxied(url: str) -> bool:
+    """Whether the environment names a proxy for ``url`` that httpx would go through (``HTTPS_PROXY``…)."""
+    proxies = urllib.request.getproxies_environment()
+    scheme = urlsplit(url).scheme
+    if not (proxies.get(scheme) or proxies.get("all")):
+        return False
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]  # NO_PROXY; not in the stubs
+    return not bypass(urlsplit(url).hostname or "", proxies)
+
+
 def coordinator_urls(url: str) -> list[str]:
     """The coordinators named in ``url`` (comma-separated), each without a trailing slash; at least one."""
     urls = [part.strip().rstrip("/") for part in url.split(",") if part.strip()]
@@ -137,7 +181,7 @@ def coordinator_urls(url: str) -> list[str]:
     return urls
 
 
-def _standby_answer(response: httpx.Response) -> tuple[bool, str | None]:
+def _standby_answer(response: _Answer) -> tuple[bool, str | None]:
     """Whether ``response`` comes from a coordinator that does not lead (a 503 whose body has ``leader``), and the
     leader's URL it names, if any."""
     if response.status_code != 503:
@@ -153,7 +197,7 @@ def _standby_answer(response: httpx.Response) -> tuple[bool, str | None]:
     return True, url.rstrip("/") if isinstance(url, str) and url else None
 
 
-def _detail(response: httpx.Response) -> str:
+def _detail(response: _Answer) -> str:
     """The coordinator's words for an error: the ``detail`` of its ``Problem`` answer (a sentence naming each
     field refused, for a request refused by validation), or the start of whatever else answered."""
     try:

@@ -121,6 +121,14 @@ def test_a_farm_registers_over_https_with_its_token_from_a_file(site: tuple[Site
 
         wait_until(registered, 30, "the farm to register over https")
         farm_environ = Path(f"/proc/{farm.pid}/environ").read_bytes()
+        # Its lease requests (on connections of their own: ``http_connections.py``) trust the CA too.
+        queue = f"{server.url}/api/queues/MULTCOB02.1186.COBSINC.TLS"
+        message = {"messages": [{"key": "1", "value": "{}"}]}
+        with httpx.Client(verify=trusted, headers=headers) as admin:
+            admin.post(f"{server.url}/api/topics/MULTCOB02.1186.COBSINC.TLS/messages", json=message).raise_for_status()
+            settings = {"handler": "xtreaming.demo.worker:noop"}
+            admin.patch(f"{queue}/settings", json=settings).raise_for_status()
+            wait_until(lambda: admin.get(queue).json()["consumed"] == 1, 30, "the farm to run the message over https")
     finally:
         farm.terminate()
         farm.wait(timeout=30)

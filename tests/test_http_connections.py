@@ -1,0 +1,163 @@
+"""The farms' lease requests on keep-alive connections of the standard library (``http_connections.py``): one
+connection kept for request after request, one the coordinator closed while idle never used, a request never sent
+twice, a silent coordinator given up on at the timeout; and ``CoordinatorClient.post_for`` over them, its refusals
+and an unreachable coordinator reported as on httpx, a proxy in the environment honoured (httpx's to use)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from xtreaming.client import ApiError, CoordinatorClient, CoordinatorUnreachable
+from xtreaming.http_connections import ConnectionFailed, Connections
+from xtreaming.localhost import free_port
+
+Behaviour = Callable[[BaseHTTPRequestHandler], None]
+
+
+class Server:
+    """An HTTP/1.1 server on a free loopback port that records each request (its target and body) and each
+    connection, and answers as ``behaviour`` says."""
+
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.requests: list[tuple[str, bytes]] = []
+        self.connections = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                server.connections += 1
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                server.requests.append((self.path, body))
+                behaviour(self)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._http.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
+        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+
+
+def answer(status: int = 200, body: bytes = b"ok", *, close_after: bool = False) -> Behaviour:
+    """Answer ``status`` with ``body``; ``close_after``: then close the connection without saying so (as a server
+    whose keep-alive timeout passed closes an idle one)."""
+
+    def behave(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+        handler.wfile.flush()
+        if close_after:
+            handler.connection.shutdown(socket.SHUT_RDWR)
+            handler.close_connection = True
+
+    return behave
+
+
+def hang_up(handler: BaseHTTPRequestHandler) -> None:
+    """Read the request, then close the connection without answering."""
+    handler.connection.shutdown(socket.SHUT_RDWR)
+    handler.close_connection = True
+
+
+def never_answer(handler: BaseHTTPRequestHandler) -> None:
+    time.sleep(3)
+    handler.close_connection = True
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Behaviour], Server]]:
+    servers: list[Server] = []
+
+    def start(behaviour: Behaviour) -> Server:
+        servers.append(Server(behaviour))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def test_one_connection_is_kept_for_request_after_request(serve: Callable[[Behaviour], Server]) -> None:
+    server = serve(answer(body=b'{"n": 1}'))
+    connections = Connections({"Authorization": "Bearer x"}, None)
+    answers = [connections.post(f"{server.url}/a?b=1", b"%d" % i, {"Accept": "x/y"}, 5) for i in range(5)]
+    connections.close()
+    assert [(a.status_code, a.json()) for a in answers] == [(200, {"n": 1})] * 5
+    assert server.requests == [("/a?b=1", b"%d" % i) for i in range(5)]
+    assert server.connections == 1
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_used(serve: Callable[[Behaviour], Server]) -> None:
+    server = serve(answer(close_after=True))
+    connections = Connections({}, None)
+    first = connections.post(f"{server.url}/x", b"1", {}, 5)
+    time.sleep(0.2)  # the server's close reaches the idle connection
+    second = connections.post(f"{server.url}/x", b"2", {}, 5)
+    connections.close()
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert server.requests == [("/x", b"1"), ("/x", b"2")]  # each sent once, the second on a new connection
+    assert server.connections == 2
+
+
+def test_a_request_whose_answer_never_came_fails_and_is_not_sent_again(serve: Callable[[Behaviour], Server]) -> None:
+    server = serve(hang_up)
+    connections = Connections({}, None)
+    with pytest.raises(ConnectionFailed):
+        connections.post(f"{server.url}/x", b"once", {}, 5)
+    connections.close()
+    assert server.requests == [("/x", b"once")]
+
+
+def test_a_silent_server_is_given_up_on_at_the_timeout(serve: Callable[[Behaviour], Server]) -> None:
+    server = serve(never_answer)
+    connections = Connections({}, None)
+    started = time.monotonic()
+    with pytest.raises(ConnectionFailed, match="timed out"):
+        connections.post(f"{server.url}/x", b"1", {}, 0.5)
+    assert time.monotonic() - started < 2.5
+    connections.close()
+
+
+def test_post_for_reports_refusals_and_an_unreachable_coordinator_as_on_httpx(
+    serve: Callable[[Behaviour], Server],
+) -> None:
+    refusing = serve(answer(409, b'{"detail": "no such slot", "errors": []}'))
+    with CoordinatorClient(refusing.url) as api, pytest.raises(ApiError) as refused:
+        api.post_for("/api/farms/f/lease", {"slots": [9]}, accept="x/y")
+    assert (refused.value.status, str(refused.value)) == (409, "HTTP 409: no such slot")
+    assert refusing.requests == [("/api/farms/f/lease", b'{"slots":[9]}')]
+    nobody = f"http://127.0.0.1:{free_port()}"
+    with CoordinatorClient(nobody) as api, pytest.raises(CoordinatorUnreachable, match=nobody):
+        api.post_for("/api/farms/f/lease", {}, accept="x/y")
+
+
+def test_post_for_goes_through_a_proxy_the_environment_names_unless_the_coordinator_is_exempt(
+    serve: Callable[[Behaviour], Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = serve(answer(body=b"framed"))  # the proxy and the coordinator at once: a proxy is sent the whole URL
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    with CoordinatorClient(server.url) as api:
+        assert api.post_for("/api/farms/f/lease", {}, accept="x/y") == b"framed"
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with CoordinatorClient(server.url) as api:
+        assert api.post_for("/api/farms/f/lease", {}, accept="x/y") == b"framed"
+    assert [target for target, _ in server.requests] == [f"{server.url}/api/farms/f/lease", "/api/farms/f/lease"]
