@@ -127,7 +127,8 @@ def backlog_memory(root: Path, pending: int, topics: int = 20) -> tuple[float, f
         topic = f"MULTCOB{t % 5:02d}.{1000 + t}.IMPORTACAO.CARGA"
         log.create_topic(topic, 4)
         for start in range(0, per_topic, 10_000):
-            log.append(topic, [Record(f"{t:02d}{i:09d}".encode(), value) for i in range(start, start + 10_000)])
+            end = min(per_topic, start + 10_000)
+            log.append(topic, [Record(f"{t:02d}{i:09d}".encode(), value) for i in range(start, end)])
     fill_s = time.perf_counter() - started
     log.close()
     port = free_port()
