@@ -1,7 +1,8 @@
 """The farms' lease requests on keep-alive connections of the standard library (``http_connections.py``): one
-connection kept for request after request, one the coordinator closed while idle never used, a request never sent
-twice, a silent coordinator given up on at the timeout; and ``CoordinatorClient.post_for`` over them, its refusals
-and an unreachable coordinator reported as on httpx, a proxy in the environment honoured (httpx's to use)."""
+connection kept for request after request, one the coordinator closed while idle never used, nor one idle too long,
+a request never sent twice, a silent coordinator given up on at the timeout; and ``CoordinatorClient.post_for``
+over them, its refusals and an unreachable coordinator reported as on httpx, a proxy in the environment honoured
+(httpx's to use)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from xtreaming import http_connections
 from xtreaming.client import ApiError, CoordinatorClient, CoordinatorUnreachable
 from xtreaming.http_connections import ConnectionFailed, Connections
 from xtreaming.localhost import free_port
@@ -116,6 +118,20 @@ def test_a_connection_the_server_closed_while_idle_is_not_used(serve: Callable[[
     assert (first.status_code, second.status_code) == (200, 200)
     assert server.requests == [("/x", b"1"), ("/x", b"2")]  # each sent once, the second on a new connection
     assert server.connections == 2
+
+
+def test_a_connection_idle_too_long_is_not_used_again_though_it_looks_open(
+    serve: Callable[[Behaviour], Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_connections, "KEEPALIVE_S", 0.2)  # a connection cut on the way may never look closed
+    server = serve(answer())
+    connections = Connections({}, None)
+    answers = [connections.post(f"{server.url}/x", b"1", {}, 5), connections.post(f"{server.url}/x", b"2", {}, 5)]
+    time.sleep(0.3)
+    answers.append(connections.post(f"{server.url}/x", b"3", {}, 5))
+    connections.close()
+    assert [a.status_code for a in answers] == [200] * 3
+    assert server.connections == 2  # the first kept for the second request, not for the third
 
 
 def test_a_request_whose_answer_never_came_fails_and_is_not_sent_again(serve: Callable[[Behaviour], Server]) -> None:

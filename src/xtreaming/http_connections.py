@@ -4,9 +4,10 @@ A farm sends a lease request for every few tasks it runs; through httpx each cos
 same request on ``http.client`` (its request and response models, cookies, auth and redirect steps, measured in
 ``bench/e2e.py``'s farm column), which a lane of one-message tasks paid for every task. ``Connections`` keeps
 idle connections per coordinator, as httpx's pool does, for the requests ``CoordinatorClient.post_for`` sends;
-every other call stays on httpx. A connection idle for a while may have been closed by the coordinator
-(its keep-alive timeout): one whose socket reads as ready (closed, or sending what nobody asked) is dropped
-before it is used, as httpx does, so that a request is never sent on it; a request is never sent twice.
+every other call stays on httpx. As httpx does, a connection idle for ``KEEPALIVE_S`` is not used again (the
+coordinator's server closes its own after as long, and a connection cut on the way may never say it was closed),
+and one whose socket reads as ready (closed, or sending what nobody asked) is dropped before it is used: a request
+is not sent on a connection known dead, and never sent twice.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ import select
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 #: Idle connections kept per coordinator: a farm has at most a few requests out at once.
 KEPT_PER_HOST: Final = 4
+#: An idle connection is used again only within this many seconds (httpx's default; uvicorn closes its own after 5).
+KEEPALIVE_S: Final = 5.0
 
 
 class ConnectionFailed(OSError):
@@ -51,7 +55,8 @@ class Connections:
     def __init__(self, headers: dict[str, str], tls: ssl.SSLContext | None) -> None:
         self._headers = headers
         self._tls = tls
-        self._idle: dict[str, list[http.client.HTTPConnection]] = {}
+        #: Each origin's idle connections, with when each became idle (``time.monotonic``).
+        self._idle: dict[str, list[tuple[http.client.HTTPConnection, float]]] = {}
         self._lock = threading.Lock()
 
     def post(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> Answer:
@@ -81,7 +86,7 @@ class Connections:
         with self._lock:
             idle, self._idle = self._idle, {}
         for connections in idle.values():
-            for connection in connections:
+            for connection, _ in connections:
                 connection.close()
 
     def _connect(self, scheme: str, host: str, port: int | None, timeout_s: float) -> http.client.HTTPConnection:
@@ -90,14 +95,18 @@ class Connections:
         return http.client.HTTPConnection(host, port, timeout=timeout_s)
 
     def _take(self, origin: str) -> http.client.HTTPConnection | None:
-        """An idle connection to ``origin`` still open, or None; those the other end closed are dropped."""
+        """An idle connection to ``origin`` still open, or None; those idle too long or closed are dropped."""
         while True:
             with self._lock:
                 idle = self._idle.get(origin)
                 if not idle:
                     return None
-                connection = idle.pop()
-            if connection.sock is not None and not _readable(connection.sock):
+                connection, since = idle.pop()
+            if (
+                time.monotonic() - since < KEEPALIVE_S
+                and connection.sock is not None
+                and not _readable(connection.sock)
+            ):
                 return connection
             connection.close()
 
@@ -105,7 +114,7 @@ class Connections:
         with self._lock:
             idle = self._idle.setdefault(origin, [])
             if len(idle) < KEPT_PER_HOST:
-                idle.append(connection)
+                idle.append((connection, time.monotonic()))
                 return
         connection.close()
 
