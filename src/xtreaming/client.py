@@ -166,11 +166,11 @@ class CoordinatorClient:
 def _proxied(url: str) -> bool:
     """Whether the environment names a proxy for ``url`` that httpx would go through (``HTTPS_PROXY``…)."""
     proxies = urllib.request.getproxies_environment()
-    scheme = urlsplit(url).scheme
-    if not (proxies.get(scheme) or proxies.get("all")):
+    parts = urlsplit(url)
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
         return False
     bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]  # NO_PROXY; not in the stubs
-    return not bypass(urlsplit(url).hostname or "", proxies)
+    return not bypass(parts.hostname or "", proxies)
 
 
 def coordinator_urls(url: str) -> list[str]:

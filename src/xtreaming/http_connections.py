@@ -39,7 +39,6 @@ class Answer:
 
     status_code: int
     content: bytes
-    content_type: str
 
     @property
     def text(self) -> str:
@@ -80,7 +79,7 @@ class Connections:
             connection.close()
         else:
             self._give_back(origin, connection)
-        return Answer(response.status, content, response.getheader("content-type", ""))
+        return Answer(response.status, content)
 
     def close(self) -> None:
         with self._lock:

@@ -80,8 +80,9 @@ class _Thread:
 
     async def run(self, call: Callable[[], Answer]) -> Answer:
         """``call()``'s result (or its exception), called on the thread."""
-        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self._calls.put((asyncio.get_running_loop(), future, call))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[object] = loop.create_future()
+        self._calls.put((loop, future, call))
         if self._thread is None:
             self._thread = threading.Thread(target=self._serve, name="xtreaming-lease-groups", daemon=True)
             self._thread.start()

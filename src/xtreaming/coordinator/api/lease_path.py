@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xtreaming.config import Role
 from xtreaming.coordinator.api.auth import ADMITS, TokenTable
+from xtreaming.coordinator.api.limits import declared_over
 from xtreaming.coordinator.api.problems import unexpected_problem, xtreaming_problem
 from xtreaming.coordinator.api.routes import farms
 from xtreaming.coordinator.api.schemas import LeaseRequest
@@ -62,8 +63,7 @@ class LeasePath:
             return
         started = time.perf_counter()
         limit: int = state.limit_for(scope["path"])
-        declared = Headers(scope=scope).get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        if declared_over(scope, limit) is not None:
             await self.app(scope, receive, send)  # the body limit refuses it unread
             return
         body, ending = await _read_body(receive, limit)

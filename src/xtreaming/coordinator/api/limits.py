@@ -26,9 +26,9 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope["path"])
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            await problem(413, too_large(int(declared), limit))(scope, receive, send)
+        declared = declared_over(scope, limit)
+        if declared is not None:
+            await problem(413, too_large(declared, limit))(scope, receive, send)
             return
         received = 0
         started = False
@@ -53,6 +53,12 @@ class BodyLimit:
             if started:
                 raise
             await problem(413, str(exc.detail))(scope, receive, send)
+
+
+def declared_over(scope: Scope, limit: int) -> int | None:
+    """The body size a request declares (``Content-Length``) when it is over ``limit``, else None."""
+    declared = dict(scope["headers"]).get(b"content-length")
+    return int(declared) if declared is not None and declared.isdigit() and int(declared) > limit else None
 
 
 class BodyTooLarge(HTTPException):
