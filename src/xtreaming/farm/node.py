@@ -148,8 +148,8 @@ class FarmNode:
         self._wake.clear()
         if self.aborting.is_set():
             self._kill_all()
-        if not self.stopping.is_set():
-            self._exchange_ready(None)  # what the threads of tasks that ended left
+        if not self.stopping.is_set() and self._exchange_ready(None):  # what the threads of tasks that ended left
+            return True  # a step made: results delivered, tasks started
         if self.stopping.is_set():
             self.outbox.handoff(True)
             if self.busy == 0:
@@ -321,7 +321,7 @@ class FarmNode:
         self.outbox.put(Report(task.task_id, outcome.completion()))
         self._free(slot)
         self._exchange_ready(slot)
-        self._wake.set()
+        self._wake_dispatcher()
 
     def _free(self, slot: Slot) -> None:
         """The slot is idle again (its result in the outbox): a thread gathering results for a request is told."""
@@ -357,24 +357,25 @@ class FarmNode:
                 self._gathering = False
         return True
 
-    def _exchange_ready(self, slot: Slot | None) -> None:
+    def _exchange_ready(self, slot: Slot | None) -> bool:
         """Send the results waiting and ask work for the idle slots in one request, and again while more are
         ready, unless ``MAX_EXCHANGES`` requests are out (one of them carries these when it is answered). Idle
         slots are asked for only while the coordinator has work; once it has none they are the dispatcher's,
         whose long-poll waits for work. On the thread of ``slot``, whose task just ended, only until the slot has
-        its next task (it runs on this thread): the dispatcher sends what is left."""
+        its next task (it runs on this thread): the dispatcher sends what is left. True when a request was answered."""
+        sent = False
         while not self.stopping.is_set() and self.links.is_reachable and (slot is None or slot.idle):
             if not self._gather():
-                return  # the thread gathering carries these results and asks work for these slots
+                return sent  # the thread gathering carries these results and asks work for these slots
             with self._exchange:
                 if self._exchanges >= MAX_EXCHANGES or (
                     self._exchanges and time.monotonic() - self._first_sent < SECOND_EXCHANGE_AFTER_S
                 ):
-                    return
+                    return sent
                 idle = [] if self._starved else self._unasked()
                 reports = self.outbox.take_piggyback()
                 if not idle and not reports:
-                    return
+                    return sent
                 if not self._exchanges:
                     self._first_sent = time.monotonic()
                 self._exchanges += 1
@@ -385,9 +386,24 @@ class FarmNode:
                 with self._exchange:
                     self._exchanges -= 1
                     self._asked.difference_update(idle)
-                self._wake.set()  # slots still idle are the dispatcher's
+                self._wake_dispatcher()  # slots still idle are the dispatcher's
             if not answered:
-                return
+                return sent
+            sent = True
+        return sent
+
+    def _wake_dispatcher(self) -> None:
+        """Wake the dispatcher when it has something to do: a stop, results no request out or being gathered will
+        carry, or idle slots no such request asks work for (``_lease``). A task of one message ends hundreds of times
+        a second on a busy farm, and a wake for nothing costs a thread switch each time."""
+        if self.stopping.is_set():
+            self._wake.set()
+            return
+        with self._exchange:
+            carried = (self._exchanges or self._gathering) and not self._starved
+            needed = not carried and (bool(self._unasked()) or len(self.outbox) > 0)
+        if needed:
+            self._wake.set()
 
     def _kill_all(self) -> None:
         for slot in self.slots:
