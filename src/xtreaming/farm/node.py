@@ -324,11 +324,12 @@ class FarmNode:
         self._wake_dispatcher()
 
     def _free(self, slot: Slot) -> None:
-        """The slot is idle again (its result in the outbox): a thread gathering results for a request is told."""
+        """The slot is idle again (its result in the outbox): a thread gathering results for a request is told once
+        no slot runs a task (what it waits for; woken at each task's end, it would only wait again)."""
         self._quick = time.monotonic() - slot.started < QUICK_TASK_S
         slot.release()
         with self._ended:
-            if self._gathering:
+            if self._gathering and not self.busy:
                 self._ended.notify()
 
     def _gather(self) -> bool:
