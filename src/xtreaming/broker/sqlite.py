@@ -87,8 +87,11 @@ _SET_HEAD = (
 )
 #: The ends of one topic's partitions (a range of partition ids).
 _HEADS_OF = "SELECT pid, next_offset FROM heads WHERE pid >= ? AND pid < ?"
-_INSERT = "INSERT INTO records (id, key, value, ts) VALUES (?, ?, ?, ?)"
-_INSERT_WITH_HEADERS = "INSERT INTO records (id, key, value, headers, ts) VALUES (?, ?, ?, ?, ?)"
+_COLUMNS: Final = "id, key, value, ts"
+_COLUMNS_WITH_HEADERS: Final = "id, key, value, headers, ts"
+#: Rows of the largest INSERT; a smaller count is inserted in chunks of powers of two, so that a handful of
+#: statements serve every count and stay compiled in the connection's statement cache.
+ROWS_PER_INSERT: Final = 256
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -279,9 +282,9 @@ class SqliteBroker:
         # ``now`` repeats endlessly: zip stops with the records.
         if any(r.headers for r in records):
             headers = [_encode_headers(r.headers) if r.headers else None for r in records]
-            con.executemany(_INSERT_WITH_HEADERS, zip(ids, keys, values, headers, now, strict=False))
+            _insert_rows(con, _COLUMNS_WITH_HEADERS, zip(ids, keys, values, headers, now, strict=False))
         else:
-            con.executemany(_INSERT, zip(ids, keys, values, now, strict=False))
+            _insert_rows(con, _COLUMNS, zip(ids, keys, values, now, strict=False))
         return Positions(partitions, offsets)
 
     def _commit_aside(self, con: sqlite3.Connection) -> None:
@@ -545,6 +548,26 @@ def _encode_headers(headers: Headers) -> str:
 
 def _decode_headers(encoded: str) -> Headers:
     return tuple((name, b64decode(value)) for name, value in json.loads(encoded))
+
+
+def _insert_rows(con: sqlite3.Connection, columns: str, rows: Iterable[tuple[object, ...]]) -> None:
+    """Insert ``rows`` into ``records`` (``columns`` in their order), many to a statement: ``executemany`` steps
+    once per row, and each step lets go of the GIL and takes it back, which costs more than the row while other
+    threads want it (the coordinator's lock is held meanwhile)."""
+    values = list(itertools.chain.from_iterable(rows))
+    width = columns.count(",") + 1
+    start, left = 0, len(values) // width
+    while left:
+        count = min(ROWS_PER_INSERT, 1 << (left.bit_length() - 1))
+        end = start + count * width
+        con.execute(_insert_sql(columns, count), values[start:end])
+        start, left = end, left - count
+
+
+@functools.lru_cache(maxsize=32)
+def _insert_sql(columns: str, rows: int) -> str:
+    row = "(" + ", ".join(["?"] * (columns.count(",") + 1)) + ")"
+    return f"INSERT INTO records ({columns}) VALUES " + ", ".join([row] * rows)
 
 
 def _now_ms() -> int:
