@@ -108,3 +108,20 @@ def test_ends_of_a_few_topics_and_of_many_agree_whatever_was_asked_before_and_wh
     assert sum(broker.end_offsets_of(few)["T.0"].values()) == 1
     other.close()
     broker.close()
+
+
+@pytest.mark.parametrize("count", [1, 255, 256, 257, 700])
+def test_records_appended_in_any_number_land_in_order_with_their_offsets(tmp_path: Path, count: int) -> None:
+    log = SqliteBroker(tmp_path / "log.db")
+    log.create_topic("T", 1)
+    log.append("T", [Record(b"first", b"0")])
+    records = [Record(f"{n:011d}".encode(), f"value {n}".encode(), (("n", b"%d" % n),) * (n % 2)) for n in range(count)]
+
+    positions = log.append("T", records)
+
+    read = log.read("T", 0, 0, max_records=count + 1)
+    assert [(m.offset, m.key, m.value, m.headers) for m in read[1:]] == [
+        (n + 1, r.key, r.value, r.headers) for n, r in enumerate(records)
+    ]
+    assert [p.offset for p in positions] == list(range(1, count + 1))
+    log.close()

@@ -51,6 +51,7 @@ from urllib.parse import parse_qs, urlsplit
 from xtreaming.broker.partitioning import partitions_for
 from xtreaming.broker.port import Headers, Message, Positions, Record
 from xtreaming.errors import BrokerUnavailable, InvalidBrokerUrl, PartitionNotFound, TopicNotFound
+from xtreaming.sql_chunks import chunk_sizes, values_sql
 
 log = logging.getLogger("xtreaming.broker.sqlite")
 
@@ -89,8 +90,7 @@ _SET_HEAD = (
 _HEADS_OF = "SELECT pid, next_offset FROM heads WHERE pid >= ? AND pid < ?"
 _COLUMNS: Final = "id, key, value, ts"
 _COLUMNS_WITH_HEADERS: Final = "id, key, value, headers, ts"
-#: Rows of the largest INSERT; a smaller count is inserted in chunks of powers of two, so that a handful of
-#: statements serve every count and stay compiled in the connection's statement cache.
+#: Rows of the largest INSERT (``sql_chunks``).
 ROWS_PER_INSERT: Final = 256
 
 _SCHEMA = """
@@ -551,23 +551,20 @@ def _decode_headers(encoded: str) -> Headers:
 
 
 def _insert_rows(con: sqlite3.Connection, columns: str, rows: Iterable[tuple[object, ...]]) -> None:
-    """Insert ``rows`` into ``records`` (``columns`` in their order), many to a statement: ``executemany`` steps
-    once per row, and each step lets go of the GIL and takes it back, which costs more than the row while other
-    threads want it (the coordinator's lock is held meanwhile)."""
+    """Insert ``rows`` into ``records`` (``columns`` in their order), many to a statement (``sql_chunks``): the
+    coordinator's lock is held meanwhile."""
     values = list(itertools.chain.from_iterable(rows))
     width = columns.count(",") + 1
-    start, left = 0, len(values) // width
-    while left:
-        count = min(ROWS_PER_INSERT, 1 << (left.bit_length() - 1))
+    start = 0
+    for count in chunk_sizes(len(values) // width, ROWS_PER_INSERT):
         end = start + count * width
         con.execute(_insert_sql(columns, count), values[start:end])
-        start, left = end, left - count
+        start = end
 
 
 @functools.lru_cache(maxsize=32)
 def _insert_sql(columns: str, rows: int) -> str:
-    row = "(" + ", ".join(["?"] * (columns.count(",") + 1)) + ")"
-    return f"INSERT INTO records ({columns}) VALUES " + ", ".join([row] * rows)
+    return values_sql(f"INSERT INTO records ({columns})", columns.count(",") + 1, rows)
 
 
 def _now_ms() -> int:

@@ -73,3 +73,16 @@ def test_a_task_written_on_the_driver_is_stored_as_sqlalchemy_stores_it(store: S
         stored = {row[0]: row[1:] for row in rows}
     assert stored["driver"] == stored["core"]
     assert store.active_tasks()[0].leased_at == leased_at
+
+
+@pytest.mark.parametrize("count", [1, 63, 64, 65, 200])
+def test_tasks_added_and_deleted_in_any_number_are_exactly_those(store: Store, count: int) -> None:
+    records = [task(f"task-{n:03d}", range(n % 3)) for n in range(count)]
+    store.add_tasks(records)
+    added = store.active_tasks()
+    kept = records[count // 2]
+
+    store.settle(finished_tasks=[r.id for r in records if r is not kept] + ["unknown"])
+
+    assert added == records  # the same lease time: by id
+    assert store.active_tasks() == [kept]

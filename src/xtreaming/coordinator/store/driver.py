@@ -13,7 +13,9 @@ Only SQLite and PostgreSQL run here (``supported``); the store's other statement
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -22,9 +24,13 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from xtreaming.errors import InvalidRecord
+from xtreaming.sql_chunks import chunk_sizes, values_sql
 
 #: The dialects whose drivers this module speaks to (qmark: sqlite3; format: psycopg).
 _PARAMSTYLES: Final = {"sqlite": "?", "postgresql": "%s"}
+#: Rows of the largest many-row statement on SQLite (``sql_chunks``). Not on PostgreSQL, whose driver parses a
+#: statement of more than 50 parameters again in Python at every execution: there each row is a step.
+SQLITE_ROWS_PER_STATEMENT: Final = 64
 
 
 def supported(conn: Connection) -> bool:
@@ -60,6 +66,45 @@ def execute_many(conn: Connection, statement: str, rows: Sequence[tuple[Any, ...
             driver_cursor.execute(statement, rows[0])
         else:
             driver_cursor.executemany(statement, rows)
+
+
+def insert_rows(conn: Connection, head: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """``head`` (``INSERT INTO t (a, b)``) for each of ``rows`` (tuples as wide as its columns): on SQLite many to
+    a statement (``sql_chunks``)."""
+    if not rows:
+        return
+    width = len(rows[0])
+    if conn.dialect.name != "sqlite":
+        execute_many(conn, f"{head} VALUES ({placeholders(conn, width)})", rows)
+        return
+    _by_chunks(conn, rows, lambda count: _values_sql(head, width, count))
+
+
+def delete_in(conn: Connection, head: str, ids: Sequence[Any]) -> None:
+    """``head`` (``DELETE FROM t WHERE id``) for each of ``ids``: on SQLite many to a statement (``IN``)."""
+    if conn.dialect.name != "sqlite":
+        execute_many(conn, f"{head} = {placeholders(conn, 1)}", [(i,) for i in ids])
+        return
+    _by_chunks(conn, [(i,) for i in ids], lambda count: _in_sql(head, count))
+
+
+def _by_chunks(conn: Connection, rows: Sequence[tuple[Any, ...]], sql: Callable[[int], str]) -> None:
+    start = 0
+    for count in chunk_sizes(len(rows), SQLITE_ROWS_PER_STATEMENT):
+        statement = sql(count)
+        with cursor(conn, statement) as driver_cursor:
+            driver_cursor.execute(statement, list(itertools.chain.from_iterable(rows[start : start + count])))
+        start += count
+
+
+@functools.lru_cache(maxsize=64)
+def _values_sql(head: str, width: int, rows: int) -> str:
+    return values_sql(head, width, rows)
+
+
+@functools.lru_cache(maxsize=64)
+def _in_sql(head: str, count: int) -> str:
+    return f"{head} IN ({', '.join(['?'] * count)})"
 
 
 def fetch_all(conn: Connection, statement: str) -> list[Any]:

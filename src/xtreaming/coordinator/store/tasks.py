@@ -46,8 +46,7 @@ class TaskTable:
                     )
                     for r in records
                 ]
-                statement = f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES ({driver.placeholders(conn, 7)})"
-                driver.execute_many(conn, statement, rows)
+                driver.insert_rows(conn, f"INSERT INTO tasks ({_TASK_COLUMNS})", rows)
                 return
             conn.execute(_INSERT_TASK, task_rows(records))
 
@@ -77,9 +76,7 @@ def delete_tasks(conn: Connection, task_ids: Sequence[str]) -> None:
     if not task_ids:
         return
     if driver.supported(conn):  # the hot path: every settlement deletes its tasks
-        driver.execute_many(
-            conn, f"DELETE FROM tasks WHERE id = {driver.placeholders(conn, 1)}", [(i,) for i in task_ids]
-        )
+        driver.delete_in(conn, "DELETE FROM tasks WHERE id", task_ids)
         return
     conn.execute(_DELETE_TASK, [{"task_id": task_id} for task_id in task_ids])
 
