@@ -77,11 +77,19 @@ def test_tasks_kept_running_through_a_long_coordinator_outage_run_once_and_never
     site.farm("farm-b", 2)  # asks for work at once: it would take at once whatever was leased again
     acks = site.wait_acked(TOPIC, 10, timeout_s=30)
     runs = site.runs()
+    logged = said(site.coordinator.output() + farm.output())  # on failure: what led to it
 
-    assert overlapping(runs) == []
-    assert set(runs_per_key(runs).values()) == {1}, "a message ran twice"
-    assert Counter((a["status"], a["attempts"], a["farm"]) for a in acks) == {("ok", 1, "farm-a"): 10}
+    assert overlapping(runs) == [], logged
+    assert set(runs_per_key(runs).values()) == {1}, f"a message ran twice; {logged}"
+    assert Counter((a["status"], a["attempts"], a["farm"]) for a in acks) == {("ok", 1, "farm-a"): 10}, logged
     assert "stopping the running tasks" not in farm.output()
+
+
+def said(output: str) -> str:
+    """The lines of a log that tell why a farm's tasks were taken from it: a farm lost, a task released or expired,
+    a pause noticed, a farm unreachable or restarted."""
+    words = ("lost", "released", "expired", "did not run", "unreachable", "restarted", "no longer leases")
+    return "logged:\n" + "\n".join(line for line in output.splitlines() if any(w in line for w in words))
 
 
 def test_by_default_a_farm_stops_its_tasks_when_the_coordinator_is_away_and_they_run_once_more_after(
