@@ -13,7 +13,6 @@ import contextlib
 import importlib
 import multiprocessing
 import os
-import pickle
 import signal
 import sys
 import time
@@ -28,6 +27,7 @@ import psutil
 from xtreaming.farm.batch import Batch, Columns, from_columns
 from xtreaming.farm.control import TaskControl, lower_priority
 from xtreaming.farm.lifeline import UNBOUND, Lifeline
+from xtreaming.farm.pipe_messages import Reader, send
 from xtreaming.farm.processes import kill_tree, tree_rss
 from xtreaming.farm.protocol import InvalidOutput, Outcome, Task, failed, verdicts_of
 from xtreaming.wire.verdict import Verdict
@@ -71,6 +71,7 @@ class HandlerWorker:
         self._registration = 0
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
+        self._reader: Reader | None = None
         self._handle: psutil.Process | None = None
 
     @property
@@ -80,13 +81,13 @@ class HandlerWorker:
     def run(self, task: Task, control: TaskControl) -> Outcome:
         if not task.handler:
             return failed(f"queue {task.topic} has no handler")
-        conn, pid = self._ensure_started()
+        conn, reader, pid = self._ensure_started()
         context = (task.task_id, task.topic, task.base, task.convenio, task.kind, task.process, task.attempt)
         request: Request = (task.handler, context, task.messages.handler_columns())
         control.attach(pid, self._kill, self._rss, lowered=True)  # lowered as it started: not again per task
         try:
-            _send(conn, request)
-            return self._await(conn, task, control)
+            send(conn, request)
+            return self._await(reader, task, control)
         except (EOFError, OSError):
             return failed(control.killed or f"handler process died (exit code {self._reap()})")
         finally:
@@ -94,7 +95,7 @@ class HandlerWorker:
             if control.killed:
                 self._reap()
 
-    def _await(self, conn: Connection, task: Task, control: TaskControl) -> Outcome:
+    def _await(self, reader: Reader, task: Task, control: TaskControl) -> Outcome:
         deadline = self._clock() + task.timeout_s
         while True:
             remaining = deadline - self._clock()
@@ -102,11 +103,11 @@ class HandlerWorker:
                 control.kill(f"timed out after {task.timeout_s:g} s: handler process tree killed")
             if control.killed is not None:
                 remaining = KILLED_WAIT_S  # the kill closes the pipe: EOFError ends the wait
-            if not conn.poll(min(remaining, 1.0)):
+            if not reader.poll(min(remaining, 1.0)):
                 if control.killed is not None:
                     return failed(control.killed)
                 continue
-            kind, *body = _recv(conn)
+            kind, *body = reader.recv()
             if kind == "progress":
                 control.progress(*body)
             elif kind == "done":
@@ -120,11 +121,12 @@ class HandlerWorker:
         """Start the worker process unless it runs already."""
         self._ensure_started()
 
-    def _ensure_started(self) -> tuple[Connection, int]:
-        """The worker's pipe and pid, starting a worker process when there is none alive."""
-        process = self._process
-        if process is not None and process.pid is not None and process.is_alive() and self._conn is not None:
-            return self._conn, process.pid
+    def _ensure_started(self) -> tuple[Connection, Reader, int]:
+        """The worker's pipe (and its reader) and pid, starting a worker process when there is none alive."""
+        process, conn, reader = self._process, self._conn, self._reader
+        pid = None if process is None or not process.is_alive() else process.pid
+        if pid is not None and conn is not None and reader is not None:
+            return conn, reader, pid
         self._reap()
         context = multiprocessing.get_context("spawn")  # the same on Linux and Windows; no forked state
         parent, child = context.Pipe()
@@ -132,7 +134,7 @@ class HandlerWorker:
         process = context.Process(target=serve, args=(child, environ), name=f"xtreaming-handler-{self.slot}")
         process.start()
         child.close()
-        self._process, self._conn = process, parent
+        self._process, self._conn, self._reader = process, parent, Reader(parent)
         pid = process.pid
         if pid is None:  # start() returned, so the OS gave it a pid; this keeps pid 0 from ever being used
             raise RuntimeError(f"handler process of slot {self.slot} has no pid")
@@ -142,7 +144,7 @@ class HandlerWorker:
             self._handle = psutil.Process(pid)
         except psutil.Error:
             self._handle = None
-        return parent, pid
+        return parent, self._reader, pid
 
     def _kill(self) -> None:
         if self._handle is not None:
@@ -153,7 +155,7 @@ class HandlerWorker:
 
     def _reap(self) -> int | None:
         """Forget a dead (or killed) worker process; returns its exit code."""
-        process, self._process, self._handle = self._process, None, None
+        process, self._process, self._handle, self._reader = self._process, None, None, None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -171,7 +173,7 @@ class HandlerWorker:
         """Stop the worker process: asked first, killed if it does not go."""
         if self._conn is not None:
             with contextlib.suppress(OSError):
-                _send(self._conn, None)
+                send(self._conn, None)
         if self._process is not None:
             self._process.join(timeout=2)
             if self._process.exitcode is None:
@@ -192,14 +194,15 @@ def serve(conn: Connection, environ: Mapping[str, str] | None = None) -> None:
         os.setsid()
     os.environ.update(environ or {})
     handlers: dict[str, Callable[[Batch], object]] = {}
+    reader = Reader(conn)
     while True:
         try:
-            request: Request | None = _recv(conn)
+            request: Request | None = reader.recv()
         except (EOFError, OSError):
             return
         if request is None:
             return
-        _send(conn, _handle(request, handlers, conn))
+        send(conn, _handle(request, handlers, conn))
 
 
 def _handle(request: Request, handlers: dict[str, Callable[[Batch], object]], conn: Connection) -> tuple[Any, ...]:
@@ -209,7 +212,7 @@ def _handle(request: Request, handlers: dict[str, Callable[[Batch], object]], co
     except Exception as exc:  # a missing module or name is the queue's configuration, not the messages
         return ("failed", f"cannot load handler {reference!r}: {type(exc).__name__}: {exc}")
     messages = from_columns(columns)
-    batch = Batch(*context, messages=messages, _report=lambda done, total: _send(conn, ("progress", done, total)))
+    batch = Batch(*context, messages=messages, _report=lambda done, total: send(conn, ("progress", done, total)))
     try:
         result = handler(batch)
     except Exception as exc:  # the handler's failure: retried, with what it said
@@ -219,17 +222,6 @@ def _handle(request: Request, handlers: dict[str, Callable[[Batch], object]], co
         return ("done", verdicts_of(result, {m.id for m in messages}))
     except InvalidOutput as exc:
         return ("invalid", str(exc))
-
-
-def _send(conn: Connection, message: object) -> None:
-    """``conn.send`` with the plain pickler: what goes between a farm and its handler processes is plain data, and
-    multiprocessing's own pickler costs a third more per message (it copies its reducer table for each one)."""
-    conn.send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
-
-
-def _recv(conn: Connection) -> Any:
-    """What ``_send`` sent."""
-    return pickle.loads(conn.recv_bytes())
 
 
 def load_handler(reference: str) -> Callable[[Batch], object]:
