@@ -8,7 +8,9 @@ keep the texts to a few, which stay compiled in the connection's statement cache
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from itertools import chain
+from typing import Any
 
 
 def chunk_sizes(count: int, largest: int) -> Iterator[int]:
@@ -20,7 +22,16 @@ def chunk_sizes(count: int, largest: int) -> Iterator[int]:
         count -= size
 
 
-def values_sql(head: str, width: int, rows: int, marker: str = "?") -> str:
+def chunks(rows: Sequence[tuple[Any, ...]], largest: int) -> Iterator[tuple[int, list[Any]]]:
+    """``rows`` in chunks of ``chunk_sizes``: each chunk's row count, and its rows' values in one flat list, as a
+    statement of that many rows takes them."""
+    start = 0
+    for size in chunk_sizes(len(rows), largest):
+        yield size, list(chain.from_iterable(rows[start : start + size]))
+        start += size
+
+
+def values_sql(head: str, width: int, rows: int) -> str:
     """``head`` (``INSERT INTO t (a, b)``) followed by ``VALUES`` with ``rows`` rows of ``width`` markers."""
-    row = "(" + ", ".join([marker] * width) + ")"
+    row = "(" + ", ".join(["?"] * width) + ")"
     return f"{head} VALUES " + ", ".join([row] * rows)

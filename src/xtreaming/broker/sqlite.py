@@ -51,7 +51,7 @@ from urllib.parse import parse_qs, urlsplit
 from xtreaming.broker.partitioning import partitions_for
 from xtreaming.broker.port import Headers, Message, Positions, Record
 from xtreaming.errors import BrokerUnavailable, InvalidBrokerUrl, PartitionNotFound, TopicNotFound
-from xtreaming.sql_chunks import chunk_sizes, values_sql
+from xtreaming.sql_chunks import chunks, values_sql
 
 log = logging.getLogger("xtreaming.broker.sqlite")
 
@@ -282,9 +282,9 @@ class SqliteBroker:
         # ``now`` repeats endlessly: zip stops with the records.
         if any(r.headers for r in records):
             headers = [_encode_headers(r.headers) if r.headers else None for r in records]
-            _insert_rows(con, _COLUMNS_WITH_HEADERS, zip(ids, keys, values, headers, now, strict=False))
+            _insert_rows(con, _COLUMNS_WITH_HEADERS, list(zip(ids, keys, values, headers, now, strict=False)))
         else:
-            _insert_rows(con, _COLUMNS, zip(ids, keys, values, now, strict=False))
+            _insert_rows(con, _COLUMNS, list(zip(ids, keys, values, now, strict=False)))
         return Positions(partitions, offsets)
 
     def _commit_aside(self, con: sqlite3.Connection) -> None:
@@ -550,16 +550,11 @@ def _decode_headers(encoded: str) -> Headers:
     return tuple((name, b64decode(value)) for name, value in json.loads(encoded))
 
 
-def _insert_rows(con: sqlite3.Connection, columns: str, rows: Iterable[tuple[object, ...]]) -> None:
+def _insert_rows(con: sqlite3.Connection, columns: str, rows: Sequence[tuple[object, ...]]) -> None:
     """Insert ``rows`` into ``records`` (``columns`` in their order), many to a statement (``sql_chunks``): the
     coordinator's lock is held meanwhile."""
-    values = list(itertools.chain.from_iterable(rows))
-    width = columns.count(",") + 1
-    start = 0
-    for count in chunk_sizes(len(values) // width, ROWS_PER_INSERT):
-        end = start + count * width
-        con.execute(_insert_sql(columns, count), values[start:end])
-        start = end
+    for count, values in chunks(rows, ROWS_PER_INSERT):
+        con.execute(_insert_sql(columns, count), values)
 
 
 @functools.lru_cache(maxsize=32)

@@ -14,7 +14,6 @@ Only SQLite and PostgreSQL run here (``supported``); the store's other statement
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from xtreaming.errors import InvalidRecord
-from xtreaming.sql_chunks import chunk_sizes, values_sql
+from xtreaming.sql_chunks import chunks, values_sql
 
 #: The dialects whose drivers this module speaks to (qmark: sqlite3; format: psycopg).
 _PARAMSTYLES: Final = {"sqlite": "?", "postgresql": "%s"}
@@ -82,19 +81,18 @@ def insert_rows(conn: Connection, head: str, rows: Sequence[tuple[Any, ...]]) ->
 
 def delete_in(conn: Connection, head: str, ids: Sequence[Any]) -> None:
     """``head`` (``DELETE FROM t WHERE id``) for each of ``ids``: on SQLite many to a statement (``IN``)."""
+    rows = [(i,) for i in ids]
     if conn.dialect.name != "sqlite":
-        execute_many(conn, f"{head} = {placeholders(conn, 1)}", [(i,) for i in ids])
+        execute_many(conn, f"{head} = {placeholders(conn, 1)}", rows)
         return
-    _by_chunks(conn, [(i,) for i in ids], lambda count: _in_sql(head, count))
+    _by_chunks(conn, rows, lambda count: _in_sql(head, count))
 
 
 def _by_chunks(conn: Connection, rows: Sequence[tuple[Any, ...]], sql: Callable[[int], str]) -> None:
-    start = 0
-    for count in chunk_sizes(len(rows), SQLITE_ROWS_PER_STATEMENT):
+    for count, values in chunks(rows, SQLITE_ROWS_PER_STATEMENT):
         statement = sql(count)
         with cursor(conn, statement) as driver_cursor:
-            driver_cursor.execute(statement, list(itertools.chain.from_iterable(rows[start : start + count])))
-        start += count
+            driver_cursor.execute(statement, values)
 
 
 @functools.lru_cache(maxsize=64)

@@ -57,6 +57,7 @@ from xtreaming.coordinator.outcomes import Outcome
 from xtreaming.coordinator.schema import HISTORY_GROUPS, MESSAGE_HISTORY, METADATA
 from xtreaming.coordinator.store.database import Database
 from xtreaming.errors import StoreUnavailable, XtreamingError
+from xtreaming.sql_chunks import values_sql
 
 log = logging.getLogger("xtreaming.coordinator")
 
@@ -468,5 +469,4 @@ def _insert_sql(name: str, rows: int) -> str:
     """SQLite's INSERT of ``rows`` rows."""
     columns = HISTORY_GROUPS.columns if name == HISTORY_GROUPS.name else MESSAGE_HISTORY.columns
     names = ", ".join(f'"{c.name}"' for c in columns)
-    row = f"({', '.join(['?'] * len(columns))})"
-    return f"INSERT INTO {name} ({names}) VALUES {', '.join([row] * rows)}"
+    return values_sql(f"INSERT INTO {name} ({names})", len(columns), rows)
