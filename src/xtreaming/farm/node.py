@@ -209,13 +209,17 @@ class FarmNode:
         hold of the lock, so that a slot is never asked for, and given a task, twice."""
         return [slot.index for slot in self.slots if slot.idle and slot.index not in self._asked]
 
+    def _carried(self) -> bool:
+        """Whether a request out, or one a thread gathering results (``_gather``) is about to send, will carry the
+        results waiting and ask work for the idle slots (``_exchange`` held); not once the coordinator had no work
+        for a slot: the idle slots are then the dispatcher's."""
+        return bool(self._exchanges or self._gathering) and not self._starved
+
     def _lease(self, wait_s: float) -> bool:
         """Long-poll for the idle slots no request asks for, while no request sent as a task ended may ask for
         them (none is out, or the coordinator had no work for the last); False when there were none."""
         with self._exchange:
-            # A thread gathering results (``_gather``) is about to send a request that asks for these slots too.
-            waiting = self._exchanges or self._gathering
-            idle = [] if waiting and not self._starved else self._unasked()
+            idle = [] if self._carried() else self._unasked()
             self._asked.update(idle)
         if not idle:
             return False
@@ -395,14 +399,13 @@ class FarmNode:
 
     def _wake_dispatcher(self) -> None:
         """Wake the dispatcher when it has something to do: a stop, results no request out or being gathered will
-        carry, or idle slots no such request asks work for (``_lease``). A task of one message ends hundreds of times
+        carry, or idle slots no such request asks work for (``_carried``). A task of one message ends hundreds of times
         a second on a busy farm, and a wake for nothing costs a thread switch each time."""
         if self.stopping.is_set():
             self._wake.set()
             return
         with self._exchange:
-            carried = (self._exchanges or self._gathering) and not self._starved
-            needed = not carried and (bool(self._unasked()) or len(self.outbox) > 0)
+            needed = not self._carried() and (bool(self._unasked()) or len(self.outbox) > 0)
         if needed:
             self._wake.set()
 
