@@ -49,3 +49,8 @@ NOT_CALLABLE = 42
 def every_tenth_retried_once(batch: Batch) -> dict[str, str]:
     """A message whose offset ends in 0 is retried at its first attempt; every other one is ok."""
     return {m.id: "retry" for m in batch.messages if m.attempt == 1 and m.id.endswith("0")}
+
+
+def naps(batch: Batch) -> None:
+    """Every message ok, after half a second: the farm has moved on to something else meanwhile."""
+    time.sleep(0.5)

@@ -6,6 +6,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,40 @@ def test_a_finished_slot_reports_and_leases_its_next_task_in_one_round_trip(site
         assert [(a["status"], a["farm"]) for a in site.acks(TOPIC)] == [("ok", "farm-x")] * 10
         assert len({a["task_id"] for a in site.acks(TOPIC)}) == 2
     finally:
+        node.finish()
+
+
+def test_handler_tasks_report_and_lease_their_next_without_the_dispatcher(site: Site, tmp_path: Path) -> None:
+    site.profile(".*", handler="tests.farm.handlers:echo", batch_size=5)
+    site.publish(TOPIC, 20, partitions=1)
+    node = FarmNode(FarmConfig(site.url, "farm-x", slots=1, work_dir=tmp_path / "farm-x"))
+    assert node.links.register(node.stopping)
+    try:
+        node.run_once(wait_s=0)  # the dispatcher leases the first task; from then on the slot's tasks carry on alone
+
+        wait_until(lambda: site.queue(TOPIC)["state"] == "done", 10, "every message finished")
+        assert [(a["status"], a["farm"]) for a in site.acks(TOPIC)] == [("ok", "farm-x")] * 20
+        assert len({a["task_id"] for a in site.acks(TOPIC)}) == 4
+    finally:
+        node.stop()
+        node.finish()
+
+
+def test_a_handler_task_reports_while_the_dispatcher_long_polls_for_an_idle_slot(site: Site, tmp_path: Path) -> None:
+    site.profile(".*", handler="tests.farm.handlers:naps", batch_size=5)
+    site.publish(TOPIC, 5, partitions=1)
+    node = FarmNode(FarmConfig(site.url, "farm-x", slots=2, work_dir=tmp_path / "farm-x"))
+    assert node.links.register(node.stopping)
+    dispatcher = threading.Thread(target=lambda: [node.run_once(wait_s=5) for _ in range(2)], daemon=True)
+    try:
+        dispatcher.start()  # the only task goes to one slot; the dispatcher then long-polls for the other
+
+        wait_until(lambda: site.queue(TOPIC)["state"] == "done", 10, "the task's result to arrive")
+        assert [a["status"] for a in site.acks(TOPIC)] == ["ok"] * 5
+        assert dispatcher.is_alive()  # still in its long-poll: the result went without it
+    finally:
+        node.stop()
+        dispatcher.join(10)
         node.finish()
 
 

@@ -26,6 +26,7 @@ import psutil
 
 from xtreaming.farm.batch import Batch, Columns, from_columns
 from xtreaming.farm.control import TaskControl, lower_priority
+from xtreaming.farm.handler_hub import WAITS_TOGETHER, Done, HandlerHub, Watch
 from xtreaming.farm.lifeline import UNBOUND, Lifeline
 from xtreaming.farm.pipe_messages import Reader, send
 from xtreaming.farm.processes import kill_tree, tree_rss
@@ -34,8 +35,6 @@ from xtreaming.wire.verdict import Verdict
 
 #: Lines of a handler's traceback kept in the detail of its failed messages.
 TRACEBACK_LINES: Final = 12
-#: After a kill, how long the pipe may stay open before the task is given up on anyway.
-KILLED_WAIT_S: Final = 5.0
 
 Clock = Callable[[], float]
 Request = tuple[str, tuple[str, str, str, str, str, str, int], Columns]
@@ -46,6 +45,12 @@ class HandlerPool:
 
     def __init__(self, slots: int, *, clock: Clock = time.monotonic, lifeline: Lifeline = UNBOUND) -> None:
         self._workers = [HandlerWorker(index, clock, lifeline) for index in range(slots)]
+        self._hub = HandlerHub(clock) if WAITS_TOGETHER else None
+
+    @property
+    def waits_together(self) -> bool:
+        """Whether tasks go through ``submit`` (one thread waits on every handler process), not ``run``."""
+        return self._hub is not None
 
     def start(self) -> None:
         """Start every slot's process now, without waiting for them: an interpreter takes a tenth of a
@@ -54,9 +59,19 @@ class HandlerPool:
             worker.start()
 
     def run(self, slot: int, task: Task, control: TaskControl) -> Outcome:
+        """Run ``task`` on ``slot``'s process, waiting on this thread."""
         return self._workers[slot].run(task, control)
 
+    def submit(self, slot: int, task: Task, control: TaskControl, done: Done) -> None:
+        """Send ``task`` to ``slot``'s process; ``done`` gets its outcome (``handler_hub``). Only where
+        ``waits_together``."""
+        if self._hub is None:
+            raise RuntimeError("handler tasks are waited on by their slots' threads here: use run")
+        self._hub.submit(self._workers[slot], task, control, done)
+
     def close(self) -> None:
+        if self._hub is not None:
+            self._hub.close()
         for worker in self._workers:
             worker.close()
 
@@ -79,54 +94,82 @@ class HandlerWorker:
         return None if self._process is None else self._process.pid
 
     def run(self, task: Task, control: TaskControl) -> Outcome:
+        """Run ``task`` to its outcome on this thread, waiting on the pipe (``HandlerHub`` waits on many at once)."""
+        outcome = self.begin(task, control)
+        watch = Watch(self._clock, task.timeout_s)
+        try:
+            while outcome is None:
+                outcome = watch.check(control)
+                if outcome is None and self.ready(watch.next_at - self._clock()):
+                    outcome = self.answer(control)
+        finally:
+            self.end(control)
+        return outcome
+
+    def begin(self, task: Task, control: TaskControl) -> Outcome | None:
+        """Send ``task`` to the worker process (started first if none is alive): None once it is on its way, else
+        the outcome of a task that cannot go. ``end`` follows either way."""
         if not task.handler:
             return failed(f"queue {task.topic} has no handler")
-        conn, reader, pid = self._ensure_started()
+        conn, pid = self._ensure_started()
         context = (task.task_id, task.topic, task.base, task.convenio, task.kind, task.process, task.attempt)
         request: Request = (task.handler, context, task.messages.handler_columns())
         control.attach(pid, self._kill, self._rss, lowered=True)  # lowered as it started: not again per task
         try:
             send(conn, request)
-            return self._await(reader, task, control)
-        except (EOFError, OSError):
-            return failed(control.killed or f"handler process died (exit code {self._reap()})")
-        finally:
-            control.detach()
-            if control.killed:
-                self._reap()
+        except OSError:
+            return self._died(control)
+        return None
 
-    def _await(self, reader: Reader, task: Task, control: TaskControl) -> Outcome:
-        deadline = self._clock() + task.timeout_s
-        while True:
-            remaining = deadline - self._clock()
-            if remaining <= 0 and control.killed is None:
-                control.kill(f"timed out after {task.timeout_s:g} s: handler process tree killed")
-            if control.killed is not None:
-                remaining = KILLED_WAIT_S  # the kill closes the pipe: EOFError ends the wait
-            if not reader.poll(min(remaining, 1.0)):
-                if control.killed is not None:
-                    return failed(control.killed)
-                continue
-            kind, *body = reader.recv()
-            if kind == "progress":
-                control.progress(*body)
-            elif kind == "done":
+    def fileno(self) -> int:
+        """The pipe's descriptor, to wait on (after ``begin``)."""
+        if self._conn is None:
+            raise RuntimeError(f"handler process of slot {self.slot} is not running")
+        return self._conn.fileno()
+
+    def ready(self, timeout_s: float) -> bool:
+        """Whether the worker process said something (or went away), waiting up to ``timeout_s``."""
+        return self._reader is not None and self._reader.poll(timeout_s)
+
+    def answer(self, control: TaskControl) -> Outcome | None:
+        """Read what the worker process said (something is there): the task's outcome, or None when it only
+        reported progress (every whole message that came is read: none is left waiting behind a quiet pipe)."""
+        reader = self._reader
+        while reader is not None:
+            try:
+                kind, *body = reader.recv()
+            except (EOFError, OSError):
+                return self._died(control)
+            if kind == "done":
                 return Outcome(Verdict.OK, None, body[0])
-            elif kind == "invalid":
+            if kind == "invalid":
                 return failed(body[0], Verdict.ERROR)
-            else:
+            if kind != "progress":
                 return failed(body[0])
+            control.progress(*body)
+            if not reader.pending:
+                return None
+        return self._died(control)
+
+    def end(self, control: TaskControl) -> None:
+        """The task is over: its process is no longer the task's; a killed one is reaped (started again next time)."""
+        control.detach()
+        if control.killed:
+            self._reap()
+
+    def _died(self, control: TaskControl) -> Outcome:
+        return failed(control.killed or f"handler process died (exit code {self._reap()})")
 
     def start(self) -> None:
         """Start the worker process unless it runs already."""
         self._ensure_started()
 
-    def _ensure_started(self) -> tuple[Connection, Reader, int]:
-        """The worker's pipe (and its reader) and pid, starting a worker process when there is none alive."""
-        process, conn, reader = self._process, self._conn, self._reader
+    def _ensure_started(self) -> tuple[Connection, int]:
+        """The worker's pipe and pid, starting a worker process when there is none alive."""
+        process, conn = self._process, self._conn
         pid = None if process is None or not process.is_alive() else process.pid
-        if pid is not None and conn is not None and reader is not None:
-            return conn, reader, pid
+        if pid is not None and conn is not None:
+            return conn, pid
         self._reap()
         context = multiprocessing.get_context("spawn")  # the same on Linux and Windows; no forked state
         parent, child = context.Pipe()
@@ -144,7 +187,7 @@ class HandlerWorker:
             self._handle = psutil.Process(pid)
         except psutil.Error:
             self._handle = None
-        return parent, self._reader, pid
+        return parent, pid
 
     def _kill(self) -> None:
         if self._handle is not None:

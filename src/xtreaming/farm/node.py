@@ -114,6 +114,8 @@ class FarmNode:
         self._first_sent = 0.0  # when the oldest of them was sent (time.monotonic)
         self._asked: set[int] = set()  # idle slots a request out asks work for
         self._starved = False  # the last answer had no task for some slot it was asked for
+        self._exchanger: threading.Thread | None = None  # sends the results of handler tasks (``_handler_ended``)
+        self._results = threading.Event()  # wakes the exchanger
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -167,6 +169,7 @@ class FarmNode:
             log.warning("stopping: no new tasks; %d running will finish (stop again to kill them)", self.busy)
         self.stopping.set()
         self._wake.set()
+        self._results.set()
 
     def abort(self) -> None:
         """Kill running tasks and report them for retry, then stop."""
@@ -175,6 +178,7 @@ class FarmNode:
         self.aborting.set()
         self._kill_all()
         self._wake.set()
+        self._results.set()
 
     def stop_tasks(self, task_ids: Collection[str] | None, reason: str) -> None:
         """Kill the running tasks ``task_ids`` (None: all); their results report them for retry."""
@@ -310,7 +314,13 @@ class FarmNode:
             return False
         if self.stopping.is_set():
             log.info("task %s arrived while stopping: it was leased already, so it runs", task.task_id)
-        self.slots[index].start(task, self._execute, self._finished)
+        slot = self.slots[index]
+        if task.handler and self.handlers.waits_together:
+            self.handlers.submit(
+                index, task, slot.begin(task), lambda outcome: self._handler_ended(slot, task, outcome)
+            )
+        else:
+            slot.start(task, self._execute, self._finished)
         return True
 
     def _execute(self, slot: int, task: Task, control: TaskControl) -> Outcome:
@@ -319,13 +329,42 @@ class FarmNode:
         return self.runner.run(task, control)
 
     def _finished(self, slot: Slot, task: Task, outcome: Outcome) -> None:
+        """A task ended on its slot's thread, which then sends its result and asks for the slot's next task."""
+        self._settle(slot, task, outcome)
+        self._exchange_ready(slot)
+        self._wake_dispatcher()
+
+    def _handler_ended(self, slot: Slot, task: Task, outcome: Outcome) -> None:
+        """A handler task ended (on the thread waiting on every handler process, which has others to read): the
+        exchanger sends its result and asks for the slot's next task."""
+        self._settle(slot, task, outcome)
+        if self.stopping.is_set():
+            self._wake_dispatcher()
+            return
+        with self._exchange:
+            if self._exchanger is None:
+                self._exchanger = threading.Thread(target=self._exchanging, name="exchanger", daemon=True)
+                self._exchanger.start()
+        self._results.set()
+
+    def _exchanging(self) -> None:
+        """The exchanger's loop: what ``_exchange_ready`` does on a slot's thread as its task ends, for the handler
+        tasks that end on none (``_handler_ended``); until the farm stops."""
+        while True:
+            self._results.wait()
+            self._results.clear()
+            self._exchange_ready(None)
+            self._wake_dispatcher()
+            if self.stopping.is_set():
+                return
+
+    def _settle(self, slot: Slot, task: Task, outcome: Outcome) -> None:
+        """The task's result waits in the outbox, and its slot is free."""
         if not outcome.is_success:
             log.warning("task %s (%s): %s", task.task_id, task.topic, outcome.summary(len(task.messages)))
         self.links.finished(task.task_id)  # before the slot frees: heartbeats always account for the task
         self.outbox.put(Report(task.task_id, outcome.completion()))
         self._free(slot)
-        self._exchange_ready(slot)
-        self._wake_dispatcher()
 
     def _free(self, slot: Slot) -> None:
         """The slot is idle again (its result in the outbox): a thread gathering results for a request is told once

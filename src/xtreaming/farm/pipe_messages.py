@@ -49,6 +49,11 @@ class Reader:
             return self._conn.poll(timeout_s)
         return self._framed() is not None or bool(self._poll.poll(max(0, int(timeout_s * 1000))))
 
+    @property
+    def pending(self) -> bool:
+        """Whether a whole message was read already and waits here (a poll of the pipe would not say so)."""
+        return self._fd >= 0 and self._framed() is not None
+
     def recv(self) -> Any:
         """The next message, waiting for it; raises EOFError when the other end closed first."""
         if self._fd < 0:

@@ -38,10 +38,14 @@ class Slot:
     def idle(self) -> bool:
         return self.task is None
 
+    def begin(self, task: Task) -> TaskControl:
+        """The slot runs ``task`` from now on (somewhere else than on its thread); returns the task's control."""
+        self.task, self.control, self.started = task, TaskControl(), time.monotonic()
+        return self.control
+
     def start(self, task: Task, execute: Execute, finished: Finished) -> None:
         """Run ``task`` on the slot's thread; ``finished`` gets its outcome (never an exception)."""
-        self.task, self.control, self.started = task, TaskControl(), time.monotonic()
-        self._next.put((task, self.control, execute, finished))
+        self._next.put((task, self.begin(task), execute, finished))
         if self._thread is None:
             self._thread = threading.Thread(target=self._serve, name=f"slot-{self.index}", daemon=True)
             self._thread.start()
