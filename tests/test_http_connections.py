@@ -1,11 +1,14 @@
-"""The farms' lease requests on keep-alive connections of the standard library (``http_connections.py``): one
-connection kept for request after request, one the coordinator closed while idle never used, nor one idle too long,
-a request never sent twice, a silent coordinator given up on at the timeout; and ``CoordinatorClient.post_for``
-over them, its refusals and an unreachable coordinator reported as on httpx, a proxy in the environment honoured
-(httpx's to use)."""
+"""The farms' lease requests on keep-alive connections of their own (``http_connections.py``): one connection kept
+for request after request, one the coordinator closed while idle never used, nor one idle too long, a request never
+sent twice, a silent coordinator given up on at the timeout; answers of every framing read whole (chunked, after an
+informational answer, up to the close), those that say the connection closes not used again, answers that are not
+HTTP or are cut short failing the request, a header that would inject another refused; and
+``CoordinatorClient.post_for`` over them, its refusals and an unreachable coordinator reported as on httpx, a proxy in
+the environment honoured (httpx's to use)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -177,3 +180,144 @@ def test_post_for_goes_through_a_proxy_the_environment_names_unless_the_coordina
     with CoordinatorClient(server.url) as api:
         assert api.post_for("/api/farms/f/lease", {}, accept="x/y") == b"framed"
     assert [target for target, _ in server.requests] == [f"{server.url}/api/farms/f/lease", "/api/farms/f/lease"]
+
+
+class RawServer:
+    """A TCP server on a free loopback port that reads each request whole and writes ``answer`` back as given
+    (``close``: then closes the connection); it counts connections and keeps the requests."""
+
+    def __init__(self, answer: bytes, *, close: bool = False) -> None:
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._answer, self._close = answer, close
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                sock, _ = self._listener.accept()
+                self.connections += 1
+                threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        with sock, sock.makefile("rb") as file:
+            while True:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = file.readline()
+                    if not line:
+                        return
+                    head += line
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                self.requests.append(head + file.read(length))
+                sock.sendall(self._answer)
+                if self._close:
+                    return
+
+    def stop(self) -> None:
+        self._listener.close()
+
+
+@pytest.fixture
+def raw() -> Iterator[Callable[..., RawServer]]:
+    servers: list[RawServer] = []
+
+    def start(answer: bytes, *, close: bool = False) -> RawServer:
+        servers.append(RawServer(answer, close=close))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("answer", "content"),
+    [
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nfram\r\n2;x=1\r\ned\r\n0\r\nT: 1\r\n\r\n",
+            b"framed",
+        ),
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length:  2\r\n\r\nok", b"ok"),
+        (b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", b""),
+        (b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok", b"ok"),
+    ],
+    ids=["chunked", "informational-first", "no-content", "bare-line-feeds"],
+)
+def test_answers_of_every_framing_are_read_whole_and_the_connection_kept(
+    raw: Callable[..., RawServer], answer: bytes, content: bytes
+) -> None:
+    server = raw(answer)
+    connections = Connections({}, None)
+    answers = [connections.post(f"{server.url}/x", b"%d" % i, {}, 5) for i in range(2)]
+    connections.close()
+    assert [(a.status_code, a.content) for a in answers] == [(answers[0].status_code, content)] * 2
+    assert server.connections == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\n\r\nok",  # no length: the body ends with the connection
+    ],
+    ids=["connection-close", "http-1.0", "until-closed"],
+)
+def test_a_connection_the_answer_says_will_close_is_not_used_again(
+    raw: Callable[..., RawServer], answer: bytes
+) -> None:
+    server = raw(answer, close=True)
+    connections = Connections({}, None)
+    answers = [connections.post(f"{server.url}/x", b"%d" % i, {}, 5) for i in range(2)]
+    connections.close()
+    assert [(a.status_code, a.content) for a in answers] == [(200, b"ok")] * 2
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "not an HTTP/1.x answer"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "cut short: 5 of 10 bytes"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n", "ValueError"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70_000 + b"\r\n\r\n", "longer than 65536 bytes"),
+        (b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 101 + b"\r\n", "more than 100 headers"),
+        (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "not an HTTP header"),
+        (b"HTTP/1.1 200 OK\r\nContent-Le", "closed in the middle of the answer"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nabc", "chunked answer cut short"),
+    ],
+    ids=["not-http", "cut-body", "bad-length", "long-line", "many-headers", "bad-header", "cut-head", "cut-chunk"],
+)
+def test_an_answer_that_is_not_http_or_is_cut_short_fails_the_request_once(
+    raw: Callable[..., RawServer], answer: bytes, error: str
+) -> None:
+    server = raw(answer, close=True)
+    connections = Connections({}, None)
+    with pytest.raises(ConnectionFailed, match=error):
+        connections.post(f"{server.url}/x", b"once", {}, 5)
+    connections.close()
+    assert len(server.requests) == 1
+
+
+def test_a_header_with_a_line_break_is_refused_before_anything_is_sent(raw: Callable[..., RawServer]) -> None:
+    server = raw(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    connections = Connections({"Authorization": "Bearer x\r\nX-Admin: yes"}, None)
+    with pytest.raises(ValueError, match="line break"):
+        connections.post(f"{server.url}/x", b"1", {}, 5)
+    connections.close()
+    assert (server.connections, server.requests) == (0, [])
+
+
+def test_the_request_is_written_as_http_1_1_with_its_host_length_and_headers(raw: Callable[..., RawServer]) -> None:
+    server = raw(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    connections = Connections({"Authorization": "Bearer t"}, None)
+    connections.post(f"{server.url}/api/farms/f/lease?x=1", b'{"slots":[]}', {"Accept": "a/b"}, 5)
+    connections.close()
+    host = server.url.removeprefix("http://")
+    assert server.requests == [
+        f"POST /api/farms/f/lease?x=1 HTTP/1.1\r\nHost: {host}\r\nContent-Length: 12\r\n"
+        'Authorization: Bearer t\r\nAccept: a/b\r\n\r\n{"slots":[]}'.encode()
+    ]
