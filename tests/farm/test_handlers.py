@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from dataclasses import replace
 
+import psutil
 import pytest
 
 from tests.farm.builders import IDS, TOPIC, binary_message, leased, make_task, message
+from tests.waiting import wait_until
 from xtreaming.farm.batch import HandlerMessage
 from xtreaming.farm.control import TaskControl
 from xtreaming.farm.handlers import HandlerWorker
@@ -72,6 +76,26 @@ def test_a_process_that_dies_is_reported_and_replaced(worker: HandlerWorker) -> 
 
     assert died == Outcome(Verdict.RETRY, "handler process died (exit code 7)")
     assert after == Outcome(Verdict.OK, None, {IDS[1]: (Verdict.RETRY, None)})
+
+
+def test_a_process_that_died_while_idle_is_replaced_and_the_task_runs(
+    worker: HandlerWorker, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker.start()
+    first = worker.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    wait_until(
+        lambda: not psutil.pid_exists(first) or psutil.Process(first).status() == psutil.STATUS_ZOMBIE,
+        10,
+        "the process to die",
+    )
+
+    outcome = worker.run(make_task(handler=f"{H}:echo"), TaskControl())
+
+    assert outcome.default is Verdict.OK
+    assert worker.pid not in (None, first)
+    assert f"handler process of slot 0 had exited (code {-signal.SIGKILL})" in caplog.text
 
 
 def test_a_hanging_handler_is_killed_at_the_timeout_and_replaced(worker: HandlerWorker) -> None:

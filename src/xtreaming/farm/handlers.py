@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import multiprocessing
 import os
 import signal
@@ -32,6 +33,8 @@ from xtreaming.farm.pipe_messages import Reader, send
 from xtreaming.farm.processes import kill_tree, tree_rss
 from xtreaming.farm.protocol import InvalidOutput, Outcome, Task, failed, verdicts_of
 from xtreaming.wire.verdict import Verdict
+
+log = logging.getLogger("xtreaming.farm")
 
 #: Lines of a handler's traceback kept in the detail of its failed messages.
 TRACEBACK_LINES: Final = 12
@@ -111,15 +114,24 @@ class HandlerWorker:
         the outcome of a task that cannot go. ``end`` follows either way."""
         if not task.handler:
             return failed(f"queue {task.topic} has no handler")
-        conn, pid = self._ensure_started()
         context = (task.task_id, task.topic, task.base, task.convenio, task.kind, task.process, task.attempt)
         request: Request = (task.handler, context, task.messages.handler_columns())
+        if self._deliver(request, control):
+            return None
+        # The process had died while idle (its end of the pipe is closed): the task reached none; a new one takes
+        # it. Found here, where asking whether it lived before each task cost a system call per task.
+        log.warning("handler process of slot %d had exited (code %s); started again", self.slot, self._reap())
+        return None if self._deliver(request, control) else self._died(control)
+
+    def _deliver(self, request: Request, control: TaskControl) -> bool:
+        """Send ``request`` to the worker process, started first if there is none; False when its pipe is closed."""
+        conn, pid = self._ensure_started()
         control.attach(pid, self._kill, self._rss, lowered=True)  # lowered as it started: not again per task
         try:
             send(conn, request)
         except OSError:
-            return self._died(control)
-        return None
+            return False
+        return True
 
     def fileno(self) -> int:
         """The pipe's descriptor, to wait on (after ``begin``)."""
@@ -165,11 +177,10 @@ class HandlerWorker:
         self._ensure_started()
 
     def _ensure_started(self) -> tuple[Connection, int]:
-        """The worker's pipe and pid, starting a worker process when there is none alive."""
+        """The worker's pipe and pid, starting a worker process when there is none (or it was reaped)."""
         process, conn = self._process, self._conn
-        pid = None if process is None or not process.is_alive() else process.pid
-        if pid is not None and conn is not None:
-            return conn, pid
+        if process is not None and process.pid is not None and conn is not None:
+            return conn, process.pid  # alive as far as the farm knows (``begin`` finds out otherwise)
         self._reap()
         context = multiprocessing.get_context("spawn")  # the same on Linux and Windows; no forked state
         parent, child = context.Pipe()
