@@ -1,12 +1,13 @@
 """The farm agent: registers, heartbeats, long-polls for tasks for its idle slots, runs them, reports.
 
-Threads: the dispatcher (``run`` / ``run_once``: long-polls for tasks for idle slots), one per
-running task (``slots.Slot``), the heartbeat, the reporter (``reporting.Outbox``: results that cannot
-ride on a lease request) and the renewal watch (``links``).
+Threads: the dispatcher (``run`` / ``run_once``: long-polls for tasks for idle slots), one per slot
+running command tasks (``slots.Slot``), one waiting on every running handler task's process
+(``handler_hub``) and the exchanger that sends their results, the heartbeat, the reporter
+(``reporting.Outbox``: results that cannot ride on a lease request) and the renewal watch (``links``).
 
-One request for many slots. When a task ends, its thread puts the result in the outbox and, unless
-``MAX_EXCHANGES`` lease requests are out already, sends one request carrying every result waiting and
-asking work for every idle slot; it goes on while more are ready. Results that end while requests are
+One request for many slots. When a task ends, its result goes to the outbox and its thread (the exchanger, for a
+handler task), unless ``MAX_EXCHANGES`` lease requests are out already, sends one request carrying every result
+waiting and asking work for every idle slot; it goes on while more are ready. Results that end while requests are
 out wait for the next one, so the busier the farm, the more each request carries: at one message a task,
 eight slots cost the coordinator one request per several tasks, not one per task; and a result that would go alone
 while other slots run waits a moment (``GATHER_S``) for theirs. A second request goes
