@@ -26,6 +26,16 @@ from xtreaming.farm.node import FarmNode
 TOPIC = "MULTCOB02.1186.IMPORTACAO.CARGA"
 
 
+def registered_node(site: Site, tmp_path: Path, messages: int, slots: int = 1, **profile: Any) -> FarmNode:
+    """A farm agent in this process, registered with ``site``, whose queue (set as ``profile`` says) holds ``messages``
+    in one partition; its threads are the test's to run."""
+    site.profile(".*", **profile)
+    site.publish(TOPIC, messages, partitions=1)
+    node = FarmNode(FarmConfig(site.url, "farm-x", slots=slots, work_dir=tmp_path / "farm-x"))
+    assert node.links.register(node.stopping)
+    return node
+
+
 def test_heartbeats_show_each_slot_with_its_task_pid_progress_and_memory(
     make_site: Callable[..., Site], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -131,10 +141,7 @@ def test_handler_mode_imports_in_long_lived_processes(site: Site, tmp_path: Path
 
 
 def test_a_finished_slot_reports_and_leases_its_next_task_in_one_round_trip(site: Site, tmp_path: Path) -> None:
-    site.profile(".*", command=worker("ok"), batch_size=5)
-    site.publish(TOPIC, 10, partitions=1)
-    node = FarmNode(FarmConfig(site.url, "farm-x", slots=1, work_dir=tmp_path / "farm-x"))
-    assert node.links.register(node.stopping)
+    node = registered_node(site, tmp_path, 10, command=worker("ok"), batch_size=5)
     try:
         node.run_once(wait_s=0)  # the dispatcher leases the first task; the slot carries on alone
 
@@ -148,10 +155,7 @@ def test_a_finished_slot_reports_and_leases_its_next_task_in_one_round_trip(site
 
 
 def test_handler_tasks_report_and_lease_their_next_without_the_dispatcher(site: Site, tmp_path: Path) -> None:
-    site.profile(".*", handler="tests.farm.handlers:echo", batch_size=5)
-    site.publish(TOPIC, 20, partitions=1)
-    node = FarmNode(FarmConfig(site.url, "farm-x", slots=1, work_dir=tmp_path / "farm-x"))
-    assert node.links.register(node.stopping)
+    node = registered_node(site, tmp_path, 20, handler="tests.farm.handlers:echo", batch_size=5)
     try:
         node.run_once(wait_s=0)  # the dispatcher leases the first task; from then on the slot's tasks carry on alone
 
@@ -164,10 +168,7 @@ def test_handler_tasks_report_and_lease_their_next_without_the_dispatcher(site: 
 
 
 def test_a_handler_task_reports_while_the_dispatcher_long_polls_for_an_idle_slot(site: Site, tmp_path: Path) -> None:
-    site.profile(".*", handler="tests.farm.handlers:naps", batch_size=5)
-    site.publish(TOPIC, 5, partitions=1)
-    node = FarmNode(FarmConfig(site.url, "farm-x", slots=2, work_dir=tmp_path / "farm-x"))
-    assert node.links.register(node.stopping)
+    node = registered_node(site, tmp_path, 5, slots=2, handler="tests.farm.handlers:naps", batch_size=5)
     dispatcher = threading.Thread(target=lambda: [node.run_once(wait_s=5) for _ in range(2)], daemon=True)
     try:
         dispatcher.start()  # the only task goes to one slot; the dispatcher then long-polls for the other
@@ -182,10 +183,7 @@ def test_a_handler_task_reports_while_the_dispatcher_long_polls_for_an_idle_slot
 
 
 def test_a_stopping_farm_leaves_results_to_the_reporter_and_leases_nothing_more(site: Site, tmp_path: Path) -> None:
-    site.profile(".*", command=worker("ok"), batch_size=5)
-    site.publish(TOPIC, 10, partitions=1)
-    node = FarmNode(FarmConfig(site.url, "farm-x", slots=1, work_dir=tmp_path / "farm-x"))
-    assert node.links.register(node.stopping)
+    node = registered_node(site, tmp_path, 10, command=worker("ok"), batch_size=5)
     node.links.start()
     node.run_once(wait_s=0)
     node.stop()
