@@ -2,18 +2,19 @@
 
 Threads: the dispatcher (``run`` / ``run_once``: long-polls for tasks for idle slots), one per slot
 running command tasks (``slots.Slot``), one waiting on every running handler task's process
-(``handler_hub``) and the exchanger that sends their results, the heartbeat, the reporter
+(``handler_hub``) and the two exchangers that send their results, the heartbeat, the reporter
 (``reporting.Outbox``: results that cannot ride on a lease request) and the renewal watch (``links``).
 
-One request for many slots. When a task ends, its result goes to the outbox and its thread (the exchanger, for a
+One request for many slots. When a task ends, its result goes to the outbox and its thread (an exchanger, for a
 handler task), unless ``MAX_EXCHANGES`` lease requests are out already, sends one request carrying every result
 waiting and asking work for every idle slot; it goes on while more are ready. Results that end while requests are
 out wait for the next one, so the busier the farm, the more each request carries: at one message a task,
 eight slots cost the coordinator one request per several tasks, not one per task; and a result that would go alone
 while other slots run waits a moment (``GATHER_S``) for theirs. A second request goes
-out beside a first that has been out a while (``SECOND_EXCHANGE_AFTER_S``): a slow answer (a large batch
-settled and leased) then does not keep a slot that ended waiting for it. Once the coordinator has
-no work for a slot, the slot waits in the dispatcher's long-poll, not in a loop of requests.
+out beside a first whose answer has not come for a while (``SECOND_EXCHANGE_AFTER_S``): a slow answer (a large
+batch settled and leased) then does not keep a slot that ended waiting for it; not once the answer came and its
+tasks are being started (what ends meanwhile goes in the next request of the thread starting them, together).
+Once the coordinator has no work for a slot, the slot waits in the dispatcher's long-poll, not in a loop of requests.
 
 The coordinator may go away at any moment: every call is retried with back-off, and results are
 kept until it answers again; running tasks carry on until it would count the farm lost, and are
@@ -24,8 +25,10 @@ Ctrl-C) takes no new tasks and lets running ones finish; a second kills them and
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import queue
 import signal
 import sys
 import threading
@@ -57,8 +60,8 @@ NO_LEADER_RETRY_S: Final = 0.5
 LEASE_MARGIN_S: Final = 10.0
 #: Lease requests sent as tasks end that may be out at once (the dispatcher's long-poll aside).
 MAX_EXCHANGES: Final = 2
-#: A second of them goes only once the first has been out this long: quick answers (tasks of one message) let
-#: results gather for one request; slow ones (large batches) do not keep a slot that ended waiting.
+#: A second of them goes only once the first has waited this long for its answer: quick answers (tasks of one
+#: message) let results gather for one request; slow ones (large batches) do not keep a slot that ended waiting.
 SECOND_EXCHANGE_AFTER_S: Final = 0.005
 #: A task that ends while other slots run, and no request is out to carry its result, waits at most this long for
 #: them to end too: tasks of one message leased together end within a millisecond or two of each other, and one
@@ -110,13 +113,14 @@ class FarmNode:
         self._ended = threading.Condition()  # notified as a task ends while a thread gathers (``_gather``)
         self._gathering = False
         self._quick = False  # the task that ended last ran under QUICK_TASK_S
-        self._exchange = threading.Lock()  # guards the three below
+        self._exchange = threading.Lock()  # guards the four below
         self._exchanges = 0  # lease requests out, sent as tasks ended
         self._first_sent = 0.0  # when the oldest of them was sent (time.monotonic)
+        self._awaiting = 0  # of them, those whose answer has not come yet
         self._asked: set[int] = set()  # idle slots a request out asks work for
         self._starved = False  # the last answer had no task for some slot it was asked for
-        self._exchanger: threading.Thread | None = None  # sends the results of handler tasks (``_handler_ended``)
-        self._results = threading.Event()  # wakes the exchanger
+        self._exchangers: list[threading.Thread] = []  # send the results of handler tasks (``_handler_ended``)
+        self._results: queue.SimpleQueue[bool] = queue.SimpleQueue()  # wakes an exchanger
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -170,7 +174,7 @@ class FarmNode:
             log.warning("stopping: no new tasks; %d running will finish (stop again to kill them)", self.busy)
         self.stopping.set()
         self._wake.set()
-        self._results.set()
+        self._results.put(True)
 
     def abort(self) -> None:
         """Kill running tasks and report them for retry, then stop."""
@@ -179,7 +183,7 @@ class FarmNode:
         self.aborting.set()
         self._kill_all()
         self._wake.set()
-        self._results.set()
+        self._results.put(True)
 
     def stop_tasks(self, task_ids: Collection[str] | None, reason: str) -> None:
         """Kill the running tasks ``task_ids`` (None: all); their results report them for retry."""
@@ -235,9 +239,18 @@ class FarmNode:
                 self._asked.difference_update(idle)
         return True
 
-    def _request(self, idle: list[int], wait_s: float, reports: list[Report], *, pause_on_failure: bool) -> bool:
+    def _request(
+        self,
+        idle: list[int],
+        wait_s: float,
+        reports: list[Report],
+        *,
+        pause_on_failure: bool,
+        answered: Callable[[], None] = lambda: None,
+    ) -> bool:
         """One lease request: ``reports`` delivered and work asked for the ``idle`` slots (each task started on
-        one of them); True when it was answered."""
+        one of them); True when it was answered. ``answered`` is called as the answer (or the failure) comes, before
+        its tasks start."""
         body = {"slots": idle, "wait_s": wait_s, "completions": [{"task_id": r.task_id, **r.body} for r in reports]}
         sent = time.monotonic()
         try:
@@ -247,6 +260,7 @@ class FarmNode:
             return False
         finally:
             self.outbox.done(len(reports))
+            answered()
         self._backoff.reset()
         self.links.reachable()
         self.links.renewed(sent)  # a lease request renews the farm's leases as a heartbeat does
@@ -336,28 +350,38 @@ class FarmNode:
         self._wake_dispatcher()
 
     def _handler_ended(self, slot: Slot, task: Task, outcome: Outcome) -> None:
-        """A handler task ended (on the thread waiting on every handler process, which has others to read): the
+        """A handler task ended (on the thread waiting on every handler process, which has others to read): an
         exchanger sends its result and asks for the slot's next task."""
         self._settle(slot, task, outcome)
         if self.stopping.is_set():
             self._wake_dispatcher()
             return
         with self._exchange:
-            if self._exchanger is None:
-                self._exchanger = threading.Thread(target=self._exchanging, name="exchanger", daemon=True)
-                self._exchanger.start()
-        self._results.set()
+            if not self._exchangers:
+                self._exchangers = [
+                    threading.Thread(target=self._exchanging, name=f"exchanger-{index}", daemon=True)
+                    for index in range(MAX_EXCHANGES)
+                ]
+                for thread in self._exchangers:
+                    thread.start()
+        self._results.put(True)  # wakes one exchanger, if one waits
 
     def _exchanging(self) -> None:
-        """The exchanger's loop: what ``_exchange_ready`` does on a slot's thread as its task ends, for the handler
-        tasks that end on none (``_handler_ended``); until the farm stops."""
+        """An exchanger's loop: what ``_exchange_ready`` does on a slot's thread as its task ends, for the handler
+        tasks that end on none (``_handler_ended``); until the farm stops. There are ``MAX_EXCHANGES`` of them: while
+        one waits for an answer (a large batch settled and leased), another sends what ended meanwhile beside it, as
+        the slots' threads of command tasks do."""
         while True:
-            self._results.wait()
-            self._results.clear()
+            self._results.get()
+            with contextlib.suppress(queue.Empty):
+                while True:  # the wakes of results that ended together: one pass carries them all
+                    self._results.get_nowait()
+            if self.stopping.is_set():
+                self._wake_dispatcher()
+                self._results.put(True)  # the next exchanger stops too
+                return
             self._exchange_ready(None)
             self._wake_dispatcher()
-            if self.stopping.is_set():
-                return
 
     def _settle(self, slot: Slot, task: Task, outcome: Outcome) -> None:
         """The task's result waits in the outbox, and its slot is free."""
@@ -414,9 +438,10 @@ class FarmNode:
                 return sent  # the thread gathering carries these results and asks work for these slots
             with self._exchange:
                 if self._exchanges >= MAX_EXCHANGES or (
-                    self._exchanges and time.monotonic() - self._first_sent < SECOND_EXCHANGE_AFTER_S
+                    self._exchanges
+                    and (not self._awaiting or time.monotonic() - self._first_sent < SECOND_EXCHANGE_AFTER_S)
                 ):
-                    return sent
+                    return sent  # a second goes only beside one whose answer is slow: not while one starts its tasks
                 idle = [] if self._starved else self._unasked()
                 reports = self.outbox.take_piggyback()
                 if not idle and not reports:
@@ -424,9 +449,10 @@ class FarmNode:
                 if not self._exchanges:
                     self._first_sent = time.monotonic()
                 self._exchanges += 1
+                self._awaiting += 1
                 self._asked.update(idle)
             try:
-                answered = self._request(idle, 0, reports, pause_on_failure=False)
+                answered = self._request(idle, 0, reports, pause_on_failure=False, answered=self._answered)
             finally:
                 with self._exchange:
                     self._exchanges -= 1
@@ -436,6 +462,11 @@ class FarmNode:
                 return sent
             sent = True
         return sent
+
+    def _answered(self) -> None:
+        """A request sent as tasks ended was answered (or failed): the thread that sent it starts its tasks now."""
+        with self._exchange:
+            self._awaiting -= 1
 
     def _wake_dispatcher(self) -> None:
         """Wake the dispatcher when it has something to do: a stop, results no request out or being gathered will
