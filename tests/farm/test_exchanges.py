@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,14 +25,8 @@ def farm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Farm
     farm = FarmNode(FarmConfig("http://127.0.0.1:9", "farm-x", slots=2, work_dir=tmp_path / "farm-x"))
     sent: Sent = []
 
-    def request(
-        idle: list[int],
-        wait_s: float,
-        reports: list[Report],
-        *,
-        pause_on_failure: bool,
-        answered: Callable[[], None] = lambda: None,
-    ) -> bool:
+    def request(idle: list[int], wait_s: float, reports: list[Report], **options: Any) -> bool:
+        answered: Callable[[], None] = options.get("answered", lambda: None)
         answered()
         sent.append(([r.task_id for r in reports], idle))
         farm.outbox.done(len(reports))
