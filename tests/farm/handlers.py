@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import time
 
 from xtreaming.farm.batch import Batch
@@ -54,3 +55,12 @@ def every_tenth_retried_once(batch: Batch) -> dict[str, str]:
 def naps(batch: Batch) -> None:
     """Every message ok, after half a second: the farm has moved on to something else meanwhile."""
     time.sleep(0.5)
+
+
+def half_a_message_then_hangs(batch: Batch) -> None:
+    """The fault under test: the start of a message on the pipe to the farm, and never its rest (as a process stopped
+    while writing would). The pipe is reached through the progress callback, which holds it."""
+    closure = getattr(batch._report, "__closure__", None) or ()
+    conn = next(cell.cell_contents for cell in closure if hasattr(cell.cell_contents, "fileno"))
+    os.write(conn.fileno(), struct.pack("!i", 1000) + b"the start of a message")
+    time.sleep(600)

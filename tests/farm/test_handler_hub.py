@@ -123,3 +123,17 @@ def test_a_closed_hub_takes_no_more_tasks(pool: HandlerPool) -> None:
     pool.close()
     with pytest.raises(RuntimeError, match="closed"):
         submit(pool, 0, make_task(handler=f"{H}:echo", task_id="after"), outcomes)
+
+
+def test_a_process_stopped_in_the_middle_of_a_message_holds_up_no_other_task(pool: HandlerPool) -> None:
+    outcomes = Outcomes()
+    submit(pool, 0, make_task(handler=f"{H}:half_a_message_then_hangs", task_id="stalled", timeout_s=1), outcomes)
+    time.sleep(0.3)  # the hub has read the start of its message
+    submit(pool, 1, make_task(handler=f"{H}:echo", task_id="other"), outcomes)
+
+    other_id, other, _ = outcomes.next(10)  # the hub read the other task's answer meanwhile
+    assert (other_id, other.default) == ("other", Verdict.OK)
+    assert outcomes.next(10)[:2] == (  # and kept the stalled task's time limit
+        "stalled",
+        Outcome(Verdict.RETRY, "timed out after 1 s: handler process tree killed"),
+    )

@@ -15,6 +15,12 @@ import pytest
 from xtreaming.farm.pipe_messages import READ_SIZE, Reader, send
 
 
+def framed(message: object) -> bytes:
+    """``message`` as ``send`` writes it: its size, then its pickle."""
+    body = pickle.dumps(message)
+    return struct.pack("!i", len(body)) + body
+
+
 def test_messages_sent_together_are_read_one_at_a_time_in_order() -> None:
     ours, theirs = multiprocessing.Pipe()
     messages = [("progress", n, 10) for n in range(10)] + [("done", {"T/0/1": ("ok", None)})]
@@ -49,8 +55,7 @@ def test_a_message_of_any_size_is_read_whole(size: int) -> None:
 
 def test_a_message_that_arrives_in_pieces_is_waited_for() -> None:
     ours, theirs = multiprocessing.Pipe()
-    body = pickle.dumps(("done", {"id": ("ok", None)}))
-    frame = struct.pack("!i", len(body)) + body
+    frame = framed(("done", {"id": ("ok", None)}))
     reader = Reader(ours)
     os.write(theirs.fileno(), frame[:2])
     assert reader.poll(0)  # something came, not all of it
@@ -87,3 +92,25 @@ def test_the_other_end_closing_in_the_middle_of_a_message_is_the_end() -> None:
 
     with pytest.raises(EOFError):
         Reader(ours).recv()
+
+
+def test_what_came_of_a_message_is_kept_without_waiting_for_the_rest() -> None:
+    ours, theirs = multiprocessing.Pipe()
+    frame = framed(("done", {"id": ("ok", None)}))
+    reader = Reader(ours)
+
+    os.write(theirs.fileno(), frame[:2])
+    started = time.monotonic()
+    assert reader.recv_now() == (False, None)  # half a size: one read, no wait
+    os.write(theirs.fileno(), frame[2:9])
+    assert reader.recv_now() == (False, None)
+    assert time.monotonic() - started < 1.0
+    assert not reader.pending
+    send_rest = frame[9:] + frame  # the rest, and the next message whole
+    os.write(theirs.fileno(), send_rest)
+    assert reader.recv_now() == (True, ("done", {"id": ("ok", None)}))
+    assert reader.pending  # the next one came in the same read: no poll would say so
+    assert reader.recv_now() == (True, ("done", {"id": ("ok", None)}))
+    theirs.close()
+    with pytest.raises(EOFError):
+        reader.recv_now()

@@ -145,13 +145,17 @@ class HandlerWorker:
 
     def answer(self, control: TaskControl) -> Outcome | None:
         """Read what the worker process said (something is there): the task's outcome, or None when it only
-        reported progress (every whole message that came is read: none is left waiting behind a quiet pipe)."""
+        reported progress or the rest of its message is still to come (every whole message that came is read: none
+        is left waiting behind a quiet pipe; the rest of one is never waited for)."""
         reader = self._reader
         while reader is not None:
             try:
-                kind, *body = reader.recv()
+                whole, message = reader.recv_now()
             except (EOFError, OSError):
                 return self._died(control)
+            if not whole:
+                return None
+            kind, *body = message
             if kind == "done":
                 return Outcome(Verdict.OK, None, body[0])
             if kind == "invalid":

@@ -59,10 +59,28 @@ class Reader:
         if self._fd < 0:
             return pickle.loads(self._conn.recv_bytes())
         while (frame := self._framed()) is None:
-            chunk = os.read(self._fd, READ_SIZE)
-            if not chunk:
-                raise EOFError("the other end of the pipe closed")
-            self._buffer += chunk
+            self._read()
+        return self._take(frame)
+
+    def recv_now(self) -> tuple[bool, Any]:
+        """Once ``poll`` said something came: ``(True, message)`` when a whole message is here after at most one read
+        of the pipe, ``(False, None)`` while its rest is still to come (it never waits for it: a process stopped in
+        the middle of a message holds up nobody); raises EOFError when the other end closed."""
+        if self._fd < 0:
+            return True, pickle.loads(self._conn.recv_bytes())
+        frame = self._framed()
+        if frame is None:
+            self._read()
+            frame = self._framed()
+        return (False, None) if frame is None else (True, self._take(frame))
+
+    def _read(self) -> None:
+        chunk = os.read(self._fd, READ_SIZE)
+        if not chunk:
+            raise EOFError("the other end of the pipe closed")
+        self._buffer += chunk
+
+    def _take(self, frame: tuple[int, int]) -> Any:
         start, end = frame
         message = pickle.loads(memoryview(self._buffer)[start:end])
         del self._buffer[:end]
