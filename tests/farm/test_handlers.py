@@ -78,6 +78,24 @@ def test_a_process_that_dies_is_reported_and_replaced(worker: HandlerWorker) -> 
     assert after == Outcome(Verdict.OK, None, {IDS[1]: (Verdict.RETRY, None)})
 
 
+def test_the_pipe_of_a_process_that_died_is_closed_only_as_its_task_ends(worker: HandlerWorker) -> None:
+    """Whoever waits on the pipe (the hub) lets go of it as the task ends, before the descriptor is closed and its
+    number given to another slot's new pipe."""
+    control = TaskControl()
+    assert worker.begin(make_task(handler=f"{H}:dies"), control) is None
+    pipe = worker.fileno()
+    assert worker.ready(10)
+
+    assert worker.answer(control) == Outcome(Verdict.RETRY, "handler process died (exit code 7)")
+    os.fstat(pipe)  # still open
+    assert worker.fileno() == pipe
+
+    worker.end(control)
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        os.fstat(pipe)
+    assert worker.run(make_task(handler=f"{H}:second_retried"), TaskControl()).default is Verdict.OK
+
+
 def test_a_process_that_died_while_idle_is_replaced_and_the_task_runs(
     worker: HandlerWorker, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -91,6 +91,7 @@ class HandlerWorker:
         self._conn: Connection | None = None
         self._reader: Reader | None = None
         self._handle: psutil.Process | None = None
+        self._gone = False  # the process went away during a task: reaped as the task ends
 
     @property
     def pid(self) -> int | None:
@@ -168,13 +169,16 @@ class HandlerWorker:
         return self._died(control)
 
     def end(self, control: TaskControl) -> None:
-        """The task is over: its process is no longer the task's; a killed one is reaped (started again next time)."""
+        """The task is over: its process is no longer the task's; one killed or gone is reaped (its pipe closed only
+        now: whoever waits on the pipe lets go of it first) and started again next time."""
         control.detach()
-        if control.killed:
+        if control.killed or self._gone:
             self._reap()
 
     def _died(self, control: TaskControl) -> Outcome:
-        return failed(control.killed or f"handler process died (exit code {self._reap()})")
+        """The process went away during the task: the task's outcome, saying why; ``end`` reaps it."""
+        self._gone = True
+        return failed(control.killed or f"handler process died (exit code {self._exit_code()})")
 
     def start(self) -> None:
         """Start the worker process unless it runs already."""
@@ -213,18 +217,24 @@ class HandlerWorker:
 
     def _reap(self) -> int | None:
         """Forget a dead (or killed) worker process; returns its exit code."""
-        process, self._process, self._handle, self._reader = self._process, None, None, None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        process, code = self._process, self._exit_code()
+        self._process, self._handle, self._reader, self._gone = None, None, None, False
+        if process is not None and process.exitcode is not None:  # waited for: its pid may be reused from now on
+            self._lifeline.release(self._registration)
+        return code
+
+    def _exit_code(self) -> int | None:
+        """Wait for the worker process to end (killed if it has not within 5 s); its exit code."""
+        process = self._process
         if process is None:
             return None
         process.join(timeout=5)
         if process.exitcode is None:
             process.kill()
             process.join(timeout=5)
-        if process.exitcode is not None:  # waited for: its pid may be reused from now on
-            self._lifeline.release(self._registration)
         return process.exitcode
 
     def close(self) -> None:
