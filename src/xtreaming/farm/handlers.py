@@ -149,7 +149,9 @@ class HandlerWorker:
         reported progress or the rest of its message is still to come (every whole message that came is read: none
         is left waiting behind a quiet pipe; the rest of one is never waited for)."""
         reader = self._reader
-        while reader is not None:
+        if reader is None:
+            return self._died(control)
+        while True:
             try:
                 whole, message = reader.recv_now()
             except (EOFError, OSError):
@@ -166,7 +168,6 @@ class HandlerWorker:
             control.progress(*body)
             if not reader.pending:
                 return None
-        return self._died(control)
 
     def end(self, control: TaskControl) -> None:
         """The task is over: its process is no longer the task's; one killed or gone is reaped (its pipe closed only
