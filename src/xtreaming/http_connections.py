@@ -212,8 +212,7 @@ def _chunks(file: BinaryIO) -> bytes:
     while True:
         size = int(_line(file).split(b";", 1)[0], 16)
         if size == 0:
-            while _line(file) not in (b"\r\n", b"\n"):
-                pass
+            _headers(file)  # its trailers: header lines, read as those are
             return b"".join(parts)
         chunk = file.read(size + 2)  # and its CRLF
         if len(chunk) < size + 2:
