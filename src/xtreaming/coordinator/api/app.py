@@ -17,8 +17,8 @@ from starlette.types import Receive, Scope, Send
 from xtreaming.broker import open_broker
 from xtreaming.config import Settings
 from xtreaming.coordinator.api.auth import TokenTable
+from xtreaming.coordinator.api.farm_path import FarmPath
 from xtreaming.coordinator.api.leader_gate import LeaderGate
-from xtreaming.coordinator.api.lease_path import LeasePath
 from xtreaming.coordinator.api.limits import BodyLimit
 from xtreaming.coordinator.api.openapi import document_errors
 from xtreaming.coordinator.api.problems import install_error_handlers
@@ -71,11 +71,12 @@ def elect(settings: Settings, store: Store) -> Leadership:
 
 
 class CoordinatorApp(FastAPI):
-    """The API, whose farms' lease requests take the short path (``lease_path.py``) in front of all its layers."""
+    """The API, whose farms' lease requests and heartbeats take the short path (``farm_path.py``) in front of all its
+    layers."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._short_path = LeasePath(super().__call__, self)
+        self._short_path = FarmPath(super().__call__, self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._short_path(scope, receive, send)
@@ -144,7 +145,7 @@ def create_app(settings: Settings, coordinator: Coordinator | None = None) -> Fa
     def limit_for(path: str) -> int:
         return settings.max_publish_bytes if path.startswith(publish_path) else settings.max_body_bytes
 
-    app.state.limit_for = limit_for  # the short path's too (``lease_path.py``), as is the timer
+    app.state.limit_for = limit_for  # the short path's too (``farm_path.py``), as is the timer
     app.state.request_seconds = RequestSeconds(registry)
     app.add_middleware(BodyLimit, limit_for=limit_for)
     app.add_middleware(RequestTimer, seconds=app.state.request_seconds)

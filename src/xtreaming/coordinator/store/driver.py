@@ -1,12 +1,12 @@
 """Statements run on the database driver itself, inside a SQLAlchemy connection's transaction.
 
 For the few statements on the hot path (a task stored as it is leased, deleted as it settles, a ledger
-moved) and for reads of tens of thousands of rows, SQLAlchemy's per-statement and per-row work costs more
-than the database's: an executemany of eight task rows spends about four times as long in compiling,
-processing binds and events as SQLite spends inserting them. Here the statement is the driver's own text and
-each row a tuple of values the driver takes as they are. The driver's errors are raised as SQLAlchemy's, which
-the store (``database.py``) translates as any other: a duplicate key is still InvalidRecord, a full disk
-StoreUnavailable.
+moved, a farm's heartbeat) and for reads of tens of thousands of rows, SQLAlchemy's per-statement and per-row
+work costs more than the database's: an executemany of eight task rows spends about four times as long in
+compiling, processing binds and events as SQLite spends inserting them. Here the statement is the driver's own
+text and each row a tuple of values the driver takes as they are. The driver's errors are raised as
+SQLAlchemy's, which the store (``database.py``) translates as any other: a duplicate key is still InvalidRecord,
+a full disk StoreUnavailable.
 
 Only SQLite and PostgreSQL run here (``supported``); the store's other statements stay portable.
 """
@@ -58,13 +58,18 @@ def cursor(conn: Connection, statement: str) -> Iterator[Any]:
 
 def execute_many(conn: Connection, statement: str, rows: Sequence[tuple[Any, ...]]) -> None:
     """Run ``statement`` (the driver's text, its markers from ``placeholders``) once per row."""
-    if not rows:
-        return
-    with cursor(conn, statement) as driver_cursor:
-        if len(rows) == 1:  # the usual settlement's one ledger row; psycopg would set up a pipeline for many
-            driver_cursor.execute(statement, rows[0])
-        else:
+    if len(rows) == 1:  # the usual settlement's one ledger row; psycopg would set up a pipeline for many
+        execute(conn, statement, rows[0])
+    elif rows:
+        with cursor(conn, statement) as driver_cursor:
             driver_cursor.executemany(statement, rows)
+
+
+def execute(conn: Connection, statement: str, row: tuple[Any, ...]) -> int:
+    """Run ``statement`` (the driver's text, its markers from ``placeholders``) with ``row``; the rows it changed."""
+    with cursor(conn, statement) as driver_cursor:
+        driver_cursor.execute(statement, row)
+        return int(driver_cursor.rowcount)
 
 
 def insert_rows(conn: Connection, head: str, rows: Sequence[tuple[Any, ...]]) -> None:

@@ -61,8 +61,14 @@ def register(body: FarmRegistration, request: Request, caller: Farm) -> FarmRegi
 def heartbeat(farm_id: str, body: Heartbeat, request: Request, caller: Farm) -> HeartbeatAnswer:
     """The farm's slots now; answers the tasks it must stop (farms that ignore the answer keep working)."""
     caller.check_farm(farm_id)
+    return serve_heartbeat(coordinator_of(request), farm_id, body)
+
+
+def serve_heartbeat(coordinator: Coordinator, farm_id: str, body: Heartbeat) -> HeartbeatAnswer:
+    """The answer to a heartbeat the caller may send, read and checked: what ``heartbeat`` answers. Farms' heartbeats
+    usually take a shorter path to it (``farm_path.py``)."""
     slots = [SlotRecord(farm_id, s.index, s.state, s.task_id, s.pid, s.done, s.total, s.rss_bytes) for s in body.slots]
-    reconciled = coordinator_of(request).heartbeat(farm_id, slots, reporting=body.reporting, instance=body.instance)
+    reconciled = coordinator.heartbeat(farm_id, slots, reporting=body.reporting, instance=body.instance)
     return HeartbeatAnswer(stop=list(reconciled.stop), superseded=reconciled.superseded)
 
 
@@ -76,7 +82,7 @@ async def lease(farm_id: str, body: LeaseRequest, request: Request, caller: Farm
     Nothing here runs on the event loop but the hand-offs: the service takes its lock and may wait on
     the store and the broker, so it is called on a worker thread, the answer built there too; requests that
     arrive together are settled together (``lease_groups.py``), and a long-poll waits on a thread of
-    ``_waiting``'s. Farms' requests usually take a shorter path to the same code (``lease_path.py``)."""
+    ``_waiting``'s. Farms' requests usually take a shorter path to the same code (``farm_path.py``)."""
     caller.check_farm(farm_id)
     framed = lease_frame.MEDIA_TYPE in request.headers.get("accept", "")
     return await serve_lease(coordinator_of(request), farm_id, body, framed, request.app.state.lease_groups)

@@ -1,6 +1,7 @@
-"""The farms' lease request on its short path (``api/lease_path.py``): the usual request never reaches the
-router, and every other one is answered by the route itself, its refusals word for word, having changed nothing.
-Over real HTTP against a coordinator with tokens, and at the ASGI level with the route replaced by a recorder."""
+"""The farms' lease request and heartbeat on their short path (``api/farm_path.py``): the usual request never
+reaches the router, and every other one is answered by the route itself, its refusals word for word, having changed
+nothing. Over real HTTP against a coordinator with tokens, and at the ASGI level with the route replaced by a
+recorder (or with the app behind the short path called directly, to compare its answers with the short path's)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from starlette.types import Message, Receive, Scope, Send
 
@@ -19,7 +21,7 @@ from tests.coordinator.server import RunningCoordinator
 from tests.waiting import wait_until
 from xtreaming.config import Role, Token
 from xtreaming.coordinator.api.auth import hash_token
-from xtreaming.coordinator.api.lease_path import LeasePath
+from xtreaming.coordinator.api.farm_path import FarmPath
 from xtreaming.farm.protocol import read_lease
 from xtreaming.wire import lease_frame
 
@@ -156,15 +158,17 @@ class Recorder:
         await send({"type": "http.response.body", "body": b""})
 
 
-def through_short_path(server: RunningCoordinator, token: str, body: bytes, accept: str) -> tuple[int, Recorder]:
+def through_short_path(
+    server: RunningCoordinator, token: str, body: bytes, accept: str, route: str = "lease"
+) -> tuple[int, Recorder]:
     recorder = Recorder()
-    path = LeasePath(recorder, server.app)
+    path = FarmPath(recorder, server.app)
 
     async def ask() -> int:
         transport = httpx.ASGITransport(app=path)
         headers = {"Authorization": f"Bearer {SECRETS[token]}", "Accept": accept, "Content-Type": "application/json"}
         async with httpx.AsyncClient(transport=transport, base_url="http://coordinator") as api:
-            return (await api.post("/api/farms/farm-a/lease", content=body, headers=headers)).status_code
+            return (await api.post(f"/api/farms/farm-a/{route}", content=body, headers=headers)).status_code
 
     return asyncio.run(ask()), recorder
 
@@ -220,7 +224,7 @@ def test_a_lease_failing_for_a_reason_of_the_coordinators_own_is_answered_500_an
 
 def test_a_caller_gone_before_its_body_came_whole_is_not_served(server: RunningCoordinator) -> None:
     recorder = Recorder()
-    path = LeasePath(recorder, server.app)
+    path = FarmPath(recorder, server.app)
     sent: list[Message] = []
     parts: list[Message] = [
         {"type": "http.request", "body": b'{"slots": [0', "more_body": True},
@@ -280,3 +284,135 @@ def test_lease_requests_arriving_while_a_group_settles_wait_without_a_thread_and
     for asker in [first, *askers]:
         asker.join(30)
     assert (groups, answers) == ([1, 4], [200] * 5)
+
+
+# -- the heartbeat ----------------------------------------------------------------------------------
+
+
+def behind_short_path(server: RunningCoordinator, token: str | None, farm: str, body: bytes, content_type: str) -> Any:
+    """The answer of the app behind the short path (every layer and the route) to a heartbeat, as (status, content
+    type, JSON)."""
+
+    async def ask() -> httpx.Response:
+        app: Any = server.app
+        transport = httpx.ASGITransport(app=lambda scope, receive, send: FastAPI.__call__(app, scope, receive, send))
+        headers = {"Content-Type": content_type}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {SECRETS.get(token, token)}"
+        async with httpx.AsyncClient(transport=transport, base_url="http://coordinator") as api:
+            return await api.post(f"/api/farms/{farm}/heartbeat", content=body, headers=headers)
+
+    answer = asyncio.run(ask())
+    return answer.status_code, answer.headers.get("content-type"), answer.json()
+
+
+def farm_row(server: RunningCoordinator) -> dict[str, Any]:
+    with client(server, "admin") as admin:
+        row: dict[str, Any] = admin.get("/api/farms/farm-a").raise_for_status().json()
+        return row
+
+
+IDLE = b'{"slots": [{"index": 0, "state": "idle"}, {"index": 1, "state": "idle"}]}'
+#: Heartbeats refused, each as (token, farm in the path, body as bytes, content type).
+REFUSED_HEARTBEATS = {
+    "no token": (None, "farm-a", IDLE, "application/json"),
+    "an unknown token": ("not-a-token", "farm-a", IDLE, "application/json"),
+    "another farm's token": ("farm-b", "farm-a", IDLE, "application/json"),
+    "a viewer's token": ("viewer", "farm-a", IDLE, "application/json"),
+    "an unknown farm": ("admin", "farm-x", IDLE, "application/json"),
+    "a slot the farm lacks": ("farm-a", "farm-a", b'{"slots": [{"index": 2, "state": "idle"}]}', "application/json"),
+    "a slot of 2**63": (
+        "farm-a", "farm-a", b'{"slots": [{"index": 9223372036854775808, "state": "idle"}]}', "application/json"
+    ),
+    "a state unknown": ("farm-a", "farm-a", b'{"slots": [{"index": 0, "state": "flying"}]}', "application/json"),
+    "a field unknown": ("farm-a", "farm-a", b'{"slots": [], "x": 1}', "application/json"),
+    "not JSON": ("farm-a", "farm-a", b'{"slots": [', "application/json"),
+    "not UTF-8": ("farm-a", "farm-a", b'{"slots": [], "reporting": ["\xff"]}', "application/json"),
+    "a lone surrogate": ("farm-a", "farm-a", b'{"slots": [], "reporting": ["\\ud800"]}', "application/json"),
+    "a body not declared JSON": ("farm-a", "farm-a", IDLE, "text/plain"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", REFUSED_HEARTBEATS)
+def test_a_refused_heartbeat_is_answered_as_the_route_answers_it_and_changes_nothing(
+    server: RunningCoordinator, case: str
+) -> None:
+    token, farm, body, content_type = REFUSED_HEARTBEATS[case]
+    before = farm_row(server)
+    with client(server, token) as api:
+        answer = api.post(f"/api/farms/{farm}/heartbeat", content=body, headers={"Content-Type": content_type})
+    short = answer.status_code, answer.headers.get("content-type"), answer.json()
+    assert short[0] >= 400, short
+    assert short == behind_short_path(server, token, farm, body, content_type)
+    assert farm_row(server) == before
+
+
+def test_a_farm_heartbeats_on_the_short_path_each_timed_under_the_route(server: RunningCoordinator) -> None:
+    with client(server, "farm-a") as farm:
+        [task] = read_lease(farm.post("/api/farms/farm-a/lease", json={"slots": [0]}, headers=FRAMED).content).tasks
+        running = {"index": 0, "state": "running", "task_id": task[0]["task_id"], "done": 3, "total": 7}
+        stranger = {"index": 1, "state": "running", "task_id": "not-leased-here"}
+        answer = farm.post("/api/farms/farm-a/heartbeat", json={"slots": [running, stranger]})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json() == {"stop": ["not-leased-here"], "superseded": False}
+    slots = {slot["index"]: slot for slot in farm_row(server)["slots_detail"]}
+    assert (slots[0]["task_id"], slots[0]["done"], slots[0]["total"]) == (task[0]["task_id"], 3, 7)
+    registry: CollectorRegistry = server.app.state.metrics
+    timed = registry.get_sample_value(
+        "xtreaming_http_request_duration_seconds_count",
+        {"method": "POST", "route": "/api/farms/{farm_id}/heartbeat", "status": "200"},
+    )
+    assert timed == 1
+
+
+def test_the_usual_heartbeat_never_reaches_the_route(server: RunningCoordinator) -> None:
+    before = farm_row(server)["last_heartbeat_at"]
+    status, recorder = through_short_path(server, "farm-a", IDLE, "*/*", route="heartbeat")
+    assert (status, recorder.bodies) == (200, [])
+    assert farm_row(server)["last_heartbeat_at"] != before
+
+
+@pytest.mark.parametrize(
+    ("token", "body"),
+    [
+        ("farm-b", IDLE),  # a farm it may not act as
+        ("viewer", IDLE),  # a role that may not heartbeat
+        ("farm-a", b'{"slots": [{"index": -1, "state": "idle"}]}'),  # a body Heartbeat refuses
+    ],
+)
+def test_any_other_heartbeat_reaches_the_route_with_its_body_whole(
+    server: RunningCoordinator, token: str, body: bytes
+) -> None:
+    before = farm_row(server)
+    status, recorder = through_short_path(server, token, body, "*/*", route="heartbeat")
+    assert (status, recorder.bodies) == (299, [body])
+    assert farm_row(server) == before
+
+
+def test_a_coordinator_that_does_not_serve_leaves_the_heartbeat_to_the_leader_gate_behind(
+    server: RunningCoordinator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server.app.state.serving, "is_serving", lambda: False)
+    status, recorder = through_short_path(server, "farm-a", IDLE, "*/*", route="heartbeat")
+    monkeypatch.undo()
+    assert (status, recorder.bodies) == (299, [IDLE])
+
+
+def test_a_heartbeat_failing_for_a_reason_of_the_coordinators_own_is_answered_500(
+    server: RunningCoordinator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    before = farm_row(server)
+    monkeypatch.setattr(server.app.state.coordinator, "heartbeat", broken)
+    with client(server, "farm-a") as farm:
+        answer = farm.post("/api/farms/farm-a/heartbeat", content=IDLE, headers={"Content-Type": "application/json"})
+    monkeypatch.undo()
+    assert answer.status_code == 500
+    assert answer.json()["detail"] == (
+        "internal error on POST /api/farms/farm-a/heartbeat; the coordinator's log says why"
+    )
+    assert "/api/farms/{farm_id}/heartbeat of farm farm-a failed" in caplog.text
+    assert farm_row(server) == before
