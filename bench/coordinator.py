@@ -1,14 +1,17 @@
-"""The coordinator through its real HTTP API: lease+complete round trips, and its memory with a deep backlog.
+"""The coordinator through its real HTTP API: lease+complete round trips, heartbeats, and its memory with a deep
+backlog.
 
-Run: .venv/bin/python bench/coordinator.py [--round-trips 5000] [--pending 10000000]
+Run: .venv/bin/python bench/coordinator.py [--round-trips 5000] [--heartbeats 2000] [--pending 10000000]
 
 The coordinator runs as its own process (``xtreaming coordinator``) on the embedded log and
 state; farms are client processes with keep-alive HTTP connections. Each request settles the
 tasks a farm finished and leases its idle slots (a farm may also call ``/complete`` on its own).
 Runs use a COBSINC queue (batch size 1: the urgent lane, the worst case for per-task overhead):
-one farm with one slot, two such farms, one farm with 32 slots. Memory: the log is filled with
-``--pending`` messages over 20 IMPORTACAO topics *before* the coordinator starts, and the
-coordinator's peak RSS (VmHWM) is read once it has discovered them all and read ahead.
+one farm with one slot, two such farms, one farm with 32 slots. Heartbeats: the coordinator's CPU
+per heartbeat of a farm of 32 slots (its whole process's, background threads included: a few
+percent at this rate). Memory: the log is filled with ``--pending`` messages over 20 IMPORTACAO
+topics *before* the coordinator starts, and the coordinator's peak RSS (VmHWM) is read once it
+has discovered them all and read ahead.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from multiprocessing import Process, Queue
 from pathlib import Path
 
 import httpx
+import psutil
 from rich.console import Console
 from rich.table import Table
 
@@ -117,6 +121,27 @@ def round_trips(root: Path, count: int, farms: int, slots: int) -> tuple[float, 
         server.wait(30)
 
 
+def heartbeat_cost(root: Path, count: int, slots: int) -> float:
+    """Microseconds of the coordinator's CPU per heartbeat of a farm of ``slots`` idle slots (sent one at a time)."""
+    port = free_port()
+    server = start_coordinator(root, port)
+    try:
+        api = wait_for(f"http://127.0.0.1:{port}", "/healthz", 30)
+        farm = api.post("/api/farms/register", json={"name": "bench", "slots": slots}).json()["farm_id"]
+        body = {"slots": [{"index": i, "state": "idle"} for i in range(slots)], "reporting": []}
+        for _ in range(50):  # connections, caches and the first statements warmed up
+            api.post(f"/api/farms/{farm}/heartbeat", json=body).raise_for_status()
+        times = psutil.Process(server.pid).cpu_times()
+        for _ in range(count):
+            api.post(f"/api/farms/{farm}/heartbeat", json=body).raise_for_status()
+        after = psutil.Process(server.pid).cpu_times()
+        api.close()
+        return (after.user + after.system - times.user - times.system) / count * 1e6
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
 def backlog_memory(root: Path, pending: int, topics: int = 20) -> tuple[float, float, float]:
     """Seconds to fill the log, seconds until the coordinator is serving, its peak RSS in MB."""
     log = SqliteBroker(root / "log.db")
@@ -160,6 +185,7 @@ def backlog_memory(root: Path, pending: int, topics: int = 20) -> tuple[float, f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--round-trips", type=int, default=5000, help="per farm")
+    parser.add_argument("--heartbeats", type=int, default=2000)
     parser.add_argument("--pending", type=int, default=10_000_000)
     args = parser.parse_args()
     table = Table(title="Coordinator over real HTTP (its own process; this process is the farm)")
@@ -173,6 +199,10 @@ def main() -> None:
         label = f"{farms} farm(s) x {slots} slot(s)"
         table.add_row(f"lease+complete round trips/s, batch 1, {label}", f"{rate:,.0f}", "≥ 2,000")
         table.add_row(f"  request p50 / p99 (ms), {label}", f"{cuts[49] * 1000:.2f} / {cuts[98] * 1000:.2f}", "")
+    if args.heartbeats:
+        with tempfile.TemporaryDirectory() as tmp:
+            cost = heartbeat_cost(Path(tmp), args.heartbeats, 32)
+        table.add_row("coordinator CPU per heartbeat of a farm of 32 slots (µs)", f"{cost:,.0f}", "")
     if args.pending:
         with tempfile.TemporaryDirectory() as tmp:
             fill_s, ready_s, rss = backlog_memory(Path(tmp), args.pending)
