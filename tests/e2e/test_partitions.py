@@ -83,6 +83,11 @@ def test_a_farm_back_from_a_partition_kills_the_tasks_the_coordinator_gave_up_at
 
     relay.cut()
     wait_until(lambda: site.farm_row("farm-a")["lost"], 4 * LOST_S, "the coordinator to count farm-a lost")
+    # "lost" in the farm listing is worked out as the listing is read; the farm's tasks are given up by the
+    # coordinator's next background pass. A heartbeat that got through before that pass would find them still
+    # leased to farm-a (rightly left running: nobody else has them), so heal only once they are given up: their
+    # messages are no longer in flight (no other farm, and farm-a's slots are busy: nothing leases them again).
+    wait_until(lambda: site.queue(TOPIC)["in_flight"] == 0, 4 * LOST_S, "the coordinator to give up farm-a's tasks")
     assert all(is_running(pid) for pid in workers)  # kept running, as asked
     relay.heal()
     # The first heartbeat through the healed link: one sent into the cut may wait out its timeout (an interval), the
