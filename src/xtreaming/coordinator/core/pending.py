@@ -134,4 +134,5 @@ def readiness(messages: LeaseOrder, keys_in_flight: Collection[bytes]) -> tuple[
 #: a list comprehension reads a field faster. ``order_of``: the lease order, offset then partition.
 partition_of: Final = attrgetter("partition")
 attempt_of: Final = attrgetter("attempt")
+key_of: Final = attrgetter("key")
 order_of: Final = attrgetter("order")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -32,6 +33,7 @@ from xtreaming.coordinator.api.schemas import (
 from xtreaming.coordinator.records import FarmRecord, SlotRecord
 from xtreaming.coordinator.service import Assignment, Coordinator, LeaseAsk, Report, Settled
 from xtreaming.errors import XtreamingError
+from xtreaming.topics import TopicName
 from xtreaming.wire import lease_frame
 
 router = APIRouter(prefix="/api", tags=["farms"])
@@ -231,20 +233,28 @@ def _answer(tasks: list[str], settled: list[dict[str, Any]]) -> str:
 
 def _task_json(task: Assignment, messages: dict[str, Any]) -> str:
     """One task of a lease answer as JSON (``TaskOut``), with ``messages`` as given."""
-    topic = task.topic
-    head = {
-        "task_id": task.task_id,
+    settings = task.settings
+    shared = _shared_task_json(task.topic, settings.command, settings.handler, settings.timeout_s)
+    attempt = max(m.attempt for m in task.messages)
+    return (
+        f'{{"task_id":{json.dumps(task.task_id)},"slot":{task.slot},"attempt":{attempt},'
+        f'"deadline_at":"{task.deadline_at.isoformat()}",{shared},'
+        f'"messages":{json.dumps(messages, ensure_ascii=False)}}}'
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _shared_task_json(topic: TopicName, command: tuple[str, ...], handler: str | None, timeout_s: float) -> str:
+    """The members of a task's JSON every task of a queue (with these settings) has alike, computed once: a lease
+    answer of one-message tasks spent as long writing these again for each task as the rest of its answer."""
+    shared = {
         "topic": str(topic),
         "base": topic.base,
         "convenio": topic.convenio,
         "kind": topic.kind,
         "process": topic.process,
-        "slot": task.slot,
-        "attempt": max(m.attempt for m in task.messages),
-        "deadline_at": task.deadline_at.isoformat(),
-        "command": list(task.settings.command),
-        "handler": task.settings.handler,
-        "timeout_s": task.settings.timeout_s,
-        "messages": messages,
+        "command": list(command),
+        "handler": handler,
+        "timeout_s": timeout_s,
     }
-    return json.dumps(head, ensure_ascii=False)
+    return json.dumps(shared, ensure_ascii=False)[1:-1]
