@@ -60,43 +60,88 @@ def in_flight(server: RunningCoordinator) -> int:
         return int(admin.get(f"/api/queues/{TOPIC}").json()["in_flight"])
 
 
-#: Requests refused, each as (token, farm in the path, body as bytes, content type).
+def behind_short_path(
+    server: RunningCoordinator, token: str | None, farm: str, route: str, body: bytes, content_type: str
+) -> Any:
+    """The answer of the app behind the short path (every layer and the route) to a farm's request, as (status,
+    content type, JSON)."""
+
+    async def ask() -> httpx.Response:
+        app: Any = server.app
+        transport = httpx.ASGITransport(app=lambda scope, receive, send: FastAPI.__call__(app, scope, receive, send))
+        headers = {"Content-Type": content_type, **FRAMED}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {SECRETS.get(token, token)}"
+        async with httpx.AsyncClient(transport=transport, base_url="http://coordinator") as api:
+            return await api.post(f"/api/farms/{farm}/{route}", content=body, headers=headers)
+
+    answer = asyncio.run(ask())
+    return answer.status_code, answer.headers.get("content-type"), answer.json()
+
+
+def farm_row(server: RunningCoordinator) -> dict[str, Any]:
+    with client(server, "admin") as admin:
+        row: dict[str, Any] = admin.get("/api/farms/farm-a").raise_for_status().json()
+        return row
+
+
+ASK = b'{"slots": [0], "wait_s": 0}'
+IDLE = b'{"slots": [{"index": 0, "state": "idle"}, {"index": 1, "state": "idle"}]}'
+JSON = "application/json"
+#: Requests refused, each as (route, token, farm in the path, body as bytes, content type).
 REFUSED = {
-    "no token": (None, "farm-a", b'{"slots": [0], "wait_s": 0}', "application/json"),
-    "an unknown token": ("not-a-token", "farm-a", b'{"slots": [0], "wait_s": 0}', "application/json"),
-    "another farm's token": ("farm-b", "farm-a", b'{"slots": [0], "wait_s": 0}', "application/json"),
-    "a viewer's token": ("viewer", "farm-a", b'{"slots": [0], "wait_s": 0}', "application/json"),
-    "an unknown farm": ("admin", "farm-x", b'{"slots": [0], "wait_s": 0}', "application/json"),
-    "a slot the farm lacks": ("farm-a", "farm-a", b'{"slots": [2], "wait_s": 0}', "application/json"),
-    "a slot of 2**63": ("farm-a", "farm-a", b'{"slots": [9223372036854775808], "wait_s": 0}', "application/json"),
-    "a slot as text": ("farm-a", "farm-a", b'{"slots": ["0"], "wait_s": 0}', "application/json"),
-    "a wait too long": ("farm-a", "farm-a", b'{"slots": [0], "wait_s": 61}', "application/json"),
-    "a wait of NaN": ("farm-a", "farm-a", b'{"slots": [0], "wait_s": NaN}', "application/json"),
-    "nothing asked": ("farm-a", "farm-a", b"{}", "application/json"),
-    "a field unknown": ("farm-a", "farm-a", b'{"slots": [0], "wait_s": 0, "x": 1}', "application/json"),
-    "not JSON": ("farm-a", "farm-a", b'{"slots": [0', "application/json"),
-    "not UTF-8": ("farm-a", "farm-a", b'{"slots": [0], "wait_s": 0, "completions": ["\xff"]}', "application/json"),
-    "a lone surrogate": (
-        "farm-a", "farm-a", b'{"completions": [{"task_id": "\\ud800", "default": "ok"}]}', "application/json"
+    "lease: no token": ("lease", None, "farm-a", ASK, JSON),
+    "lease: an unknown token": ("lease", "not-a-token", "farm-a", ASK, JSON),
+    "lease: another farm's token": ("lease", "farm-b", "farm-a", ASK, JSON),
+    "lease: a viewer's token": ("lease", "viewer", "farm-a", ASK, JSON),
+    "lease: an unknown farm": ("lease", "admin", "farm-x", ASK, JSON),
+    "lease: a slot the farm lacks": ("lease", "farm-a", "farm-a", b'{"slots": [2], "wait_s": 0}', JSON),
+    "lease: a slot of 2**63": ("lease", "farm-a", "farm-a", b'{"slots": [9223372036854775808], "wait_s": 0}', JSON),
+    "lease: a slot as text": ("lease", "farm-a", "farm-a", b'{"slots": ["0"], "wait_s": 0}', JSON),
+    "lease: a wait too long": ("lease", "farm-a", "farm-a", b'{"slots": [0], "wait_s": 61}', JSON),
+    "lease: a wait of NaN": ("lease", "farm-a", "farm-a", b'{"slots": [0], "wait_s": NaN}', JSON),
+    "lease: nothing asked": ("lease", "farm-a", "farm-a", b"{}", JSON),
+    "lease: a field unknown": ("lease", "farm-a", "farm-a", b'{"slots": [0], "wait_s": 0, "x": 1}', JSON),
+    "lease: not JSON": ("lease", "farm-a", "farm-a", b'{"slots": [0', JSON),
+    "lease: not UTF-8": ("lease", "farm-a", "farm-a", b'{"slots": [0], "wait_s": 0, "completions": ["\xff"]}', JSON),
+    "lease: a lone surrogate": (
+        "lease", "farm-a", "farm-a", b'{"completions": [{"task_id": "\\ud800", "default": "ok"}]}', JSON
     ),
-    "a body not declared JSON": ("farm-a", "farm-a", b'{"slots": [0], "wait_s": 0}', "text/plain"),
+    "lease: a body not declared JSON": ("lease", "farm-a", "farm-a", ASK, "text/plain"),
+    "heartbeat: no token": ("heartbeat", None, "farm-a", IDLE, JSON),
+    "heartbeat: an unknown token": ("heartbeat", "not-a-token", "farm-a", IDLE, JSON),
+    "heartbeat: another farm's token": ("heartbeat", "farm-b", "farm-a", IDLE, JSON),
+    "heartbeat: a viewer's token": ("heartbeat", "viewer", "farm-a", IDLE, JSON),
+    "heartbeat: an unknown farm": ("heartbeat", "admin", "farm-x", IDLE, JSON),
+    "heartbeat: a slot the farm lacks": (
+        "heartbeat", "farm-a", "farm-a", b'{"slots": [{"index": 2, "state": "idle"}]}', JSON
+    ),
+    "heartbeat: a slot of 2**63": (
+        "heartbeat", "farm-a", "farm-a", b'{"slots": [{"index": 9223372036854775808, "state": "idle"}]}', JSON
+    ),
+    "heartbeat: a state unknown": (
+        "heartbeat", "farm-a", "farm-a", b'{"slots": [{"index": 0, "state": "flying"}]}', JSON
+    ),
+    "heartbeat: a field unknown": ("heartbeat", "farm-a", "farm-a", b'{"slots": [], "x": 1}', JSON),
+    "heartbeat: not JSON": ("heartbeat", "farm-a", "farm-a", b'{"slots": [', JSON),
+    "heartbeat: not UTF-8": ("heartbeat", "farm-a", "farm-a", b'{"slots": [], "reporting": ["\xff"]}', JSON),
+    "heartbeat: a lone surrogate": ("heartbeat", "farm-a", "farm-a", b'{"slots": [], "reporting": ["\\ud800"]}', JSON),
+    "heartbeat: a body not declared JSON": ("heartbeat", "farm-a", "farm-a", IDLE, "text/plain"),
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("case", REFUSED)
-def test_a_refused_lease_is_answered_as_the_route_answers_it_and_changes_nothing(
+def test_a_refused_request_is_answered_as_the_route_answers_it_and_changes_nothing(
     server: RunningCoordinator, case: str
 ) -> None:
-    token, farm, body, content_type = REFUSED[case]
+    route, token, farm, body, content_type = REFUSED[case]
+    before = farm_row(server)
     with client(server, token) as api:
-        answers = [
-            api.post(f"/api/farms/{farm}/lease", content=body, headers={"Content-Type": content_type, **accept})
-            for accept in (FRAMED, {"Accept": "application/json"}, FRAMED)
-        ]
-    framed, plain, again = ((a.status_code, a.headers.get("content-type"), a.json()) for a in answers)
-    assert framed[0] >= 400, framed
-    assert framed == plain == again
-    assert in_flight(server) == 0
+        answer = api.post(f"/api/farms/{farm}/{route}", content=body, headers={"Content-Type": content_type, **FRAMED})
+    short = answer.status_code, answer.headers.get("content-type"), answer.json()
+    assert short[0] >= 400, short
+    assert short == behind_short_path(server, token, farm, route, body, content_type)
+    assert (in_flight(server), farm_row(server)) == (0, before)
 
 
 def test_a_body_over_the_limit_is_refused_on_the_short_path_too(tmp_path: Path) -> None:
@@ -287,64 +332,6 @@ def test_lease_requests_arriving_while_a_group_settles_wait_without_a_thread_and
 
 
 # -- the heartbeat ----------------------------------------------------------------------------------
-
-
-def behind_short_path(server: RunningCoordinator, token: str | None, farm: str, body: bytes, content_type: str) -> Any:
-    """The answer of the app behind the short path (every layer and the route) to a heartbeat, as (status, content
-    type, JSON)."""
-
-    async def ask() -> httpx.Response:
-        app: Any = server.app
-        transport = httpx.ASGITransport(app=lambda scope, receive, send: FastAPI.__call__(app, scope, receive, send))
-        headers = {"Content-Type": content_type}
-        if token is not None:
-            headers["Authorization"] = f"Bearer {SECRETS.get(token, token)}"
-        async with httpx.AsyncClient(transport=transport, base_url="http://coordinator") as api:
-            return await api.post(f"/api/farms/{farm}/heartbeat", content=body, headers=headers)
-
-    answer = asyncio.run(ask())
-    return answer.status_code, answer.headers.get("content-type"), answer.json()
-
-
-def farm_row(server: RunningCoordinator) -> dict[str, Any]:
-    with client(server, "admin") as admin:
-        row: dict[str, Any] = admin.get("/api/farms/farm-a").raise_for_status().json()
-        return row
-
-
-IDLE = b'{"slots": [{"index": 0, "state": "idle"}, {"index": 1, "state": "idle"}]}'
-#: Heartbeats refused, each as (token, farm in the path, body as bytes, content type).
-REFUSED_HEARTBEATS = {
-    "no token": (None, "farm-a", IDLE, "application/json"),
-    "an unknown token": ("not-a-token", "farm-a", IDLE, "application/json"),
-    "another farm's token": ("farm-b", "farm-a", IDLE, "application/json"),
-    "a viewer's token": ("viewer", "farm-a", IDLE, "application/json"),
-    "an unknown farm": ("admin", "farm-x", IDLE, "application/json"),
-    "a slot the farm lacks": ("farm-a", "farm-a", b'{"slots": [{"index": 2, "state": "idle"}]}', "application/json"),
-    "a slot of 2**63": (
-        "farm-a", "farm-a", b'{"slots": [{"index": 9223372036854775808, "state": "idle"}]}', "application/json"
-    ),
-    "a state unknown": ("farm-a", "farm-a", b'{"slots": [{"index": 0, "state": "flying"}]}', "application/json"),
-    "a field unknown": ("farm-a", "farm-a", b'{"slots": [], "x": 1}', "application/json"),
-    "not JSON": ("farm-a", "farm-a", b'{"slots": [', "application/json"),
-    "not UTF-8": ("farm-a", "farm-a", b'{"slots": [], "reporting": ["\xff"]}', "application/json"),
-    "a lone surrogate": ("farm-a", "farm-a", b'{"slots": [], "reporting": ["\\ud800"]}', "application/json"),
-    "a body not declared JSON": ("farm-a", "farm-a", IDLE, "text/plain"),
-}  # fmt: skip
-
-
-@pytest.mark.parametrize("case", REFUSED_HEARTBEATS)
-def test_a_refused_heartbeat_is_answered_as_the_route_answers_it_and_changes_nothing(
-    server: RunningCoordinator, case: str
-) -> None:
-    token, farm, body, content_type = REFUSED_HEARTBEATS[case]
-    before = farm_row(server)
-    with client(server, token) as api:
-        answer = api.post(f"/api/farms/{farm}/heartbeat", content=body, headers={"Content-Type": content_type})
-    short = answer.status_code, answer.headers.get("content-type"), answer.json()
-    assert short[0] >= 400, short
-    assert short == behind_short_path(server, token, farm, body, content_type)
-    assert farm_row(server) == before
 
 
 def test_a_farm_heartbeats_on_the_short_path_each_timed_under_the_route(server: RunningCoordinator) -> None:
