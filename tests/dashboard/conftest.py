@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -79,12 +79,23 @@ class PageOpener:
         self.contexts: list[BrowserContext] = []
         self.errors: list[str] = []
 
-    def __call__(self, url: str, *, locale: str = "pt-BR", width: int = 1500, height: int = 900) -> Page:
+    def __call__(
+        self,
+        url: str,
+        *,
+        locale: str = "pt-BR",
+        width: int = 1500,
+        height: int = 900,
+        prepare: Callable[[Page], object] | None = None,
+    ) -> Page:
+        """``prepare``: called with the page before it goes to ``url`` (to route its requests, say)."""
         context = self.browser.new_context(locale=locale, viewport={"width": width, "height": height})
         self.contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(PAGE_TIMEOUT_MS)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+        if prepare is not None:
+            prepare(page)
         page.goto(url)
         return page
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.coordinator.server import RunningCoordinator
 from tests.dashboard.conftest import PageOpener
@@ -64,3 +64,19 @@ def test_results_and_explanations_are_in_the_screens_language(
     page.locator("#lang-toggle").click()  # the other language: the same answers, in its words
     expect(result).to_have_text(words["other"])
     expect(page.locator("#explain-reason")).to_have_text(WORDS["en-US" if locale == "pt-BR" else "pt-BR"]["paused"])
+
+
+def test_a_lookup_answered_before_the_screens_words_came_shows_them_once_they_come(
+    retried: None, server: RunningCoordinator, open_page: PageOpener
+) -> None:
+    held: list[Route] = []  # the screen's messages, held back as a slow machine or network would
+    page = open_page(
+        server.url + "/", prepare=lambda page: page.route("**/static/messages.*.json", lambda route: held.append(route))
+    )
+    look_up(page, RETRIED)  # the form works before the words come
+    result = page.locator("#history-rows tr .result")
+    expect(result).to_have_text("retry")  # the code, as the API answers it: no words to show it in yet
+    wait_until(lambda: held, 10, "the screen to ask for its messages")
+    for route in held:
+        route.continue_()
+    expect(result).to_have_text(WORDS["pt-BR"]["retry"])

@@ -364,6 +364,8 @@ async function start() {
     if (fresh && screen.status) render(screen.status, { fresh: false });
   });
   await load(initialLanguage());
+  // The lookup's form works from the start: an answer shown before the messages came shows its codes in words now.
+  historyLookup.render();
   connection("connecting");
   poll();
   deadLetters.refresh();
