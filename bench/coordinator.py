@@ -31,6 +31,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from cpu import cpu_s
 from xtreaming.broker import Record
 from xtreaming.broker.sqlite import SqliteBroker
 from xtreaming.localhost import free_port
@@ -131,12 +132,13 @@ def heartbeat_cost(root: Path, count: int, slots: int) -> float:
         body = {"slots": [{"index": i, "state": "idle"} for i in range(slots)], "reporting": []}
         for _ in range(50):  # connections, caches and the first statements warmed up
             api.post(f"/api/farms/{farm}/heartbeat", json=body).raise_for_status()
-        times = psutil.Process(server.pid).cpu_times()
+        coordinator = psutil.Process(server.pid)
+        before = cpu_s(coordinator)
         for _ in range(count):
             api.post(f"/api/farms/{farm}/heartbeat", json=body).raise_for_status()
-        after = psutil.Process(server.pid).cpu_times()
+        spent = cpu_s(coordinator) - before
         api.close()
-        return (after.user + after.system - times.user - times.system) / count * 1e6
+        return spent / count * 1e6
     finally:
         server.terminate()
         server.wait(30)

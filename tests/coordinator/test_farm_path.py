@@ -225,31 +225,39 @@ def test_the_usual_lease_never_reaches_the_route(server: RunningCoordinator) -> 
 
 
 @pytest.mark.parametrize(
-    ("token", "body", "accept"),
+    ("route", "token", "body", "accept"),
     [
-        ("farm-a", b'{"slots": [0], "wait_s": 0}', "application/json"),  # a JSON answer asked: the route's
-        ("farm-b", b'{"slots": [0], "wait_s": 0}', lease_frame.MEDIA_TYPE),  # a farm it may not act as
-        ("viewer", b'{"slots": [0], "wait_s": 0}', lease_frame.MEDIA_TYPE),  # a role that may not lease
-        ("farm-a", b'{"slots": [0], "wait_s": "soon"}', lease_frame.MEDIA_TYPE),  # a body LeaseRequest refuses
+        ("lease", "farm-a", ASK, "application/json"),  # a JSON answer asked: the route's
+        ("lease", "farm-b", ASK, lease_frame.MEDIA_TYPE),  # a farm it may not act as
+        ("lease", "viewer", ASK, lease_frame.MEDIA_TYPE),  # a role that may not lease
+        ("lease", "farm-a", b'{"slots": [0], "wait_s": "soon"}', lease_frame.MEDIA_TYPE),  # LeaseRequest refuses it
+        ("heartbeat", "farm-b", IDLE, "*/*"),  # a farm it may not act as
+        ("heartbeat", "viewer", IDLE, "*/*"),  # a role that may not heartbeat
+        ("heartbeat", "farm-a", b'{"slots": [{"index": -1, "state": "idle"}]}', "*/*"),  # Heartbeat refuses it
     ],
 )
 def test_any_other_request_reaches_the_route_with_its_body_whole(
-    server: RunningCoordinator, token: str, body: bytes, accept: str
+    server: RunningCoordinator, route: str, token: str, body: bytes, accept: str
 ) -> None:
-    status, recorder = through_short_path(server, token, body, accept)
+    before = farm_row(server)
+    status, recorder = through_short_path(server, token, body, accept, route)
     assert (status, recorder.bodies) == (299, [body])
-    assert in_flight(server) == 0
+    assert (in_flight(server), farm_row(server)) == (0, before)
 
 
-def test_a_coordinator_that_does_not_serve_leaves_the_lease_to_the_leader_gate_behind(
-    server: RunningCoordinator, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("route", "body", "accept"),
+    [("lease", b'{"slots": [0, 1], "wait_s": 0}', lease_frame.MEDIA_TYPE), ("heartbeat", IDLE, "*/*")],
+)
+def test_a_coordinator_that_does_not_serve_leaves_the_request_to_the_leader_gate_behind(
+    server: RunningCoordinator, monkeypatch: pytest.MonkeyPatch, route: str, body: bytes, accept: str
 ) -> None:
+    before = farm_row(server)
     monkeypatch.setattr(server.app.state.serving, "is_serving", lambda: False)
-    body = b'{"slots": [0, 1], "wait_s": 0}'
-    status, recorder = through_short_path(server, "farm-a", body, lease_frame.MEDIA_TYPE)
-    assert (status, recorder.bodies) == (299, [body])
+    status, recorder = through_short_path(server, "farm-a", body, accept, route)
     monkeypatch.undo()
-    assert in_flight(server) == 0
+    assert (status, recorder.bodies) == (299, [body])
+    assert (in_flight(server), farm_row(server)) == (0, before)
 
 
 def test_a_lease_failing_for_a_reason_of_the_coordinators_own_is_answered_500_and_changes_nothing(
@@ -358,32 +366,6 @@ def test_the_usual_heartbeat_never_reaches_the_route(server: RunningCoordinator)
     status, recorder = through_short_path(server, "farm-a", IDLE, "*/*", route="heartbeat")
     assert (status, recorder.bodies) == (200, [])
     assert farm_row(server)["last_heartbeat_at"] != before
-
-
-@pytest.mark.parametrize(
-    ("token", "body"),
-    [
-        ("farm-b", IDLE),  # a farm it may not act as
-        ("viewer", IDLE),  # a role that may not heartbeat
-        ("farm-a", b'{"slots": [{"index": -1, "state": "idle"}]}'),  # a body Heartbeat refuses
-    ],
-)
-def test_any_other_heartbeat_reaches_the_route_with_its_body_whole(
-    server: RunningCoordinator, token: str, body: bytes
-) -> None:
-    before = farm_row(server)
-    status, recorder = through_short_path(server, token, body, "*/*", route="heartbeat")
-    assert (status, recorder.bodies) == (299, [body])
-    assert farm_row(server) == before
-
-
-def test_a_coordinator_that_does_not_serve_leaves_the_heartbeat_to_the_leader_gate_behind(
-    server: RunningCoordinator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(server.app.state.serving, "is_serving", lambda: False)
-    status, recorder = through_short_path(server, "farm-a", IDLE, "*/*", route="heartbeat")
-    monkeypatch.undo()
-    assert (status, recorder.bodies) == (299, [IDLE])
 
 
 def test_a_heartbeat_failing_for_a_reason_of_the_coordinators_own_is_answered_500(
