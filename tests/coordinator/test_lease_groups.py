@@ -7,16 +7,19 @@ import asyncio
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 
 from tests.coordinator.test_service import TOPIC, Site, farm, keys, ok
 from tests.coordinator.test_service import site as site  # on both logs and stores
+from tests.coordinator.workers import give_workers
 from xtreaming.broker import Position, Record
 from xtreaming.coordinator.api.lease_groups import Groups
 from xtreaming.coordinator.records import WorkSettings
-from xtreaming.coordinator.service import LeaseAsk
+from xtreaming.coordinator.service import LeaseAsk, Report
 from xtreaming.errors import InvalidSlot, TaskOfAnotherFarm
+from xtreaming.wire.verdict import Verdict
 
 
 def test_requests_arriving_while_a_group_is_served_are_served_as_the_next_group_each_with_its_answer() -> None:
@@ -117,3 +120,75 @@ def test_requests_settled_together_refuse_alone_what_one_alone_would_and_share_o
     assert {t.id for t in site.store.active_tasks()} == {t.task_id for t in a_leased + b_leased}
     acked = Counter(r["offset"] for r in site.results(f"{TOPIC}.ACK"))
     assert acked == dict.fromkeys(range(8), 1)
+
+
+URGENT = "MULTCOB03.1189.COBSINC.LOCALIZACAO"
+
+
+def _ran(site: Site) -> dict[tuple[str, int], str]:
+    """A site whose farm runs one task of one message per slot on two queues, and the task of each message."""
+    site.store.add_profile(".*", WorkSettings(batch_size=1, max_attempts=3))
+    site.publish(TOPIC, keys(5))
+    site.publish(URGENT, keys(3, start=100))
+    site.coordinator.discover()  # a topic made after the first pass
+    site.coordinator.run_once()
+    give_workers(site.coordinator)
+    site.coordinator.controls.update_base("MULTCOB03", "test", max_workers=8)
+    tasks = site.coordinator.lease(farm(site, slots=8), list(range(8)))
+    return {(str(t.topic), t.messages[0].offset): t.task_id for t in tasks}
+
+
+def _effects(site: Site) -> tuple[object, ...]:
+    """What settling left, without the tasks' ids (each site makes its own): the results of each message, the
+    tasks still running, the messages pending again, the ledgers stored and the queues' counts."""
+    results = {
+        topic: sorted((r["offset"], r["status"], r["attempts"], r["detail"]) for r in site.results(topic))
+        for topic in (f"{TOPIC}.ACK", f"{URGENT}.ACK")
+    }
+    running = sorted((t.topic, [m.offset for m in t.messages]) for t in site.store.active_tasks())
+    ledgers = sorted((r.topic, r.partition, r.state) for r in site.store.load_ledgers())
+    retries = sorted((r.topic, r.offset, r.attempts, r.errors) for r in site.store.load_retries())
+    queues = [site.coordinator.queue(topic) for topic in (TOPIC, URGENT)]
+    counts = [
+        (sorted(q.pending), len(q.running), q.failures, q.dead, q.activity.last_error, q.activity.minutes)
+        for q in queues
+    ]
+    return results, running, ledgers, retries, counts
+
+
+def test_a_requests_results_settled_together_answer_and_leave_what_they_would_one_at_a_time(tmp_path: Path) -> None:
+    together = Site(f"sqlite:///{tmp_path}/a/log.db", f"sqlite:///{tmp_path}/a/state.db")
+    one_by_one = Site(f"sqlite:///{tmp_path}/b/log.db", f"sqlite:///{tmp_path}/b/state.db")
+    retry, error = Report(Verdict.RETRY, {}, "busy"), Report(Verdict.ERROR, {}, "refused")
+    #: By message: ok ones of both queues, one retried, one dead, one ok sent twice, a task nobody leased.
+    reports = [
+        ((TOPIC, 0), Report(Verdict.OK, {})),
+        ((TOPIC, 1), retry),
+        ((URGENT, 0), Report(Verdict.OK, {}, "done")),
+        ((TOPIC, 0), Report(Verdict.OK, {})),
+        (None, Report(Verdict.OK, {})),
+        ((TOPIC, 2), Report(Verdict.OK, {})),
+        ((URGENT, 1), error),
+        ((TOPIC, 3), Report(Verdict.OK, {})),
+    ]
+    answers = []
+    for each in (together, one_by_one):
+        task_of = _ran(each)
+        completions = [(task_of[at] if at else "0" * 32, report) for at, report in reports]
+        farm_id = each.coordinator.farms()[0][0].id
+        if each is together:
+            [answer] = each.coordinator.settle_and_lease_together([LeaseAsk(farm_id, completions, [])])
+            assert not isinstance(answer, Exception)
+            answers.append(answer[0])
+        else:
+            answers.append([each.coordinator.complete(task_id, report) for task_id, report in completions])
+
+    assert answers[0] == answers[1]
+    assert [(a.accepted, a.ok, a.retried, a.dead) for a in answers[0]] == [
+        (True, 1, 0, 0), (True, 0, 1, 0), (True, 1, 0, 0), (False, 0, 0, 0),
+        (False, 0, 0, 0), (True, 1, 0, 0), (True, 0, 0, 1), (True, 1, 0, 0),
+    ]  # fmt: skip
+    assert _effects(together) == _effects(one_by_one)
+    for each in (together, one_by_one):
+        each.store.close()
+        each.broker.close()

@@ -711,8 +711,9 @@ class Coordinator:
                 # Results appended once, begun before the leases are made: the log confirms them (its round trip,
                 # or its commit on a thread of its own) meanwhile, and out of the lock.
                 with self._settlement.batched(overlap=True):
-                    settled = [[self._complete(t, report) for t, report in ask.completions] for *_, ask in sound]
-                for (index, farm, ask), its_settled in zip(sound, settled, strict=True):
+                    settled = iter(self._complete_all([c for *_, ask in sound for c in ask.completions]))
+                for index, farm, ask in sound:
+                    its_settled = [next(settled) for _ in ask.completions]
                     answers[index] = (its_settled, self._lease(farm, ask.slots) if farm is not None else [])
 
             change = self._made(settle_and_lease)
@@ -856,22 +857,42 @@ class Coordinator:
         return settled[0]
 
     def _complete_batched(self, task_id: str, report: Report) -> Settled:
-        """``_complete``, its results' appends begun, to be confirmed out of the lock (``_store``)."""
+        """``_complete_all`` of one report, its results' appends begun, to be confirmed out of the lock (``_store``)."""
         with self._settlement.batched(overlap=True):
-            return self._complete(task_id, report)
+            return self._complete_all([(task_id, report)])[0]
 
-    def _complete(self, task_id: str, report: Report) -> Settled:
-        """``complete``, its outcomes left for the caller to tell once they are durable."""
+    def _complete_all(self, completions: Sequence[tuple[str, Report]]) -> list[Settled]:
+        """``complete`` of each of ``completions``, in order, their outcomes left for the caller to tell once they
+        are durable. Each run of reports for distinct tasks still running is settled together
+        (``Settlement.settle_all``); a report for a task no longer running (late, unknown, or sent twice) is settled
+        after the reports before it, as it would be alone."""
+        settled: list[Settled] = []
         with self._lock, self._consistent():
-            task = self._tasks.get(task_id)
-            if task is None:
-                return self._settlement.settle_late(task_id, report)
-            settled = self._settlement.settle(task, report, self._clock())
-            # Forgotten only once settled: a settlement cut short leaves the task to be reported again
-            # (memory is reloaded first, from the store, which still has it until the settlement commits).
+            now = self._clock()
+            running: dict[str, tuple[TaskRuntime, Report]] = {}
+            for task_id, report in completions:
+                task = self._tasks.get(task_id)
+                if task is not None and task_id not in running:
+                    running[task_id] = (task, report)
+                    continue
+                self._settle_running(running, now, settled)
+                settled.append(self._settlement.settle_late(task_id, report))
+            self._settle_running(running, now, settled)
+        return settled
+
+    def _settle_running(
+        self, running: dict[str, tuple[TaskRuntime, Report]], now: datetime, settled: list[Settled]
+    ) -> None:
+        """Settle the tasks of ``running`` (emptied), their answers added to ``settled``, and forget them."""
+        if not running:
+            return
+        settled += self._settlement.settle_all(list(running.values()), now)
+        # Forgotten only once settled: a settlement cut short leaves the tasks to be reported again (memory is
+        # reloaded first, from the store, which still has them until the settlement commits).
+        for task_id in running:
             del self._tasks[task_id]
-            self._changed.notify_all()
-            return settled
+        running.clear()
+        self._changed.notify_all()
 
     def expire(self, now: datetime | None = None) -> int:
         """Expire tasks past their deadline and the tasks of lost farms; returns how many expired."""

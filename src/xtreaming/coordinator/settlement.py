@@ -158,24 +158,64 @@ class Settlement:
 
     def settle(self, task: TaskRuntime, report: Report, now: datetime) -> Settled:
         """Settle a task that was running: finished messages, retries, and its slot freed."""
+        return self.settle_all([(task, report)], now)[0]
+
+    def settle_all(self, tasks: Sequence[tuple[TaskRuntime, Report]], now: datetime) -> list[Settled]:
+        """``settle`` of each of ``tasks``, distinct tasks that were running (a farm's results, sent together): a
+        settled task for each, in order. The usual reports, every message ok and none finished by anyone else
+        meanwhile, are settled together per queue, in one pass each (one ACK batch, each ledger moved once, the
+        queue's counts once); the others one by one, in order. The tasks' messages are their own, so the order
+        between the two changes nothing."""
+        answers: list[Settled | None] = [None] * len(tasks)
+        usual: dict[str, list[tuple[int, dict[int, list[int]]]]] = {}
+        for index, (task, report) in enumerate(tasks):
+            queue = task.queue
+            offsets = offsets_by_partition(task.entries)
+            if report.all_ok and all(queue.partitions[p].ledger.all_in_flight(o) for p, o in offsets.items()):
+                usual.setdefault(queue.topic, []).append((index, offsets))
+            else:
+                answers[index] = self._settle_judged(task, report, now)
+        for group in usual.values():
+            settled = self._settle_ok([tasks[index] for index, _ in group], [offsets for _, offsets in group], now)
+            for (index, _), answer in zip(group, settled, strict=True):
+                answers[index] = answer
+        return answers  # type: ignore[return-value]  # every index was answered above
+
+    def _settle_ok(
+        self, tasks: Sequence[tuple[TaskRuntime, Report]], offsets: Sequence[Mapping[int, list[int]]], now: datetime
+    ) -> list[Settled]:
+        """Tasks of one queue whose every message is ok and still in flight (their ``offsets`` by partition),
+        in bulk: their messages finished, their slots freed."""
+        queue = tasks[0][0].queue
+        ids = [task.record.id for task, _ in tasks]
+        entries = [entry for task, _ in tasks for entry in task.entries]
+        queue.running.difference_update(ids)
+        queue.release_keys(entry.key for entry in entries)
+        self._dirty.add(queue.topic)
+        finished = [_finished(task, Status.OK, report.detail, task.entries, now) for task, report in tasks]
+        moved: dict[int, list[int]] = {}
+        for each in offsets:
+            for partition, its in each.items():
+                moved.setdefault(partition, []).extend(its)
+        self._persist(queue, ids, finished, [], offsets=moved)
+        if self.outcomes is not None:
+            for (task, _), done in zip(tasks, finished, strict=True):
+                self.outcomes += _outcomes(task, [done], [], now)
+        spent_s = sum(max(0.0, (now - task.record.leased_at).total_seconds()) for task, _ in tasks)
+        queue.activity.task_settled(now, len(entries), spent_s)
+        return [Settled(True, ok=len(task.entries)) for task, _ in tasks]
+
+    def _settle_judged(self, task: TaskRuntime, report: Report, now: datetime) -> Settled:
+        """Settle a task message by message (``_judge``): some failed, or were finished meanwhile by a late report."""
         queue = task.queue
-        offsets = offsets_by_partition(task.entries)
-        outcomes: dict[tuple[Status, str | None], list[PendingMessage]]
-        retries: list[PendingMessage]
-        finished_offsets: dict[int, list[int]] | None
-        if report.all_ok and all(queue.partitions[p].ledger.all_in_flight(o) for p, o in offsets.items()):
-            # The usual report, in bulk: every message ok, none finished by anyone else meanwhile.
-            outcomes, retries, ignored, finished_offsets = {(Status.OK, report.detail): task.entries}, [], 0, offsets
-        else:
-            outcomes, retries, ignored = self._judge(queue, task.entries, report, now)
-            finished_offsets = None
+        outcomes, retries, ignored = self._judge(queue, task.entries, report, now)
         queue.running.discard(task.record.id)
         queue.release_keys(e.key for e in task.entries)
         queue.add_pending(retries)
         queue.failures += len(retries)
         self._dirty.add(queue.topic)
         finished = [_finished(task, status, detail, messages, now) for (status, detail), messages in outcomes.items()]
-        self._persist(queue, [task.record.id], finished, retries, offsets=finished_offsets)
+        self._persist(queue, [task.record.id], finished, retries)
         if self.outcomes is not None:
             self.outcomes += _outcomes(task, finished, retries, now)
         ok = sum(len(f.messages) for f in finished if f.status is Status.OK)
