@@ -33,7 +33,9 @@ class TaskTable:
             return
         with self._database.write() as conn:
             if driver.supported(conn):  # the hot path: every lease stores its tasks
-                stamp = functools.partial(driver.timestamp, conn)
+                # The tasks of one lease share their lease time, and those of one queue their deadline: each
+                # distinct time converted once.
+                stamp = functools.cache(functools.partial(driver.timestamp, conn))
                 rows = [
                     (
                         r.id,
