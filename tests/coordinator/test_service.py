@@ -7,6 +7,7 @@ Kafka (a tansu broker of the test's own) with PostgreSQL state (a fresh schema).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,10 @@ import pytest
 from tests.coordinator.workers import WORKER, give_workers
 from tests.services import fresh_postgres_schema
 from xtreaming.broker import Broker, Record, open_broker
+from xtreaming.coordinator import service
 from xtreaming.coordinator.core.ledger import LedgerState
+from xtreaming.coordinator.core.scheduler import Decision, FreeSlot, schedule
+from xtreaming.coordinator.core.snapshot import Snapshot
 from xtreaming.coordinator.options import CoordinatorOptions
 from xtreaming.coordinator.records import LedgerRecord, WorkSettings
 from xtreaming.coordinator.service import Assignment, Coordinator, Report
@@ -381,6 +385,38 @@ def test_settling_many_tasks_with_the_next_lease_stores_everything_once(site: Si
     assert restarted.lease(farm_id, [0]) == []
     [row], _ = restarted.figures()
     assert (row.consumed, row.pending) == (5, 0)
+
+
+def test_a_farms_slots_that_go_to_one_queue_are_decided_with_one_search(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searches: list[str] = []
+
+    def counted(snapshot: Snapshot, slot: FreeSlot, now: datetime) -> Decision:
+        searches.append(slot.farm)
+        return schedule(snapshot, slot, now)
+
+    monkeypatch.setattr(service, "schedule", counted)
+    site.store.add_profile(".*", WorkSettings(batch_size=1))
+    site.publish(TOPIC, keys(10))
+    site.coordinator.controls.update_base("MULTCOB03", "test", max_workers=8)
+    farm_id = farm(site, slots=8)
+
+    alone = site.coordinator.lease(farm_id, list(range(6)))
+    assert [t.messages[0].offset for t in alone] == [0, 1, 2, 3, 4, 5]
+    assert len(searches) == 1  # the other five repeat the first decision
+
+    for task in alone:
+        site.coordinator.complete(task.task_id, ok(task))
+    other = "MULTCOB03.1189.IMPORTACAO.SEGUNDA"  # as urgent: the two take turns, by fairness
+    site.publish(other, keys(4, start=100))
+    site.coordinator.discover()
+    site.coordinator.run_once()
+    give_workers(site.coordinator)
+    searches.clear()
+    shared = site.coordinator.lease(farm_id, list(range(8)))
+    assert Counter(str(t.topic) for t in shared) == {TOPIC: 4, other: 4}
+    assert 1 < len(searches) < 8  # a slot that goes to the other queue is searched for; one that goes alike is not
 
 
 def test_tasks_settled_out_of_order_in_one_request_store_the_ledger_the_last_of_them_leaves(site: Site) -> None:

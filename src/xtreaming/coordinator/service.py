@@ -26,9 +26,9 @@ not have) is refused before anything changes.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -43,7 +43,16 @@ from xtreaming.coordinator.commit_order import CommitOrder, Ticket
 from xtreaming.coordinator.controls import Controls
 from xtreaming.coordinator.core.base_eta import QueueWork
 from xtreaming.coordinator.core.pending import PendingMessage
-from xtreaming.coordinator.core.scheduler import FreeSlot, Idle, Lease, explain, schedule
+from xtreaming.coordinator.core.scheduler import (
+    Decision,
+    FreeSlot,
+    Idle,
+    Lease,
+    Repeat,
+    explain,
+    repeat_of,
+    schedule,
+)
 from xtreaming.coordinator.core.snapshot import Snapshot
 from xtreaming.coordinator.core.state import MIN_PRIORITY
 from xtreaming.coordinator.dead_letters import DeadLetters
@@ -658,12 +667,20 @@ class Coordinator:
         assignments: list[Assignment] = []
         records: list[TaskRecord] = []
         carried = 0
+        repeat: Repeat | None = None
         # Urgent slots first: urgent work goes to them, leaving the ordinary slots to the rest.
-        for slot in sorted(slots, key=farm.min_priority, reverse=True):
+        ordered = sorted(slots, key=farm.min_priority, reverse=True)
+        for index, slot in enumerate(ordered):
             if carried >= ANSWER_MESSAGES:
                 break
             least = farm.min_priority(slot)
-            decision = schedule(self._current_snapshot(), FreeSlot(farm_id, farm.labels, least), now)
+            free = FreeSlot(farm_id, farm.labels, least)
+            decision: Decision | None = self._repeated(repeat, free, now)
+            if decision is None:
+                snapshot = self._current_snapshot()
+                decision = schedule(snapshot, free, now)
+                alike = index + 1 < len(ordered) and farm.min_priority(ordered[index + 1]) == least
+                repeat = repeat_of(snapshot, free, decision, now) if alike and isinstance(decision, Lease) else None
             if isinstance(decision, Idle):
                 if least:  # no urgent work: an ordinary slot may still take the rest
                     continue
@@ -674,6 +691,13 @@ class Coordinator:
         self._finish_duplicates()  # read as the tasks' partitions were topped up: a failure hands nothing out
         self.store.add_tasks(records)  # stored before anything is handed out
         return assignments
+
+    def _repeated(self, repeat: Repeat | None, slot: FreeSlot, now: datetime) -> Lease | None:
+        """The lease of ``slot`` decided without a search (``Repeat``) when it is like the slot decided last and nothing
+        changed since but the leases of the queue it went to; None when it must be decided in full."""
+        if repeat is None or repeat.slot != slot or not self._dirty.issubset((repeat.queue,)):
+            return None
+        return repeat.lease(self._queues[repeat.queue].state(), now)
 
     def settle_and_lease(
         self, farm_id: str, completions: Sequence[tuple[str, Report]], slots: Sequence[int]
@@ -750,7 +774,7 @@ class Coordinator:
     ) -> Assignment:
         entries = queue.take(lease.messages)
         leased = tuple(entries)
-        task_id = uuid.uuid4().hex
+        task_id = os.urandom(16).hex()  # as random as a uuid4's hex, without building a UUID per task
         settings = queue.record.settings
         record = TaskRecord(
             id=task_id,

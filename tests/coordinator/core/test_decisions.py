@@ -14,7 +14,16 @@ import pytest
 
 from tests.coordinator.builders import SITE, at, base, make_queue, message, window
 from xtreaming.coordinator.core.pending import PendingMessage
-from xtreaming.coordinator.core.scheduler import Decision, FreeSlot, Lease, apply_lease, schedule, take_batch
+from xtreaming.coordinator.core.scheduler import (
+    Decision,
+    FreeSlot,
+    Lease,
+    Repeat,
+    apply_lease,
+    repeat_of,
+    schedule,
+    take_batch,
+)
 from xtreaming.coordinator.core.snapshot import Snapshot
 from xtreaming.coordinator.core.state import BaseState, Labels, QueueState, labels_of
 from xtreaming.coordinator.core.windows import limit_at, wall_clock
@@ -109,3 +118,90 @@ def test_every_decision_equals_an_exhaustive_search(seed: int) -> None:
         assert (decision if isinstance(decision, Lease) else None) == expected
         if isinstance(decision, Lease):
             state = apply_lease(state, decision, now)
+
+
+def one_at_a_time(state: Snapshot, slot: FreeSlot, slots: int, now: datetime) -> tuple[list[Lease], Snapshot]:
+    """``slots`` slots like ``slot`` decided in turn, each lease applied before the next decision."""
+    leases: list[Lease] = []
+    for _ in range(slots):
+        decision = schedule(state, slot, now)
+        if not isinstance(decision, Lease):
+            break
+        leases.append(decision)
+        state = apply_lease(state, decision, now)
+    return leases, state
+
+
+def repeating(state: Snapshot, slot: FreeSlot, slots: int, now: datetime) -> tuple[list[Lease], int]:
+    """The same slots decided as the coordinator decides them: in full, then by ``Repeat`` while it says; how many
+    were decided without a search."""
+    leases: list[Lease] = []
+    repeat: Repeat | None = None
+    repeated = 0
+    for _ in range(slots):
+        lease = None if repeat is None else repeat.lease(state.queues[repeat.queue], now)
+        if lease is None:
+            decision = schedule(state, slot, now)
+            if not isinstance(decision, Lease):
+                break
+            lease, repeat = decision, repeat_of(state, slot, decision, now)
+        else:
+            repeated += 1
+        leases.append(lease)
+        state = apply_lease(state, lease, now)
+    return leases, repeated
+
+
+def repeat_site(rng: random.Random) -> Snapshot:
+    """A random site of a few queues or many; in half of them no base has a reserved minimum, so that the queue a slot
+    goes to may take the next slots too (where one has, every slot is decided in full), and in half of them the
+    queues' priorities are spread (few equal ones share the slots in turn)."""
+    bases = [random_base(rng, name) for name in BASES]
+    if rng.random() < 0.5:
+        bases = [replace(b, min_workers=0) for b in bases]
+    queues = [random_queue(rng, n) for n in range(rng.choice((1, 2, 4, 20)))]
+    if rng.random() < 0.5:
+        queues = [replace(q, priority=rng.randint(0, 9)) for q in queues]
+    return Snapshot.build(queues, bases, SITE)
+
+
+def test_slots_decided_by_repeating_the_last_decision_get_what_they_would_one_at_a_time() -> None:
+    repeated = decided = 0
+    for seed in range(200):
+        rng = random.Random(seed)
+        state = repeat_site(rng)
+        now = START
+        for _ in range(40):
+            now += timedelta(seconds=rng.randint(0, 20))
+            if rng.random() < 0.3:
+                busy = [q for q in state.queues.values() if q.running > 0]
+                if busy:
+                    state = state.with_queue(completed(rng, rng.choice(busy)))
+                continue
+            slot = FreeSlot("farm", rng.choice(FARM_LABELS), rng.choice((0, 0, 0, 5, 9)))
+            slots = rng.randint(1, 8)
+            expected, after = one_at_a_time(state, slot, slots, now)
+            leases, count = repeating(state, slot, slots, now)
+            assert leases == expected, f"seed {seed}"
+            repeated += count
+            decided += len(leases)
+            state = after
+    assert repeated > decided // 50  # enough of them decided by repeating for the comparison to mean something
+
+
+def test_a_queue_served_for_its_bases_reserved_minimum_is_not_repeated_once_its_lease_meets_it() -> None:
+    # MULTCOB01 runs nothing under a minimum of one: its best queue goes first, whatever the priorities; once it runs
+    # one task the minimum is met and the next slot goes by priority, to MULTCOB02's, not to the reserved base's.
+    reserved = [
+        make_queue("MULTCOB01.1.IMPORTACAO.A", priority=5, batch_size=1),
+        make_queue("MULTCOB01.1.IMPORTACAO.B", priority=0, batch_size=1),
+    ]
+    urgent = make_queue("MULTCOB02.1.COBSINC.C", priority=9, batch_size=1)
+    state = Snapshot.build([*reserved, urgent], [base("MULTCOB01", min_workers=1), base("MULTCOB02")], SITE)
+    slot = FreeSlot("farm")
+
+    expected, _ = one_at_a_time(state, slot, 3, START)
+    leases, repeated = repeating(state, slot, 3, START)
+
+    assert [lease.queue for lease in expected] == ["MULTCOB01.1.IMPORTACAO.A", urgent.topic, urgent.topic]
+    assert (leases, repeated) == (expected, 1)  # the third slot repeats the second's decision

@@ -44,7 +44,7 @@ from typing import Final
 from xtreaming.coordinator.core.pending import PendingMessage, leasable, without
 from xtreaming.coordinator.core.reasons import WAITING_FOR_URGENT_SLOT, blocker, reserved_for_urgent
 from xtreaming.coordinator.core.snapshot import Snapshot
-from xtreaming.coordinator.core.state import MIN_PRIORITY, NO_LABELS, Labels, QueueState, fairness_key
+from xtreaming.coordinator.core.state import MIN_PRIORITY, NO_LABELS, Fairness, Labels, QueueState, fairness_key
 from xtreaming.coordinator.core.windows import WallClock, wall_clock
 from xtreaming.errors import QueueNotFound
 
@@ -125,6 +125,55 @@ def apply_lease(snapshot: Snapshot, lease: Lease, now: datetime) -> Snapshot:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """When the next slot like ``slot`` goes to ``queue`` again, the queue a decision leased (``repeat_of``), while
+    nothing but that queue's own leases changes: checked on the queue's new state alone, without a new snapshot or a
+    search. The other queues keep their places, so the slot goes to it while it may still lease (room left under its
+    base's ``limit``) and still comes before the best of the others, ``rival``."""
+
+    slot: FreeSlot
+    queue: str
+    #: The limit in force on the queue's base, and how many tasks the base's other queues run.
+    limit: int
+    others_running: int
+    #: The place in the order of service (``QueueState.fairness``) of the queue the slot would go to otherwise.
+    rival: Fairness | None
+
+    def lease(self, queue: QueueState, now: datetime) -> Lease | None:
+        """What ``schedule`` decides for the slot at ``now`` once ``queue`` is this repeat's queue's state (changed
+        since by its own leases only), when the slot still goes to it; None when a decision must be made in full."""
+        if (
+            queue.is_contender
+            and queue.ready_at is None
+            and not queue.waits_for_keys
+            and not queue.is_at_max_workers
+            and queue.priority >= self.slot.min_priority
+            and queue.required_labels <= self.slot.labels
+            and self.others_running + queue.running < self.limit
+            and (self.rival is None or queue.fairness < self.rival)
+        ):
+            return Lease(queue.topic, take_batch(queue, now))
+        return None
+
+
+def repeat_of(snapshot: Snapshot, slot: FreeSlot, lease: Lease, now: datetime) -> Repeat | None:
+    """For a ``lease`` that ``schedule`` decided for ``slot`` on ``snapshot`` at ``now``: what decides the next slot
+    alike once it runs (``Repeat``); None when the queue went first for its base's reserved minimum, which its own
+    leases end (the next slot is then decided in full). Its leases change nothing else a decision weighs: every other
+    queue keeps its place, a base below its reserved minimum stays so (and had no work for the slot), and the other
+    queues of its base keep room exactly while it does."""
+    clock = wall_clock(now, snapshot.time_zone)
+    room = snapshot.room_at(clock)
+    queue = snapshot.queues[lease.queue]
+    limit = room.limits[queue.base]
+    running = snapshot.base_running(queue.base)
+    if running < min(room.minimums.get(queue.base, 0), limit):
+        return None
+    rival = _best_candidate(snapshot, slot.labels, now, clock, slot.min_priority, skip=queue.topic)
+    return Repeat(slot, queue.topic, limit, running - queue.running, None if rival is None else rival.fairness)
+
+
 def take_batch(queue: QueueState, now: datetime) -> tuple[PendingMessage, ...]:
     """Up to ``batch_size`` messages of ``queue`` that are ``leasable`` at ``now``, oldest first (one per key)."""
     head = queue.pending[: queue.batch_size]
@@ -203,11 +252,12 @@ def _choose(
 
 
 def _best_candidate(
-    snapshot: Snapshot, labels: Labels, now: datetime, clock: WallClock, min_priority: int
+    snapshot: Snapshot, labels: Labels, now: datetime, clock: WallClock, min_priority: int, skip: str | None = None
 ) -> QueueState | None:
     """The candidate the slot goes to: the first in order of service among those whose base has room,
     that the slot's farm can run, of ``min_priority`` or above and not in back-off at ``now``, bases below
-    their reserved minimum first. Such a candidate always has an eligible message (see ``QueueState.ready_at``)."""
+    their reserved minimum first. Such a candidate always has an eligible message (see ``QueueState.ready_at``).
+    ``skip``: a queue left out (``repeat_of`` asks which queue would come next after it)."""
     room = snapshot.room_at(clock)
     limits = room.limits
     # Candidates whose back-off has ended: usually few, as a queue's next change recomputes its ready_at.
@@ -221,6 +271,7 @@ def _best_candidate(
             and snapshot.base_running(queue.base) < limit
             and queue.required_labels <= labels
             and queue.priority >= min_priority
+            and queue.topic != skip
         ):
             awake.append(queue)
     reserved = {
@@ -229,7 +280,7 @@ def _best_candidate(
     if reserved:
         best = min((queue for queue in awake if queue.base in reserved), key=fairness_key, default=None)
         for name in reserved:
-            best = _better(best, _head(snapshot.candidates(name), labels, min_priority))
+            best = _better(best, _head(snapshot.candidates(name), labels, min_priority, skip))
         if best is not None:
             return best
     best = min(awake, key=fairness_key, default=None)
@@ -240,16 +291,19 @@ def _best_candidate(
             break
         limit = limits.get(name)
         if limit is not None and snapshot.base_running(name) < limit:
-            best = _better(best, _head(snapshot.candidates(name), labels, min_priority))
+            best = _better(best, _head(snapshot.candidates(name), labels, min_priority, skip))
     return best
 
 
-def _head(queues: tuple[QueueState, ...], labels: Labels, min_priority: int) -> QueueState | None:
-    """The first of a base's candidates (free of back-off) the slot's farm can run, if of ``min_priority`` or above."""
+def _head(
+    queues: tuple[QueueState, ...], labels: Labels, min_priority: int, skip: str | None = None
+) -> QueueState | None:
+    """The first of a base's candidates (free of back-off) the slot's farm can run, if of ``min_priority`` or above,
+    other than ``skip``."""
     for queue in queues:
         if queue.priority < min_priority:  # in order of service: every later one is below it too
             return None
-        if queue.required_labels <= labels:
+        if queue.required_labels <= labels and queue.topic != skip:
             return queue
     return None
 
