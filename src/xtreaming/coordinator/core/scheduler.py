@@ -30,7 +30,9 @@ never O(queues * messages), and usually far less: the snapshot keeps each base's
 service, leaves out those that cannot lease before a task ends (at their own max workers, every key
 in flight), sets aside those in back-off by the moment they may lease again, and orders the bases by
 their first queue, so the search stops at the first base whose best cannot win. Base limits are
-computed once a minute.
+computed once a minute. A farm asking for several slots has them decided in turn, each lease applied before the
+next decision; a slot like the one decided last goes without a search to the same queue while that queue still
+wins (``Repeat``): a farm of 32 slots on one queue costs one search, not 32.
 """
 
 from __future__ import annotations
