@@ -7,6 +7,7 @@ equal an exhaustive search that applies the rules of ``schedule`` to every queue
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -99,25 +100,38 @@ def completed(rng: random.Random, queue: QueueState) -> QueueState:
     return replace(queue, running=queue.running - 1, keys_in_flight=queue.keys_in_flight - freed)
 
 
+class Drive:
+    """A random site driven through time, its ``state`` kept by the caller as slots lease."""
+
+    def __init__(self, rng: random.Random, state: Snapshot) -> None:
+        self.rng = rng
+        self.state = state
+        self.now = START
+
+    def moments(self, steps: int) -> Iterator[datetime]:
+        """``steps`` steps of up to 20 s: at some a task ends; the others are moments to decide slots at."""
+        for _ in range(steps):
+            self.now += timedelta(seconds=self.rng.randint(0, 20))
+            if self.rng.random() < 0.3:
+                busy = [q for q in self.state.queues.values() if q.running > 0]
+                if busy:
+                    self.state = self.state.with_queue(completed(self.rng, self.rng.choice(busy)))
+                continue
+            yield self.now
+
+
 @pytest.mark.parametrize("seed", range(100))
 def test_every_decision_equals_an_exhaustive_search(seed: int) -> None:
     rng = random.Random(seed)
     bases = [random_base(rng, name) for name in BASES]
-    state = Snapshot.build([random_queue(rng, n) for n in range(20)], bases, SITE)
-    now = START
-    for _ in range(80):
-        now += timedelta(seconds=rng.randint(0, 20))
-        if rng.random() < 0.3:
-            busy = [q for q in state.queues.values() if q.running > 0]
-            if busy:
-                state = state.with_queue(completed(rng, rng.choice(busy)))
-            continue
+    site = Drive(rng, Snapshot.build([random_queue(rng, n) for n in range(20)], bases, SITE))
+    for now in site.moments(80):
         labels = rng.choice(FARM_LABELS)
-        decision: Decision = schedule(state, FreeSlot("farm", labels), now)
-        expected = exhaustive(state, labels, now)
+        decision: Decision = schedule(site.state, FreeSlot("farm", labels), now)
+        expected = exhaustive(site.state, labels, now)
         assert (decision if isinstance(decision, Lease) else None) == expected
         if isinstance(decision, Lease):
-            state = apply_lease(state, decision, now)
+            site.state = apply_lease(site.state, decision, now)
 
 
 def one_at_a_time(state: Snapshot, slot: FreeSlot, slots: int, now: datetime) -> tuple[list[Lease], Snapshot]:
@@ -169,23 +183,16 @@ def test_slots_decided_by_repeating_the_last_decision_get_what_they_would_one_at
     repeated = decided = 0
     for seed in range(200):
         rng = random.Random(seed)
-        state = repeat_site(rng)
-        now = START
-        for _ in range(40):
-            now += timedelta(seconds=rng.randint(0, 20))
-            if rng.random() < 0.3:
-                busy = [q for q in state.queues.values() if q.running > 0]
-                if busy:
-                    state = state.with_queue(completed(rng, rng.choice(busy)))
-                continue
+        site = Drive(rng, repeat_site(rng))
+        for now in site.moments(40):
             slot = FreeSlot("farm", rng.choice(FARM_LABELS), rng.choice((0, 0, 0, 5, 9)))
             slots = rng.randint(1, 8)
-            expected, after = one_at_a_time(state, slot, slots, now)
-            leases, count = repeating(state, slot, slots, now)
+            before = site.state
+            expected, site.state = one_at_a_time(before, slot, slots, now)
+            leases, count = repeating(before, slot, slots, now)
             assert leases == expected, f"seed {seed}"
             repeated += count
             decided += len(leases)
-            state = after
     assert repeated > decided // 50  # enough of them decided by repeating for the comparison to mean something
 
 
