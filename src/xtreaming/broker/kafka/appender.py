@@ -34,6 +34,19 @@ from xtreaming.errors import BrokerUnavailable, RecordRejected
 
 #: How much of a refused record's key its error message shows: keys may be as large as the record.
 _KEY_PREVIEW: Final = 40
+#: Delivery errors about the producer's own identity or sequence, which librdkafka does not always call fatal: that
+#: producer fails every later append alike (after a frozen broker came back, seen in a test: every batch of the same
+#: producer refused with PRODUCER_FENCED for as long as the test waited), so it is replaced, as after a fatal error.
+_PRODUCER_STATE: Final = frozenset(
+    {
+        KafkaError.PRODUCER_FENCED,
+        KafkaError._FENCED,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+        KafkaError.UNKNOWN_PRODUCER_ID,
+        KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+        KafkaError.INVALID_PRODUCER_ID_MAPPING,
+    }
+)
 
 
 class KafkaAppender:
@@ -135,8 +148,8 @@ class KafkaAppender:
             producer.flush(min(left, 1.0))
         for error in failures:
             if error.fatal() or not is_refused_record(error):
-                if error.fatal():
-                    self._producer = None  # an idempotent producer in a fatal state must be replaced
+                if error.fatal() or error.code() in _PRODUCER_STATE:
+                    self._producer = None  # it would fail every later append the same way: replaced
                 raise self._calls.translate(
                     error, f"append to topic {topic!r}: {len(failures)} of {total} records failed"
                 )
