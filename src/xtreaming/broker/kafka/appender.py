@@ -50,10 +50,10 @@ _PRODUCER_STATE: Final = frozenset(
 
 
 class KafkaAppender:
-    """Appends through one producer, made at once and replaced after a fatal error; remembers each
-    partition's end as far as its own appends know it (``appended``). At once: an idempotent producer
-    holds its first records until it has its producer id, which took about a second on tansu (measured),
-    so a coordinator's first results would wait that long, its lock held."""
+    """Appends through one producer, made at once and replaced after a fatal error or one about its own state
+    (``_PRODUCER_STATE``); remembers each partition's end as far as its own appends know it (``appended``). At
+    once: an idempotent producer holds its first records until it has its producer id, which took about a second
+    on tansu (measured), so a coordinator's first results would wait that long, its lock held."""
 
     def __init__(self, make_producer: Callable[[], Producer], calls: ClusterCalls, max_record_bytes: int) -> None:
         self._make_producer = make_producer
