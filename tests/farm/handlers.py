@@ -64,3 +64,9 @@ def half_a_message_then_hangs(batch: Batch) -> None:
     conn = next(cell.cell_contents for cell in closure if hasattr(cell.cell_contents, "fileno"))
     os.write(conn.fileno(), struct.pack("!i", 1000) + b"the start of a message")
     time.sleep(600)
+
+
+def first_hangs(batch: Batch) -> None:
+    """The message keyed 00000000000 hangs (until the farm kills its process); every other one is ok at once."""
+    if any(m.key == b"00000000000" for m in batch.messages):
+        time.sleep(600)

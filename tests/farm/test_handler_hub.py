@@ -144,3 +144,34 @@ def test_a_process_stopped_in_the_middle_of_a_message_holds_up_no_other_task(poo
         "stalled",
         Outcome(Verdict.RETRY, "timed out after 3 s: handler process tree killed"),
     )
+
+
+def test_a_call_asked_of_the_hub_is_made_on_its_thread_once_due_in_place_of_one_asked_before(
+    pool: HandlerPool,
+) -> None:
+    outcomes = Outcomes()
+    submit(pool, 0, make_task(handler=f"{H}:echo", task_id="starts-the-hub"), outcomes)
+    assert outcomes.next()[2] == "handler-hub"
+    assert not pool.on_hub_thread
+    calls: queue.SimpleQueue[tuple[str, str, float]] = queue.SimpleQueue()
+
+    def call(name: str) -> Callable[[], None]:
+        return lambda: calls.put((name, threading.current_thread().name, time.monotonic()))
+
+    asked = time.monotonic()
+    pool.call_on_hub(0.3, call("replaced"))
+    pool.call_on_hub(0.2, call("made"))  # asked from this thread while the hub waits with nothing to do
+
+    name, thread, at = calls.get(timeout=10)
+    assert (name, thread) == ("made", "handler-hub")
+    assert at - asked >= 0.2
+    with pytest.raises(queue.Empty):
+        calls.get(timeout=0.5)  # the call it replaced is never made
+
+
+def test_the_hub_knows_its_own_thread(pool: HandlerPool) -> None:
+    seen: queue.SimpleQueue[bool] = queue.SimpleQueue()
+    task = make_task(handler=f"{H}:echo", task_id="t")
+    pool.submit(0, task, TaskControl(), lambda _: seen.put(pool.on_hub_thread))
+    assert seen.get(timeout=30)
+    assert not pool.on_hub_thread

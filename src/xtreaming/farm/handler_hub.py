@@ -101,9 +101,10 @@ class HandlerHub:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        self._lock = threading.Lock()  # guards the four below
+        self._lock = threading.Lock()  # guards the five below
         self._running: dict[int, _Running] = {}  # by pipe descriptor
         self._wakes_at = 0.0  # when the hub checks the time limits next, unless woken
+        self._call: tuple[float, Callable[[], None]] | None = None  # ``call_after``'s
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -126,6 +127,19 @@ class HandlerHub:
                 self._thread = threading.Thread(target=self._serve, name="handler-hub", daemon=True)
                 self._thread.start()
             elif running.watch.next_at < self._wakes_at:
+                self._wake()
+
+    @property
+    def on_its_thread(self) -> bool:
+        """Whether this is the hub's thread, where ``done`` is called (unless a task could not be sent at all)."""
+        return threading.current_thread() is self._thread
+
+    def call_after(self, seconds: float, call: Callable[[], None]) -> None:
+        """Call ``call`` on the hub's thread ``seconds`` from now, in place of any call asked before."""
+        at = self._clock() + seconds
+        with self._lock:
+            self._call = (at, call)
+            if at < self._wakes_at and not self.on_its_thread:
                 self._wake()
 
     def close(self) -> None:
@@ -153,10 +167,19 @@ class HandlerHub:
                 if self._closed:
                     return
                 due = [r for r in self._running.values() if r.watch.next_at <= now]
+                call, self._call = (self._call, None) if self._call and self._call[0] <= now else (None, self._call)
             for task in due:  # the others' limits are not due: a wake for their pipes checks nothing more
                 self._step(task, task.watch.check)
+            if call is not None:
+                try:
+                    call[1]()
+                except Exception:
+                    log.exception("handler hub: a call it was asked to make failed")
             with self._lock:
-                self._wakes_at = min((r.watch.next_at for r in self._running.values()), default=self._clock() + CHECK_S)
+                limits = [r.watch.next_at for r in self._running.values()]
+                if self._call is not None:
+                    limits.append(self._call[0])
+                self._wakes_at = min(limits, default=self._clock() + CHECK_S)
                 wakes_at = self._wakes_at
             for key, _ in self._selector.select(max(0.0, wakes_at - self._clock())):
                 if key.data is None:

@@ -72,6 +72,18 @@ class HandlerPool:
             raise RuntimeError("handler tasks are waited on by their slots' threads here: use run")
         self._hub.submit(self._workers[slot], task, control, done)
 
+    @property
+    def on_hub_thread(self) -> bool:
+        """Whether this is the thread that gets the outcomes of ``submit`` (``HandlerHub.on_its_thread``)."""
+        return self._hub is not None and self._hub.on_its_thread
+
+    def call_on_hub(self, seconds: float, call: Callable[[], None]) -> None:
+        """``call`` on the hub's thread ``seconds`` from now (``HandlerHub.call_after``). Only where
+        ``waits_together``."""
+        if self._hub is None:
+            raise RuntimeError("handler tasks are waited on by their slots' threads here: there is no hub")
+        self._hub.call_after(seconds, call)
+
     def close(self) -> None:
         if self._hub is not None:
             self._hub.close()

@@ -1,19 +1,20 @@
 """The farm agent: registers, heartbeats, long-polls for tasks for its idle slots, runs them, reports.
 
-Threads: the dispatcher (``run`` / ``run_once``: long-polls for tasks for idle slots), one per slot
-running command tasks (``slots.Slot``), one waiting on every running handler task's process
-(``handler_hub``) and the two exchangers that send their results, the heartbeat, the reporter
+Threads: the dispatcher (``run`` / ``run_once``: long-polls for tasks for idle slots), one per slot running command
+tasks (``slots.Slot``), one waiting on every running handler task's process (``handler_hub``, which also sends their
+results while nothing else runs) and the two exchangers that send them otherwise, the heartbeat, the reporter
 (``reporting.Outbox``: results that cannot ride on a lease request) and the renewal watch (``links``).
 
-One request for many slots. When a task ends, its result goes to the outbox and its thread (an exchanger, for a
-handler task), unless ``MAX_EXCHANGES`` lease requests are out already, sends one request carrying every result
-waiting and asking work for every idle slot; it goes on while more are ready. Results that end while requests are
-out wait for the next one, so the busier the farm, the more each request carries: at one message a task,
-eight slots cost the coordinator one request per several tasks, not one per task; and a result that would go alone
-while other slots run waits a moment (``GATHER_S``) for theirs. A second request goes
-out beside a first whose answer has not come for a while (``SECOND_EXCHANGE_AFTER_S``): a slow answer (a large
-batch settled and leased) then does not keep a slot that ended waiting for it; not once the answer came and its
-tasks are being started (what ends meanwhile goes in the next request of the thread starting them, together).
+One request for many slots. When a task ends, its result goes to the outbox and its thread (for a handler task, the
+hub once no slot runs a task, else an exchanger), unless ``MAX_EXCHANGES`` lease requests are out already, sends one
+request carrying every result waiting and asking work for every idle slot; it goes on while more are ready (the hub
+sends one and goes back to reading). Results that end while requests are out wait for the next one, so the busier the
+farm, the more each request carries: at one message a task, eight slots cost the coordinator one request per several
+tasks, not one per task; and a result that would go alone while other slots run waits a moment for theirs
+(``GATHER_S``; ``HOLD_S`` on the hub). A second request goes out beside a first whose answer has not come for a while
+(``SECOND_EXCHANGE_AFTER_S``): a slow answer (a large batch settled and leased) then does not keep a slot that ended
+waiting for it; not once the answer came and its tasks are being started (what ends meanwhile goes in the next
+request of the thread starting them, together).
 Once the coordinator has no work for a slot, the slot waits in the dispatcher's long-poll, not in a loop of requests.
 
 The coordinator may go away at any moment: every call is retried with back-off, and results are
@@ -67,6 +68,11 @@ SECOND_EXCHANGE_AFTER_S: Final = 0.005
 #: them to end too: tasks of one message leased together end within a millisecond or two of each other, and one
 #: request then settles them all and leases their slots again, where it would otherwise settle one, then the rest.
 GATHER_S: Final = 0.002
+#: The hub holds a quick handler task's result at most this long for those of tasks begun with it (``_handler_ended``).
+#: Tasks of one message leased together ended up to several milliseconds apart on two cores with eight slots
+#: (their processes take turns): at ``GATHER_S`` a farm's requests split into groups of about five, which kept
+#: apart; from ten milliseconds on, each carried every slot's result (measured).
+HOLD_S: Final = 0.01
 #: Only results of tasks this quick gather: a longer task's fellows seldom end within ``GATHER_S`` of it, and its
 #: result would wait for nothing.
 QUICK_TASK_S: Final = 0.05
@@ -113,14 +119,15 @@ class FarmNode:
         self._ended = threading.Condition()  # notified as a task ends while a thread gathers (``_gather``)
         self._gathering = False
         self._quick = False  # the task that ended last ran under QUICK_TASK_S
-        self._exchange = threading.Lock()  # guards the four below
+        self._exchange = threading.Lock()  # guards the five below
         self._exchanges = 0  # lease requests out, sent as tasks ended
         self._first_sent = 0.0  # when the oldest of them was sent (time.monotonic)
         self._awaiting = 0  # of them, those whose answer has not come yet
         self._asked: set[int] = set()  # idle slots a request out asks work for
         self._starved = False  # the last answer had no task for some slot it was asked for
+        self._holding = False  # the hub holds results for those of other quick tasks (``_handler_ended``)
         self._exchangers: list[threading.Thread] = []  # send the results of handler tasks (``_handler_ended``)
-        self._results: queue.SimpleQueue[bool] = queue.SimpleQueue()  # wakes an exchanger
+        self._results: queue.SimpleQueue[bool] = queue.SimpleQueue()  # wakes an exchanger: gather first?
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -219,10 +226,11 @@ class FarmNode:
         return [slot.index for slot in self.slots if slot.idle and slot.index not in self._asked]
 
     def _carried(self) -> bool:
-        """Whether a request out, or one a thread gathering results (``_gather``) is about to send, will carry the
-        results waiting and ask work for the idle slots (``_exchange`` held); not once the coordinator had no work
-        for a slot: the idle slots are then the dispatcher's."""
-        return bool(self._exchanges or self._gathering) and not self._starved
+        """Whether a request out, or one a thread gathering results (``_gather``) or the hub holding them
+        (``_handler_ended``) is about to send, will carry the results waiting and ask work for the idle slots
+        (``_exchange`` held); not once the coordinator had no work for a slot: the idle slots are then the
+        dispatcher's."""
+        return bool(self._exchanges or self._gathering or self._holding) and not self._starved
 
     def _lease(self, wait_s: float) -> bool:
         """Long-poll for the idle slots no request asks for, while no request sent as a task ended may ask for
@@ -350,12 +358,44 @@ class FarmNode:
         self._wake_dispatcher()
 
     def _handler_ended(self, slot: Slot, task: Task, outcome: Outcome) -> None:
-        """A handler task ended (on the thread waiting on every handler process, which has others to read): an
-        exchanger sends its result and asks for the slot's next task."""
+        """A handler task ended, on the hub's thread (``handler_hub``; on the thread that submitted it when it could
+        not be sent). Once no slot runs a task and no long-poll is out, the hub sends the results itself and asks work
+        for the idle slots: no pipe has anything to say meanwhile, and handing the request to another thread cost a
+        wake and hand-offs of the GIL per result (measured: a quarter of the farm's CPU at one message a task). While
+        tasks begun under ``QUICK_TASK_S`` ago still run and this one was quick, the hub holds its result for
+        theirs, up to ``HOLD_S`` (seeing each end as it reads it); then, or when only longer tasks run, an exchanger
+        sends the results at once, and the hub reads on."""
         self._settle(slot, task, outcome)
         if self.stopping.is_set():
             self._wake_dispatcher()
             return
+        if not self.handlers.on_hub_thread:
+            self._wake_exchanger(gather=True)
+            return
+        now = time.monotonic()
+        with self._exchange:
+            alone = not self.busy and not self._asked
+            hold = not alone and self._quick and any(not s.idle and now - s.started < QUICK_TASK_S for s in self.slots)
+            holding, self._holding = self._holding, hold
+        if alone:  # one request: the tasks it starts are the hub's to read
+            self._exchange_ready(None, gather=False, once=True)
+            self._wake_dispatcher()
+        elif not hold:
+            self._wake_exchanger(gather=False)
+        elif not holding:
+            self.handlers.call_on_hub(HOLD_S, self._held_long)
+
+    def _held_long(self) -> None:
+        """``HOLD_S`` after the hub began to hold results, on its thread: an exchanger sends them at once (they
+        waited for the other slots' already), unless they went meanwhile."""
+        with self._exchange:
+            holding, self._holding = self._holding, False
+        if holding and len(self.outbox):
+            self._wake_exchanger(gather=False)
+
+    def _wake_exchanger(self, *, gather: bool) -> None:
+        """Wake an exchanger (started at the first wake) to send the results waiting, after gathering them
+        (``_gather``) or not."""
         with self._exchange:
             if not self._exchangers:
                 self._exchangers = [
@@ -364,7 +404,7 @@ class FarmNode:
                 ]
                 for thread in self._exchangers:
                     thread.start()
-        self._results.put(True)  # wakes one exchanger, if one waits
+        self._results.put(gather)
 
     def _exchanging(self) -> None:
         """An exchanger's loop: what ``_exchange_ready`` does on a slot's thread as its task ends, for the handler
@@ -372,15 +412,15 @@ class FarmNode:
         one waits for an answer (a large batch settled and leased), another sends what ended meanwhile beside it, as
         the slots' threads of command tasks do."""
         while True:
-            self._results.get()
+            gather = self._results.get()
             with contextlib.suppress(queue.Empty):
                 while True:  # the wakes of results that ended together: one pass carries them all
-                    self._results.get_nowait()
+                    gather = self._results.get_nowait() and gather
             if self.stopping.is_set():
                 self._wake_dispatcher()
                 self._results.put(True)  # the next exchanger stops too
                 return
-            self._exchange_ready(None)
+            self._exchange_ready(None, gather=gather)
             self._wake_dispatcher()
 
     def _settle(self, slot: Slot, task: Task, outcome: Outcome) -> None:
@@ -400,11 +440,11 @@ class FarmNode:
             if self._gathering and not self.busy:
                 self._ended.notify()
 
-    def _gather(self) -> bool:
+    def _gather(self, wait: bool = True) -> bool:
         """While results wait, other slots run and no request is out to carry them, wait up to ``GATHER_S`` for
         those slots to end as well (``GATHER_S`` says why), if the task that ended last was quick
-        (``QUICK_TASK_S``); a lone task's result goes at once. One thread gathers
-        at a time: False for another, whose result the gathering thread's request carries."""
+        (``QUICK_TASK_S``) and the results did not wait already (``wait``); a lone task's result goes at once. One
+        thread gathers at a time: False for another, whose result the gathering thread's request carries."""
         with self._ended:
             if self._gathering:
                 return False
@@ -412,7 +452,8 @@ class FarmNode:
             try:
                 deadline = time.monotonic() + GATHER_S
                 while (
-                    self._quick
+                    wait
+                    and self._quick
                     and not self.stopping.is_set()
                     and not self._exchanges
                     and self.busy
@@ -426,15 +467,17 @@ class FarmNode:
                 self._gathering = False
         return True
 
-    def _exchange_ready(self, slot: Slot | None) -> bool:
+    def _exchange_ready(self, slot: Slot | None, *, gather: bool = True, once: bool = False) -> bool:
         """Send the results waiting and ask work for the idle slots in one request, and again while more are
         ready, unless ``MAX_EXCHANGES`` requests are out (one of them carries these when it is answered). Idle
         slots are asked for only while the coordinator has work; once it has none they are the dispatcher's,
         whose long-poll waits for work. On the thread of ``slot``, whose task just ended, only until the slot has
-        its next task (it runs on this thread): the dispatcher sends what is left. True when a request was answered."""
+        its next task (it runs on this thread): the dispatcher sends what is left. The results are gathered first
+        (``_gather``) unless they waited already (not ``gather``); ``once``: one request at most. True when a request
+        was answered."""
         sent = False
         while not self.stopping.is_set() and self.links.is_reachable and (slot is None or slot.idle):
-            if not self._gather():
+            if not self._gather(gather or sent):
                 return sent  # the thread gathering carries these results and asks work for these slots
             with self._exchange:
                 if self._exchanges >= MAX_EXCHANGES or (
@@ -458,8 +501,8 @@ class FarmNode:
                     self._exchanges -= 1
                     self._asked.difference_update(idle)
                 self._wake_dispatcher()  # slots still idle are the dispatcher's
-            if not answered:
-                return sent
+            if not answered or once:
+                return answered
             sent = True
         return sent
 
