@@ -110,4 +110,5 @@ def test_a_quick_result_does_not_wait_for_tasks_begun_long_before(
 
     acks = site.wait_acked(TOPIC, 1, timeout_s=20)
     assert [a["offset"] for a in acks] == [1]
-    assert [r.thread for r in requests if r.results] == ["exchanger-0"]
+    [carrying] = [r for r in requests if r.results]
+    assert carrying.thread.startswith("exchanger-")  # the hub reads on: another thread sends at once
