@@ -31,7 +31,14 @@ from xtreaming import (
 )
 from xtreaming.config import ClientSettings, Role, Settings, validated
 from xtreaming.csv_source import CsvFile, ValueFormat
-from xtreaming.defaults import DEFAULT_HOST, DEFAULT_PORT, MAX_PARTITIONS, MAX_PUBLISH_WAIT_S, MAX_WAITED_MESSAGES
+from xtreaming.defaults import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    MAX_PARTITIONS,
+    MAX_PUBLISH_WAIT_S,
+    MAX_WAITED_MESSAGES,
+    SERVER_KEEPALIVE_S,
+)
 from xtreaming.errors import InvalidBrokerUrl, InvalidInput, InvalidTopicName, XtreamingError
 from xtreaming.farm.config import (
     DEFAULT_KEEP_FAILED,
@@ -357,6 +364,7 @@ def coordinator(
         host=settings.host,
         port=settings.port,
         log_level="warning",
+        timeout_keep_alive=SERVER_KEEPALIVE_S,
         ssl_certfile=settings.certfile,
         ssl_keyfile=settings.keyfile,
     )

@@ -26,6 +26,11 @@ DEFAULT_TIME_ZONE: Final = "America/Sao_Paulo"
 DEFAULT_BASE_MAX_WORKERS: Final = 4
 #: How often farms heartbeat; the coordinator tells each farm when it registers.
 DEFAULT_HEARTBEAT_INTERVAL_S: Final = 5.0
+#: How long the coordinator's HTTP server keeps an idle connection open. Longer than its clients keep one for use
+#: (5 s: httpx's default, and the farms' own connections): a server closing a connection at the moment a client sends
+#: on it again makes the request fail ("Server disconnected without sending a response"), and farms heartbeat every
+#: 5 s (measured: uvicorn's own 5 s against a request every 5 s failed 1 request in 12).
+SERVER_KEEPALIVE_S: Final = 15
 #: Coordinators sharing a state store (PostgreSQL): a standby takes over once the leader has not renewed its lead
 #: for this long. A takeover (this, a third of it to notice, and loading the state) must end well before farms
 #: stop the tasks they cannot renew: two heartbeat intervals (10 s) after the leader's last answer.

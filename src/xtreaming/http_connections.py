@@ -8,11 +8,11 @@ tasks paid that for every few tasks. ``Connections`` writes a request in one sen
 buffered reader: its status line, its headers (only the three that say how the body ends and whether the connection
 stays open are looked at) and its body (``Content-Length``, chunked, or up to the close). It keeps idle connections
 per coordinator, as httpx's pool does, for the requests ``CoordinatorClient.post_for`` sends; every other call stays
-on httpx. As httpx does, a connection idle for ``KEEPALIVE_S`` is not used again (the coordinator's server closes its
-own after as long, and a connection cut on the way may never say it was closed), and one whose socket reads as ready
-(closed, or sending what nobody asked) is dropped before it is used: a request is not sent on a connection known
-dead, and never sent twice. An answer that is not HTTP/1.x, or breaks its limits (``MAX_LINE`` bytes a line,
-``MAX_HEADERS`` headers), fails the request as a connection that did not answer does.
+on httpx. As httpx does, a connection idle for ``KEEPALIVE_S`` is not used again (the coordinator's server keeps its
+own open for longer, ``SERVER_KEEPALIVE_S``, and a connection cut on the way may never say it was closed), and one
+whose socket reads as ready (closed, or sending what nobody asked) is dropped before it is used: a request is not sent
+on a connection known dead, and never sent twice. An answer that is not HTTP/1.x, or breaks its limits (``MAX_LINE``
+bytes a line, ``MAX_HEADERS`` headers), fails the request as a connection that did not answer does.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from urllib.parse import SplitResult, urlsplit
 
 #: Idle connections kept per coordinator: a farm has at most a few requests out at once.
 KEPT_PER_HOST: Final = 4
-#: An idle connection is used again only within this many seconds (httpx's default; uvicorn closes its own after 5).
+#: An idle connection is used again only within this many seconds (httpx's default; the coordinator keeps its own open
+#: for longer: ``xtreaming.defaults.SERVER_KEEPALIVE_S``).
 KEEPALIVE_S: Final = 5.0
 #: Longest status or header line read (``http.client``'s limit).
 MAX_LINE: Final = 65536

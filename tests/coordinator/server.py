@@ -10,6 +10,7 @@ import uvicorn
 from tests.waiting import wait_until
 from xtreaming.config import Settings, Token
 from xtreaming.coordinator.api.app import create_app
+from xtreaming.defaults import SERVER_KEEPALIVE_S
 from xtreaming.localhost import free_port
 
 
@@ -40,7 +41,14 @@ class RunningCoordinator:
     def start(self) -> RunningCoordinator:
         app = create_app(self.settings())
         self.app = app
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_keep_alive=SERVER_KEEPALIVE_S,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
