@@ -124,8 +124,8 @@ class FarmNode:
         self._first_sent = 0.0  # when the oldest of them was sent (time.monotonic)
         self._awaiting = 0  # of them, those whose answer has not come yet
         self._asked: set[int] = set()  # idle slots a request out asks work for
-        self._starved = False  # the last answer had no task for some slot it was asked for
         self._holding = False  # the hub holds results for those of other quick tasks (``_handler_ended``)
+        self._starved = False  # the last answer had no task for some slot it was asked for
         self._exchangers: list[threading.Thread] = []  # send the results of handler tasks (``_handler_ended``)
         self._results: queue.SimpleQueue[bool] = queue.SimpleQueue()  # wakes an exchanger: gather first?
 
