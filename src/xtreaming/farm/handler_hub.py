@@ -167,7 +167,9 @@ class HandlerHub:
                 if self._closed:
                     return
                 due = [r for r in self._running.values() if r.watch.next_at <= now]
-                call, self._call = (self._call, None) if self._call and self._call[0] <= now else (None, self._call)
+                call = self._call if self._call is not None and self._call[0] <= now else None
+                if call is not None:
+                    self._call = None
             for task in due:  # the others' limits are not due: a wake for their pipes checks nothing more
                 self._step(task, task.watch.check)
             if call is not None:
